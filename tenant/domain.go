@@ -1,0 +1,105 @@
+package tenant
+
+import (
+	"fmt"
+	"time"
+)
+
+// DomainStatus is the lifecycle state of a custom domain.
+type DomainStatus string
+
+// Domain statuses. Only an active domain resolves to its tenant.
+const (
+	// DomainPending: added, ownership not yet proven.
+	DomainPending DomainStatus = "pending"
+	// DomainVerified: ownership proven through DNS, not yet serving.
+	DomainVerified DomainStatus = "verified"
+	// DomainActive: verified and serving the tenant.
+	DomainActive DomainStatus = "active"
+	// DomainRemoved: taken away from the tenant. The record is kept so that
+	// another tenant cannot claim the name without fresh verification.
+	DomainRemoved DomainStatus = "removed"
+)
+
+// Valid reports whether s is a known domain status.
+func (s DomainStatus) Valid() bool {
+	switch s {
+	case DomainPending, DomainVerified, DomainActive, DomainRemoved:
+		return true
+	}
+	return false
+}
+
+// Domain is a custom domain record: a host name that belongs to one tenant.
+type Domain struct {
+	// Host is the canonical host name (see ValidateDomain); normalise user
+	// input with resolve.Normalize first.
+	Host      string       `json:"host"`
+	TenantID  string       `json:"tenant_id"`
+	Status    DomainStatus `json:"status"`
+	CreatedAt time.Time    `json:"created_at"`
+	UpdatedAt time.Time    `json:"updated_at"`
+}
+
+// Validate checks the host, tenant ID and status of d.
+func (d Domain) Validate() error {
+	if err := ValidateDomain(d.Host); err != nil {
+		return err
+	}
+	if err := ValidateID(d.TenantID); err != nil {
+		return fmt.Errorf("domain %q: %w", d.Host, err)
+	}
+	if !d.Status.Valid() {
+		return fmt.Errorf("%w %q: unknown status %q", ErrInvalidDomain, d.Host, d.Status)
+	}
+	return nil
+}
+
+// MaxDomainLen is the longest host name in its ASCII form (RFC 1035, without
+// the trailing dot).
+const MaxDomainLen = 253
+
+// ValidateDomain reports whether host is already a canonical DNS host name:
+// lowercase ASCII letters, digits and hyphens in dot-separated labels of 1 to
+// 63 bytes, no label starting or ending with a hyphen, at most 253 bytes, no
+// trailing dot, and a last label that is not all digits (so no IPv4 literal
+// in any spelling). It does not normalise; resolve.Normalize does, and ends
+// by calling this function. The error wraps ErrInvalidDomain.
+func ValidateDomain(host string) error {
+	if host == "" {
+		return fmt.Errorf("%w: empty host", ErrInvalidDomain)
+	}
+	if len(host) > MaxDomainLen {
+		return fmt.Errorf("%w %.40q…: longer than %d bytes", ErrInvalidDomain, host, MaxDomainLen)
+	}
+	labelStart := 0
+	allDigits := true
+	for i := 0; i <= len(host); i++ {
+		if i == len(host) || host[i] == '.' {
+			n := i - labelStart
+			switch {
+			case n == 0:
+				return fmt.Errorf("%w %q: empty label at byte %d", ErrInvalidDomain, host, i)
+			case n > 63:
+				return fmt.Errorf("%w %q: label longer than 63 bytes", ErrInvalidDomain, host)
+			case host[labelStart] == '-' || host[i-1] == '-':
+				return fmt.Errorf("%w %q: label starts or ends with a hyphen", ErrInvalidDomain, host)
+			}
+			if i == len(host) && allDigits {
+				return fmt.Errorf("%w %q: numeric top-level label (an IP address?)", ErrInvalidDomain, host)
+			}
+			labelStart = i + 1
+			allDigits = true
+			continue
+		}
+		c := host[i]
+		switch {
+		case '0' <= c && c <= '9':
+		case 'a' <= c && c <= 'z' || c == '-':
+			allDigits = false
+		default:
+			return fmt.Errorf("%w %q: character %q at byte %d", ErrInvalidDomain, host, c, i)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,34 @@
+package resolve
+
+import "errors"
+
+// Sentinel errors. Functions wrap them with the offending host or header.
+var (
+	// ErrInvalidHost reports a host that is not a valid DNS host name after
+	// normalisation. It wraps tenant.ErrInvalidDomain where that check
+	// failed.
+	ErrInvalidHost = errors.New("resolve: invalid host")
+
+	// ErrIPLiteral reports a host that is an IP address. Tenants are never
+	// reached by address.
+	ErrIPLiteral = errors.New("resolve: IP literal host")
+
+	// ErrUnknownHost reports a valid host that belongs to no tenant (or to
+	// a custom domain that is not active).
+	ErrUnknownHost = errors.New("resolve: unknown host")
+
+	// ErrSuspended reports a host whose tenant is suspended. Resolve
+	// returns the tenant with it, so the caller can explain.
+	ErrSuspended = errors.New("resolve: tenant suspended")
+
+	// ErrLookup reports that the tenant store failed; the tenant could not
+	// be decided. It wraps the store's error.
+	ErrLookup = errors.New("resolve: tenant lookup failed")
+
+	// ErrOrigin reports a request whose Origin header is missing, malformed
+	// or resolves to another tenant than its Host.
+	ErrOrigin = errors.New("resolve: origin not allowed")
+
+	// ErrConfig reports an invalid option given to New.
+	ErrConfig = errors.New("resolve: invalid configuration")
+)

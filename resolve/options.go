@@ -1,0 +1,200 @@
+package resolve
+
+import (
+	"fmt"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/tenantwall/tenantwall/tenant"
+)
+
+// Strategy is one way of mapping a request to a tenant. New tries them in
+// the order given to WithStrategies.
+type Strategy uint8
+
+const (
+	// CustomDomain looks the whole host up as an active custom domain in
+	// the store. It never applies to the base domain or names under it, so
+	// a custom-domain record can never capture a tenant subdomain.
+	CustomDomain Strategy = iota + 1
+	// Subdomain maps exactly one label under the base domain to a slug:
+	// acme.app.example.com → "acme". Deeper names, the base domain itself,
+	// look-alikes and reserved slugs never match.
+	Subdomain
+	// Header reads a slug from a request header, and only from a trusted
+	// proxy peer (WithTrustedProxies). It is for trusted internal callers
+	// and is off unless WithHeader is given and it is listed.
+	Header
+)
+
+func (s Strategy) String() string {
+	switch s {
+	case CustomDomain:
+		return "custom-domain"
+	case Subdomain:
+		return "subdomain"
+	case Header:
+		return "header"
+	}
+	return fmt.Sprintf("Strategy(%d)", uint8(s))
+}
+
+// Defaults of the options.
+const (
+	DefaultCacheSize     = 65536
+	DefaultCacheTTL      = time.Minute
+	DefaultNegativeTTL   = 10 * time.Second
+	DefaultLookupTimeout = 5 * time.Second
+)
+
+// Option configures a Resolver.
+type Option func(*Resolver) error
+
+// WithBaseDomain sets the platform's base domain for the Subdomain strategy,
+// for example "app.example.com". It is normalised like any host. Without
+// it, Subdomain never matches.
+func WithBaseDomain(base string) Option {
+	return func(r *Resolver) error {
+		h, err := Normalize(base)
+		if err != nil {
+			return fmt.Errorf("%w: base domain: %w", ErrConfig, err)
+		}
+		r.base = h
+		r.dotBase = "." + h
+		return nil
+	}
+}
+
+// WithStrategies sets which strategies are tried, in order. The default is
+// CustomDomain then Subdomain.
+func WithStrategies(s ...Strategy) Option {
+	return func(r *Resolver) error {
+		if len(s) == 0 {
+			return fmt.Errorf("%w: no strategies", ErrConfig)
+		}
+		seen := map[Strategy]bool{}
+		for _, x := range s {
+			if x < CustomDomain || x > Header || seen[x] {
+				return fmt.Errorf("%w: strategy %v unknown or repeated", ErrConfig, x)
+			}
+			seen[x] = true
+		}
+		r.strategies = append([]Strategy(nil), s...)
+		return nil
+	}
+}
+
+// WithTrustedProxies sets the CIDR prefixes (or single addresses) of the
+// reverse proxies whose Forwarded host= and X-Forwarded-Host headers are
+// honoured. Requests from any other peer have those headers ignored. By
+// default no proxy is trusted.
+func WithTrustedProxies(cidrs ...string) Option {
+	return func(r *Resolver) error {
+		for _, c := range cidrs {
+			p, err := netip.ParsePrefix(c)
+			if err != nil {
+				a, err2 := netip.ParseAddr(c)
+				if err2 != nil {
+					return fmt.Errorf("%w: trusted proxy %q: %w", ErrConfig, c, err)
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			r.trusted = append(r.trusted, p.Masked())
+		}
+		return nil
+	}
+}
+
+// WithHeader names the header the Header strategy reads a slug from, such
+// as "X-Tenant". The strategy must also be listed in WithStrategies, and it
+// trusts the header only from WithTrustedProxies peers.
+func WithHeader(name string) Option {
+	return func(r *Resolver) error {
+		if !isToken(name, "") {
+			return fmt.Errorf("%w: header name %q", ErrConfig, name)
+		}
+		r.header = http.CanonicalHeaderKey(name)
+		return nil
+	}
+}
+
+// WithCache sets the lookup cache: at most size entries (0 disables
+// caching), positive answers kept for ttl, negative answers ("no tenant")
+// for negTTL. Defaults: DefaultCacheSize, DefaultCacheTTL,
+// DefaultNegativeTTL. A change made in the store reaches this process after
+// at most ttl, or at once through the Invalidate methods.
+func WithCache(size int, ttl, negTTL time.Duration) Option {
+	return func(r *Resolver) error {
+		if size < 0 || ttl < 0 || negTTL < 0 {
+			return fmt.Errorf("%w: negative cache setting", ErrConfig)
+		}
+		r.cacheSize, r.ttl, r.negTTL = size, ttl, negTTL
+		return nil
+	}
+}
+
+// WithLookupTimeout bounds one store lookup (default DefaultLookupTimeout).
+// The lookup is shared by all requests waiting for the same host, so it runs
+// detached from any one request's cancellation.
+func WithLookupTimeout(d time.Duration) Option {
+	return func(r *Resolver) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: lookup timeout %v", ErrConfig, d)
+		}
+		r.lookupTimeout = d
+		return nil
+	}
+}
+
+// WithAuditor sets where resolution failures, suspended tenants and
+// cross-tenant origins are reported (default tenant.DefaultAuditor).
+func WithAuditor(a tenant.Auditor) Option {
+	return func(r *Resolver) error {
+		r.auditor = tenant.OrDefault(a)
+		return nil
+	}
+}
+
+// WithNotFoundHandler replaces the response to a request whose host maps to
+// no tenant (default: 404 "404 page not found", the same for every such
+// host, so the body never tells whether a tenant exists). ErrorFromContext
+// gives the reason.
+func WithNotFoundHandler(h http.Handler) Option {
+	return func(r *Resolver) error { r.notFound = h; return nil }
+}
+
+// WithSuspendedHandler replaces the response to a request for a suspended
+// tenant (default: 403 "tenant suspended"). The tenant is in the request
+// context so the handler can name it; it is never passed to the next
+// handler.
+func WithSuspendedHandler(h http.Handler) Option {
+	return func(r *Resolver) error { r.suspended = h; return nil }
+}
+
+// WithErrorHandler replaces the response when the store fails (default:
+// 503 with Retry-After). No default tenant is ever substituted.
+func WithErrorHandler(h http.Handler) Option {
+	return func(r *Resolver) error { r.failed = h; return nil }
+}
+
+// WithEmptyOrigin makes CheckOrigin accept a request without an Origin
+// header (non-browser clients). By default it is refused.
+func WithEmptyOrigin(allow bool) Option {
+	return func(r *Resolver) error { r.allowEmptyOrigin = allow; return nil }
+}
+
+// WithTrustedOrigins makes CheckOrigin accept Origins on these hosts for
+// every tenant, such as the platform's own console. Hosts are normalised.
+func WithTrustedOrigins(hosts ...string) Option {
+	return func(r *Resolver) error {
+		for _, h := range hosts {
+			n, err := Normalize(h)
+			if err != nil {
+				return fmt.Errorf("%w: trusted origin: %w", ErrConfig, err)
+			}
+			r.trustedOrigins[n] = true
+		}
+		return nil
+	}
+}

@@ -1,0 +1,289 @@
+package resolve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/tenantwall/tenantwall/tenant"
+)
+
+type headerMode uint8
+
+const (
+	headerOff   headerMode = iota
+	headerFirst            // Header is tried before the host strategies
+	headerLast             // after them, when the host maps to no tenant
+)
+
+// Resolver maps requests to tenants. It is safe for concurrent use; create
+// one per process with New and share it.
+type Resolver struct {
+	store          tenant.Lookup
+	base, dotBase  string
+	strategies     []Strategy
+	trusted        []netip.Prefix
+	header         string
+	headerMode     headerMode
+	hostStrategies bool
+
+	cacheSize     int
+	ttl, negTTL   time.Duration
+	lookupTimeout time.Duration
+	cache         *cache
+	flight        singleflight.Group
+	now           func() int64
+
+	auditor                     tenant.Auditor
+	notFound, suspended, failed http.Handler
+	allowEmptyOrigin            bool
+	trustedOrigins              map[string]bool
+}
+
+// New returns a Resolver over store. Without options it tries custom
+// domains only; add WithBaseDomain for tenant subdomains.
+func New(store tenant.Lookup, opts ...Option) (*Resolver, error) {
+	if store == nil {
+		return nil, fmt.Errorf("%w: nil store", ErrConfig)
+	}
+	r := &Resolver{
+		store:          store,
+		strategies:     []Strategy{CustomDomain, Subdomain},
+		cacheSize:      DefaultCacheSize,
+		ttl:            DefaultCacheTTL,
+		negTTL:         DefaultNegativeTTL,
+		lookupTimeout:  DefaultLookupTimeout,
+		now:            func() int64 { return time.Now().UnixNano() },
+		auditor:        tenant.DefaultAuditor,
+		notFound:       http.HandlerFunc(http.NotFound),
+		suspended:      http.HandlerFunc(suspendedResponse),
+		failed:         http.HandlerFunc(unavailableResponse),
+		trustedOrigins: map[string]bool{},
+	}
+	for _, o := range opts {
+		if err := o(r); err != nil {
+			return nil, err
+		}
+	}
+	for i, s := range r.strategies {
+		if s != Header {
+			r.hostStrategies = true
+			continue
+		}
+		r.headerMode = headerLast
+		if i == 0 {
+			r.headerMode = headerFirst
+		}
+		if r.header == "" {
+			return nil, fmt.Errorf("%w: the header strategy needs WithHeader", ErrConfig)
+		}
+		if len(r.trusted) == 0 {
+			return nil, fmt.Errorf("%w: the header strategy needs WithTrustedProxies", ErrConfig)
+		}
+	}
+	r.cache = newCache(r.cacheSize)
+	return r, nil
+}
+
+// Resolve maps a host, as a client sent it, to a tenant. It returns
+// ErrInvalidHost or ErrIPLiteral for a malformed host, ErrUnknownHost when
+// no tenant has it, ErrSuspended (with the tenant) for a suspended tenant,
+// and ErrLookup when the store failed.
+func (r *Resolver) Resolve(ctx context.Context, host string) (tenant.Tenant, error) {
+	t, err := r.resolveHost(ctx, host)
+	if t == nil {
+		return tenant.Tenant{}, err
+	}
+	return *t, err
+}
+
+// ResolveRequest maps a request to a tenant with the configured strategies:
+// the Header strategy for trusted peers, then the request's host — its Host
+// header, or the forwarded host when the peer is a trusted proxy. Errors are
+// those of Resolve.
+func (r *Resolver) ResolveRequest(req *http.Request) (tenant.Tenant, error) {
+	t, err := r.resolveRequest(req)
+	if t == nil {
+		return tenant.Tenant{}, err
+	}
+	return *t, err
+}
+
+// Host returns the host the request is addressed to, normalised: the
+// forwarded host when the peer is a trusted proxy that sent one, else
+// r.Host.
+func (r *Resolver) Host(req *http.Request) (string, error) {
+	return Normalize(r.rawHost(req))
+}
+
+func (r *Resolver) rawHost(req *http.Request) string {
+	if len(r.trusted) > 0 && r.trustedPeer(req) {
+		if h, ok := forwardedHost(req.Header); ok {
+			return h
+		}
+	}
+	return req.Host
+}
+
+func (r *Resolver) resolveRequest(req *http.Request) (*tenant.Tenant, error) {
+	if r.headerMode == headerOff {
+		return r.resolveHost(req.Context(), r.rawHost(req))
+	}
+	if r.headerMode == headerFirst {
+		if slug := req.Header.Get(r.header); slug != "" && r.trustedPeer(req) {
+			return r.resolveSlug(req.Context(), slug)
+		}
+	}
+	if !r.hostStrategies {
+		return nil, fmt.Errorf("%w: no %s header from a trusted peer", ErrUnknownHost, r.header)
+	}
+	t, err := r.resolveHost(req.Context(), r.rawHost(req))
+	if r.headerMode == headerLast && t == nil && !errors.Is(err, ErrLookup) {
+		if slug := req.Header.Get(r.header); slug != "" && r.trustedPeer(req) {
+			return r.resolveSlug(req.Context(), slug)
+		}
+	}
+	return t, err
+}
+
+func (r *Resolver) resolveHost(ctx context.Context, raw string) (*tenant.Tenant, error) {
+	h, err := Normalize(raw)
+	if err != nil {
+		return nil, err
+	}
+	return r.cached(ctx, h, r.fromHost)
+}
+
+func (r *Resolver) resolveSlug(ctx context.Context, slug string) (*tenant.Tenant, error) {
+	if err := tenant.ValidateSlug(slug); err != nil {
+		return nil, fmt.Errorf("%w: header %s: %w", ErrUnknownHost, r.header, err)
+	}
+	// '#' never occurs in a host, so header keys cannot meet host keys.
+	return r.cached(ctx, "#"+slug, func(ctx context.Context, key string) (*tenant.Tenant, error) {
+		return r.bySlug(ctx, key[1:])
+	})
+}
+
+// cached answers key from the cache, or runs lookup once for all concurrent
+// callers of the same key and caches its answer.
+func (r *Resolver) cached(ctx context.Context, key string, lookup func(context.Context, string) (*tenant.Tenant, error)) (*tenant.Tenant, error) {
+	if e, ok := r.cache.get(key, r.now()); ok {
+		return r.answer(key, e.t)
+	}
+	ch := r.flight.DoChan(key, func() (any, error) {
+		// A caller that missed just before the previous flight filled
+		// the cache must not cause a second lookup.
+		if e, ok := r.cache.get(key, r.now()); ok {
+			return e.t, nil
+		}
+		gen := r.cache.generation()
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.lookupTimeout)
+		defer cancel()
+		t, err := lookup(lctx, key)
+		if err != nil {
+			return nil, err
+		}
+		now := r.now()
+		if t == nil {
+			r.cache.put(key, entry{expires: expiry(now, r.negTTL)}, gen)
+		} else {
+			r.cache.put(key, entry{t: t, expires: expiry(now, r.ttl)}, gen)
+		}
+		return t, nil
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return r.answer(key, res.Val.(*tenant.Tenant))
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", ErrLookup, ctx.Err())
+	}
+}
+
+func (r *Resolver) answer(key string, t *tenant.Tenant) (*tenant.Tenant, error) {
+	switch {
+	case t == nil:
+		return nil, fmt.Errorf("%w %q", ErrUnknownHost, key)
+	case !t.Active():
+		return t, fmt.Errorf("%w: %s", ErrSuspended, t.Slug)
+	}
+	return t, nil
+}
+
+// fromHost runs the host strategies against the store. It returns nil, nil
+// when no strategy matches.
+func (r *Resolver) fromHost(ctx context.Context, h string) (*tenant.Tenant, error) {
+	underBase := r.base != "" && (h == r.base || strings.HasSuffix(h, r.dotBase))
+	for _, s := range r.strategies {
+		switch s {
+		case CustomDomain:
+			if underBase {
+				continue
+			}
+			t, d, err := r.store.ByDomain(ctx, h)
+			if errors.Is(err, tenant.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%w: domain %q: %w", ErrLookup, h, err)
+			}
+			if d.Status == tenant.DomainActive && d.TenantID == t.ID && t.ID != "" {
+				return &t, nil
+			}
+		case Subdomain:
+			if !underBase || h == r.base {
+				continue
+			}
+			slug := h[:len(h)-len(r.dotBase)]
+			if strings.IndexByte(slug, '.') >= 0 || tenant.ValidateSlug(slug) != nil {
+				continue
+			}
+			t, err := r.bySlug(ctx, slug)
+			if t != nil || err != nil {
+				return t, err
+			}
+		}
+	}
+	return nil, nil
+}
+
+func (r *Resolver) bySlug(ctx context.Context, slug string) (*tenant.Tenant, error) {
+	t, err := r.store.BySlug(ctx, slug)
+	if errors.Is(err, tenant.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: slug %q: %w", ErrLookup, slug, err)
+	}
+	if t.Slug != slug || t.ID == "" {
+		return nil, fmt.Errorf("%w: store answered slug %q with tenant %q", ErrLookup, slug, t.Slug)
+	}
+	return &t, nil
+}
+
+// InvalidateHost drops the cached answer for a host, such as a custom
+// domain that was just added, activated or removed.
+func (r *Resolver) InvalidateHost(host string) {
+	if h, err := Normalize(host); err == nil {
+		r.cache.delete(h)
+	}
+}
+
+// InvalidateTenant drops every cached answer naming the tenant (after a
+// suspension, a slug change or a deletion) and every negative answer (so a
+// new slug or domain is seen at once).
+func (r *Resolver) InvalidateTenant(id string) {
+	r.cache.deleteTenant(id)
+	r.cache.deleteNegative()
+}
+
+// InvalidateAll empties the cache.
+func (r *Resolver) InvalidateAll() { r.cache.clear() }

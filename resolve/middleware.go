@@ -34,7 +34,8 @@ func (r *Resolver) Middleware(next http.Handler) http.Handler {
 			r.refuse(w, req, t, err)
 			return
 		}
-		next.ServeHTTP(w, req.WithContext(tenant.NewContext(req.Context(), *t)))
+		// The cache never mutates t, so the context may share it.
+		next.ServeHTTP(w, req.WithContext(tenant.NewSharedContext(req.Context(), t)))
 	})
 }
 

@@ -46,13 +46,9 @@ func Normalize(host string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if fastASCII(h) {
-		if err := tenant.ValidateDomain(h); err != nil {
-			if _, aerr := netip.ParseAddr(h); aerr == nil {
-				return "", fmt.Errorf("%w %q", ErrIPLiteral, host)
-			}
-			return "", fmt.Errorf("%w: %w", ErrInvalidHost, err)
-		}
+	// Fast path: already canonical (lowercase LDH, no trailing dot) and
+	// no A-label whose Punycode would need checking.
+	if tenant.ValidateDomain(h) == nil && !strings.Contains(h, "xn--") {
 		return h, nil
 	}
 	return normalizeSlow(host, h)
@@ -78,25 +74,6 @@ func stripPort(host string) (string, error) {
 		}
 	}
 	return host[:i], nil
-}
-
-// fastASCII reports whether h is already canonical as far as characters go:
-// lowercase LDH and dots, no trailing dot, no IDNA A-label (which needs its
-// Punycode checked).
-func fastASCII(h string) bool {
-	if h == "" || h[len(h)-1] == '.' {
-		return false
-	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.') {
-			return false
-		}
-		if c == 'x' && (i == 0 || h[i-1] == '.') && strings.HasPrefix(h[i:], "xn--") {
-			return false
-		}
-	}
-	return true
 }
 
 func normalizeSlow(raw, h string) (string, error) {

@@ -157,6 +157,11 @@ func (r *Resolver) resolveHost(ctx context.Context, raw string) (*tenant.Tenant,
 	if err != nil {
 		return nil, err
 	}
+	// The hit path is inline: going through cached would allocate the
+	// method value r.fromHost on every request.
+	if e, ok := r.cache.get(h, r.now()); ok {
+		return r.answer(h, e.t)
+	}
 	return r.cached(ctx, h, r.fromHost)
 }
 

@@ -4,20 +4,26 @@ import (
 	"context"
 )
 
-// tenantCtx carries the tenant and its parent in one allocation: a
-// context.WithValue holding a pointer to a separate copy would cost two.
-// Cancellation still propagates without goroutines, because Done and Value
-// are the parent's.
+// tenantCtx carries a tenant that nobody may change: FromContext hands out
+// copies. Cancellation still propagates without goroutines, because Done and
+// Value fall through to the parent.
 type tenantCtx struct {
 	context.Context
-	t Tenant
+	t *Tenant
+}
+
+// ownedCtx holds the context and its private copy of the tenant in one
+// allocation.
+type ownedCtx struct {
+	tenantCtx
+	own Tenant
 }
 
 type ctxKey struct{}
 
 func (c *tenantCtx) Value(key any) any {
 	if key == (ctxKey{}) {
-		return &c.t
+		return c.t
 	}
 	return c.Context.Value(key)
 }
@@ -28,6 +34,20 @@ func (c *tenantCtx) String() string { return "tenant.NewContext(" + c.t.ID + ")"
 // later changes to the caller's value do not reach the context. It costs one
 // allocation.
 func NewContext(ctx context.Context, t Tenant) context.Context {
+	c := &ownedCtx{own: t}
+	c.Context, c.t = ctx, &c.own
+	return &c.tenantCtx
+}
+
+// NewSharedContext is NewContext for a tenant value that is already
+// immutable and shared, such as one held by resolve's lookup cache: the
+// context keeps the pointer instead of a copy, which makes the allocation
+// smaller. The caller must never modify *t afterwards. A nil t returns ctx
+// unchanged.
+func NewSharedContext(ctx context.Context, t *Tenant) context.Context {
+	if t == nil {
+		return ctx
+	}
 	return &tenantCtx{Context: ctx, t: t}
 }
 

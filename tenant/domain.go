@@ -74,32 +74,62 @@ func ValidateDomain(host string) error {
 	}
 	labelStart := 0
 	allDigits := true
-	for i := 0; i <= len(host); i++ {
-		if i == len(host) || host[i] == '.' {
-			n := i - labelStart
-			switch {
-			case n == 0:
-				return fmt.Errorf("%w %q: empty label at byte %d", ErrInvalidDomain, host, i)
-			case n > 63:
-				return fmt.Errorf("%w %q: label longer than 63 bytes", ErrInvalidDomain, host)
-			case host[labelStart] == '-' || host[i-1] == '-':
-				return fmt.Errorf("%w %q: label starts or ends with a hyphen", ErrInvalidDomain, host)
-			}
-			if i == len(host) && allDigits {
-				return fmt.Errorf("%w %q: numeric top-level label (an IP address?)", ErrInvalidDomain, host)
+	for i := 0; i < len(host); i++ {
+		switch hostClass[host[i]] {
+		case classDigit:
+			continue
+		case classLetter:
+			allDigits = false
+			continue
+		case classDot:
+			if err := checkLabel(host, labelStart, i); err != nil {
+				return err
 			}
 			labelStart = i + 1
 			allDigits = true
-			continue
-		}
-		c := host[i]
-		switch {
-		case '0' <= c && c <= '9':
-		case 'a' <= c && c <= 'z' || c == '-':
-			allDigits = false
 		default:
-			return fmt.Errorf("%w %q: character %q at byte %d", ErrInvalidDomain, host, c, i)
+			return fmt.Errorf("%w %q: character %q at byte %d", ErrInvalidDomain, host, host[i], i)
 		}
+	}
+	if err := checkLabel(host, labelStart, len(host)); err != nil {
+		return err
+	}
+	if allDigits {
+		return fmt.Errorf("%w %q: numeric top-level label (an IP address?)", ErrInvalidDomain, host)
+	}
+	return nil
+}
+
+const (
+	classInvalid = iota
+	classDigit
+	classLetter // a-z and '-'
+	classDot
+)
+
+// hostClass classifies bytes for ValidateDomain, which runs on every
+// request: a table lookup is cheaper than a chain of comparisons.
+var hostClass = func() (t [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = classDigit
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = classLetter
+	}
+	t['-'] = classLetter
+	t['.'] = classDot
+	return t
+}()
+
+// checkLabel checks host[start:end], one label.
+func checkLabel(host string, start, end int) error {
+	switch n := end - start; {
+	case n == 0:
+		return fmt.Errorf("%w %q: empty label at byte %d", ErrInvalidDomain, host, end)
+	case n > 63:
+		return fmt.Errorf("%w %q: label longer than 63 bytes", ErrInvalidDomain, host)
+	case host[start] == '-' || host[end-1] == '-':
+		return fmt.Errorf("%w %q: label starts or ends with a hyphen", ErrInvalidDomain, host)
 	}
 	return nil
 }

@@ -13,11 +13,11 @@ import (
 // value is not usable; call NewMemStore. Values go in and come out as
 // copies, so a caller cannot change stored tenants behind the store's back.
 type MemStore struct {
-	mu       sync.RWMutex
-	byID     map[string]Tenant
-	bySlug   map[string]string // slug → id
-	domains  map[string]Domain // host → record
-	now      func() time.Time
+	mu      sync.RWMutex
+	byID    map[string]Tenant
+	bySlug  map[string]string // slug → id
+	domains map[string]Domain // host → record
+	now     func() time.Time
 }
 
 var _ Store = (*MemStore)(nil)

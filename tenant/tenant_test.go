@@ -258,3 +258,12 @@ func BenchmarkNewContext(b *testing.B) {
 		}
 	}
 }
+
+func TestSharedContext(t *testing.T) {
+	shared := &tenant.Tenant{ID: tenant.NewID(), Slug: "acme"}
+	ctx := tenant.NewSharedContext(context.Background(), shared)
+	got := tenant.MustFromContext(ctx)
+	got.Slug = "forged"
+	assert.Equal(t, "acme", tenant.MustFromContext(ctx).Slug, "a copy from the context changed the shared tenant")
+	assert.Equal(t, context.Background(), tenant.NewSharedContext(context.Background(), nil))
+}

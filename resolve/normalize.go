@@ -48,10 +48,27 @@ func Normalize(host string) (string, error) {
 	}
 	// Fast path: already canonical (lowercase LDH, no trailing dot) and
 	// no A-label whose Punycode would need checking.
-	if tenant.ValidateDomain(h) == nil && !strings.Contains(h, "xn--") {
+	if tenant.IsDomain(h) && !strings.Contains(h, "xn--") {
 		return h, nil
 	}
+	// Middle path: ASCII that only needs lowercasing or a trailing dot
+	// dropped; IDNA maps such input the same way.
+	if isASCII(h) {
+		l := strings.ToLower(strings.TrimSuffix(h, "."))
+		if tenant.IsDomain(l) && !strings.Contains(l, "xn--") {
+			return l, nil
+		}
+	}
 	return normalizeSlow(host, h)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // stripPort removes a ":port" suffix. The port must be empty or decimal.

@@ -66,11 +66,53 @@ const MaxDomainLen = 253
 // in any spelling). It does not normalise; resolve.Normalize does, and ends
 // by calling this function. The error wraps ErrInvalidDomain.
 func ValidateDomain(host string) error {
-	if host == "" {
+	p := checkDomain(host)
+	switch p.kind {
+	case domainOK:
+		return nil
+	case domainEmpty:
 		return fmt.Errorf("%w: empty host", ErrInvalidDomain)
+	case domainTooLong:
+		return fmt.Errorf("%w %.40q…: longer than %d bytes", ErrInvalidDomain, host, MaxDomainLen)
+	case domainBadChar:
+		return fmt.Errorf("%w %q: character %q at byte %d", ErrInvalidDomain, host, host[p.pos], p.pos)
+	case domainEmptyLabel:
+		return fmt.Errorf("%w %q: empty label at byte %d", ErrInvalidDomain, host, p.pos)
+	case domainLongLabel:
+		return fmt.Errorf("%w %q: label longer than 63 bytes", ErrInvalidDomain, host)
+	case domainHyphen:
+		return fmt.Errorf("%w %q: label starts or ends with a hyphen", ErrInvalidDomain, host)
+	default: // domainNumeric
+		return fmt.Errorf("%w %q: numeric top-level label (an IP address?)", ErrInvalidDomain, host)
+	}
+}
+
+// IsDomain reports whether ValidateDomain(host) would succeed, without
+// building an error: for hot paths that only branch on the answer.
+func IsDomain(host string) bool { return checkDomain(host).kind == domainOK }
+
+type domainProblem struct {
+	kind uint8
+	pos  int
+}
+
+const (
+	domainOK = iota
+	domainEmpty
+	domainTooLong
+	domainBadChar
+	domainEmptyLabel
+	domainLongLabel
+	domainHyphen
+	domainNumeric
+)
+
+func checkDomain(host string) domainProblem {
+	if host == "" {
+		return domainProblem{kind: domainEmpty}
 	}
 	if len(host) > MaxDomainLen {
-		return fmt.Errorf("%w %.40q…: longer than %d bytes", ErrInvalidDomain, host, MaxDomainLen)
+		return domainProblem{kind: domainTooLong}
 	}
 	labelStart := 0
 	allDigits := true
@@ -82,22 +124,22 @@ func ValidateDomain(host string) error {
 			allDigits = false
 			continue
 		case classDot:
-			if err := checkLabel(host, labelStart, i); err != nil {
-				return err
+			if k := checkLabel(host, labelStart, i); k != domainOK {
+				return domainProblem{kind: k, pos: i}
 			}
 			labelStart = i + 1
 			allDigits = true
 		default:
-			return fmt.Errorf("%w %q: character %q at byte %d", ErrInvalidDomain, host, host[i], i)
+			return domainProblem{kind: domainBadChar, pos: i}
 		}
 	}
-	if err := checkLabel(host, labelStart, len(host)); err != nil {
-		return err
+	if k := checkLabel(host, labelStart, len(host)); k != domainOK {
+		return domainProblem{kind: k, pos: len(host)}
 	}
 	if allDigits {
-		return fmt.Errorf("%w %q: numeric top-level label (an IP address?)", ErrInvalidDomain, host)
+		return domainProblem{kind: domainNumeric}
 	}
-	return nil
+	return domainProblem{}
 }
 
 const (
@@ -122,14 +164,14 @@ var hostClass = func() (t [256]uint8) {
 }()
 
 // checkLabel checks host[start:end], one label.
-func checkLabel(host string, start, end int) error {
+func checkLabel(host string, start, end int) uint8 {
 	switch n := end - start; {
 	case n == 0:
-		return fmt.Errorf("%w %q: empty label at byte %d", ErrInvalidDomain, host, end)
+		return domainEmptyLabel
 	case n > 63:
-		return fmt.Errorf("%w %q: label longer than 63 bytes", ErrInvalidDomain, host)
+		return domainLongLabel
 	case host[start] == '-' || host[end-1] == '-':
-		return fmt.Errorf("%w %q: label starts or ends with a hyphen", ErrInvalidDomain, host)
+		return domainHyphen
 	}
-	return nil
+	return domainOK
 }

@@ -1,0 +1,319 @@
+package sqlscope
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Check names one kind of isolation problem Audit looks for.
+type Check string
+
+// The checks Audit runs. Each finding carries one.
+const (
+	// CheckRLSDisabled: a tenant table without row level security.
+	CheckRLSDisabled Check = "rls_disabled"
+	// CheckRLSNotForced: RLS is not forced, so the table owner bypasses it.
+	CheckRLSNotForced Check = "rls_not_forced"
+	// CheckNoPolicy: no policy that restricts rows to the guarded tenant.
+	CheckNoPolicy Check = "no_tenant_policy"
+	// CheckNoWithCheck: a policy for writes without a WITH CHECK clause
+	// that restricts written rows to the tenant.
+	CheckNoWithCheck Check = "no_with_check"
+	// CheckAdmitsUnset: a permissive policy whose USING clause does not
+	// call the guard function, so rows can be visible with a missing or
+	// empty tenant, or regardless of it (policies are ORed together).
+	CheckAdmitsUnset Check = "policy_admits_unset_tenant"
+	// CheckNullableTenant: tenant_id may be NULL.
+	CheckNullableTenant Check = "nullable_tenant_id"
+	// CheckSuperuser: the application role is a superuser (RLS never
+	// applies to superusers).
+	CheckSuperuser Check = "role_superuser"
+	// CheckBypassRLS: the application role has BYPASSRLS.
+	CheckBypassRLS Check = "role_bypassrls"
+	// CheckOwner: the application role owns (or is a member of the owner
+	// of) a tenant table, and so may disable RLS or drop policies.
+	CheckOwner Check = "role_owns_table"
+	// CheckForeignKey: a foreign key between tenant tables that does not
+	// include tenant_id, so a row can reference another tenant's row.
+	CheckForeignKey Check = "foreign_key_without_tenant"
+)
+
+// Finding is one problem Audit found.
+type Finding struct {
+	Check Check
+	// Table is the schema-qualified tenant table, or empty for role checks.
+	Table string
+	// Object names the policy, constraint or role concerned.
+	Object string
+	Detail string
+}
+
+func (f Finding) String() string {
+	var b strings.Builder
+	b.WriteString(string(f.Check))
+	if f.Table != "" {
+		b.WriteString(" " + f.Table)
+	}
+	if f.Object != "" {
+		b.WriteString(" (" + f.Object + ")")
+	}
+	if f.Detail != "" {
+		b.WriteString(": " + f.Detail)
+	}
+	return b.String()
+}
+
+// Findings is the result of Audit.
+type Findings []Finding
+
+// Err returns nil for no findings, else an error wrapping ErrUnsafe that
+// lists them: use it to refuse to start.
+func (fs Findings) Err() error {
+	if len(fs) == 0 {
+		return nil
+	}
+	lines := make([]string, len(fs))
+	for i, f := range fs {
+		lines[i] = "  - " + f.String()
+	}
+	return fmt.Errorf("%w: %d problem(s):\n%s", ErrUnsafe, len(fs), strings.Join(lines, "\n"))
+}
+
+// Has reports whether fs holds a finding of check c on table (any table
+// when table is empty).
+func (fs Findings) Has(c Check, table string) bool {
+	for _, f := range fs {
+		if f.Check == c && (table == "" || f.Table == table) {
+			return true
+		}
+	}
+	return false
+}
+
+// AuditOptions tunes Audit. The zero value audits the connected role
+// (current_user) over every table with a tenant_id column outside the
+// system schemas.
+type AuditOptions struct {
+	// Role is the application role to check; default current_user.
+	Role string
+	// Schemas limits the audit to these schemas.
+	Schemas []string
+}
+
+// Audit inspects a live PostgreSQL database and reports every isolation
+// problem it finds, one Finding per problem, sorted. A tenant table is any
+// ordinary or partitioned table with a tenant_id column. An error means
+// the audit itself could not run.
+//
+// Run it at start-up as the application role and refuse to serve on
+// findings (Findings.Err), and in tests.
+func Audit(ctx context.Context, db Querier, opts *AuditOptions) (Findings, error) {
+	if opts == nil {
+		opts = &AuditOptions{}
+	}
+	a := auditor{ctx: ctx, db: db, role: opts.Role, schemas: opts.Schemas}
+	if a.role == "" {
+		if err := db.QueryRowContext(ctx, `SELECT current_user`).Scan(&a.role); err != nil {
+			return nil, fmt.Errorf("sqlscope: audit: %w", err)
+		}
+	}
+	for _, step := range []func() error{a.roleChecks, a.tableChecks, a.policyChecks, a.foreignKeyChecks} {
+		if err := step(); err != nil {
+			return nil, fmt.Errorf("sqlscope: audit: %w", err)
+		}
+	}
+	sort.SliceStable(a.found, func(i, j int) bool {
+		x, y := a.found[i], a.found[j]
+		if x.Table != y.Table {
+			return x.Table < y.Table
+		}
+		if x.Check != y.Check {
+			return x.Check < y.Check
+		}
+		return x.Object < y.Object
+	})
+	return a.found, nil
+}
+
+type auditor struct {
+	ctx     context.Context
+	db      Querier
+	role    string
+	schemas []string
+	found   Findings
+}
+
+func (a *auditor) add(c Check, table, object, detail string) {
+	a.found = append(a.found, Finding{Check: c, Table: table, Object: object, Detail: detail})
+}
+
+// tenantTables is the common table expression naming tenant tables.
+const tenantTables = `
+WITH tt AS (
+	SELECT c.oid, n.nspname, c.relname, c.relowner, c.relrowsecurity, c.relforcerowsecurity,
+	       format('%I.%I', n.nspname, c.relname) AS qname, a.attnum, a.attnotnull
+	FROM pg_class c
+	JOIN pg_namespace n ON n.oid = c.relnamespace
+	JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+	WHERE c.relkind IN ('r', 'p')
+	  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'tenantwall')
+	  AND n.nspname NOT LIKE 'pg_temp_%'
+	  AND (cardinality($1::text[]) = 0 OR n.nspname = ANY($1::text[]))
+)`
+
+func (a *auditor) roleChecks() error {
+	var super, bypass bool
+	err := a.db.QueryRowContext(a.ctx, `SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1`, a.role).Scan(&super, &bypass)
+	if err != nil {
+		return fmt.Errorf("role %q: %w", a.role, err)
+	}
+	if super {
+		a.add(CheckSuperuser, "", a.role, "row level security never applies to a superuser")
+	}
+	if bypass {
+		a.add(CheckBypassRLS, "", a.role, "the role bypasses every policy")
+	}
+	return nil
+}
+
+func (a *auditor) tableChecks() error {
+	rows, err := a.db.QueryContext(a.ctx, tenantTables+`
+SELECT qname, relrowsecurity, relforcerowsecurity, attnotnull,
+       pg_has_role($2, relowner, 'MEMBER') AS owns, pg_get_userbyid(relowner)
+FROM tt ORDER BY qname`, schemaArray(a.schemas), a.role)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name, owner string
+		var rls, force, notNull, owns bool
+		if err := rows.Scan(&name, &rls, &force, &notNull, &owns, &owner); err != nil {
+			return err
+		}
+		if !rls {
+			a.add(CheckRLSDisabled, name, "", "ALTER TABLE … ENABLE ROW LEVEL SECURITY")
+		}
+		if !force {
+			a.add(CheckRLSNotForced, name, "", "ALTER TABLE … FORCE ROW LEVEL SECURITY")
+		}
+		if !notNull {
+			a.add(CheckNullableTenant, name, TenantColumn, "tenant_id must be NOT NULL")
+		}
+		if owns {
+			a.add(CheckOwner, name, a.role, "the table belongs to "+owner+"; connect the application as a role that does not own tenant tables")
+		}
+	}
+	return rows.Err()
+}
+
+func (a *auditor) policyChecks() error {
+	rows, err := a.db.QueryContext(a.ctx, tenantTables+`
+SELECT tt.qname, p.polname, p.polpermissive, p.polcmd,
+       coalesce(pg_get_expr(p.polqual, p.polrelid), ''), coalesce(pg_get_expr(p.polwithcheck, p.polrelid), ''),
+       p.polwithcheck IS NULL
+FROM tt LEFT JOIN pg_policy p ON p.polrelid = tt.oid
+ORDER BY tt.qname, p.polname`, schemaArray(a.schemas))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	type tbl struct{ guardedRead, guardedWrite bool }
+	seen := map[string]*tbl{}
+	var order []string
+	for rows.Next() {
+		var table string
+		var name, cmd, qual, check *string
+		var permissive *bool
+		var noCheck *bool
+		if err := rows.Scan(&table, &name, &permissive, &cmd, &qual, &check, &noCheck); err != nil {
+			return err
+		}
+		st := seen[table]
+		if st == nil {
+			st = &tbl{}
+			seen[table] = st
+			order = append(order, table)
+		}
+		if name == nil {
+			continue // no policy at all
+		}
+		guardedQual := guarded(*qual)
+		guardedCheck := guarded(*check)
+		reads := *cmd == "*" || *cmd == "r"
+		writes := *cmd == "*" || *cmd == "a" || *cmd == "w"
+		if reads && guardedQual {
+			st.guardedRead = true
+		}
+		if writes && guardedCheck {
+			st.guardedWrite = true
+		}
+		if *permissive && *cmd != "a" && !guardedQual {
+			a.add(CheckAdmitsUnset, table, *name, fmt.Sprintf("USING (%s) does not call %s(); permissive policies are ORed, so this one decides alone", *qual, CurrentTenantFunc))
+		}
+		if writes && (*noCheck || (*permissive && !guardedCheck)) {
+			a.add(CheckNoWithCheck, table, *name, "writes are not restricted to the tenant by WITH CHECK")
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, t := range order {
+		if !seen[t].guardedRead {
+			a.add(CheckNoPolicy, t, "", "no policy restricts reads with "+CurrentTenantFunc+"()")
+		}
+		if seen[t].guardedRead && !seen[t].guardedWrite {
+			a.add(CheckNoWithCheck, t, "", "no policy restricts writes with "+CurrentTenantFunc+"()")
+		}
+	}
+	return nil
+}
+
+// guarded reports whether a policy expression compares tenant_id with the
+// guard function.
+func guarded(expr string) bool {
+	e := strings.ReplaceAll(expr, " ", "")
+	return strings.Contains(e, "tenant_id=(SELECT"+CurrentTenantFunc+"()") ||
+		strings.Contains(e, "tenant_id="+CurrentTenantFunc+"()")
+}
+
+func (a *auditor) foreignKeyChecks() error {
+	rows, err := a.db.QueryContext(a.ctx, tenantTables+`
+SELECT src.qname, con.conname, dst.qname,
+       EXISTS (
+         SELECT 1 FROM unnest(con.conkey, con.confkey) AS k(src_att, dst_att)
+         WHERE k.src_att = src.attnum AND k.dst_att = dst.attnum
+       ) AS includes_tenant
+FROM pg_constraint con
+JOIN tt src ON src.oid = con.conrelid
+JOIN tt dst ON dst.oid = con.confrelid
+WHERE con.contype = 'f'
+ORDER BY src.qname, con.conname`, schemaArray(a.schemas))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var src, name, dst string
+		var ok bool
+		if err := rows.Scan(&src, &name, &dst, &ok); err != nil {
+			return err
+		}
+		if !ok {
+			a.add(CheckForeignKey, src, name, "references "+dst+" without matching tenant_id; use FOREIGN KEY (tenant_id, …) REFERENCES "+dst+" (tenant_id, …)")
+		}
+	}
+	return rows.Err()
+}
+
+// schemaArray renders schemas as a PostgreSQL text[] literal parameter
+// (drivers do not all bind []string).
+func schemaArray(schemas []string) string {
+	quoted := make([]string, len(schemas))
+	for i, s := range schemas {
+		quoted[i] = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+	}
+	return "{" + strings.Join(quoted, ",") + "}"
+}

@@ -1,0 +1,136 @@
+package sqlscope
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// Names of the objects the DDL helpers create. Audit recognises them.
+const (
+	// FunctionSchema holds the guard function.
+	FunctionSchema = "tenantwall"
+	// CurrentTenantFunc returns the setting, and raises an error when it
+	// is missing or empty — so a query without a tenant fails loudly
+	// instead of returning nothing (or, with a careless policy,
+	// everything).
+	CurrentTenantFunc = FunctionSchema + ".current_tenant"
+	// PolicyName is the tenant isolation policy on each table.
+	PolicyName = "tenantwall_isolation"
+	// CheckName is the non-empty tenant constraint on each table.
+	CheckName = "tenantwall_tenant_not_empty"
+	// TenantColumn is the column every tenant table carries.
+	TenantColumn = "tenant_id"
+)
+
+// Execer is satisfied by *sql.DB, *sql.Tx and *sql.Conn.
+type Execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// Querier is satisfied by *sql.DB, *sql.Tx and *sql.Conn.
+type Querier interface {
+	Execer
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// FunctionSQL returns the statements that install the guard function
+// CurrentTenantFunc for a setting (DefaultSetting if empty), callable by
+// every role. Run them as the schema owner, before EnableRLS.
+func FunctionSQL(setting string) ([]string, error) {
+	if setting == "" {
+		setting = DefaultSetting
+	}
+	if err := checkSetting(setting); err != nil {
+		return nil, err
+	}
+	// The setting name is validated above to identifier characters only,
+	// so it can be written as a literal.
+	return []string{
+		`CREATE SCHEMA IF NOT EXISTS ` + FunctionSchema,
+		`GRANT USAGE ON SCHEMA ` + FunctionSchema + ` TO PUBLIC`,
+		`CREATE OR REPLACE FUNCTION ` + CurrentTenantFunc + `() RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $fn$
+DECLARE
+	v text := current_setting('` + setting + `', true);
+BEGIN
+	IF v IS NULL OR v = '' THEN
+		RAISE EXCEPTION 'tenantwall: no tenant in this transaction (setting ` + setting + ` is unset)'
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	RETURN v;
+END
+$fn$`,
+		`GRANT EXECUTE ON FUNCTION ` + CurrentTenantFunc + `() TO PUBLIC`,
+	}, nil
+}
+
+// RLSSQL returns the statements that make an existing table
+// tenant-isolated. The table must have a text column tenant_id. They:
+//
+//   - default tenant_id to the transaction's tenant, so inserts are assigned
+//     to the context tenant without naming it;
+//   - make tenant_id NOT NULL and CHECK (tenant_id <> '');
+//   - ENABLE and FORCE row level security (FORCE subjects the owner too);
+//   - create one policy for all commands, with USING and WITH CHECK both
+//     tenant_id = (SELECT tenantwall.current_tenant()), which raises when
+//     the tenant is missing or empty. The sub-select makes PostgreSQL
+//     evaluate it once per statement instead of once per row.
+//
+// The statements are idempotent. For foreign keys between tenant tables
+// and unique constraints, include tenant_id — see the package doc.
+func RLSSQL(table string) ([]string, error) {
+	t, err := QuoteQualified(table)
+	if err != nil {
+		return nil, err
+	}
+	pred := TenantColumn + ` = (SELECT ` + CurrentTenantFunc + `())`
+	return []string{
+		`ALTER TABLE ` + t + ` ALTER COLUMN ` + TenantColumn + ` SET DEFAULT ` + CurrentTenantFunc + `()`,
+		`ALTER TABLE ` + t + ` ALTER COLUMN ` + TenantColumn + ` SET NOT NULL`,
+		`ALTER TABLE ` + t + ` DROP CONSTRAINT IF EXISTS ` + CheckName,
+		`ALTER TABLE ` + t + ` ADD CONSTRAINT ` + CheckName + ` CHECK (` + TenantColumn + ` <> '')`,
+		`ALTER TABLE ` + t + ` ENABLE ROW LEVEL SECURITY`,
+		`ALTER TABLE ` + t + ` FORCE ROW LEVEL SECURITY`,
+		`DROP POLICY IF EXISTS ` + PolicyName + ` ON ` + t,
+		`CREATE POLICY ` + PolicyName + ` ON ` + t + ` AS PERMISSIVE FOR ALL USING (` + pred + `) WITH CHECK (` + pred + `)`,
+	}, nil
+}
+
+// EnableRLS installs the guard function and isolates each table, in one
+// transaction, with FunctionSQL and RLSSQL. Run it as the tables' owner
+// (a migration role), never as the application role.
+func EnableRLS(ctx context.Context, db *sql.DB, setting string, tables ...string) error {
+	stmts, err := FunctionSQL(setting)
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		s, err := RLSSQL(t)
+		if err != nil {
+			return err
+		}
+		stmts = append(stmts, s...)
+	}
+	return runTx(ctx, db, nil, func(tx *sql.Tx) error {
+		// Serialise concurrent installers of the shared function.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('tenantwall.ddl'))`); err != nil {
+			return err
+		}
+		for _, s := range stmts {
+			if _, err := tx.ExecContext(ctx, s); err != nil {
+				return fmt.Errorf("sqlscope: %s: %w", firstLine(s), err)
+			}
+		}
+		return nil
+	})
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

@@ -1,0 +1,30 @@
+package sqlscope
+
+import "errors"
+
+// Sentinel errors; test with errors.Is. A missing tenant is
+// tenant.ErrNoTenant, returned before any SQL is sent.
+var (
+	// ErrUnscoped reports a row-filter statement that does not reference
+	// the tenant through the {tenant} marker.
+	ErrUnscoped = errors.New("sqlscope: statement does not reference the tenant")
+
+	// ErrTenantColumn reports an insert that sets the tenant column itself:
+	// the tenant comes from the context, never from the caller's values.
+	ErrTenantColumn = errors.New("sqlscope: tenant column set by caller")
+
+	// ErrIdentifier reports an identifier (table, schema, column, setting)
+	// that is not allowed.
+	ErrIdentifier = errors.New("sqlscope: invalid identifier")
+
+	// ErrUnsafe reports an Audit that found problems; the error lists them.
+	ErrUnsafe = errors.New("sqlscope: database isolation audit failed")
+
+	// ErrNoPlatformDB reports platform-wide work asked of an RLS without a
+	// platform handle (WithPlatformDB).
+	ErrNoPlatformDB = errors.New("sqlscope: no platform database configured")
+
+	// ErrMigration reports a schema migration that failed for one or more
+	// tenants; the Report says which.
+	ErrMigration = errors.New("sqlscope: migration failed")
+)

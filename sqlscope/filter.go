@@ -1,0 +1,307 @@
+package sqlscope
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/tenantwall/tenantwall/tenant"
+)
+
+// Dialect selects placeholder syntax and quoting for the row filter.
+type Dialect uint8
+
+// Supported dialects.
+const (
+	SQLite   Dialect = iota + 1 // ? placeholders
+	MySQL                       // ? placeholders, backslash escapes in strings
+	Postgres                    // $n placeholders
+)
+
+func (d Dialect) String() string {
+	switch d {
+	case SQLite:
+		return "sqlite"
+	case MySQL:
+		return "mysql"
+	case Postgres:
+		return "postgres"
+	}
+	return "Dialect(" + strconv.Itoa(int(d)) + ")"
+}
+
+// Marker is the token a row-filter statement writes where the tenant ID
+// goes: "SELECT … FROM leads WHERE tenant_id = {tenant} AND id = ?".
+const Marker = "{tenant}"
+
+// Filter is the portable row filter, for databases without row level
+// security (SQLite, MySQL/MariaDB, or PostgreSQL without RLS). Every
+// statement must reference the tenant through Marker, which Filter binds
+// to the context tenant's ID as a parameter; a statement without it is
+// refused with ErrUnscoped before it is sent. Insert sets tenant_id itself
+// and refuses a caller-supplied one.
+//
+// A Filter cannot stop a statement that mentions the tenant and then
+// widens the match ("… = {tenant} OR 1=1"): that is what PostgreSQL row
+// level security is for. It is safe for concurrent use.
+type Filter struct {
+	db      Querier
+	dialect Dialect
+}
+
+// NewFilter returns a Filter over db (a *sql.DB, *sql.Tx or *sql.Conn).
+func NewFilter(db Querier, d Dialect) (*Filter, error) {
+	if d < SQLite || d > Postgres {
+		return nil, fmt.Errorf("sqlscope: unknown dialect %v", d)
+	}
+	return &Filter{db: db, dialect: d}, nil
+}
+
+// On returns a Filter with the same dialect over another handle, such as
+// a transaction.
+func (f *Filter) On(db Querier) *Filter { return &Filter{db: db, dialect: f.dialect} }
+
+// Bind rewrites query for the context tenant: every Marker outside string
+// literals, quoted identifiers and comments becomes a placeholder bound to
+// the tenant ID. It returns tenant.ErrNoTenant without a tenant and
+// ErrUnscoped without a Marker. Use it to feed another executor.
+func (f *Filter) Bind(ctx context.Context, query string, args []any) (string, []any, error) {
+	id, err := tenant.IDFromContext(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	return bind(f.dialect, query, args, id)
+}
+
+// Query runs a scoped query.
+func (f *Filter) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	q, a, err := f.Bind(ctx, query, args)
+	if err != nil {
+		return nil, err
+	}
+	return f.db.QueryContext(ctx, q, a...)
+}
+
+// Row is the result of QueryRow: like *sql.Row, but it can carry the
+// scoping error.
+type Row struct {
+	row *sql.Row
+	err error
+}
+
+// Scan is sql.Row.Scan, or the scoping error.
+func (r Row) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.row.Scan(dest...)
+}
+
+// Err is the scoping or query error, if any.
+func (r Row) Err() error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.row.Err()
+}
+
+// QueryRow runs a scoped query expected to return at most one row.
+func (f *Filter) QueryRow(ctx context.Context, query string, args ...any) Row {
+	q, a, err := f.Bind(ctx, query, args)
+	if err != nil {
+		return Row{err: err}
+	}
+	return Row{row: f.db.QueryRowContext(ctx, q, a...)}
+}
+
+// Exec runs a scoped statement (UPDATE, DELETE).
+func (f *Filter) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	q, a, err := f.Bind(ctx, query, args)
+	if err != nil {
+		return nil, err
+	}
+	return f.db.ExecContext(ctx, q, a...)
+}
+
+// Insert inserts one row into table with tenant_id set to the context
+// tenant; columns name the other values. A tenant_id among columns is
+// refused with ErrTenantColumn. Identifiers are validated and quoted.
+func (f *Filter) Insert(ctx context.Context, table string, columns []string, values ...any) (sql.Result, error) {
+	q, args, err := f.InsertSQL(ctx, table, columns, values)
+	if err != nil {
+		return nil, err
+	}
+	return f.db.ExecContext(ctx, q, args...)
+}
+
+// InsertSQL builds the statement Insert runs, with its arguments, for use
+// with RETURNING or another executor.
+func (f *Filter) InsertSQL(ctx context.Context, table string, columns []string, values []any) (string, []any, error) {
+	id, err := tenant.IDFromContext(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(columns) != len(values) {
+		return "", nil, fmt.Errorf("sqlscope: insert into %s: %d columns, %d values", table, len(columns), len(values))
+	}
+	t, err := f.quote(table, true)
+	if err != nil {
+		return "", nil, err
+	}
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + t + " (" + TenantColumn)
+	for _, c := range columns {
+		if strings.EqualFold(c, TenantColumn) {
+			return "", nil, fmt.Errorf("%w: insert into %s", ErrTenantColumn, table)
+		}
+		qc, err := f.quote(c, false)
+		if err != nil {
+			return "", nil, err
+		}
+		b.WriteString(", " + qc)
+	}
+	b.WriteString(") VALUES (")
+	for i := 0; i <= len(columns); i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(f.placeholder(i + 1))
+	}
+	b.WriteString(")")
+	return b.String(), append([]any{id}, values...), nil
+}
+
+func (f *Filter) quote(name string, qualified bool) (string, error) {
+	var q string
+	var err error
+	if qualified {
+		q, err = QuoteQualified(name)
+	} else {
+		q, err = QuoteIdent(name)
+	}
+	if err == nil && f.dialect == MySQL {
+		q = strings.ReplaceAll(q, `"`, "`")
+	}
+	return q, err
+}
+
+func (f *Filter) placeholder(n int) string {
+	if f.dialect == Postgres {
+		return "$" + strconv.Itoa(n)
+	}
+	return "?"
+}
+
+// bind is the rewriter behind Filter.Bind.
+func bind(d Dialect, query string, args []any, id string) (string, []any, error) {
+	var b strings.Builder
+	b.Grow(len(query) + 8)
+	out := make([]any, 0, len(args)+2)
+	next := 0 // next caller argument for '?' dialects
+	markers := 0
+	pgParam := "$" + strconv.Itoa(len(args)+1)
+	for i := 0; i < len(query); {
+		c := query[i]
+		switch {
+		case c == '\'' || c == '"' || (c == '`' && d == MySQL):
+			j := skipQuoted(query, i, c, d == MySQL && c != '`')
+			if j < 0 {
+				return "", nil, fmt.Errorf("sqlscope: unterminated %c quote in statement", c)
+			}
+			b.WriteString(query[i:j])
+			i = j
+		case c == '-' && strings.HasPrefix(query[i:], "--"), c == '#' && d == MySQL:
+			j := strings.IndexByte(query[i:], '\n')
+			if j < 0 {
+				j = len(query) - i
+			}
+			b.WriteString(query[i : i+j])
+			i += j
+		case c == '/' && strings.HasPrefix(query[i:], "/*"):
+			j := strings.Index(query[i+2:], "*/")
+			if j < 0 {
+				return "", nil, fmt.Errorf("sqlscope: unterminated comment in statement")
+			}
+			b.WriteString(query[i : i+j+4])
+			i += j + 4
+		case c == '$' && d == Postgres && dollarTag(query[i:]) != "":
+			tag := dollarTag(query[i:])
+			j := strings.Index(query[i+len(tag):], tag)
+			if j < 0 {
+				return "", nil, fmt.Errorf("sqlscope: unterminated %s quote in statement", tag)
+			}
+			end := i + len(tag) + j + len(tag)
+			b.WriteString(query[i:end])
+			i = end
+		case c == '{' && strings.HasPrefix(query[i:], Marker):
+			markers++
+			if d == Postgres {
+				b.WriteString(pgParam)
+			} else {
+				b.WriteByte('?')
+				out = append(out, id)
+			}
+			i += len(Marker)
+		case c == '?' && d != Postgres:
+			if i+1 < len(query) && '0' <= query[i+1] && query[i+1] <= '9' {
+				return "", nil, fmt.Errorf("sqlscope: numbered placeholders (?NNN) are not supported with the row filter")
+			}
+			if next >= len(args) {
+				return "", nil, fmt.Errorf("sqlscope: statement has more placeholders than the %d arguments", len(args))
+			}
+			out = append(out, args[next])
+			next++
+			b.WriteByte('?')
+			i++
+		default:
+			b.WriteByte(c)
+			i++
+		}
+	}
+	if markers == 0 {
+		return "", nil, ErrUnscoped
+	}
+	if d == Postgres {
+		out = append(append(out, args...), id)
+	} else if next != len(args) {
+		return "", nil, fmt.Errorf("sqlscope: statement has %d placeholders for %d arguments", next, len(args))
+	}
+	return b.String(), out, nil
+}
+
+// skipQuoted returns the index just past the quoted run starting at i, or
+// -1 if it is unterminated. A doubled quote is an escaped quote.
+func skipQuoted(s string, i int, q byte, backslash bool) int {
+	for j := i + 1; j < len(s); j++ {
+		switch s[j] {
+		case '\\':
+			if backslash {
+				j++
+			}
+		case q:
+			if j+1 < len(s) && s[j+1] == q {
+				j++
+				continue
+			}
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// dollarTag returns a PostgreSQL dollar-quote opening tag ("$$", "$fn$") at
+// the start of s, or "" ($1 is a parameter, not a tag).
+func dollarTag(s string) string {
+	for j := 1; j < len(s); j++ {
+		c := s[j]
+		if c == '$' {
+			return s[:j+1]
+		}
+		if !(c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || j > 1 && '0' <= c && c <= '9') {
+			return ""
+		}
+	}
+	return ""
+}

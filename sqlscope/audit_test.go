@@ -1,0 +1,103 @@
+package sqlscope_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenantwall/tenantwall/internal/testenv"
+	"github.com/tenantwall/tenantwall/sqlscope"
+)
+
+// TestAuditFindsEachMisconfiguration plants one misconfiguration per case,
+// each in its own schema of one database, and checks Audit reports it (and
+// that the correct baseline schema stays clean).
+func TestAuditFindsEachMisconfiguration(t *testing.T) {
+	ctx := context.Background()
+	url, admin := testenv.PostgresDB(t)
+	role, roleURL := testenv.PostgresRole(t, admin, url)
+	app, err := sql.Open("pgx", roleURL)
+	require.NoError(t, err)
+	t.Cleanup(func() { app.Close() })
+
+	// isolated creates schema s with a correctly isolated table s.items
+	// (and s.parents), then runs plant as admin.
+	isolated := func(t *testing.T, s, plant string) {
+		t.Helper()
+		_, err := admin.ExecContext(ctx, fmt.Sprintf(`
+CREATE SCHEMA %[1]s;
+GRANT USAGE ON SCHEMA %[1]s TO %[2]s;
+CREATE TABLE %[1]s.parents (id int, tenant_id text NOT NULL, PRIMARY KEY (tenant_id, id));
+CREATE TABLE %[1]s.items (id int PRIMARY KEY, tenant_id text NOT NULL, parent_id int,
+	FOREIGN KEY (tenant_id, parent_id) REFERENCES %[1]s.parents (tenant_id, id));`, s, role))
+		require.NoError(t, err)
+		require.NoError(t, sqlscope.EnableRLS(ctx, admin, "", s+".parents", s+".items"))
+		if plant != "" {
+			_, err = admin.ExecContext(ctx, strings.NewReplacer("{s}", s, "{role}", role).Replace(plant))
+			require.NoError(t, err, plant)
+		}
+	}
+
+	t.Run("a correct schema is clean", func(t *testing.T) {
+		isolated(t, "clean", "")
+		fs, err := sqlscope.Audit(ctx, app, &sqlscope.AuditOptions{Schemas: []string{"clean"}})
+		require.NoError(t, err)
+		assert.Empty(t, fs)
+	})
+
+	cases := []struct {
+		name  string
+		plant string
+		check sqlscope.Check
+	}{
+		{"a table without RLS", `ALTER TABLE {s}.items DISABLE ROW LEVEL SECURITY`, sqlscope.CheckRLSDisabled},
+		{"a table without FORCE", `ALTER TABLE {s}.items NO FORCE ROW LEVEL SECURITY`, sqlscope.CheckRLSNotForced},
+		{"a table without a policy", `DROP POLICY tenantwall_isolation ON {s}.items`, sqlscope.CheckNoPolicy},
+		{"a policy without WITH CHECK", `DROP POLICY tenantwall_isolation ON {s}.items;
+CREATE POLICY p ON {s}.items FOR ALL USING (tenant_id = (SELECT tenantwall.current_tenant()))`, sqlscope.CheckNoWithCheck},
+		{"a policy that admits an unset tenant", `DROP POLICY tenantwall_isolation ON {s}.items;
+CREATE POLICY p ON {s}.items FOR ALL
+	USING (current_setting('tenantwall.tenant_id', true) IS NULL OR tenant_id = current_setting('tenantwall.tenant_id', true))
+	WITH CHECK (tenant_id = (SELECT tenantwall.current_tenant()))`, sqlscope.CheckAdmitsUnset},
+		{"an extra permissive policy that ignores the tenant", `CREATE POLICY everyone ON {s}.items FOR SELECT USING (true)`, sqlscope.CheckAdmitsUnset},
+		{"a nullable tenant column", `ALTER TABLE {s}.items ALTER COLUMN tenant_id DROP NOT NULL`, sqlscope.CheckNullableTenant},
+		{"a foreign key without tenant_id", `CREATE TABLE {s}.notes (id int PRIMARY KEY, tenant_id text NOT NULL, item_id int REFERENCES {s}.items (id))`, sqlscope.CheckForeignKey},
+		{"the application role owns a tenant table", `ALTER TABLE {s}.items OWNER TO {role}`, sqlscope.CheckOwner},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := fmt.Sprintf("plant%d", i)
+			isolated(t, s, c.plant)
+			fs, err := sqlscope.Audit(ctx, app, &sqlscope.AuditOptions{Schemas: []string{s}})
+			require.NoError(t, err)
+			assert.True(t, fs.Has(c.check, ""), "want %s, got %v", c.check, fs)
+			require.Error(t, fs.Err())
+			assert.ErrorIs(t, fs.Err(), sqlscope.ErrUnsafe)
+			assert.Contains(t, fs.Err().Error(), string(c.check))
+		})
+	}
+
+	t.Run("a superuser application role", func(t *testing.T) {
+		fs, err := sqlscope.Audit(ctx, admin, &sqlscope.AuditOptions{Schemas: []string{"clean"}})
+		require.NoError(t, err)
+		assert.True(t, fs.Has(sqlscope.CheckSuperuser, ""), "%v", fs)
+	})
+	t.Run("a BYPASSRLS application role", func(t *testing.T) {
+		bypass, _ := testenv.PostgresRole(t, admin, url)
+		_, err := admin.ExecContext(ctx, `ALTER ROLE `+bypass+` BYPASSRLS`)
+		require.NoError(t, err)
+		fs, err := sqlscope.Audit(ctx, admin, &sqlscope.AuditOptions{Role: bypass, Schemas: []string{"clean"}})
+		require.NoError(t, err)
+		assert.True(t, fs.Has(sqlscope.CheckBypassRLS, ""), "%v", fs)
+		assert.False(t, fs.Has(sqlscope.CheckSuperuser, ""))
+	})
+	t.Run("an unknown role is an error, not a clean audit", func(t *testing.T) {
+		_, err := sqlscope.Audit(ctx, admin, &sqlscope.AuditOptions{Role: "no_such_role_x"})
+		assert.Error(t, err)
+	})
+}

@@ -72,7 +72,7 @@ $fn$`,
 //
 //   - default tenant_id to the transaction's tenant, so inserts are assigned
 //     to the context tenant without naming it;
-//   - make tenant_id NOT NULL and CHECK (tenant_id <> '');
+//   - make tenant_id NOT NULL and CHECK (tenant_id <> ”);
 //   - ENABLE and FORCE row level security (FORCE subjects the owner too);
 //   - create one policy for all commands, with USING and WITH CHECK both
 //     tenant_id = (SELECT tenantwall.current_tenant()), which raises when

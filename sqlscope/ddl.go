@@ -51,17 +51,22 @@ func FunctionSQL(setting string) ([]string, error) {
 	return []string{
 		`CREATE SCHEMA IF NOT EXISTS ` + FunctionSchema,
 		`GRANT USAGE ON SCHEMA ` + FunctionSchema + ` TO PUBLIC`,
-		`CREATE OR REPLACE FUNCTION ` + CurrentTenantFunc + `() RETURNS text
+		// The raising half is plpgsql, called only when the tenant is
+		// missing; the function the policies call is plain SQL, which
+		// PostgreSQL inlines, so the check costs next to nothing per
+		// statement.
+		`CREATE OR REPLACE FUNCTION ` + FunctionSchema + `.no_tenant() RETURNS text
 LANGUAGE plpgsql STABLE PARALLEL SAFE AS $fn$
-DECLARE
-	v text := current_setting('` + setting + `', true);
 BEGIN
-	IF v IS NULL OR v = '' THEN
-		RAISE EXCEPTION 'tenantwall: no tenant in this transaction (setting ` + setting + ` is unset)'
-			USING ERRCODE = 'insufficient_privilege';
-	END IF;
-	RETURN v;
+	RAISE EXCEPTION 'tenantwall: no tenant in this transaction (setting ` + setting + ` is unset)'
+		USING ERRCODE = 'insufficient_privilege';
 END
+$fn$`,
+		`CREATE OR REPLACE FUNCTION ` + CurrentTenantFunc + `() RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE AS $fn$
+	SELECT CASE WHEN coalesce(current_setting('` + setting + `', true), '') = ''
+		THEN ` + FunctionSchema + `.no_tenant()
+		ELSE current_setting('` + setting + `', true) END
 $fn$`,
 		`GRANT EXECUTE ON FUNCTION ` + CurrentTenantFunc + `() TO PUBLIC`,
 	}, nil

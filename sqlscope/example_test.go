@@ -1,0 +1,58 @@
+package sqlscope_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/tenantwall/tenantwall/sqlscope"
+	"github.com/tenantwall/tenantwall/tenant"
+)
+
+// The row filter on an embedded SQLite database.
+func Example() {
+	dir, _ := os.MkdirTemp("", "sqlscope-example")
+	defer os.RemoveAll(dir)
+	db, err := sql.Open("sqlite", filepath.Join(dir, "crm.db"))
+	if err != nil {
+		panic(err)
+	}
+	defer db.Close()
+	_, _ = db.Exec(`CREATE TABLE leads (id INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL, name TEXT NOT NULL)`)
+
+	leads, _ := sqlscope.NewFilter(db, sqlscope.SQLite)
+	acme := tenant.NewContext(context.Background(), tenant.Tenant{ID: "3f0c9a52-6a7e-4c4e-9a35-2d1f0e8b7c61", Slug: "acme"})
+	globex := tenant.NewContext(context.Background(), tenant.Tenant{ID: "5e2d8c77-1b0a-4f6e-9c3d-7a8b9c0d1e02", Slug: "globex"})
+
+	_, _ = leads.Insert(acme, "leads", []string{"id", "name"}, 1, "Wile E. Coyote")
+	var name string
+	err = leads.QueryRow(globex, `SELECT name FROM leads WHERE tenant_id = {tenant} AND id = ?`, 1).Scan(&name)
+	fmt.Println("globex reads acme's lead:", err)
+	err = leads.QueryRow(acme, `SELECT name FROM leads WHERE tenant_id = {tenant} AND id = ?`, 1).Scan(&name)
+	fmt.Println("acme reads its lead:", name, err)
+	_, err = leads.Query(acme, `SELECT name FROM leads`)
+	fmt.Println(errors.Is(err, sqlscope.ErrUnscoped))
+	// Output:
+	// globex reads acme's lead: sql: no rows in result set
+	// acme reads its lead: Wile E. Coyote <nil>
+	// true
+}
+
+func ExampleRLSSQL() {
+	stmts, _ := sqlscope.RLSSQL("crm.leads")
+	for _, s := range stmts {
+		fmt.Println(s)
+	}
+	// Output:
+	// ALTER TABLE "crm"."leads" ALTER COLUMN tenant_id SET DEFAULT tenantwall.current_tenant()
+	// ALTER TABLE "crm"."leads" ALTER COLUMN tenant_id SET NOT NULL
+	// ALTER TABLE "crm"."leads" DROP CONSTRAINT IF EXISTS tenantwall_tenant_not_empty
+	// ALTER TABLE "crm"."leads" ADD CONSTRAINT tenantwall_tenant_not_empty CHECK (tenant_id <> '')
+	// ALTER TABLE "crm"."leads" ENABLE ROW LEVEL SECURITY
+	// ALTER TABLE "crm"."leads" FORCE ROW LEVEL SECURITY
+	// DROP POLICY IF EXISTS tenantwall_isolation ON "crm"."leads"
+	// CREATE POLICY tenantwall_isolation ON "crm"."leads" AS PERMISSIVE FOR ALL USING (tenant_id = (SELECT tenantwall.current_tenant())) WITH CHECK (tenant_id = (SELECT tenantwall.current_tenant()))
+}

@@ -1,0 +1,132 @@
+package cachekey
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
+)
+
+// Codec turns cached values into bytes and back.
+type Codec interface {
+	Marshal(v any) ([]byte, error)
+	Unmarshal(data []byte, v any) error
+}
+
+// JSON is the default Codec.
+var JSON Codec = jsonCodec{}
+
+type jsonCodec struct{}
+
+func (jsonCodec) Marshal(v any) ([]byte, error)      { return json.Marshal(v) }
+func (jsonCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+// Cache is a read-through cache of T values in the context tenant's
+// namespace. Get answers from Redis, or calls the loader once for any
+// number of concurrent misses of the same key and stores its result for
+// the TTL. If Redis fails, Get logs it and serves the loader's result: a
+// degraded cache is slower, never wrong, and never another tenant's.
+// Safe for concurrent use.
+type Cache[T any] struct {
+	ks     *Keyspace
+	ttl    time.Duration
+	codec  Codec
+	flight singleflight.Group
+}
+
+// CacheOption configures a Cache.
+type CacheOption func(*cacheOptions)
+
+type cacheOptions struct{ codec Codec }
+
+// WithCodec replaces the JSON codec.
+func WithCodec(c Codec) CacheOption { return func(o *cacheOptions) { o.codec = c } }
+
+// NewCache returns a read-through cache keeping entries for ttl.
+func NewCache[T any](ks *Keyspace, ttl time.Duration, opts ...CacheOption) (*Cache[T], error) {
+	if ks == nil || ttl <= 0 {
+		return nil, fmt.Errorf("%w: cache needs a keyspace and a positive TTL", ErrConfig)
+	}
+	o := cacheOptions{codec: JSON}
+	for _, f := range opts {
+		f(&o)
+	}
+	return &Cache[T]{ks: ks, ttl: ttl, codec: o.codec}, nil
+}
+
+// Get returns the value for the context tenant and parts, loading it with
+// load on a miss. Without a tenant it returns tenant.ErrNoTenant and does
+// not call load. A load error is returned and nothing is cached.
+func (c *Cache[T]) Get(ctx context.Context, parts []string, load func(context.Context) (T, error)) (T, error) {
+	var zero T
+	key, err := c.ks.Key(ctx, parts...)
+	if err != nil {
+		if errors.Is(err, ErrNoParts) || c.noTenant(ctx) {
+			return zero, err
+		}
+		// The generation could not be read: Redis is down. Degrade.
+		c.ks.log.WarnContext(ctx, "cachekey: cache bypassed", "err", err)
+		return load(ctx)
+	}
+	data, err := c.ks.client.Get(ctx, key).Bytes()
+	switch {
+	case err == nil:
+		var v T
+		if err := c.codec.Unmarshal(data, &v); err == nil {
+			return v, nil
+		}
+		c.ks.log.WarnContext(ctx, "cachekey: undecodable entry, reloading", "key", key)
+	case errors.Is(err, redis.Nil):
+	default:
+		c.ks.log.WarnContext(ctx, "cachekey: cache read failed, loading", "key", key, "err", err)
+		return load(ctx)
+	}
+	ch := c.flight.DoChan(key, func() (any, error) {
+		// A caller that missed just before the previous load stored its
+		// value must not load again.
+		if data, err := c.ks.client.Get(ctx, key).Bytes(); err == nil {
+			var v T
+			if c.codec.Unmarshal(data, &v) == nil {
+				return v, nil
+			}
+		}
+		// Shared by every waiter: not cancelled with the first one.
+		v, err := load(context.WithoutCancel(ctx))
+		if err != nil {
+			return v, err
+		}
+		if data, err := c.codec.Marshal(v); err != nil {
+			c.ks.log.WarnContext(ctx, "cachekey: value not cached", "key", key, "err", err)
+		} else if err := c.ks.client.Set(ctx, key, data, c.ttl).Err(); err != nil {
+			c.ks.log.WarnContext(ctx, "cachekey: cache write failed", "key", key, "err", err)
+		}
+		return v, nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return zero, r.Err
+		}
+		return r.Val.(T), nil
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+}
+
+// Delete removes the context tenant's entry for parts.
+func (c *Cache[T]) Delete(ctx context.Context, parts ...string) error {
+	key, err := c.ks.Key(ctx, parts...)
+	if err != nil {
+		return err
+	}
+	return c.ks.client.Del(ctx, key).Err()
+}
+
+func (c *Cache[T]) noTenant(ctx context.Context) bool {
+	_, err := c.ks.Namespace(ctx)
+	return err != nil
+}

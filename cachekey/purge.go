@@ -1,0 +1,89 @@
+package cachekey
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tenantwall/tenantwall/tenant"
+)
+
+// PurgeBatch is how many keys one SCAN step asks for and one UNLINK drops.
+const PurgeBatch = 500
+
+// Purge really deletes every key of a tenant, for tenant deletion: SCAN
+// with a MATCH pattern built from the escaped namespace (which can match
+// no other tenant's keys, whatever the IDs), and UNLINK in batches, so
+// Redis is never blocked for long. On a cluster it scans every master. It
+// is platform work: ctx must carry tenant.WithPlatformScope's reason, and
+// the purge is reported to the auditor. It returns how many keys it
+// deleted.
+func (k *Keyspace) Purge(ctx context.Context, id string) (int64, error) {
+	reason, ok := tenant.PlatformScope(ctx)
+	if !ok {
+		return 0, fmt.Errorf("cachekey: purge without tenant.WithPlatformScope: %w", tenant.ErrNoTenant)
+	}
+	if err := tenant.ValidateID(id); err != nil {
+		return 0, err
+	}
+	k.auditor.Audit(ctx, tenant.Event{Kind: tenant.EventPlatformAccess, Package: "cachekey",
+		OwnerID: id, Resource: "purge: " + reason})
+	ctx = internal(ctx)
+	pattern := escapeGlob(k.namespace(id)) + "*"
+	var total int64
+	scan := func(ctx context.Context, c redis.UniversalClient) error {
+		var cursor uint64
+		for {
+			keys, next, err := c.Scan(ctx, cursor, pattern, PurgeBatch).Result()
+			if err != nil {
+				return err
+			}
+			if len(keys) > 0 {
+				n, err := k.unlink(ctx, c, keys)
+				total += n
+				if err != nil {
+					return err
+				}
+			}
+			if next == 0 {
+				return nil
+			}
+			cursor = next
+		}
+	}
+	var err error
+	if cc, ok := k.client.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
+	} else {
+		err = scan(ctx, k.client)
+	}
+	k.mu.Lock()
+	delete(k.gens, id)
+	k.mu.Unlock()
+	if err != nil {
+		return total, fmt.Errorf("cachekey: purge tenant %s: %w", id, err)
+	}
+	return total, nil
+}
+
+// unlink drops keys; without hash tags a cluster's keys may span slots,
+// so they go one command each, pipelined.
+func (k *Keyspace) unlink(ctx context.Context, c redis.UniversalClient, keys []string) (int64, error) {
+	if _, cluster := k.client.(*redis.ClusterClient); !cluster || k.hashTags {
+		return c.Unlink(ctx, keys...).Result()
+	}
+	var total int64
+	cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, key := range keys {
+			p.Unlink(ctx, key)
+		}
+		return nil
+	})
+	for _, cmd := range cmds {
+		if ic, ok := cmd.(*redis.IntCmd); ok {
+			total += ic.Val()
+		}
+	}
+	return total, err
+}

@@ -31,15 +31,15 @@ func isInternal(ctx context.Context) bool {
 type keySpec uint8
 
 const (
-	keysNone      keySpec = iota + 1 // no keys
-	keysFirst                        // args[1]
-	keysAll                          // args[1:]
-	keysPairs                        // args[1], args[3], … (MSET)
-	keysFirstTwo                     // args[1], args[2]
-	keysAllButLast                   // args[1:len-1] (BLPOP … timeout)
-	keysEval                         // numkeys at args[2], keys follow
-	keysSecond                       // args[2] (OBJECT ENCODING key)
-	keysStore                        // dest args[1], numkeys args[2], keys follow (ZUNIONSTORE)
+	keysNone       keySpec = iota + 1 // no keys
+	keysFirst                         // args[1]
+	keysAll                           // args[1:]
+	keysPairs                         // args[1], args[3], … (MSET)
+	keysFirstTwo                      // args[1], args[2]
+	keysAllButLast                    // args[1:len-1] (BLPOP … timeout)
+	keysEval                          // numkeys at args[2], keys follow
+	keysSecond                        // args[2] (OBJECT ENCODING key)
+	keysStore                         // dest args[1], numkeys args[2], keys follow (ZUNIONSTORE)
 )
 
 var commandKeys = map[string]keySpec{}

@@ -3,6 +3,7 @@ package cachekey
 import (
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // escaped reports the bytes a key part may not carry as is: the part
@@ -34,38 +35,59 @@ func partLen(p string) int {
 	return n
 }
 
-func writePart(b *strings.Builder, p string) {
-	start := 0
-	for i := 0; i < len(p); i++ {
-		if c := p[i]; escaped[c] {
-			b.WriteString(p[start:i])
-			b.WriteByte('%')
-			b.WriteByte(hexDigits[c>>4])
-			b.WriteByte(hexDigits[c&15])
-			start = i + 1
-		}
-	}
-	b.WriteString(p[start:])
-}
-
-// build writes "<ns>g<gen>:<part>:<part>…" with exactly one allocation.
-func build(ns string, gen uint64, parts []string) string {
+// build writes "<prefix>:<id>:g<gen>:<part>:<part>…" (the ID in braces
+// with hash tags) with exactly one allocation: the length is computed
+// first, the bytes copied into a buffer of that size, and the buffer
+// becomes the string without a copy, as strings.Builder does.
+func build(prefix, id string, hashTags bool, gen uint64, parts []string) string {
 	var num [20]byte
 	g := strconv.AppendUint(num[:0], gen, 10)
-	n := len(ns) + 1 + len(g) + len(parts)
-	for _, p := range parts {
-		n += partLen(p)
+	n := len(prefix) + len(id) + 3 + len(g) + len(parts)
+	if hashTags {
+		n += 2
 	}
-	var b strings.Builder
-	b.Grow(n)
-	b.WriteString(ns)
-	b.WriteByte('g')
-	b.Write(g)
-	for _, p := range parts {
-		b.WriteByte(':')
-		writePart(&b, p)
+	var plain uint64 // bit i: part i needs no escaping (the common case)
+	for i, p := range parts {
+		l := partLen(p)
+		if l == len(p) && i < 64 {
+			plain |= 1 << i
+		}
+		n += l
 	}
-	return b.String()
+	buf := make([]byte, n)
+	w := copy(buf, prefix)
+	buf[w] = ':'
+	w++
+	if hashTags {
+		buf[w] = '{'
+		w++
+		w += copy(buf[w:], id)
+		buf[w] = '}'
+		w++
+	} else {
+		w += copy(buf[w:], id)
+	}
+	buf[w], buf[w+1] = ':', 'g'
+	w += 2
+	w += copy(buf[w:], g)
+	for i, p := range parts {
+		buf[w] = ':'
+		w++
+		if i < 64 && plain&(1<<i) != 0 {
+			w += copy(buf[w:], p)
+			continue
+		}
+		for j := 0; j < len(p); j++ {
+			if c := p[j]; escaped[c] {
+				buf[w], buf[w+1], buf[w+2] = '%', hexDigits[c>>4], hexDigits[c&15]
+				w += 3
+			} else {
+				buf[w] = c
+				w++
+			}
+		}
+	}
+	return unsafe.String(unsafe.SliceData(buf), len(buf))
 }
 
 // DecodePart reverses the escaping of one key part, for tools that read

@@ -49,8 +49,7 @@ type Keyspace struct {
 	auditor    tenant.Auditor
 	log        *slog.Logger
 
-	mu     sync.RWMutex
-	gens   map[string]uint64 // tenant ID → generation
+	gens   *generations
 	flight singleflight.Group
 
 	channel string
@@ -144,13 +143,13 @@ func New(client redis.UniversalClient, opts ...Option) (*Keyspace, error) {
 		maxTenants: DefaultMaxTenants,
 		auditor:    tenant.DefaultAuditor,
 		log:        slog.Default(),
-		gens:       make(map[string]uint64),
 	}
 	for _, o := range opts {
 		if err := o(k); err != nil {
 			return nil, err
 		}
 	}
+	k.gens = newGenerations(k.maxTenants)
 	k.channel = k.prefix + ":generations"
 	ctx, cancel := context.WithCancel(internal(context.Background()))
 	k.stop = cancel
@@ -205,15 +204,12 @@ func (k *Keyspace) Key(ctx context.Context, parts ...string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return build(k.namespace(id), gen, parts), nil
+	return build(k.prefix, id, k.hashTags, gen, parts), nil
 }
 
 func (k *Keyspace) generation(ctx context.Context, id string) (uint64, error) {
-	k.mu.RLock()
-	g, ok := k.gens[id]
-	k.mu.RUnlock()
-	if ok {
-		return g, nil
+	if c, ok := k.gens.load(id); ok {
+		return c.Load(), nil
 	}
 	v, err, _ := k.flight.Do(id, func() (any, error) {
 		g, err := k.fetch(internal(ctx), id)
@@ -240,23 +236,11 @@ func (k *Keyspace) fetch(ctx context.Context, id string) (uint64, error) {
 	return strconv.ParseUint(s, 10, 64)
 }
 
-// observe records a generation, never moving backwards.
-func (k *Keyspace) observe(id string, g uint64) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if old, ok := k.gens[id]; ok {
-		if g > old {
-			k.gens[id] = g
-		}
-		return
-	}
-	for len(k.gens) >= k.maxTenants {
-		for victim := range k.gens {
-			delete(k.gens, victim)
-			break
-		}
-	}
-	k.gens[id] = g
+func (k *Keyspace) observe(id string, g uint64) { k.gens.observe(id, g) }
+
+func (k *Keyspace) known(id string) bool {
+	_, ok := k.gens.load(id)
+	return ok
 }
 
 // Invalidate drops every cached entry of the context tenant at once, by
@@ -311,10 +295,7 @@ func (k *Keyspace) subscribe(ctx context.Context, ps *redis.PubSub) {
 				k.log.Warn("cachekey: malformed invalidation message", "payload", m.Payload)
 				continue
 			}
-			k.mu.RLock()
-			_, known := k.gens[id]
-			k.mu.RUnlock()
-			if known {
+			if k.known(id) {
 				k.observe(id, g)
 			}
 		}
@@ -338,12 +319,8 @@ func (k *Keyspace) refresher(ctx context.Context) {
 }
 
 func (k *Keyspace) refreshOnce(ctx context.Context) {
-	k.mu.RLock()
-	ids := make([]string, 0, len(k.gens))
-	for id := range k.gens {
-		ids = append(ids, id)
-	}
-	k.mu.RUnlock()
+	k.gens.merge()
+	ids := k.gens.ids()
 	for len(ids) > 0 {
 		n := min(len(ids), 1000)
 		batch := ids[:n]

@@ -58,9 +58,7 @@ func (k *Keyspace) Purge(ctx context.Context, id string) (int64, error) {
 	} else {
 		err = scan(ctx, k.client)
 	}
-	k.mu.Lock()
-	delete(k.gens, id)
-	k.mu.Unlock()
+	k.gens.forget(id)
 	if err != nil {
 		return total, fmt.Errorf("cachekey: purge tenant %s: %w", id, err)
 	}

@@ -1,0 +1,128 @@
+package cachekey
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// generations caches tenant generations in the process. Key reads it on
+// every call, so reads take no lock and hash with the fast string hash:
+// they look in an immutable snapshot map. Tenants seen for the first time
+// go into a small locked map, merged into a new snapshot when it grows or
+// on the refresher's tick; a generation bump updates its counter in place.
+type generations struct {
+	snap   atomic.Pointer[map[string]*atomic.Uint64]
+	mu     sync.Mutex
+	recent map[string]*atomic.Uint64
+	max    int
+}
+
+const mergeAt = 256
+
+func newGenerations(max int) *generations {
+	g := &generations{recent: map[string]*atomic.Uint64{}, max: max}
+	empty := map[string]*atomic.Uint64{}
+	g.snap.Store(&empty)
+	return g
+}
+
+func (g *generations) load(id string) (*atomic.Uint64, bool) {
+	if c := (*g.snap.Load())[id]; c != nil {
+		return c, true
+	}
+	g.mu.Lock()
+	c := g.recent[id]
+	g.mu.Unlock()
+	return c, c != nil
+}
+
+// observe records generation v for id, never moving backwards.
+func (g *generations) observe(id string, v uint64) {
+	c, ok := g.load(id)
+	if !ok {
+		g.mu.Lock()
+		if c = g.recent[id]; c == nil {
+			if c = (*g.snap.Load())[id]; c == nil {
+				c = new(atomic.Uint64)
+				c.Store(v)
+				g.recent[id] = c
+				// While the snapshot is small, copying it is cheaper than
+				// making readers take the lock.
+				if len(g.recent) >= mergeAt || len(*g.snap.Load()) < 4096 {
+					g.mergeLocked()
+				}
+				g.mu.Unlock()
+				return
+			}
+		}
+		g.mu.Unlock()
+	}
+	for {
+		old := c.Load()
+		if v <= old || c.CompareAndSwap(old, v) {
+			return
+		}
+	}
+}
+
+// merge folds recent tenants into a new snapshot.
+func (g *generations) merge() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.recent) > 0 {
+		g.mergeLocked()
+	}
+}
+
+func (g *generations) mergeLocked() {
+	old := *g.snap.Load()
+	next := make(map[string]*atomic.Uint64, len(old)+len(g.recent))
+	for id, c := range old {
+		next[id] = c
+	}
+	for id, c := range g.recent {
+		next[id] = c
+	}
+	// Bounded: drop arbitrary tenants; they are re-read on next use.
+	for id := range next {
+		if len(next) <= g.max {
+			break
+		}
+		delete(next, id)
+	}
+	g.snap.Store(&next)
+	clear(g.recent)
+}
+
+// forget drops id.
+func (g *generations) forget(id string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.recent, id)
+	old := *g.snap.Load()
+	if _, ok := old[id]; !ok {
+		return
+	}
+	next := make(map[string]*atomic.Uint64, len(old))
+	for k, c := range old {
+		if k != id {
+			next[k] = c
+		}
+	}
+	g.snap.Store(&next)
+}
+
+// ids lists the cached tenants.
+func (g *generations) ids() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	snap := *g.snap.Load()
+	out := make([]string, 0, len(snap)+len(g.recent))
+	for id := range snap {
+		out = append(out, id)
+	}
+	for id := range g.recent {
+		out = append(out, id)
+	}
+	return out
+}

@@ -1,0 +1,47 @@
+// Package blobstore keeps each tenant's files apart on any gocloud.dev
+// bucket (a local directory, S3, GCS, Azure): a tenant sees its own prefix
+// only, keys cannot leave it, uploads never overwrite each other,
+// downloads are safe to serve, and files of a shared layout can be
+// migrated into tenant prefixes.
+//
+//	store, _ := blobstore.New(bucket)               // *blob.Bucket
+//	b, _ := store.Bucket(ctx)                       // the context tenant's files
+//	obj, _ := b.Upload(ctx, "documents", header.Filename, body, header.Header.Get("Content-Type"))
+//	h, _ := store.Handler(lookupDocument)           // secure downloads
+//
+// # Layout
+//
+//	tenants/<tenant ID>/<kind>/<16 random hex>_<sanitised file name>
+//
+// The tenant segment is the immutable ID (the source plan used the slug,
+// which can be renamed under existing files).
+//
+// # Security
+//
+// gocloud's PrefixedBucket only concatenates strings, so every key is
+// checked first (CheckKey): only ASCII letters, digits, '.', '_', '-' and
+// '/' separators; no empty or dot-only segment. That refuses "..", ".",
+// leading '/', backslashes, percent-encoded dots, NUL and control
+// characters, and full-width dots and every other Unicode look-alike,
+// before any bucket call. No tenant → tenant.ErrNoTenant.
+//
+// Downloads answer 404 alike for missing objects, other tenants' objects
+// and invalid keys; a Lookup that knows the owner returns *ForeignError so
+// the attempt is audited. Responses carry Content-Disposition: attachment
+// (RFC 6266, with an RFC 5987 UTF-8 name), X-Content-Type-Options:
+// nosniff and Content-Security-Policy: default-src 'none'; sandbox, and
+// types a browser would execute are served as application/octet-stream.
+// X-Accel-Redirect paths are built only from the validated key; URLs are
+// signed only after the tenant check.
+//
+// # Errors
+//
+// ErrInvalidKey, ErrInvalidKind, ErrTooLarge, ErrContentType, ErrNotFound,
+// ErrExists and ErrConfig; test with errors.Is.
+//
+// # Testing
+//
+// The tests run on fileblob (a temporary directory) and memblob;
+// FuzzObjectKey checks that a full key always lies under the tenant
+// prefix.
+package blobstore

@@ -1,0 +1,270 @@
+package blobstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tenantwall/tenantwall/tenant"
+)
+
+// Mode is how a Download handler serves an object.
+type Mode uint8
+
+// Serving modes.
+const (
+	// Stream copies the object through Go, with Range support.
+	Stream Mode = iota + 1
+	// AccelRedirect answers with an nginx X-Accel-Redirect header to an
+	// internal location, built only from the validated key; nginx serves
+	// the bytes, Go keeps the decision and the headers.
+	AccelRedirect
+	// SignedURL redirects to a short-lived signed URL from the driver,
+	// signed only after the tenant check.
+	SignedURL
+)
+
+// File is what a Lookup returns: the object's key in the request tenant's
+// bucket and, optionally, the name to download it as.
+type File struct {
+	Key  string
+	Name string
+}
+
+// Lookup finds the object a request asks for, scoped to the request's
+// tenant — typically a database row read through sqlscope. It returns an
+// error wrapping ErrNotFound for a missing object, and a *ForeignError for
+// another tenant's when it can tell; both answer the same 404.
+type Lookup func(r *http.Request) (File, error)
+
+// ForeignError is what a Lookup returns when the requested object exists
+// but belongs to another tenant. The handler answers 404, exactly as for a
+// missing object, and reports the attempt to the auditor.
+type ForeignError struct {
+	OwnerID  string // the tenant that owns the object
+	Resource string // what was asked for, such as "document 42"
+}
+
+func (e *ForeignError) Error() string {
+	return "blobstore: " + e.Resource + " belongs to another tenant"
+}
+
+// Is makes a ForeignError match ErrNotFound.
+func (e *ForeignError) Is(target error) bool { return target == ErrNotFound }
+
+// DownloadOption configures Handler.
+type DownloadOption func(*download) error
+
+type download struct {
+	mode        Mode
+	accelPrefix string
+	expiry      time.Duration
+	log         *slog.Logger
+}
+
+// WithAccelRedirect serves through nginx: the response carries
+// X-Accel-Redirect: <location><tenant prefix><key>, where location is an
+// internal nginx location such as "/protected/media/" aliased to the
+// bucket's directory.
+func WithAccelRedirect(location string) DownloadOption {
+	return func(d *download) error {
+		if !strings.HasPrefix(location, "/") || !strings.HasSuffix(location, "/") || strings.Contains(location, "..") {
+			return fmt.Errorf("%w: accel location %q", ErrConfig, location)
+		}
+		d.mode, d.accelPrefix = AccelRedirect, location
+		return nil
+	}
+}
+
+// WithSignedURL redirects to signed URLs valid for expiry (at most one
+// hour). The bucket's driver must support SignedURL.
+func WithSignedURL(expiry time.Duration) DownloadOption {
+	return func(d *download) error {
+		if expiry <= 0 || expiry > time.Hour {
+			return fmt.Errorf("%w: signed URL expiry %v", ErrConfig, expiry)
+		}
+		d.mode, d.expiry = SignedURL, expiry
+		return nil
+	}
+}
+
+// WithDownloadLogger sets the logger for server-side failures.
+func WithDownloadLogger(l *slog.Logger) DownloadOption {
+	return func(d *download) error { d.log = l; return nil }
+}
+
+// Handler serves downloads of the context tenant's objects found by
+// lookup. Missing objects, other tenants' objects, invalid keys and
+// requests without a tenant all answer the same 404. Every response that
+// carries a file has Content-Disposition: attachment with an RFC 6266 /
+// RFC 5987 file name, X-Content-Type-Options: nosniff and a
+// Content-Security-Policy that forbids everything; types a browser would
+// execute (HTML, SVG, XML, JavaScript) are served as
+// application/octet-stream. Stream mode supports Range requests.
+func (s *Store) Handler(lookup Lookup, opts ...DownloadOption) (http.Handler, error) {
+	d := &download{mode: Stream, log: slog.Default()}
+	for _, o := range opts {
+		if err := o(d); err != nil {
+			return nil, err
+		}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.serve(w, r, lookup, d)
+	}), nil
+}
+
+func (s *Store) serve(w http.ResponseWriter, r *http.Request, lookup Lookup, d *download) {
+	ctx := r.Context()
+	b, err := s.Bucket(ctx)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	f, err := lookup(r)
+	if err != nil {
+		var foreign *ForeignError
+		if errors.As(err, &foreign) {
+			s.auditor.Audit(ctx, tenant.Event{Kind: tenant.EventCrossTenant, Package: "blobstore",
+				TenantID: b.tenantID, OwnerID: foreign.OwnerID, Resource: foreign.Resource})
+		}
+		if errors.Is(err, ErrNotFound) {
+			http.NotFound(w, r)
+			return
+		}
+		d.fail(ctx, w, "lookup", err)
+		return
+	}
+	obj, err := b.Stat(ctx, f.Key)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalidKey) {
+			s.reportForeign(ctx, b, f.Key)
+			http.NotFound(w, r)
+			return
+		}
+		d.fail(ctx, w, "stat", err)
+		return
+	}
+	name := f.Name
+	if name == "" {
+		name = obj.Name
+	}
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	h.Set("Cache-Control", "private, no-store")
+	h.Set("Content-Disposition", ContentDisposition(name))
+	h.Set("Content-Type", SafeContentType(obj.ContentType))
+
+	switch d.mode {
+	case AccelRedirect:
+		h.Set("X-Accel-Redirect", d.accelPrefix+escapePath(b.prefix+f.Key))
+		w.WriteHeader(http.StatusOK)
+	case SignedURL:
+		u, err := b.SignedURL(ctx, f.Key, d.expiry)
+		if err != nil {
+			d.fail(ctx, w, "sign", err)
+			return
+		}
+		h.Del("Content-Type")
+		http.Redirect(w, r, u, http.StatusFound)
+	default:
+		rd, err := b.Open(ctx, f.Key)
+		if err != nil {
+			d.fail(ctx, w, "open", err)
+			return
+		}
+		defer rd.Close()
+		// ServeContent handles Range, If-Range and If-Modified-Since, and
+		// keeps the Content-Type set above.
+		http.ServeContent(w, r, "", obj.ModTime, rd)
+	}
+}
+
+// reportForeign audits a key that does not exist for this tenant but does
+// for another — a lookup that was not scoped, or a tampered key.
+func (s *Store) reportForeign(ctx context.Context, b *Bucket, key string) {
+	if CheckKey(key) != nil {
+		return
+	}
+	if owner := ownerFromKey(s.root, key); owner != "" && owner != b.tenantID {
+		s.auditor.Audit(ctx, tenant.Event{Kind: tenant.EventCrossTenant, Package: "blobstore",
+			TenantID: b.tenantID, OwnerID: owner, Resource: "object " + key})
+	}
+}
+
+// ownerFromKey recognises a full key ("tenants/<id>/…") passed where a
+// tenant-relative one was expected.
+func ownerFromKey(root, key string) string {
+	rest, ok := strings.CutPrefix(key, root)
+	if !ok || len(rest) < 37 || rest[36] != '/' || tenant.ValidateID(rest[:36]) != nil {
+		return ""
+	}
+	return rest[:36]
+}
+
+func (d *download) fail(ctx context.Context, w http.ResponseWriter, step string, err error) {
+	d.log.ErrorContext(ctx, "blobstore: download failed", "step", step, "err", err)
+	http.Error(w, "internal error", http.StatusInternalServerError)
+}
+
+// executable media types are never served as themselves.
+var executable = map[string]bool{
+	"text/html": true, "application/xhtml+xml": true, "image/svg+xml": true,
+	"text/xml": true, "application/xml": true, "text/javascript": true,
+	"application/javascript": true, "application/x-javascript": true, "application/ecmascript": true,
+	"text/ecmascript": true, "application/wasm": true, "text/xsl": true, "application/pdf+xml": true,
+	"multipart/x-mixed-replace": true,
+}
+
+// SafeContentType returns ct unless a browser could execute it (or it is
+// malformed), in which case application/octet-stream.
+func SafeContentType(ct string) string {
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || !strings.Contains(mt, "/") || executable[mt] || strings.HasSuffix(mt, "+xml") {
+		return "application/octet-stream"
+	}
+	return mime.FormatMediaType(mt, params)
+}
+
+// ContentDisposition returns an "attachment" Content-Disposition for
+// name: an ASCII fallback in filename= (quotes, backslashes and controls
+// replaced) and the exact name, UTF-8 percent-encoded, in filename*=
+// (RFC 6266, RFC 5987).
+func ContentDisposition(name string) string {
+	name = cleanName(name)
+	ascii := strings.Map(func(r rune) rune {
+		if r < 0x20 || r >= 0x7f || r == '"' || r == '\\' || r == '%' || r == ';' {
+			return '_'
+		}
+		return r
+	}, name)
+	return `attachment; filename="` + ascii + `"; filename*=UTF-8''` + rfc5987(name)
+}
+
+func rfc5987(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$&+-.^_`|~", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
+}
+
+// escapePath percent-escapes each segment of a validated key for a URI.
+func escapePath(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.Join(segs, "/")
+}

@@ -1,0 +1,34 @@
+package blobstore
+
+import "errors"
+
+// Sentinel errors; test with errors.Is. A missing tenant is
+// tenant.ErrNoTenant.
+var (
+	// ErrInvalidKey reports an object key that could leave the tenant's
+	// prefix or is not in the safe key alphabet; nothing was sent to the
+	// bucket.
+	ErrInvalidKey = errors.New("blobstore: invalid object key")
+
+	// ErrInvalidKind reports an upload kind that is not a short
+	// lowercase name.
+	ErrInvalidKind = errors.New("blobstore: invalid kind")
+
+	// ErrTooLarge reports an upload over the size limit; nothing was
+	// stored.
+	ErrTooLarge = errors.New("blobstore: object too large")
+
+	// ErrContentType reports an upload whose content type is not allowed;
+	// nothing was stored.
+	ErrContentType = errors.New("blobstore: content type not allowed")
+
+	// ErrNotFound reports a missing object — or one of another tenant,
+	// which is indistinguishable by design.
+	ErrNotFound = errors.New("blobstore: object not found")
+
+	// ErrExists reports an upload to a key that is taken.
+	ErrExists = errors.New("blobstore: object exists")
+
+	// ErrConfig reports an invalid option.
+	ErrConfig = errors.New("blobstore: invalid configuration")
+)

@@ -1,0 +1,324 @@
+package blobstore
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+
+	"github.com/tenantwall/tenantwall/tenant"
+)
+
+// DefaultRoot is the prefix under which tenant prefixes live.
+const DefaultRoot = "tenants/"
+
+// DefaultMaxSize is the default upload limit: 100 MiB.
+const DefaultMaxSize = 100 << 20
+
+// Store confines a gocloud.dev bucket to tenant prefixes. Objects of
+// tenant T live under
+//
+//	tenants/<T's ID>/<kind>/<random>_<name>
+//
+// The segment is the tenant's immutable ID, not its slug as in the source
+// plan, so renaming a tenant never strands its files. A Store is safe for
+// concurrent use and does not close the base bucket.
+type Store struct {
+	base    *blob.Bucket
+	root    string
+	maxSize int64
+	types   map[string]bool // allowed media types; empty allows all
+	auditor tenant.Auditor
+}
+
+// Option configures a Store.
+type Option func(*Store) error
+
+// WithRoot sets the prefix of all tenant prefixes (default DefaultRoot).
+// It must be a valid key followed by '/'.
+func WithRoot(root string) Option {
+	return func(s *Store) error {
+		if !strings.HasSuffix(root, "/") || CheckKey(strings.TrimSuffix(root, "/")) != nil {
+			return fmt.Errorf("%w: root %q", ErrConfig, root)
+		}
+		s.root = root
+		return nil
+	}
+}
+
+// WithMaxSize sets the upload limit in bytes (default DefaultMaxSize).
+func WithMaxSize(n int64) Option {
+	return func(s *Store) error {
+		if n <= 0 {
+			return fmt.Errorf("%w: max size %d", ErrConfig, n)
+		}
+		s.maxSize = n
+		return nil
+	}
+}
+
+// WithContentTypes allows only these media types for uploads (such as
+// "application/pdf", "image/png"); by default every type is accepted
+// (downloads are never rendered inline either way).
+func WithContentTypes(types ...string) Option {
+	return func(s *Store) error {
+		for _, t := range types {
+			mt, _, err := mime.ParseMediaType(t)
+			if err != nil {
+				return fmt.Errorf("%w: content type %q: %w", ErrConfig, t, err)
+			}
+			s.types[mt] = true
+		}
+		return nil
+	}
+}
+
+// WithAuditor sets where cross-tenant downloads are reported (default
+// tenant.DefaultAuditor).
+func WithAuditor(a tenant.Auditor) Option {
+	return func(s *Store) error { s.auditor = tenant.OrDefault(a); return nil }
+}
+
+// New returns a Store over base.
+func New(base *blob.Bucket, opts ...Option) (*Store, error) {
+	if base == nil {
+		return nil, fmt.Errorf("%w: nil bucket", ErrConfig)
+	}
+	s := &Store{base: base, root: DefaultRoot, maxSize: DefaultMaxSize, types: map[string]bool{}, auditor: tenant.DefaultAuditor}
+	for _, o := range opts {
+		if err := o(s); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Prefix returns the full prefix of a tenant's objects.
+func (s *Store) Prefix(tenantID string) string { return s.root + tenantID + "/" }
+
+// Bucket is one tenant's view of the store. Every method validates the key
+// with CheckKey before any bucket call, so no key can leave the prefix.
+// Safe for concurrent use.
+type Bucket struct {
+	s        *Store
+	tenantID string
+	prefix   string
+}
+
+// Bucket returns the context tenant's bucket, or tenant.ErrNoTenant.
+func (s *Store) Bucket(ctx context.Context) (*Bucket, error) {
+	id, err := tenant.IDFromContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Bucket{s: s, tenantID: id, prefix: s.Prefix(id)}, nil
+}
+
+// FullKey returns the key in the base bucket for a tenant-relative key,
+// after CheckKey.
+func (b *Bucket) FullKey(key string) (string, error) {
+	if err := CheckKey(key); err != nil {
+		return "", err
+	}
+	return b.prefix + key, nil
+}
+
+// Object describes a stored object.
+type Object struct {
+	Key         string // relative to the tenant's prefix
+	Name        string // the user's file name, for downloads
+	Size        int64
+	ContentType string
+	ModTime     time.Time
+	MD5         []byte
+}
+
+// metaName is the metadata key holding the user's original file name.
+const metaName = "filename"
+
+// Upload streams r into a new object of the given kind, named after the
+// user's file name, and returns it. Nothing is buffered whole: the body is
+// copied as it arrives, and an upload over the size limit or of a refused
+// content type is aborted so that nothing is stored. contentType may be
+// empty, in which case it is sniffed from the first 512 bytes.
+func (b *Bucket) Upload(ctx context.Context, kind, filename string, r io.Reader, contentType string) (Object, error) {
+	key, err := NewKey(kind, filename)
+	if err != nil {
+		return Object{}, err
+	}
+	return b.Put(ctx, key, filename, r, contentType)
+}
+
+// Put is Upload to a chosen key, which must not exist.
+func (b *Bucket) Put(ctx context.Context, key, filename string, r io.Reader, contentType string) (Object, error) {
+	full, err := b.FullKey(key)
+	if err != nil {
+		return Object{}, err
+	}
+	br := bufio.NewReaderSize(r, 512)
+	mt := contentType
+	if mt == "" {
+		head, _ := br.Peek(512)
+		mt = http.DetectContentType(head)
+	}
+	parsed, _, err := mime.ParseMediaType(mt)
+	if err != nil {
+		return Object{}, fmt.Errorf("%w: %q: %w", ErrContentType, mt, err)
+	}
+	if len(b.s.types) > 0 && !b.s.types[parsed] {
+		return Object{}, fmt.Errorf("%w: %q", ErrContentType, parsed)
+	}
+	wctx, abort := context.WithCancel(ctx)
+	defer abort()
+	w, err := b.s.base.NewWriter(wctx, full, &blob.WriterOptions{
+		ContentType: mt,
+		Metadata:    map[string]string{metaName: cleanName(filename)},
+		IfNotExist:  true,
+	})
+	if err != nil {
+		return Object{}, fmt.Errorf("blobstore: put %q: %w", key, err)
+	}
+	n, err := io.Copy(w, io.LimitReader(br, b.s.maxSize+1))
+	if err == nil && n > b.s.maxSize {
+		err = fmt.Errorf("%w: over %d bytes", ErrTooLarge, b.s.maxSize)
+	}
+	if err != nil {
+		abort() // gocloud: cancelling the writer's context discards the object
+		_ = w.Close()
+		return Object{}, err
+	}
+	if err := w.Close(); err != nil {
+		if gcerrors.Code(err) == gcerrors.FailedPrecondition {
+			return Object{}, fmt.Errorf("%w: %q", ErrExists, key)
+		}
+		return Object{}, fmt.Errorf("blobstore: put %q: %w", key, err)
+	}
+	return b.Stat(ctx, key)
+}
+
+// cleanName keeps a user's file name for Content-Disposition: valid UTF-8,
+// no control characters, no path, at most 255 bytes.
+func cleanName(name string) string {
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	name = strings.ToValidUTF8(name, "_")
+	name = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, name)
+	for len(name) > 255 {
+		_, size := lastRune(name)
+		name = name[:len(name)-size]
+	}
+	if strings.TrimSpace(name) == "" {
+		return "file"
+	}
+	return name
+}
+
+func lastRune(s string) (rune, int) {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] < 0x80 || s[i] >= 0xC0 {
+			return rune(s[i]), len(s) - i
+		}
+	}
+	return 0, 1
+}
+
+// Stat returns an object's attributes; ErrNotFound if it does not exist
+// in this tenant's prefix.
+func (b *Bucket) Stat(ctx context.Context, key string) (Object, error) {
+	full, err := b.FullKey(key)
+	if err != nil {
+		return Object{}, err
+	}
+	a, err := b.s.base.Attributes(ctx, full)
+	if err != nil {
+		return Object{}, notFound(key, err)
+	}
+	name := a.Metadata[metaName]
+	if name == "" {
+		name = key[strings.LastIndexByte(key, '/')+1:]
+	}
+	return Object{Key: key, Name: name, Size: a.Size, ContentType: a.ContentType, ModTime: a.ModTime, MD5: a.MD5}, nil
+}
+
+// Open streams an object; close the reader. Readers support Seek, for
+// Range requests.
+func (b *Bucket) Open(ctx context.Context, key string) (*blob.Reader, error) {
+	full, err := b.FullKey(key)
+	if err != nil {
+		return nil, err
+	}
+	r, err := b.s.base.NewReader(ctx, full, nil)
+	if err != nil {
+		return nil, notFound(key, err)
+	}
+	return r, nil
+}
+
+// Delete removes an object.
+func (b *Bucket) Delete(ctx context.Context, key string) error {
+	full, err := b.FullKey(key)
+	if err != nil {
+		return err
+	}
+	if err := b.s.base.Delete(ctx, full); err != nil {
+		return notFound(key, err)
+	}
+	return nil
+}
+
+// Usage is a tenant's storage use.
+type Usage struct {
+	Objects int64
+	Bytes   int64
+}
+
+// Usage lists the tenant's objects and adds up their sizes.
+func (b *Bucket) Usage(ctx context.Context) (Usage, error) {
+	var u Usage
+	it := b.s.base.List(&blob.ListOptions{Prefix: b.prefix})
+	for {
+		obj, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return u, nil
+		}
+		if err != nil {
+			return u, fmt.Errorf("blobstore: usage: %w", err)
+		}
+		if !obj.IsDir {
+			u.Objects++
+			u.Bytes += obj.Size
+		}
+	}
+}
+
+// SignedURL returns a short-lived URL for reading an object, if the driver
+// supports signing. The object must exist in this tenant's prefix: the
+// tenant is checked before anything is signed.
+func (b *Bucket) SignedURL(ctx context.Context, key string, expiry time.Duration) (string, error) {
+	if _, err := b.Stat(ctx, key); err != nil {
+		return "", err
+	}
+	full, _ := b.FullKey(key)
+	return b.s.base.SignedURL(ctx, full, &blob.SignedURLOptions{Expiry: expiry, Method: http.MethodGet})
+}
+
+func notFound(key string, err error) error {
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return fmt.Errorf("%w: %q", ErrNotFound, key)
+	}
+	return fmt.Errorf("blobstore: %q: %w", key, err)
+}

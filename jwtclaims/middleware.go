@@ -1,0 +1,67 @@
+package jwtclaims
+
+import (
+	"context"
+	"net/http"
+	"strings"
+)
+
+type claimsKey struct{}
+
+// FromContext returns the claims Middleware validated.
+func FromContext(ctx context.Context) (*Claims, bool) {
+	c, ok := ctx.Value(claimsKey{}).(*Claims)
+	return c, ok
+}
+
+// NewContext returns ctx carrying c.
+func NewContext(ctx context.Context, c *Claims) context.Context {
+	return context.WithValue(ctx, claimsKey{}, c)
+}
+
+// Middleware authenticates requests by an "Authorization: Bearer" access
+// token valid on the request's tenant and puts the claims in the context.
+// A missing or invalid token answers 401 with a WWW-Authenticate
+// challenge (RFC 6750) that does not say why, beyond invalid_token.
+func (a *Authority) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := bearer(r)
+		if !ok {
+			challenge(w, "")
+			return
+		}
+		c, err := a.Validate(r.Context(), tok, Access)
+		if err != nil {
+			challenge(w, "invalid_token")
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), c)))
+	})
+}
+
+// Bearer returns the token of an "Authorization: Bearer" header; exactly
+// one such header is accepted.
+func Bearer(r *http.Request) (string, bool) { return bearer(r) }
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Values("Authorization")
+	if len(h) != 1 {
+		return "", false
+	}
+	scheme, tok, ok := strings.Cut(h[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" || len(tok) > 8192 {
+		return "", false
+	}
+	return tok, true
+}
+
+func challenge(w http.ResponseWriter, errCode string) {
+	v := `Bearer realm="api"`
+	if errCode != "" {
+		v += `, error="` + errCode + `"`
+	}
+	w.Header().Set("WWW-Authenticate", v)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusUnauthorized)
+	_, _ = w.Write([]byte(`{"error":"unauthorized"}` + "\n"))
+}

@@ -1,0 +1,216 @@
+package jwtclaims
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/tenantwall/tenantwall/tenant"
+)
+
+// Defaults of the options.
+const (
+	DefaultAccessTTL  = 15 * time.Minute
+	DefaultRefreshTTL = 7 * 24 * time.Hour
+	DefaultLeeway     = 30 * time.Second
+)
+
+// Authority issues and validates the tenant-bound tokens of one service.
+// The audience of a token is "<audience>:<tenant ID>", so a token is
+// bound to its tenant twice: by the tenant_id claim and by the audience,
+// and both are checked against the request's resolved tenant. It is safe
+// for concurrent use.
+type Authority struct {
+	keys       KeySource
+	issuer     string
+	audience   string
+	accessTTL  time.Duration
+	refreshTTL time.Duration
+	leeway     time.Duration
+	now        func() time.Time
+	auditor    tenant.Auditor
+	methods    []string
+}
+
+// Option configures an Authority.
+type Option func(*Authority) error
+
+// WithTTL sets the lifetimes of access and refresh tokens (defaults
+// DefaultAccessTTL, DefaultRefreshTTL).
+func WithTTL(access, refresh time.Duration) Option {
+	return func(a *Authority) error {
+		if access <= 0 || refresh < access {
+			return fmt.Errorf("%w: TTLs %v, %v", ErrConfig, access, refresh)
+		}
+		a.accessTTL, a.refreshTTL = access, refresh
+		return nil
+	}
+}
+
+// WithLeeway sets the clock skew allowed on exp, nbf and iat (default
+// DefaultLeeway, at most five minutes).
+func WithLeeway(d time.Duration) Option {
+	return func(a *Authority) error {
+		if d < 0 || d > 5*time.Minute {
+			return fmt.Errorf("%w: leeway %v", ErrConfig, d)
+		}
+		a.leeway = d
+		return nil
+	}
+}
+
+// WithClock replaces time.Now, for tests.
+func WithClock(now func() time.Time) Option {
+	return func(a *Authority) error { a.now = now; return nil }
+}
+
+// WithAuditor sets where tokens presented on the wrong tenant are reported
+// (default tenant.DefaultAuditor).
+func WithAuditor(au tenant.Auditor) Option {
+	return func(a *Authority) error { a.auditor = tenant.OrDefault(au); return nil }
+}
+
+// New returns an Authority for issuer (the iss claim) and audience (the
+// service; tokens carry "<audience>:<tenant ID>").
+func New(keys KeySource, issuer, audience string, opts ...Option) (*Authority, error) {
+	if keys == nil || issuer == "" || audience == "" {
+		return nil, fmt.Errorf("%w: keys, issuer and audience are required", ErrConfig)
+	}
+	a := &Authority{keys: keys, issuer: issuer, audience: audience, accessTTL: DefaultAccessTTL,
+		refreshTTL: DefaultRefreshTTL, leeway: DefaultLeeway, now: time.Now, auditor: tenant.DefaultAuditor,
+		methods: []string{jwt.SigningMethodHS256.Alg(), jwt.SigningMethodES256.Alg(), jwt.SigningMethodEdDSA.Alg()}}
+	for _, o := range opts {
+		if err := o(a); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+func (a *Authority) audienceFor(tenantID string) string { return a.audience + ":" + tenantID }
+
+// Issue returns an access and a refresh token for subject on the context
+// tenant, signed with the tenant's current key (kid in the header).
+func (a *Authority) Issue(ctx context.Context, subject string) (access, refresh string, err error) {
+	t, ok := tenant.FromContext(ctx)
+	if !ok || t.ID == "" {
+		return "", "", tenant.ErrNoTenant
+	}
+	if subject == "" {
+		return "", "", fmt.Errorf("%w: empty subject", ErrConfig)
+	}
+	key, err := a.keys.Current(ctx, t.ID)
+	if err != nil {
+		return "", "", err
+	}
+	if access, err = a.sign(key, t, subject, Access, a.accessTTL); err != nil {
+		return "", "", err
+	}
+	if refresh, err = a.sign(key, t, subject, Refresh, a.refreshTTL); err != nil {
+		return "", "", err
+	}
+	return access, refresh, nil
+}
+
+func (a *Authority) sign(key Key, t tenant.Tenant, subject, typ string, ttl time.Duration) (string, error) {
+	if key.Sign == nil {
+		return "", fmt.Errorf("%w: kid %s cannot sign", ErrConfig, key.ID)
+	}
+	now := a.now()
+	var jti [16]byte
+	rand.Read(jti[:])
+	c := Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    a.issuer,
+			Subject:   subject,
+			Audience:  jwt.ClaimStrings{a.audienceFor(t.ID)},
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+			IssuedAt:  jwt.NewNumericDate(now),
+			NotBefore: jwt.NewNumericDate(now),
+			ID:        hex.EncodeToString(jti[:]),
+		},
+		TenantID: t.ID, TenantSlug: t.Slug, Type: typ,
+	}
+	tok := jwt.NewWithClaims(key.Method, c)
+	tok.Header["kid"] = key.ID
+	return tok.SignedString(key.Sign)
+}
+
+// Validate parses and verifies a token presented on the context tenant
+// and returns its claims. It requires: a kid naming a key of the request's
+// tenant, and that key's own algorithm (no "none", no algorithm
+// confusion); a valid signature; exp present and not past (with the
+// leeway), nbf and iat not in the future; iss equal to the issuer; aud
+// equal to this service on this tenant; a tenant_id claim that is a
+// string equal to the request's tenant, with no duplicate or case-variant
+// keys; and the wanted token type. A token of another tenant gives
+// ErrTenantMismatch (and an audit event); other failures wrap golang-jwt's
+// errors.
+func (a *Authority) Validate(ctx context.Context, token, typ string) (*Claims, error) {
+	id, err := tenant.IDFromContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	claims := &Claims{}
+	p := jwt.NewParser(
+		jwt.WithValidMethods(a.methods),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithIssuer(a.issuer),
+		jwt.WithLeeway(a.leeway),
+		jwt.WithTimeFunc(a.now),
+	)
+	_, err = p.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		if err := CheckKid(kid); err != nil {
+			return nil, err
+		}
+		key, err := a.keys.Key(ctx, id, kid)
+		if err != nil {
+			return nil, err
+		}
+		if t.Method.Alg() != key.Method.Alg() {
+			return nil, fmt.Errorf("%w: kid %s is an %s key, token says %s", jwt.ErrTokenSignatureInvalid, kid, key.Method.Alg(), t.Method.Alg())
+		}
+		return key.Verify, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("jwtclaims: %w", err)
+	}
+	// Checked after the signature, so a forged token learns nothing.
+	if claims.TenantID != id {
+		a.auditor.Audit(ctx, tenant.Event{Kind: tenant.EventCrossTenant, Package: "jwtclaims",
+			TenantID: id, OwnerID: claims.TenantID, Resource: "token " + claims.ID})
+		return nil, ErrTenantMismatch
+	}
+	if len(claims.Audience) != 1 || claims.Audience[0] != a.audienceFor(id) {
+		return nil, fmt.Errorf("jwtclaims: %w: %w", ErrTenantMismatch, jwt.ErrTokenInvalidAudience)
+	}
+	if claims.Type != typ {
+		return nil, fmt.Errorf("%w: want %s, got %q", ErrTokenType, typ, claims.Type)
+	}
+	return claims, nil
+}
+
+// Refresh validates a refresh token on the context tenant and returns a
+// new access token for its subject.
+func (a *Authority) Refresh(ctx context.Context, refresh string) (string, error) {
+	c, err := a.Validate(ctx, refresh, Refresh)
+	if err != nil {
+		return "", err
+	}
+	t := tenant.MustFromContext(ctx)
+	key, err := a.keys.Current(ctx, t.ID)
+	if err != nil {
+		return "", err
+	}
+	return a.sign(key, t, c.Subject, Access, a.accessTTL)
+}
+
+// IsTenantMismatch reports whether err is ErrTenantMismatch.
+func IsTenantMismatch(err error) bool { return errors.Is(err, ErrTenantMismatch) }

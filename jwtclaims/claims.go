@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -26,45 +25,145 @@ type Claims struct {
 
 var _ jwt.Claims = (*Claims)(nil)
 
-// strictKeys are claims whose every spelling must be exactly one, and a
-// string: encoding/json would otherwise match "Tenant_ID" to tenant_id,
-// and keep the last of duplicates, letting a forged value slip past
-// whoever read the first.
-var strictKeys = []string{"tenant_id", "tenant_slug", "typ", "iss", "sub", "aud", "exp", "nbf", "iat", "jti"}
+// strictKeys are claims whose every spelling must appear at most once:
+// encoding/json would match "Tenant_ID" to tenant_id, and keep the last
+// of duplicates, letting a forged value slip past whoever read the first.
+var strictKeys = [...]string{"tenant_id", "tenant_slug", "typ", "iss", "sub", "aud", "exp", "nbf", "iat", "jti"}
 
-// UnmarshalJSON refuses duplicate keys, case variants of the claims
-// tenantwall reads, and a tenant_id, tenant_slug or typ that is not a
-// string.
-func (c *Claims) UnmarshalJSON(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	tok, err := dec.Token()
-	if err != nil || tok != json.Delim('{') {
+// CheckClaimsJSON scans a claims object without decoding it and refuses
+// duplicate keys, case variants of the claims tenantwall reads, and a
+// tenant_id, tenant_slug or typ that is not a string. It allocates only
+// for keys written with escapes.
+func CheckClaimsJSON(data []byte) error {
+	var keys [32][]byte
+	n := 0
+	i := skipWS(data, 0)
+	if i >= len(data) || data[i] != '{' {
 		return fmt.Errorf("%w: not a JSON object", ErrClaims)
 	}
-	seen := make(map[string]bool, 12)
-	for dec.More() {
-		kt, err := dec.Token()
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrClaims, err)
+	i = skipWS(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		return nil
+	}
+	for {
+		if i >= len(data) || data[i] != '"' {
+			return fmt.Errorf("%w: expected a key", ErrClaims)
 		}
-		key := kt.(string)
-		if seen[key] {
-			return fmt.Errorf("%w: duplicate claim %q", ErrClaims, key)
+		end, escaped := scanString(data, i)
+		if end < 0 {
+			return fmt.Errorf("%w: unterminated key", ErrClaims)
 		}
-		seen[key] = true
-		for _, k := range strictKeys {
-			if key != k && strings.EqualFold(key, k) {
-				return fmt.Errorf("%w: claim %q is a case variant of %q", ErrClaims, key, k)
+		key := data[i+1 : end-1]
+		if escaped {
+			var s string
+			if err := json.Unmarshal(data[i:end], &s); err != nil {
+				return fmt.Errorf("%w: %w", ErrClaims, err)
+			}
+			key = []byte(s)
+		}
+		for _, k := range keys[:min(n, len(keys))] {
+			if bytes.Equal(k, key) {
+				return fmt.Errorf("%w: duplicate claim %q", ErrClaims, key)
 			}
 		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return fmt.Errorf("%w: claim %q: %w", ErrClaims, key, err)
+		if n < len(keys) {
+			keys[n] = key
+		} else {
+			return fmt.Errorf("%w: more than %d claims", ErrClaims, len(keys))
 		}
-		if (key == "tenant_id" || key == "tenant_slug" || key == "typ") && (len(raw) == 0 || raw[0] != '"') {
+		n++
+		strict := false
+		for _, k := range strictKeys {
+			if len(k) == len(key) && bytes.EqualFold(key, []byte(k)) {
+				if string(key) != k {
+					return fmt.Errorf("%w: claim %q is a case variant of %q", ErrClaims, key, k)
+				}
+				strict = k == "tenant_id" || k == "tenant_slug" || k == "typ"
+			}
+		}
+		i = skipWS(data, end)
+		if i >= len(data) || data[i] != ':' {
+			return fmt.Errorf("%w: expected ':'", ErrClaims)
+		}
+		i = skipWS(data, i+1)
+		if strict && (i >= len(data) || data[i] != '"') {
 			return fmt.Errorf("%w: claim %q must be a string", ErrClaims, key)
 		}
+		if i = skipValue(data, i); i < 0 {
+			return fmt.Errorf("%w: malformed value of %q", ErrClaims, key)
+		}
+		i = skipWS(data, i)
+		if i < len(data) && data[i] == ',' {
+			i = skipWS(data, i+1)
+			continue
+		}
+		if i < len(data) && data[i] == '}' {
+			return nil
+		}
+		return fmt.Errorf("%w: expected ',' or '}'", ErrClaims)
 	}
-	type plain Claims // no UnmarshalJSON: no recursion
-	return json.Unmarshal(data, (*plain)(c))
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// scanString returns the index past the string starting at b[i] == '"',
+// or -1, and whether it holds escapes.
+func scanString(b []byte, i int) (int, bool) {
+	escaped := false
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			escaped = true
+			j++
+		case '"':
+			return j + 1, escaped
+		}
+	}
+	return -1, escaped
+}
+
+// skipValue returns the index past the JSON value at b[i], or -1.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		end, _ := scanString(b, i)
+		return end
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				end, _ := scanString(b, j)
+				if end < 0 {
+					return -1
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	default:
+		j := i
+		for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' && b[j] != '\t' && b[j] != '\r' {
+			j++
+		}
+		if j == i {
+			return -1
+		}
+		return j
+	}
 }

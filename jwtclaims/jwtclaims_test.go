@@ -174,10 +174,11 @@ func TestRFC8725Attacks(t *testing.T) {
 		{"tenant claim empty", raw(t, ed, f.payload(map[string]any{"tenant_id": ""}), jwt.SigningMethodEdDSA, f.keyA.Sign), jwtclaims.ErrTenantMismatch},
 		{"tenant claim upper case", raw(t, ed, f.payload(map[string]any{"tenant_id": strings.ToUpper(f.a.ID)}), jwt.SigningMethodEdDSA, f.keyA.Sign), jwtclaims.ErrTenantMismatch},
 		{"tenant claim null", raw(t, ed, strings.Replace(f.payload(nil), `"tenant_id":"`+f.a.ID+`"`, `"tenant_id":null`, 1), jwt.SigningMethodEdDSA, f.keyA.Sign), jwtclaims.ErrClaims},
-		{"tenant claim a number", raw(t, ed, strings.Replace(f.payload(nil), `"tenant_id":"`+f.a.ID+`"`, `"tenant_id":1`, 1), jwt.SigningMethodEdDSA, f.keyA.Sign), jwtclaims.ErrClaims},
-		{"tenant claim an array", raw(t, ed, strings.Replace(f.payload(nil), `"tenant_id":"`+f.a.ID+`"`, `"tenant_id":["`+f.a.ID+`"]`, 1), jwt.SigningMethodEdDSA, f.keyA.Sign), jwtclaims.ErrClaims},
+		{"tenant claim a number", raw(t, ed, strings.Replace(f.payload(nil), `"tenant_id":"`+f.a.ID+`"`, `"tenant_id":1`, 1), jwt.SigningMethodEdDSA, f.keyA.Sign), jwt.ErrTokenMalformed},
+		{"tenant claim an array", raw(t, ed, strings.Replace(f.payload(nil), `"tenant_id":"`+f.a.ID+`"`, `"tenant_id":["`+f.a.ID+`"]`, 1), jwt.SigningMethodEdDSA, f.keyA.Sign), jwt.ErrTokenMalformed},
 		{"duplicate tenant claim", raw(t, ed, strings.Replace(f.payload(nil), `"tenant_id":"`+f.a.ID+`"`, `"tenant_id":"`+f.a.ID+`","tenant_id":"`+f.b.ID+`"`, 1), jwt.SigningMethodEdDSA, f.keyA.Sign), jwtclaims.ErrClaims},
 		{"case-variant tenant claim", raw(t, ed, strings.Replace(f.payload(nil), `"tenant_id":"`+f.a.ID+`"`, `"tenant_id":"`+f.a.ID+`","Tenant_ID":"`+f.b.ID+`"`, 1), jwt.SigningMethodEdDSA, f.keyA.Sign), jwtclaims.ErrClaims},
+		{"escaped duplicate tenant claim", raw(t, ed, strings.Replace(f.payload(nil), `"tenant_id":"`+f.a.ID+`"`, `"tenant_id":"`+f.a.ID+`","tenant\u005fid":"`+f.b.ID+`"`, 1), jwt.SigningMethodEdDSA, f.keyA.Sign), jwtclaims.ErrClaims},
 		{"case-variant tenant claim alone", raw(t, ed, strings.Replace(f.payload(nil), `"tenant_id":`, `"TENANT_ID":`, 1), jwt.SigningMethodEdDSA, f.keyA.Sign), jwtclaims.ErrClaims},
 		{"wrong token type", raw(t, ed, f.payload(map[string]any{"typ": "refresh"}), jwt.SigningMethodEdDSA, f.keyA.Sign), jwtclaims.ErrTokenType},
 		{"garbage", "not.a.token", jwt.ErrTokenMalformed},
@@ -339,4 +340,17 @@ func FuzzValidate(f *testing.F) {
 			t.Fatalf("accepted a token of tenant %q", c.TenantID)
 		}
 	})
+}
+
+func TestCheckClaimsJSON(t *testing.T) {
+	ok := []string{`{}`, `{"a":1}`, ` { "tenant_id" : "x" , "n":[1,{"tenant_id":2}], "o":{"a":"}"} } `, `{"typ":"access","s":"a\"b"}`}
+	for _, s := range ok {
+		assert.NoError(t, jwtclaims.CheckClaimsJSON([]byte(s)), s)
+	}
+	bad := []string{``, `[]`, `{"a":1,"a":2}`, `{"tenant_id":"x","tenant_id":"y"}`, `{"Tenant_Id":"x"}`, `{"TYP":"access"}`,
+		`{"tenant_id":null}`, `{"tenant_slug":1}`, `{"tenant\u005fid":"x","tenant_id":"y"}`, `{"a":1`, `{"a" 1}`, `{"a":}`,
+		`{"a":"unterminated}`, `{a:1}`, `{"a":1,}`}
+	for _, s := range bad {
+		assert.ErrorIs(t, jwtclaims.CheckClaimsJSON([]byte(s)), jwtclaims.ErrClaims, s)
+	}
 }

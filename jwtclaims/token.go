@@ -3,9 +3,11 @@ package jwtclaims
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -35,6 +37,7 @@ type Authority struct {
 	now        func() time.Time
 	auditor    tenant.Auditor
 	methods    []string
+	parser     *jwt.Parser
 }
 
 // Option configures an Authority.
@@ -89,7 +92,27 @@ func New(keys KeySource, issuer, audience string, opts ...Option) (*Authority, e
 			return nil, err
 		}
 	}
+	a.parser = jwt.NewParser(
+		jwt.WithValidMethods(a.methods),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithIssuer(a.issuer),
+		jwt.WithLeeway(a.leeway),
+		jwt.WithTimeFunc(func() time.Time { return a.now() }),
+	)
 	return a, nil
+}
+
+// checkPayload runs CheckClaimsJSON on a token's payload segment.
+func checkPayload(token string) error {
+	_, rest, _ := strings.Cut(token, ".")
+	payload, _, _ := strings.Cut(rest, ".")
+	buf := make([]byte, base64.RawURLEncoding.DecodedLen(len(payload)))
+	n, err := base64.RawURLEncoding.Decode(buf, []byte(payload))
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrClaims, err)
+	}
+	return CheckClaimsJSON(buf[:n])
 }
 
 func (a *Authority) audienceFor(tenantID string) string { return a.audience + ":" + tenantID }
@@ -157,15 +180,7 @@ func (a *Authority) Validate(ctx context.Context, token, typ string) (*Claims, e
 		return nil, err
 	}
 	claims := &Claims{}
-	p := jwt.NewParser(
-		jwt.WithValidMethods(a.methods),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithIssuer(a.issuer),
-		jwt.WithLeeway(a.leeway),
-		jwt.WithTimeFunc(a.now),
-	)
-	_, err = p.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+	_, err = a.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
 		if err := CheckKid(kid); err != nil {
 			return nil, err
@@ -181,6 +196,11 @@ func (a *Authority) Validate(ctx context.Context, token, typ string) (*Claims, e
 	})
 	if err != nil {
 		return nil, fmt.Errorf("jwtclaims: %w", err)
+	}
+	// The signature is good; now refuse claims that encoding/json read
+	// leniently (duplicates, case variants, a null tenant).
+	if err := checkPayload(token); err != nil {
+		return nil, err
 	}
 	// Checked after the signature, so a forged token learns nothing.
 	if claims.TenantID != id {

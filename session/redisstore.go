@@ -1,0 +1,126 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisStore keeps sessions in Redis (single node, Sentinel or Cluster).
+// A record is one JSON value at "<prefix>:s:<hash>", so loading a session
+// is one round trip; per-user and per-tenant sets of hashes make
+// DeleteUser and DeleteTenant possible without scanning. The sets are
+// hash-tagged by tenant, so on a cluster a tenant's index lives in one
+// slot. Safe for concurrent use; it does not close the client.
+type RedisStore struct {
+	client redis.UniversalClient
+	prefix string
+}
+
+var _ Store = (*RedisStore)(nil)
+
+// NewRedisStore returns a RedisStore with keys under prefix (default
+// "twsess").
+func NewRedisStore(client redis.UniversalClient, prefix string) (*RedisStore, error) {
+	if client == nil {
+		return nil, fmt.Errorf("%w: nil client", ErrConfig)
+	}
+	if prefix == "" {
+		prefix = "twsess"
+	}
+	for i := 0; i < len(prefix); i++ {
+		if c := prefix[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return nil, fmt.Errorf("%w: prefix %q", ErrConfig, prefix)
+		}
+	}
+	return &RedisStore{client: client, prefix: prefix}, nil
+}
+
+func (s *RedisStore) recKey(hash string) string { return s.prefix + ":s:" + hash }
+func (s *RedisStore) userKey(tenantID, userID string) string {
+	return s.prefix + ":{" + tenantID + "}:u:" + userID
+}
+func (s *RedisStore) tenantKey(tenantID string) string { return s.prefix + ":{" + tenantID + "}:t" }
+
+// Find implements Store.
+func (s *RedisStore) Find(ctx context.Context, hash string) (Record, bool, error) {
+	data, err := s.client.Get(ctx, s.recKey(hash)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return Record{}, false, nil
+	}
+	if err != nil {
+		return Record{}, false, fmt.Errorf("session: redis find: %w", err)
+	}
+	var r Record
+	if err := json.Unmarshal(data, &r); err != nil {
+		// A record we cannot read is no session.
+		return Record{}, false, nil
+	}
+	return r, true, nil
+}
+
+// Save implements Store.
+func (s *RedisStore) Save(ctx context.Context, hash string, rec Record, ttl time.Duration) error {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("session: encode: %w", err)
+	}
+	uk, tk := s.userKey(rec.TenantID, rec.UserID), s.tenantKey(rec.TenantID)
+	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, s.recKey(hash), data, ttl)
+		p.SAdd(ctx, uk, hash)
+		p.SAdd(ctx, tk, hash)
+		// The index sets live as long as their longest session could.
+		p.Expire(ctx, uk, ttl+time.Hour)
+		p.Expire(ctx, tk, ttl+time.Hour)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("session: redis save: %w", err)
+	}
+	return nil
+}
+
+// Delete implements Store.
+func (s *RedisStore) Delete(ctx context.Context, hash string) error {
+	if err := s.client.Del(ctx, s.recKey(hash)).Err(); err != nil {
+		return fmt.Errorf("session: redis delete: %w", err)
+	}
+	return nil
+}
+
+// DeleteUser implements Store.
+func (s *RedisStore) DeleteUser(ctx context.Context, tenantID, userID string) error {
+	return s.deleteSet(ctx, s.userKey(tenantID, userID), tenantID, userID)
+}
+
+// DeleteTenant implements Store.
+func (s *RedisStore) DeleteTenant(ctx context.Context, tenantID string) error {
+	return s.deleteSet(ctx, s.tenantKey(tenantID), tenantID, "")
+}
+
+// deleteSet deletes the sessions listed in an index set, checking each
+// record's owner so that a stale index can never delete another tenant's
+// session.
+func (s *RedisStore) deleteSet(ctx context.Context, set, tenantID, userID string) error {
+	hashes, err := s.client.SMembers(ctx, set).Result()
+	if err != nil {
+		return fmt.Errorf("session: redis index: %w", err)
+	}
+	for _, h := range hashes {
+		r, found, err := s.Find(ctx, h)
+		if err != nil {
+			return err
+		}
+		if found && r.TenantID == tenantID && (userID == "" || r.UserID == userID) {
+			if err := s.Delete(ctx, h); err != nil {
+				return err
+			}
+		}
+	}
+	return s.client.Del(ctx, set).Err()
+}

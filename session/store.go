@@ -1,0 +1,138 @@
+package session
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"sync"
+	"time"
+)
+
+// Record is what a store keeps for one session. The token itself is never
+// stored: records are keyed by the token's SHA-256 (Hash).
+type Record struct {
+	TenantID string            `json:"tenant_id"`
+	UserID   string            `json:"user_id"`
+	Values   map[string]string `json:"values,omitempty"`
+	Created  time.Time         `json:"created"`
+	LastSeen time.Time         `json:"last_seen"`
+	Deadline time.Time         `json:"deadline"` // absolute expiry
+}
+
+// Store keeps session records by token hash. Find returns found=false,
+// err=nil for a missing or expired record, and errors only for system
+// failures. Implementations must be safe for concurrent use; run
+// sessiontest.RunStoreTests against yours.
+type Store interface {
+	Find(ctx context.Context, hash string) (rec Record, found bool, err error)
+	// Save stores rec under hash until ttl passes.
+	Save(ctx context.Context, hash string, rec Record, ttl time.Duration) error
+	Delete(ctx context.Context, hash string) error
+	// DeleteUser removes every session of a user of a tenant.
+	DeleteUser(ctx context.Context, tenantID, userID string) error
+	// DeleteTenant removes every session of a tenant.
+	DeleteTenant(ctx context.Context, tenantID string) error
+}
+
+// Hash returns the store key of a token: hex SHA-256.
+func Hash(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(h[:])
+}
+
+// MemStore is an in-memory Store for a single process, safe for
+// concurrent use. Expired records are dropped when found and by Sweep.
+type MemStore struct {
+	mu   sync.Mutex
+	recs map[string]memRec
+	now  func() time.Time
+}
+
+type memRec struct {
+	rec     Record
+	expires time.Time
+}
+
+var _ Store = (*MemStore)(nil)
+
+// NewMemStore returns an empty MemStore.
+func NewMemStore() *MemStore { return &MemStore{recs: map[string]memRec{}, now: time.Now} }
+
+// Find implements Store.
+func (s *MemStore) Find(_ context.Context, hash string) (Record, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.recs[hash]
+	if !ok {
+		return Record{}, false, nil
+	}
+	if !s.now().Before(r.expires) {
+		delete(s.recs, hash)
+		return Record{}, false, nil
+	}
+	return copyRecord(r.rec), true, nil
+}
+
+// Save implements Store.
+func (s *MemStore) Save(_ context.Context, hash string, rec Record, ttl time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.recs[hash] = memRec{rec: copyRecord(rec), expires: s.now().Add(ttl)}
+	return nil
+}
+
+// Delete implements Store.
+func (s *MemStore) Delete(_ context.Context, hash string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.recs, hash)
+	return nil
+}
+
+// DeleteUser implements Store.
+func (s *MemStore) DeleteUser(_ context.Context, tenantID, userID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for h, r := range s.recs {
+		if r.rec.TenantID == tenantID && r.rec.UserID == userID {
+			delete(s.recs, h)
+		}
+	}
+	return nil
+}
+
+// DeleteTenant implements Store.
+func (s *MemStore) DeleteTenant(_ context.Context, tenantID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for h, r := range s.recs {
+		if r.rec.TenantID == tenantID {
+			delete(s.recs, h)
+		}
+	}
+	return nil
+}
+
+// Sweep drops expired records; call it periodically in long-lived
+// processes.
+func (s *MemStore) Sweep() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	for h, r := range s.recs {
+		if !now.Before(r.expires) {
+			delete(s.recs, h)
+		}
+	}
+}
+
+func copyRecord(r Record) Record {
+	if r.Values != nil {
+		v := make(map[string]string, len(r.Values))
+		for k, x := range r.Values {
+			v[k] = x
+		}
+		r.Values = v
+	}
+	return r
+}

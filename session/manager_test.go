@@ -84,7 +84,7 @@ func (a *app) handler() http.Handler {
 	})
 	mux.HandleFunc("/renew", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := a.m.Renew(w, r); err != nil {
-			http.Error(w, err.Error(), 401)
+			http.Error(w, err.Error(), http.StatusUnauthorized)
 		}
 	})
 	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) { _ = a.m.Logout(w, r) })

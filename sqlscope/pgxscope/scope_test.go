@@ -33,7 +33,6 @@ func (c countingConn) Write(b []byte) (int, error) {
 
 type fixture struct {
 	pool       *pgxpool.Pool // application role, counted
-	plain      *pgxpool.Pool // same role, for the no-RLS table
 	writes     *atomic.Int64
 	scope      *pgxscope.Scope
 	a, b       tenant.Tenant

@@ -136,6 +136,26 @@ func (f *Filter) Insert(ctx context.Context, table string, columns []string, val
 	return f.db.ExecContext(ctx, q, args...)
 }
 
+// InsertReturning is Insert with a RETURNING clause (PostgreSQL, SQLite
+// 3.35 and later), for generated ids: scan the returned columns from the
+// Row.
+func (f *Filter) InsertReturning(ctx context.Context, table string, columns []string, values []any, returning ...string) Row {
+	q, args, err := f.InsertSQL(ctx, table, columns, values)
+	if err != nil {
+		return Row{err: err}
+	}
+	if len(returning) == 0 {
+		return Row{err: fmt.Errorf("sqlscope: insert into %s: no RETURNING column", table)}
+	}
+	ret := make([]string, len(returning))
+	for i, c := range returning {
+		if ret[i], err = f.quote(c, false); err != nil {
+			return Row{err: err}
+		}
+	}
+	return Row{row: f.db.QueryRowContext(ctx, q+" RETURNING "+strings.Join(ret, ", "), args...)}
+}
+
 // InsertSQL builds the statement Insert runs, with its arguments, for use
 // with RETURNING or another executor.
 func (f *Filter) InsertSQL(ctx context.Context, table string, columns []string, values []any) (string, []any, error) {

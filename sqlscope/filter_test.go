@@ -201,3 +201,22 @@ func TestFilterOnPostgres(t *testing.T) {
 	_, db := testenv.PostgresDB(t)
 	filterEndToEnd(t, db, sqlscope.Postgres, `CREATE TABLE leads (id int PRIMARY KEY, tenant_id text NOT NULL CHECK (tenant_id <> ''), name text NOT NULL)`)
 }
+
+func TestInsertReturning(t *testing.T) {
+	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "r.db"))
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Exec(`CREATE TABLE items (id INTEGER PRIMARY KEY AUTOINCREMENT, tenant_id TEXT NOT NULL, name TEXT NOT NULL)`)
+	require.NoError(t, err)
+	f, _ := sqlscope.NewFilter(db, sqlscope.SQLite)
+	a := tenanttest.NewTenant("acme")
+	ctx := tenant.NewContext(context.Background(), a)
+	var id int64
+	var owner string
+	require.NoError(t, f.InsertReturning(ctx, "items", []string{"name"}, []any{"x"}, "id", "tenant_id").Scan(&id, &owner))
+	assert.Positive(t, id)
+	assert.Equal(t, a.ID, owner)
+	assert.Error(t, f.InsertReturning(ctx, "items", []string{"name"}, []any{"x"}).Scan(&id))
+	assert.ErrorIs(t, f.InsertReturning(ctx, "items", []string{"name"}, []any{"x"}, "id; DROP TABLE items").Scan(&id), sqlscope.ErrIdentifier)
+	assert.ErrorIs(t, f.InsertReturning(context.Background(), "items", []string{"name"}, []any{"x"}, "id").Scan(&id), tenant.ErrNoTenant)
+}

@@ -2,89 +2,307 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
 
+	"github.com/redis/go-redis/v9"
+	"gocloud.dev/blob"
+	_ "gocloud.dev/blob/fileblob" // file:// buckets
+	_ "gocloud.dev/blob/memblob"  // mem:// buckets
+	_ "modernc.org/sqlite"        // the embedded database
+
+	"github.com/tenantwall/tenantwall/blobstore"
+	"github.com/tenantwall/tenantwall/cachekey"
+	"github.com/tenantwall/tenantwall/jwtclaims"
 	"github.com/tenantwall/tenantwall/resolve"
+	"github.com/tenantwall/tenantwall/session"
+	"github.com/tenantwall/tenantwall/sqlscope"
+	"github.com/tenantwall/tenantwall/sqlscope/sqlstore"
 	"github.com/tenantwall/tenantwall/tenant"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL
 )
 
-// app holds the server's parts. Each handler stays thin over the library.
+// app holds the server's parts. Handlers stay thin over the library.
 type app struct {
+	cfg      config
 	log      *slog.Logger
+	auditor  tenant.Auditor
 	tenants  tenant.Store
 	resolver *resolve.Resolver
+	data     *data
+	cache    dashCache
+	sessions *session.Manager
+	tokens   *jwtclaims.Authority
+	keys     *autoKeys
+	files    *blobstore.Store
+	bucket   *blob.Bucket
+	hub      *hub
+	redis    redis.UniversalClient
+	closers  []func() error
 }
 
 func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
-	store := tenant.NewMemStore()
-	if cfg.demo {
-		if err := seedDemo(ctx, store); err != nil {
-			return nil, err
+	a := &app{cfg: cfg, log: log, auditor: tenant.LogAuditor{Logger: log}, hub: newHub()}
+	ok := false
+	defer func() {
+		if !ok {
+			a.close()
 		}
-	}
-	r, err := resolve.New(store,
-		resolve.WithBaseDomain(cfg.baseDomain),
-		resolve.WithAuditor(tenant.LogAuditor{Logger: log}),
-		resolve.WithNotFoundHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			writeError(w, http.StatusNotFound, "not found")
-		})),
-		resolve.WithSuspendedHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			writeError(w, http.StatusForbidden, "tenant suspended")
-		})),
-		resolve.WithErrorHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			writeError(w, http.StatusServiceUnavailable, "service unavailable")
-		})),
-	)
-	if err != nil {
+	}()
+	if err := a.openDatabase(ctx); err != nil {
 		return nil, err
 	}
-	return &app{log: log, tenants: store, resolver: r}, nil
-}
-
-func (a *app) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/tenant-branding/", a.branding)
-	return a.resolver.Middleware(mux)
-}
-
-// brandingResponse is the source plan's tenant-branding payload.
-type brandingResponse struct {
-	TenantID     string `json:"tenant_id"`
-	Slug         string `json:"slug"`
-	CompanyName  string `json:"company_name"`
-	CustomDomain string `json:"custom_domain"`
-	LogoURL      string `json:"logo_url"`
-	PrimaryColor string `json:"primary_color"`
-}
-
-func (a *app) branding(w http.ResponseWriter, r *http.Request) {
-	t := tenant.MustFromContext(r.Context())
-	domains, err := a.tenants.Domains(r.Context(), t.ID)
-	if err != nil {
-		a.log.ErrorContext(r.Context(), "list domains", "err", err)
-		writeError(w, http.StatusServiceUnavailable, "service unavailable")
-		return
+	if err := a.openCacheAndSessions(ctx); err != nil {
+		return nil, err
 	}
-	resp := brandingResponse{TenantID: t.ID, Slug: t.Slug, CompanyName: t.Name,
-		LogoURL: t.Branding.LogoURL, PrimaryColor: t.Branding.PrimaryColor}
-	for _, d := range domains {
-		if d.Status == tenant.DomainActive {
-			resp.CustomDomain = d.Host
-			break
+	if err := a.openFiles(ctx); err != nil {
+		return nil, err
+	}
+	a.keys = newAutoKeys()
+	var err error
+	if a.tokens, err = jwtclaims.New(a.keys, "https://"+cfg.platformHost, "crm", jwtclaims.WithAuditor(a.auditor)); err != nil {
+		return nil, err
+	}
+	if a.resolver, err = resolve.New(a.tenants,
+		resolve.WithBaseDomain(cfg.baseDomain),
+		resolve.WithAuditor(a.auditor),
+		resolve.WithEmptyOrigin(true), // non-browser WebSocket clients send none
+		resolve.WithNotFoundHandler(jsonError(http.StatusNotFound, "not found")),
+		resolve.WithSuspendedHandler(jsonError(http.StatusForbidden, "tenant suspended")),
+		resolve.WithErrorHandler(jsonError(http.StatusServiceUnavailable, "service unavailable")),
+	); err != nil {
+		return nil, err
+	}
+	if cfg.demo {
+		if err := a.seedDemo(ctx); err != nil {
+			return nil, fmt.Errorf("seed demo data: %w", err)
 		}
 	}
-	writeJSON(w, http.StatusOK, resp)
+	ok = true
+	return a, nil
+}
+
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		_ = a.closers[i]()
+	}
+}
+
+func (a *app) openDatabase(ctx context.Context) error {
+	dialect, driver := sqlscope.SQLite, "sqlite"
+	dsn, adminDSN := a.cfg.db, a.cfg.dbAdmin
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		dialect, driver = sqlscope.Postgres, "pgx"
+	} else {
+		if err := os.MkdirAll(filepath.Dir(dsn), 0o750); err != nil {
+			return err
+		}
+		dsn += "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)"
+		adminDSN = dsn
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		return err
+	}
+	a.closers = append(a.closers, db.Close)
+	admin := db
+	if adminDSN != dsn {
+		if admin, err = sql.Open(driver, adminDSN); err != nil {
+			return err
+		}
+		a.closers = append(a.closers, admin.Close)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if a.data, err = newData(db, admin, dialect); err != nil {
+		return err
+	}
+	if err := a.data.migrate(ctx); err != nil {
+		return err
+	}
+	store, err := sqlstore.New(admin, dialect)
+	if err != nil {
+		return err
+	}
+	if err := store.Migrate(ctx); err != nil {
+		return err
+	}
+	a.tenants = store
+	if dialect == sqlscope.Postgres {
+		// Refuse to serve on a database whose isolation is not enforced.
+		findings, err := sqlscope.Audit(ctx, db, nil)
+		if err != nil {
+			return fmt.Errorf("isolation audit: %w", err)
+		}
+		if err := findings.Err(); err != nil {
+			return fmt.Errorf("refusing to start: %w", err)
+		}
+	}
+	return nil
+}
+
+func (a *app) openCacheAndSessions(ctx context.Context) error {
+	var store session.Store = session.NewMemStore()
+	a.cache = newMemCache(5 * time.Minute)
+	if a.cfg.redis != "" {
+		opt, err := redis.ParseURL(a.cfg.redis)
+		if err != nil {
+			return fmt.Errorf("redis: %w", err)
+		}
+		rdb := redis.NewClient(opt)
+		a.closers = append(a.closers, rdb.Close)
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("redis: %w", err)
+		}
+		a.redis = rdb
+		ks, err := cachekey.New(rdb, cachekey.WithAuditor(a.auditor), cachekey.WithLogger(a.log))
+		if err != nil {
+			return err
+		}
+		a.closers = append(a.closers, ks.Close)
+		c, err := cachekey.NewCache[overview](ks, 5*time.Minute)
+		if err != nil {
+			return err
+		}
+		a.cache = &redisCache{ks: ks, c: c}
+		if store, err = session.NewRedisStore(rdb, "crmsess"); err != nil {
+			return err
+		}
+	}
+	opts := []session.Option{session.WithAuditor(a.auditor)}
+	if a.cfg.secureCookie {
+		opts = append(opts, session.WithSecure(true))
+	}
+	var err error
+	a.sessions, err = session.New(store, opts...)
+	return err
+}
+
+func (a *app) openFiles(ctx context.Context) error {
+	b, err := blob.OpenBucket(ctx, a.cfg.blob)
+	if err != nil {
+		return fmt.Errorf("blob storage %q: %w", a.cfg.blob, err)
+	}
+	a.bucket = b
+	a.closers = append(a.closers, b.Close)
+	a.files, err = blobstore.New(b, blobstore.WithAuditor(a.auditor), blobstore.WithMaxSize(25<<20))
+	return err
+}
+
+// routes is the whole server: health checks and the operator API on the
+// platform host, everything else behind tenant resolution.
+func (a *app) routes() http.Handler {
+	api := http.NewServeMux()
+	api.HandleFunc("GET /api/tenant-branding/", a.branding)
+	api.HandleFunc("POST /api/auth/login/", a.login)
+	api.HandleFunc("POST /api/auth/logout/", a.logout)
+	api.HandleFunc("GET /api/auth/me/", a.authed(a.me))
+	api.HandleFunc("POST /api/auth/token/", a.token)
+	api.HandleFunc("POST /api/auth/token/refresh/", a.refresh)
+	for path, rs := range resources {
+		a.resourceRoutes(api, path, rs)
+	}
+	a.documentRoutes(api)
+	api.HandleFunc("GET /api/dashboard/overview/", a.authed(a.dashboard))
+	api.HandleFunc("GET /ws/notifications", a.authed(a.notificationsSocket))
+	api.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeError(w, http.StatusNotFound, "not found") })
+	tenantSide := a.resolver.Middleware(a.sessions.Middleware(api))
+
+	platform := a.operatorRoutes()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/healthz":
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+			return
+		case "/readyz":
+			a.ready(w, r)
+			return
+		}
+		if host, err := resolve.Normalize(r.Host); err == nil && host == a.cfg.platformHost {
+			platform.ServeHTTP(w, r)
+			return
+		}
+		tenantSide.ServeHTTP(w, r)
+	})
+}
+
+func (a *app) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	checks := map[string]string{"database": "ok", "cache": "ok", "blob": "ok"}
+	code := http.StatusOK
+	fail := func(name string, err error) {
+		checks[name] = "unavailable"
+		code = http.StatusServiceUnavailable
+		a.log.WarnContext(ctx, "readiness check failed", "check", name, "err", err)
+	}
+	if err := a.data.db.PingContext(ctx); err != nil {
+		fail("database", err)
+	}
+	if a.redis != nil {
+		if err := a.redis.Ping(ctx).Err(); err != nil {
+			fail("cache", err)
+		}
+	}
+	if ok, err := a.bucket.IsAccessible(ctx); err != nil || !ok {
+		fail("blob", fmt.Errorf("not accessible: %v", err))
+	}
+	writeJSON(w, code, checks)
+}
+
+// respond writes v with code, or the JSON error err maps to.
+func (a *app) respond(w http.ResponseWriter, r *http.Request, code int, v any, err error) {
+	var bad badRequest
+	switch {
+	case err == nil:
+		writeJSON(w, code, v)
+	case errors.As(err, &bad):
+		writeError(w, http.StatusBadRequest, bad.msg)
+	case errors.Is(err, errNotFound), errors.Is(err, blobstore.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not found")
+	case errors.Is(err, tenant.ErrNoTenant):
+		writeError(w, http.StatusNotFound, "not found")
+	default:
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "body too large")
+			return
+		}
+		a.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusInternalServerError, "internal error")
+	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+func jsonError(code int, msg string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeError(w, code, msg) })
+}
+
+func randomToken() string {
+	var b [24]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -9,7 +9,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,64 +29,62 @@ func main() {
 	}
 }
 
-// config is the server's configuration, from flags with environment
-// variables as defaults.
-type config struct {
-	addr       string
-	baseDomain string
-	demo       bool
-}
+const usage = `usage: crm [flags] [command]
 
-func parseFlags(args []string, stderr io.Writer) (config, error) {
-	fs := flag.NewFlagSet("crm", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var c config
-	fs.StringVar(&c.addr, "addr", envOr("CRM_ADDR", "127.0.0.1:8080"), "listen address (env CRM_ADDR)")
-	fs.StringVar(&c.baseDomain, "base-domain", envOr("CRM_BASE_DOMAIN", "localhost"), "tenants are served on <slug>.<base-domain> (env CRM_BASE_DOMAIN)")
-	fs.BoolVar(&c.demo, "demo", envOr("CRM_DEMO", "true") == "true", "seed the demo tenants on an empty store (env CRM_DEMO)")
-	if err := fs.Parse(args); err != nil {
-		return c, err
-	}
-	return c, nil
-}
+commands:
+  serve                                   run the server (default)
+  tenant create -slug S -name N           create a tenant
+  tenant list                             list tenants
+  tenant suspend -slug S                  suspend a tenant
+  domain add -tenant S -host H            add a custom domain (pending)
+  domain verify -host H                   check the domain's DNS and activate it
+  domain list -tenant S                   list a tenant's domains
+  audit                                   run the database isolation audit (PostgreSQL)
+  migrate-files -map FILE [-dry-run]      move shared-layout files into tenant prefixes
 
-func envOr(key, def string) string {
-	if v, ok := os.LookupEnv(key); ok {
-		return v
-	}
-	return def
-}
+flags (before the command) are shown with -h.`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseFlags(args, stderr)
+	cfg, rest, err := parseFlags("crm", args, stderr)
 	if err != nil {
 		return err
 	}
 	log := slog.New(tenant.NewLogHandler(slog.NewTextHandler(stderr, nil)))
-	app, err := newApp(ctx, cfg, log)
+	if len(rest) > 0 && rest[0] != "serve" {
+		cfg.demo = false
+		a, err := newApp(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		defer a.close()
+		return a.command(ctx, rest, stdout)
+	}
+	if cfg.operator == "" {
+		cfg.operator = randomToken()
+	}
+	a, err := newApp(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
+	defer a.close()
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}
-	if cfg.demo {
-		printBanner(stdout, ln.Addr().String(), cfg.baseDomain)
-	}
+	printBanner(stdout, ln.Addr().String(), cfg)
 	srv := &http.Server{
-		Handler:           app.routes(),
+		Handler:           a.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
-		WriteTimeout:      5 * time.Minute,
+		ReadTimeout:       2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("crm listening", "addr", ln.Addr().String(), "base_domain", cfg.baseDomain)
+	log.Info("crm listening", "addr", ln.Addr().String(), "base_domain", cfg.baseDomain, "database", redactDSN(cfg.db))
 	select {
 	case err := <-errc:
 		return err
@@ -102,11 +99,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func printBanner(w io.Writer, addr, base string) {
+func printBanner(w io.Writer, addr string, cfg config) {
 	_, port, _ := net.SplitHostPort(addr)
-	fmt.Fprintf(w, `tenantwall CRM — demo tenants
+	fmt.Fprintf(w, `tenantwall CRM on http://%[3]s
   acme    http://acme.%[1]s:%[2]s/api/tenant-branding/   (custom domain crm.acme.test)
   globex  http://globex.%[1]s:%[2]s/api/tenant-branding/
-  try:    curl -H 'Host: crm.acme.test' http://%[3]s/api/tenant-branding/
-`, base, port, addr)
+  users   admin@acme.test / %[4]s, admin@globex.test / %[4]s
+  try     curl -H 'Host: crm.acme.test' http://%[3]s/api/tenant-branding/
+  operator API on http://%[5]s:%[2]s/admin/api/ with 'Authorization: Bearer %[6]s'
+`, cfg.baseDomain, port, addr, demoPassword, cfg.platformHost, cfg.operator)
 }

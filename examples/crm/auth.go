@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/tenantwall/tenantwall/jwtclaims"
+	"github.com/tenantwall/tenantwall/session"
+	"github.com/tenantwall/tenantwall/sqlscope"
+	"github.com/tenantwall/tenantwall/tenant"
+)
+
+// user is the authenticated principal of a request.
+type user struct {
+	ID    int64  `json:"id"`
+	Email string `json:"email"`
+	Name  string `json:"name"`
+}
+
+type userKey struct{}
+
+func userFrom(ctx context.Context) user { u, _ := ctx.Value(userKey{}).(user); return u }
+
+// brandingResponse is the source plan's tenant-branding payload.
+type brandingResponse struct {
+	TenantID     string `json:"tenant_id"`
+	Slug         string `json:"slug"`
+	CompanyName  string `json:"company_name"`
+	CustomDomain string `json:"custom_domain"`
+	LogoURL      string `json:"logo_url"`
+	PrimaryColor string `json:"primary_color"`
+}
+
+func (a *app) branding(w http.ResponseWriter, r *http.Request) {
+	t := tenant.MustFromContext(r.Context())
+	domains, err := a.tenants.Domains(r.Context(), t.ID)
+	if err != nil {
+		a.respond(w, r, 0, nil, err)
+		return
+	}
+	resp := brandingResponse{TenantID: t.ID, Slug: t.Slug, CompanyName: t.Name,
+		LogoURL: t.Branding.LogoURL, PrimaryColor: t.Branding.PrimaryColor}
+	for _, d := range domains {
+		if d.Status == tenant.DomainActive {
+			resp.CustomDomain = d.Host
+			break
+		}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+type credentials struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+func decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) {
+			return badRequest{"field \"" + ute.Field + "\" has the wrong type"}
+		}
+		if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
+			return badRequest{"field " + strings.TrimPrefix(msg, "json: unknown field ") + " is not allowed"}
+		}
+		return badRequest{"body: a JSON object is required"}
+	}
+	return nil
+}
+
+func (c credentials) check() error {
+	if c.Email == "" {
+		return badRequest{`field "email" is required`}
+	}
+	if c.Password == "" {
+		return badRequest{`field "password" is required`}
+	}
+	return nil
+}
+
+// dummyHash makes a failed lookup cost as much as a failed password, so
+// timing does not tell which emails exist.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("timing equaliser"), bcrypt.DefaultCost)
+
+// authenticate checks credentials against the context tenant's users.
+func (a *app) authenticate(ctx context.Context, c credentials) (user, bool, error) {
+	var u user
+	var hash string
+	err := a.data.tx(ctx, func(f *sqlscope.Filter) error {
+		return f.QueryRow(ctx, a.data.q(`SELECT id, email, name, password_hash FROM users WHERE tenant_id = {tenant} AND email = ?`),
+			strings.ToLower(c.Email)).Scan(&u.ID, &u.Email, &u.Name, &hash)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(c.Password))
+		return user{}, false, nil
+	}
+	if err != nil {
+		return user{}, false, err
+	}
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(c.Password)) != nil {
+		return user{}, false, nil
+	}
+	return u, true, nil
+}
+
+func (a *app) userByID(ctx context.Context, id int64) (user, error) {
+	var u user
+	err := a.data.tx(ctx, func(f *sqlscope.Filter) error {
+		return f.QueryRow(ctx, a.data.q(`SELECT id, email, name FROM users WHERE tenant_id = {tenant} AND id = ?`), id).Scan(&u.ID, &u.Email, &u.Name)
+	})
+	return u, err
+}
+
+func (a *app) login(w http.ResponseWriter, r *http.Request) {
+	var c credentials
+	if err := decodeStrict(w, r, &c); err != nil {
+		a.respond(w, r, 0, nil, err)
+		return
+	}
+	if err := c.check(); err != nil {
+		a.respond(w, r, 0, nil, err)
+		return
+	}
+	u, ok, err := a.authenticate(r.Context(), c)
+	if err != nil {
+		a.respond(w, r, 0, nil, err)
+		return
+	}
+	if !ok {
+		writeError(w, http.StatusUnauthorized, "invalid email or password")
+		return
+	}
+	if _, err := a.sessions.Login(w, r, strconv.FormatInt(u.ID, 10), nil); err != nil {
+		a.respond(w, r, 0, nil, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, u)
+}
+
+func (a *app) logout(w http.ResponseWriter, r *http.Request) {
+	if err := a.sessions.Logout(w, r); err != nil {
+		a.respond(w, r, 0, nil, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *app) me(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, userFrom(r.Context()))
+}
+
+func (a *app) token(w http.ResponseWriter, r *http.Request) {
+	var c credentials
+	if err := decodeStrict(w, r, &c); err != nil {
+		a.respond(w, r, 0, nil, err)
+		return
+	}
+	if err := c.check(); err != nil {
+		a.respond(w, r, 0, nil, err)
+		return
+	}
+	u, ok, err := a.authenticate(r.Context(), c)
+	if err != nil {
+		a.respond(w, r, 0, nil, err)
+		return
+	}
+	if !ok {
+		writeError(w, http.StatusUnauthorized, "invalid email or password")
+		return
+	}
+	access, refresh, err := a.tokens.Issue(r.Context(), strconv.FormatInt(u.ID, 10))
+	a.respond(w, r, http.StatusOK, map[string]string{"access": access, "refresh": refresh}, err)
+}
+
+func (a *app) refresh(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Refresh string `json:"refresh"`
+	}
+	if err := decodeStrict(w, r, &body); err != nil {
+		a.respond(w, r, 0, nil, err)
+		return
+	}
+	if body.Refresh == "" {
+		a.respond(w, r, 0, nil, badRequest{`field "refresh" is required`})
+		return
+	}
+	access, err := a.tokens.Refresh(r.Context(), body.Refresh)
+	if err != nil {
+		writeError(w, http.StatusUnauthorized, "invalid refresh token")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"access": access})
+}
+
+// authed admits requests with a valid Bearer token or session of the
+// request's tenant. A request that sends a token is judged by it alone.
+func (a *app) authed(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var subject string
+		if len(r.Header.Values("Authorization")) > 0 {
+			tok, ok := jwtclaims.Bearer(r)
+			if ok {
+				if c, err := a.tokens.Validate(r.Context(), tok, jwtclaims.Access); err == nil {
+					subject = c.Subject
+				}
+			}
+			if subject == "" {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="api", error="invalid_token"`)
+				writeError(w, http.StatusUnauthorized, "unauthenticated")
+				return
+			}
+		} else if s, ok := session.FromContext(r.Context()); ok {
+			subject = s.UserID
+		}
+		id, err := strconv.ParseInt(subject, 10, 64)
+		if subject == "" || err != nil {
+			writeError(w, http.StatusUnauthorized, "unauthenticated")
+			return
+		}
+		u, err := a.userByID(r.Context(), id)
+		if err != nil {
+			// A deleted user's session or token authenticates nobody.
+			writeError(w, http.StatusUnauthorized, "unauthenticated")
+			return
+		}
+		next(w, r.WithContext(context.WithValue(r.Context(), userKey{}, u)))
+	}
+}
+
+// autoKeys is the JWT key source: an in-memory KeySet that gives a tenant
+// an Ed25519 key the first time it issues a token. Keys do not survive a
+// restart; tokens then simply stop validating.
+type autoKeys struct {
+	*jwtclaims.KeySet
+	mu sync.Mutex
+}
+
+func newAutoKeys() *autoKeys { return &autoKeys{KeySet: jwtclaims.NewKeySet()} }
+
+func (k *autoKeys) Current(ctx context.Context, tenantID string) (jwtclaims.Key, error) {
+	if key, err := k.KeySet.Current(ctx, tenantID); err == nil {
+		return key, nil
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if key, err := k.KeySet.Current(ctx, tenantID); err == nil {
+		return key, nil
+	}
+	if err := k.Add(tenantID, jwtclaims.NewEdDSAKey("k1")); err != nil {
+		return jwtclaims.Key{}, err
+	}
+	return k.KeySet.Current(ctx, tenantID)
+}
+
+// operatorAuth checks the operator token in constant time.
+func (a *app) operatorAuth(r *http.Request) bool {
+	tok, ok := jwtclaims.Bearer(r)
+	return ok && a.cfg.operator != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(a.cfg.operator)) == 1
+}

@@ -1,0 +1,278 @@
+package main
+
+import (
+	"database/sql"
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tenantwall/tenantwall/blobstore"
+	"github.com/tenantwall/tenantwall/sqlscope"
+	"github.com/tenantwall/tenantwall/tenant"
+)
+
+const maxUpload = 25 << 20
+
+var imageTypes = map[string]bool{"image/png": true, "image/jpeg": true, "image/gif": true, "image/webp": true}
+
+func (a *app) documentRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /api/documents/", a.authed(a.uploadDocument))
+	mux.HandleFunc("GET /api/documents/", a.authed(a.listDocuments))
+	docDownload, _ := a.files.Handler(a.lookupFile("documents", "blob_key", "name"), blobstore.WithDownloadLogger(a.log))
+	mux.Handle("GET /api/documents/{id}/download/", a.authed(docDownload.ServeHTTP))
+	mux.HandleFunc("POST /api/applicants/", a.authed(a.createApplicant))
+	mux.HandleFunc("GET /api/applicants/", a.authed(a.listApplicants))
+	photo, _ := a.files.Handler(a.lookupFile("applicants", "photo_key", "photo_name"), blobstore.WithDownloadLogger(a.log))
+	mux.Handle("GET /api/applicants/{id}/photo/", a.authed(photo.ServeHTTP))
+}
+
+// lookupFile finds a row's object key, scoped to the request's tenant; a
+// row of another tenant is reported as foreign (audited, 404 all the same).
+func (a *app) lookupFile(table, keyCol, nameCol string) blobstore.Lookup {
+	return func(r *http.Request) (blobstore.File, error) {
+		ctx := r.Context()
+		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		if err != nil || id <= 0 {
+			return blobstore.File{}, blobstore.ErrNotFound
+		}
+		var f blobstore.File
+		err = a.data.tx(ctx, func(flt *sqlscope.Filter) error {
+			return flt.QueryRow(ctx, a.data.q(`SELECT `+keyCol+`, `+nameCol+` FROM `+table+` WHERE tenant_id = {tenant} AND id = ?`), id).Scan(&f.Key, &f.Name)
+		})
+		if errors.Is(err, sql.ErrNoRows) || err == nil && f.Key == "" {
+			if owner := a.data.probeOwner(ctx, table, id); owner != "" {
+				if me, _ := tenant.IDFromContext(ctx); owner != me {
+					return blobstore.File{}, &blobstore.ForeignError{OwnerID: owner, Resource: table + " " + strconv.FormatInt(id, 10)}
+				}
+			}
+			return blobstore.File{}, blobstore.ErrNotFound
+		}
+		return f, err
+	}
+}
+
+// nextPart returns the multipart reader of a request, with the body
+// limited.
+func multipartReader(w http.ResponseWriter, r *http.Request) (*multipart.Reader, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxUpload+1<<20)
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/form-data" {
+		return nil, badRequest{"body: multipart/form-data is required"}
+	}
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, badRequest{"body: " + err.Error()}
+	}
+	return mr, nil
+}
+
+type document struct {
+	ID          int64  `json:"id"`
+	Name        string `json:"name"`
+	Size        int64  `json:"size"`
+	ContentType string `json:"content_type"`
+	CreatedAt   string `json:"created_at"`
+}
+
+func (a *app) uploadDocument(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	mr, err := multipartReader(w, r)
+	if err != nil {
+		a.respond(w, r, 0, nil, err)
+		return
+	}
+	b, err := a.files.Bucket(ctx)
+	if err != nil {
+		a.respond(w, r, 0, nil, err)
+		return
+	}
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			a.respond(w, r, 0, nil, badRequest{`field "file" is required`})
+			return
+		}
+		if err != nil {
+			a.respond(w, r, 0, nil, badRequest{"body: " + err.Error()})
+			return
+		}
+		if part.FormName() != "file" {
+			part.Close()
+			continue
+		}
+		if part.FileName() == "" {
+			a.respond(w, r, 0, nil, badRequest{`field "file" must be a file`})
+			return
+		}
+		obj, err := b.Upload(ctx, "documents", part.FileName(), part, part.Header.Get("Content-Type"))
+		if err != nil {
+			a.respond(w, r, 0, nil, uploadError(err, "file"))
+			return
+		}
+		now := time.Now()
+		d := document{Name: obj.Name, Size: obj.Size, ContentType: obj.ContentType, CreatedAt: now.UTC().Format(time.RFC3339)}
+		err = a.data.tx(ctx, func(f *sqlscope.Filter) error {
+			return f.InsertReturning(ctx, "documents", []string{"name", "size", "content_type", "blob_key", "created_at"},
+				[]any{d.Name, d.Size, d.ContentType, obj.Key, now.UnixMilli()}, "id").Scan(&d.ID)
+		})
+		if err != nil {
+			_ = b.Delete(ctx, obj.Key) // no orphan object
+			a.respond(w, r, 0, nil, err)
+			return
+		}
+		a.changed(ctx)
+		writeJSON(w, http.StatusCreated, d)
+		return
+	}
+}
+
+func uploadError(err error, field string) error {
+	switch {
+	case errors.Is(err, blobstore.ErrTooLarge):
+		return badRequest{`field "` + field + `" is too large`}
+	case errors.Is(err, blobstore.ErrContentType):
+		return badRequest{`field "` + field + `" has a content type that is not allowed`}
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return badRequest{`field "` + field + `" is too large`}
+	}
+	return err
+}
+
+func (a *app) listDocuments(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	docs := []document{}
+	err := a.data.tx(ctx, func(f *sqlscope.Filter) error {
+		rows, err := f.Query(ctx, `SELECT id, name, size, content_type, created_at FROM documents WHERE tenant_id = {tenant} ORDER BY id`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var d document
+			var created int64
+			if err := rows.Scan(&d.ID, &d.Name, &d.Size, &d.ContentType, &created); err != nil {
+				return err
+			}
+			d.CreatedAt = time.UnixMilli(created).UTC().Format(time.RFC3339)
+			docs = append(docs, d)
+		}
+		return rows.Err()
+	})
+	a.respond(w, r, http.StatusOK, map[string]any{"results": docs}, err)
+}
+
+type applicant struct {
+	ID        int64  `json:"id"`
+	Name      string `json:"name"`
+	HasPhoto  bool   `json:"has_photo"`
+	CreatedAt string `json:"created_at"`
+}
+
+func (a *app) createApplicant(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	mr, err := multipartReader(w, r)
+	if err != nil {
+		a.respond(w, r, 0, nil, err)
+		return
+	}
+	b, err := a.files.Bucket(ctx)
+	if err != nil {
+		a.respond(w, r, 0, nil, err)
+		return
+	}
+	var name, photoKey, photoName string
+	cleanup := func() {
+		if photoKey != "" {
+			_ = b.Delete(ctx, photoKey)
+		}
+	}
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			cleanup()
+			a.respond(w, r, 0, nil, badRequest{"body: " + err.Error()})
+			return
+		}
+		switch part.FormName() {
+		case "name":
+			v, err := io.ReadAll(io.LimitReader(part, 201))
+			if err != nil || len(v) > 200 {
+				cleanup()
+				a.respond(w, r, 0, nil, badRequest{`field "name" must be at most 200 bytes`})
+				return
+			}
+			name = strings.TrimSpace(string(v))
+		case "photo":
+			if photoKey != "" || part.FileName() == "" {
+				cleanup()
+				a.respond(w, r, 0, nil, badRequest{`field "photo" must be one image file`})
+				return
+			}
+			ct := part.Header.Get("Content-Type")
+			if mt, _, err := mime.ParseMediaType(ct); err != nil || !imageTypes[mt] {
+				a.respond(w, r, 0, nil, badRequest{`field "photo" must be a PNG, JPEG, GIF or WebP image`})
+				return
+			}
+			obj, err := b.Upload(ctx, "applicants", part.FileName(), part, ct)
+			if err != nil {
+				a.respond(w, r, 0, nil, uploadError(err, "photo"))
+				return
+			}
+			photoKey, photoName = obj.Key, obj.Name
+		}
+		part.Close()
+	}
+	if name == "" {
+		cleanup()
+		a.respond(w, r, 0, nil, badRequest{`field "name" is required`})
+		return
+	}
+	now := time.Now()
+	ap := applicant{Name: name, HasPhoto: photoKey != "", CreatedAt: now.UTC().Format(time.RFC3339)}
+	err = a.data.tx(ctx, func(f *sqlscope.Filter) error {
+		return f.InsertReturning(ctx, "applicants", []string{"name", "photo_key", "photo_name", "created_at"},
+			[]any{name, photoKey, photoName, now.UnixMilli()}, "id").Scan(&ap.ID)
+	})
+	if err != nil {
+		cleanup()
+		a.respond(w, r, 0, nil, err)
+		return
+	}
+	a.changed(ctx)
+	writeJSON(w, http.StatusCreated, ap)
+}
+
+func (a *app) listApplicants(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	out := []applicant{}
+	err := a.data.tx(ctx, func(f *sqlscope.Filter) error {
+		rows, err := f.Query(ctx, `SELECT id, name, photo_key, created_at FROM applicants WHERE tenant_id = {tenant} ORDER BY id`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var ap applicant
+			var key string
+			var created int64
+			if err := rows.Scan(&ap.ID, &ap.Name, &key, &created); err != nil {
+				return err
+			}
+			ap.HasPhoto = key != ""
+			ap.CreatedAt = time.UnixMilli(created).UTC().Format(time.RFC3339)
+			out = append(out, ap)
+		}
+		return rows.Err()
+	})
+	a.respond(w, r, http.StatusOK, map[string]any{"results": out}, err)
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/tenantwall/tenantwall/resolve"
+	"github.com/tenantwall/tenantwall/tenant"
+)
+
+// operatorRoutes is the operator API, served only on the platform host and
+// only with the operator token.
+func (a *app) operatorRoutes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /admin/api/tenants/", func(w http.ResponseWriter, r *http.Request) {
+		ts, err := a.tenants.List(r.Context())
+		if ts == nil {
+			ts = []tenant.Tenant{}
+		}
+		a.respond(w, r, http.StatusOK, map[string]any{"results": ts}, err)
+	})
+	mux.HandleFunc("POST /admin/api/tenants/", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Slug, Name, LogoURL, PrimaryColor string
+		}
+		if err := decodeStrict(w, r, &body); err != nil {
+			a.respond(w, r, 0, nil, err)
+			return
+		}
+		t, err := a.createTenant(r.Context(), body.Slug, body.Name, tenant.Branding{LogoURL: body.LogoURL, PrimaryColor: body.PrimaryColor})
+		a.respond(w, r, http.StatusCreated, t, err)
+	})
+	mux.HandleFunc("POST /admin/api/tenants/{slug}/suspend/", func(w http.ResponseWriter, r *http.Request) {
+		t, err := a.setStatus(r.Context(), r.PathValue("slug"), tenant.StatusSuspended)
+		a.respond(w, r, http.StatusOK, t, err)
+	})
+	mux.HandleFunc("POST /admin/api/tenants/{slug}/activate/", func(w http.ResponseWriter, r *http.Request) {
+		t, err := a.setStatus(r.Context(), r.PathValue("slug"), tenant.StatusActive)
+		a.respond(w, r, http.StatusOK, t, err)
+	})
+	mux.HandleFunc("GET /admin/api/tenants/{slug}/domains/", func(w http.ResponseWriter, r *http.Request) {
+		t, err := a.tenants.BySlug(r.Context(), r.PathValue("slug"))
+		if err != nil {
+			a.respond(w, r, 0, nil, notFoundIf(err))
+			return
+		}
+		ds, err := a.tenants.Domains(r.Context(), t.ID)
+		if ds == nil {
+			ds = []tenant.Domain{}
+		}
+		a.respond(w, r, http.StatusOK, map[string]any{"results": ds}, err)
+	})
+	mux.HandleFunc("POST /admin/api/tenants/{slug}/domains/", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Host   string
+			Status string
+		}
+		if err := decodeStrict(w, r, &body); err != nil {
+			a.respond(w, r, 0, nil, err)
+			return
+		}
+		d, err := a.putDomain(r.Context(), r.PathValue("slug"), body.Host, tenant.DomainStatus(body.Status))
+		a.respond(w, r, http.StatusCreated, d, err)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeError(w, http.StatusNotFound, "not found") })
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/admin/api/") {
+			writeError(w, http.StatusNotFound, "not found")
+			return
+		}
+		if !a.operatorAuth(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="operator"`)
+			writeError(w, http.StatusUnauthorized, "unauthenticated")
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func notFoundIf(err error) error {
+	if errors.Is(err, tenant.ErrNotFound) {
+		return errNotFound
+	}
+	return err
+}
+
+// createTenant validates and stores a tenant; its slug subdomain works at
+// once.
+func (a *app) createTenant(ctx context.Context, slug, name string, b tenant.Branding) (tenant.Tenant, error) {
+	t := tenant.Tenant{ID: tenant.NewID(), Slug: slug, Name: name, Status: tenant.StatusActive, Branding: b}
+	if err := t.Validate(); err != nil {
+		return t, badRequest{err.Error()}
+	}
+	if err := a.tenants.Create(ctx, t); err != nil {
+		if errors.Is(err, tenant.ErrExists) {
+			return t, badRequest{"slug " + slug + " is taken"}
+		}
+		return t, err
+	}
+	if a.resolver != nil {
+		a.resolver.InvalidateTenant(t.ID)
+	}
+	return t, nil
+}
+
+func (a *app) setStatus(ctx context.Context, slug string, st tenant.Status) (tenant.Tenant, error) {
+	t, err := a.tenants.BySlug(ctx, slug)
+	if err != nil {
+		return t, notFoundIf(err)
+	}
+	t.Status = st
+	if err := a.tenants.Update(ctx, t); err != nil {
+		return t, err
+	}
+	if a.resolver != nil {
+		a.resolver.InvalidateTenant(t.ID)
+	}
+	return t, nil
+}
+
+func (a *app) putDomain(ctx context.Context, slug, host string, st tenant.DomainStatus) (tenant.Domain, error) {
+	t, err := a.tenants.BySlug(ctx, slug)
+	if err != nil {
+		return tenant.Domain{}, notFoundIf(err)
+	}
+	h, err := resolve.Normalize(host)
+	if err != nil {
+		return tenant.Domain{}, badRequest{`field "host": ` + err.Error()}
+	}
+	if h == a.cfg.baseDomain || strings.HasSuffix(h, "."+a.cfg.baseDomain) || h == a.cfg.platformHost {
+		return tenant.Domain{}, badRequest{`field "host": the platform's own domain cannot be a custom domain`}
+	}
+	if st == "" {
+		st = tenant.DomainPending
+	}
+	d := tenant.Domain{Host: h, TenantID: t.ID, Status: st}
+	if err := a.tenants.PutDomain(ctx, d); err != nil {
+		if errors.Is(err, tenant.ErrDomainTaken) {
+			return d, badRequest{`field "host": the domain belongs to another tenant`}
+		}
+		if errors.Is(err, tenant.ErrInvalidDomain) {
+			return d, badRequest{`field "status": unknown status`}
+		}
+		return d, err
+	}
+	if a.resolver != nil {
+		a.resolver.InvalidateHost(h)
+	}
+	return d, nil
+}

@@ -1,0 +1,145 @@
+package resolve
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/tenantwall/tenantwall/tenant"
+)
+
+// ChallengeLabel is the DNS label under a custom domain where its TXT
+// verification record lives: _tenantwall-challenge.crm.acme.com.
+const ChallengeLabel = "_tenantwall-challenge"
+
+// ErrUnverified reports a domain whose DNS does not (or no longer) prove
+// that it points at the platform for this tenant.
+var ErrUnverified = errors.New("resolve: domain not verified")
+
+// DNS is the part of *net.Resolver that verification uses; inject a fake
+// or a resolver pointed at a test DNS server in tests.
+type DNS interface {
+	LookupTXT(ctx context.Context, name string) ([]string, error)
+	LookupCNAME(ctx context.Context, host string) (string, error)
+}
+
+// Verifier proves that a tenant controls a custom domain, by a TXT record
+// holding a token bound to (tenant, domain), or by a CNAME to the
+// platform's target. Tokens are HMACs under a platform secret, so they
+// need no storage, cannot be guessed, and a token published for one
+// tenant proves nothing for another. Safe for concurrent use.
+type Verifier struct {
+	dns    DNS
+	secret []byte
+	target string // CNAME target, normalised; empty disables CNAME proof
+}
+
+// NewVerifier returns a Verifier. secret must hold at least 32 bytes;
+// cnameTarget (such as "app.example.com") may be empty.
+func NewVerifier(dns DNS, secret []byte, cnameTarget string) (*Verifier, error) {
+	if dns == nil || len(secret) < 32 {
+		return nil, fmt.Errorf("%w: verifier needs a DNS resolver and a 32-byte secret", ErrConfig)
+	}
+	v := &Verifier{dns: dns, secret: append([]byte(nil), secret...)}
+	if cnameTarget != "" {
+		t, err := Normalize(cnameTarget)
+		if err != nil {
+			return nil, fmt.Errorf("%w: CNAME target: %w", ErrConfig, err)
+		}
+		v.target = t
+	}
+	return v, nil
+}
+
+// Token returns the TXT value that proves tenantID controls host.
+func (v *Verifier) Token(tenantID, host string) string {
+	m := hmac.New(sha256.New, v.secret)
+	m.Write([]byte(tenantID + "\x00" + host))
+	return "tenantwall-verification=" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(m.Sum(nil)[:20]))
+}
+
+// RecordName returns where the TXT record goes.
+func (v *Verifier) RecordName(host string) string { return ChallengeLabel + "." + host }
+
+// Verify checks the DNS of d: the TXT record under RecordName holds the
+// token for d's tenant, or d's host is a CNAME of the target. It returns
+// nil or an error wrapping ErrUnverified (or the DNS failure).
+func (v *Verifier) Verify(ctx context.Context, d tenant.Domain) error {
+	host, err := Normalize(d.Host)
+	if err != nil {
+		return err
+	}
+	want := v.Token(d.TenantID, host)
+	txts, txtErr := v.dns.LookupTXT(ctx, v.RecordName(host))
+	for _, t := range txts {
+		if hmac.Equal([]byte(strings.TrimSpace(t)), []byte(want)) {
+			return nil
+		}
+	}
+	if v.target != "" {
+		cname, err := v.dns.LookupCNAME(ctx, host)
+		if err == nil {
+			if c, nerr := Normalize(cname); nerr == nil && c == v.target {
+				return nil
+			}
+		}
+	}
+	if txtErr != nil && len(txts) == 0 {
+		return fmt.Errorf("%w: %s: %w", ErrUnverified, host, txtErr)
+	}
+	return fmt.Errorf("%w: %s: no TXT %s with the tenant's token and no CNAME to %q", ErrUnverified, host, v.RecordName(host), v.target)
+}
+
+// Reverify checks every active or verified domain of the store's tenants
+// and marks removed those whose DNS no longer proves control (the domain
+// was let go, or points elsewhere). It returns the domains it removed.
+// DNS errors other than a clean "no such record" leave a domain as it is.
+func (v *Verifier) Reverify(ctx context.Context, store tenant.Store) ([]tenant.Domain, error) {
+	ts, err := store.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var removed []tenant.Domain
+	for _, t := range ts {
+		ds, err := store.Domains(ctx, t.ID)
+		if err != nil {
+			return removed, err
+		}
+		for _, d := range ds {
+			if d.Status != tenant.DomainActive && d.Status != tenant.DomainVerified {
+				continue
+			}
+			if err := v.Verify(ctx, d); err == nil || !definitelyGone(err) {
+				continue
+			}
+			d.Status = tenant.DomainRemoved
+			if err := store.PutDomain(ctx, d); err != nil {
+				return removed, err
+			}
+			removed = append(removed, d)
+		}
+	}
+	return removed, nil
+}
+
+// definitelyGone tells a proof that is missing from a DNS failure that
+// might pass: only the former removes a domain.
+func definitelyGone(err error) bool {
+	var nf interface{ IsNotFound() bool }
+	if errors.As(err, &nf) {
+		return nf.IsNotFound()
+	}
+	var tmp interface{ Temporary() bool }
+	if errors.As(err, &tmp) && tmp.Temporary() {
+		return false
+	}
+	var to interface{ Timeout() bool }
+	if errors.As(err, &to) && to.Timeout() {
+		return false
+	}
+	return errors.Is(err, ErrUnverified)
+}

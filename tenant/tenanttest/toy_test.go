@@ -17,11 +17,11 @@ import (
 
 // bugs switches deliberate isolation bugs on in the toy service.
 type bugs struct {
-	unfilteredList bool // list every tenant's notes
-	sharedCache    bool // cache key without the tenant
-	domainCookie   bool // session cookie with Domain=.example.com
+	unfilteredList  bool // list every tenant's notes
+	sharedCache     bool // cache key without the tenant
+	domainCookie    bool // session cookie with Domain=.example.com
 	forbiddenNot404 bool // another tenant's note answers 403
-	tenantFromBody bool // create honours a tenant_id field
+	tenantFromBody  bool // create honours a tenant_id field
 }
 
 // toy is a minimal user service: notes per tenant, behind resolve, with

@@ -161,6 +161,18 @@ func (a *app) command(ctx context.Context, args []string, out io.Writer) error {
 		return nil
 	}
 	switch args[0] {
+	case "resolve":
+		fs := flag.NewFlagSet("resolve", flag.ContinueOnError)
+		fs.SetOutput(out)
+		host := fs.String("host", "", "host to resolve")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if *host == "" {
+			return errors.New("-host is required")
+		}
+		fmt.Fprintln(out, a.resolver.Explain(ctx, *host))
+		return nil
 	case "audit":
 		if a.data.dialect != sqlscope.Postgres {
 			return errors.New("audit inspects PostgreSQL row level security; the SQLite database uses the row filter")

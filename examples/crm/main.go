@@ -39,6 +39,7 @@ commands:
   domain add -tenant S -host H            add a custom domain (pending)
   domain verify -host H                   check the domain's DNS and activate it
   domain list -tenant S                   list a tenant's domains
+  resolve -host H                         explain how a host resolves, and why
   audit                                   run the database isolation audit (PostgreSQL)
   migrate-files -map FILE [-dry-run]      move shared-layout files into tenant prefixes
 

@@ -408,3 +408,29 @@ func TestOperatorAPI(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code)
 	assert.Equal(t, "ok", ready["database"])
 }
+
+func TestCommands(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	run := func(args ...string) error {
+		out.Reset()
+		return run(context.Background(), append([]string{"-data", dir, "-bcrypt-cost", "4"}, args...), &out, io.Discard)
+	}
+	// The first run seeds nothing (commands never seed); create tenants.
+	require.NoError(t, run("tenant", "create", "-slug", "initech", "-name", "Initech"))
+	assert.Contains(t, out.String(), "created tenant initech")
+	require.Error(t, run("tenant", "create", "-slug", "www", "-name", "x"))
+	require.NoError(t, run("tenant", "list"))
+	assert.Contains(t, out.String(), "initech")
+	require.NoError(t, run("domain", "add", "-tenant", "initech", "-host", "CRM.Initech.example"))
+	assert.Contains(t, out.String(), "_tenantwall-challenge.crm.initech.example TXT")
+	require.NoError(t, run("resolve", "-host", "crm.initech.example"))
+	assert.Contains(t, out.String(), "pending, only active domains serve")
+	require.Error(t, run("domain", "verify", "-host", "crm.initech.example"), "no DNS record is published")
+	require.NoError(t, run("domain", "list", "-tenant", "initech"))
+	assert.Contains(t, out.String(), "crm.initech.example\tpending")
+	require.NoError(t, run("tenant", "suspend", "-slug", "initech"))
+	assert.Contains(t, out.String(), "suspended")
+	require.Error(t, run("audit"), "audit is for PostgreSQL")
+	require.Error(t, run("bogus"))
+}

@@ -28,7 +28,7 @@ func TestCertPolicy(t *testing.T) {
 	}
 	refused := []string{
 		"pending.globex.test", "gone.acme.test", "verified.acme.test", // not active
-		"dormant.app.example.com",                                     // suspended tenant
+		"dormant.app.example.com", // suspended tenant
 		"nobody.app.example.com", "www.app.example.com", "app.example.com", "a.acme.app.example.com",
 		"crm.acme.test.evil.com", "evilcrm.acme.test", "acme.test", "xcrm.acme.test",
 		"CRM.acme.test", "crm.acme.test.", "crm.acme.test:443", // exact canonical match only

@@ -1,0 +1,21 @@
+package credentials
+
+import "errors"
+
+// Sentinel errors; test with errors.Is. A missing tenant is
+// tenant.ErrNoTenant.
+var (
+	// ErrNoCredential reports a tenant without a credential for a provider
+	// (and no enabled fallback).
+	ErrNoCredential = errors.New("credentials: no credential for this tenant and provider")
+
+	// ErrBinding reports a ciphertext that decrypts but belongs to another
+	// tenant, provider or version: a row copied where it does not belong.
+	ErrBinding = errors.New("credentials: ciphertext bound to another tenant or provider")
+
+	// ErrProvider reports a provider name outside the allowed alphabet.
+	ErrProvider = errors.New("credentials: invalid provider name")
+
+	// ErrConfig reports an invalid option.
+	ErrConfig = errors.New("credentials: invalid configuration")
+)

@@ -19,10 +19,13 @@ import (
 	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/fileblob" // file:// buckets
 	_ "gocloud.dev/blob/memblob"  // mem:// buckets
+	_ "gocloud.dev/blob/s3blob"   // s3:// buckets
+	"gocloud.dev/secrets/localsecrets"
 	_ "modernc.org/sqlite"        // the embedded database
 
 	"github.com/tenantwall/tenantwall/blobstore"
 	"github.com/tenantwall/tenantwall/cachekey"
+	"github.com/tenantwall/tenantwall/credentials"
 	"github.com/tenantwall/tenantwall/jwtclaims"
 	"github.com/tenantwall/tenantwall/resolve"
 	"github.com/tenantwall/tenantwall/session"
@@ -48,6 +51,7 @@ type app struct {
 	files    *blobstore.Store
 	bucket   *blob.Bucket
 	hub      *hub
+	vault    *credentials.Vault
 	redis    redis.UniversalClient
 	closers  []func() error
 }
@@ -67,6 +71,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	if err := a.openFiles(ctx); err != nil {
+		return nil, err
+	}
+	if err := a.openVault(ctx); err != nil {
 		return nil, err
 	}
 	a.keys = newAutoKeys()
@@ -198,6 +205,50 @@ func (a *app) openFiles(ctx context.Context) error {
 	a.bucket = b
 	a.closers = append(a.closers, b.Close)
 	a.files, err = blobstore.New(b, blobstore.WithAuditor(a.auditor), blobstore.WithMaxSize(25<<20))
+	return err
+}
+
+// openVault keeps tenants' integration API keys encrypted with a
+// localsecrets key generated on first start in the data directory (or
+// CRM_SECRETS_KEY, base64), in the application database.
+func (a *app) openVault(ctx context.Context) error {
+	var key [32]byte
+	if env := os.Getenv("CRM_SECRETS_KEY"); env != "" {
+		k, err := localsecrets.Base64Key(env)
+		if err != nil {
+			return fmt.Errorf("CRM_SECRETS_KEY: %w", err)
+		}
+		key = k
+	} else {
+		path := filepath.Join(a.cfg.dataDir, "secrets.key")
+		b, err := os.ReadFile(path)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			if key, err = localsecrets.NewRandomKey(); err != nil {
+				return err
+			}
+			if err := os.MkdirAll(a.cfg.dataDir, 0o750); err != nil {
+				return err
+			}
+			if err := os.WriteFile(path, key[:], 0o600); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case len(b) != 32:
+			return fmt.Errorf("%s: want a 32-byte key", path)
+		default:
+			copy(key[:], b)
+		}
+	}
+	keeper := localsecrets.NewKeeper(key)
+	a.closers = append(a.closers, keeper.Close)
+	store := credentials.NewSQLStore(a.data.admin, a.data.dialect == sqlscope.Postgres)
+	if err := store.Migrate(ctx); err != nil {
+		return err
+	}
+	var err error
+	a.vault, err = credentials.New(keeper, store, credentials.WithAuditor(a.auditor))
 	return err
 }
 

@@ -58,7 +58,7 @@ func (a *app) branding(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-type credentials struct {
+type loginForm struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
 }
@@ -80,7 +80,7 @@ func decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
-func (c credentials) check() error {
+func (c loginForm) check() error {
 	if c.Email == "" {
 		return badRequest{`field "email" is required`}
 	}
@@ -95,7 +95,7 @@ func (c credentials) check() error {
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("timing equaliser"), bcrypt.DefaultCost)
 
 // authenticate checks credentials against the context tenant's users.
-func (a *app) authenticate(ctx context.Context, c credentials) (user, bool, error) {
+func (a *app) authenticate(ctx context.Context, c loginForm) (user, bool, error) {
 	var u user
 	var hash string
 	err := a.data.tx(ctx, func(f *sqlscope.Filter) error {
@@ -124,7 +124,7 @@ func (a *app) userByID(ctx context.Context, id int64) (user, error) {
 }
 
 func (a *app) login(w http.ResponseWriter, r *http.Request) {
-	var c credentials
+	var c loginForm
 	if err := decodeStrict(w, r, &c); err != nil {
 		a.respond(w, r, 0, nil, err)
 		return
@@ -162,7 +162,7 @@ func (a *app) me(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) token(w http.ResponseWriter, r *http.Request) {
-	var c credentials
+	var c loginForm
 	if err := decodeStrict(w, r, &c); err != nil {
 		a.respond(w, r, 0, nil, err)
 		return

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantwall/tenantwall/internal/testenv"
+	"github.com/tenantwall/tenantwall/tenant"
 )
 
 // server is a CRM under test, with clients that address tenants by Host.
@@ -403,6 +404,16 @@ func TestOperatorAPI(t *testing.T) {
 	onTenant.token = "op-secret"
 	code, _ = onTenant.json("GET", "/admin/api/tenants/", nil)
 	assert.Equal(t, http.StatusNotFound, code)
+
+	code, v := op.json("PUT", "/admin/api/tenants/acme/credentials/openai/", map[string]any{"key": "sk-acme"})
+	require.Equal(t, http.StatusOK, code, "%v", v)
+	assert.EqualValues(t, 1, v["version"])
+	acmeT, _ := s.app.tenants.BySlug(context.Background(), "acme")
+	sec, err := s.app.vault.Get(tenant.NewContext(context.Background(), acmeT), "openai")
+	require.NoError(t, err)
+	assert.Equal(t, "sk-acme", sec.Reveal())
+	code, _ = op.json("PUT", "/admin/api/tenants/acme/credentials/Open%20AI/", map[string]any{"key": "x"})
+	assert.Equal(t, http.StatusBadRequest, code)
 
 	code, ready := s.client(t, "anything").json("GET", "/readyz", nil)
 	assert.Equal(t, http.StatusOK, code)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/tenantwall/tenantwall/credentials"
 	"github.com/tenantwall/tenantwall/resolve"
 	"github.com/tenantwall/tenantwall/tenant"
 )
@@ -63,6 +64,25 @@ func (a *app) operatorRoutes() http.Handler {
 		}
 		d, err := a.putDomain(r.Context(), r.PathValue("slug"), body.Host, tenant.DomainStatus(body.Status))
 		a.respond(w, r, http.StatusCreated, d, err)
+	})
+	// Write-only: integration keys are set here and used by the server,
+	// never read back through the API.
+	mux.HandleFunc("PUT /admin/api/tenants/{slug}/credentials/{provider}/", func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ Key string }
+		if err := decodeStrict(w, r, &body); err != nil {
+			a.respond(w, r, 0, nil, err)
+			return
+		}
+		t, err := a.tenants.BySlug(r.Context(), r.PathValue("slug"))
+		if err != nil {
+			a.respond(w, r, 0, nil, notFoundIf(err))
+			return
+		}
+		v, err := a.vault.Set(tenant.NewContext(r.Context(), t), r.PathValue("provider"), body.Key)
+		if errors.Is(err, credentials.ErrProvider) || errors.Is(err, credentials.ErrConfig) {
+			err = badRequest{err.Error()}
+		}
+		a.respond(w, r, http.StatusOK, map[string]any{"provider": r.PathValue("provider"), "version": v}, err)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeError(w, http.StatusNotFound, "not found") })
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -21,7 +21,7 @@ import (
 	_ "gocloud.dev/blob/memblob"  // mem:// buckets
 	_ "gocloud.dev/blob/s3blob"   // s3:// buckets
 	"gocloud.dev/secrets/localsecrets"
-	_ "modernc.org/sqlite"        // the embedded database
+	_ "modernc.org/sqlite" // the embedded database
 
 	"github.com/tenantwall/tenantwall/blobstore"
 	"github.com/tenantwall/tenantwall/cachekey"

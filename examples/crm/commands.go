@@ -41,7 +41,8 @@ func (a *app) command(ctx context.Context, args []string, out io.Writer) error {
 		return nil
 	}
 	if len(args) == 0 {
-		return errors.New(usage)
+		fmt.Fprintln(out, usage)
+		return errUsage
 	}
 	switch args[0] + " " + first(args[1:]) {
 	case "tenant create":
@@ -199,8 +200,11 @@ func (a *app) command(ctx context.Context, args []string, out io.Writer) error {
 		}
 		return a.migrateFiles(ctx, *mapFile, *dry, out)
 	}
-	return errors.New(usage)
+	fmt.Fprintln(out, usage)
+	return fmt.Errorf("%w: %q", errUsage, args[0])
 }
+
+var errUsage = errors.New("unknown command")
 
 func first(s []string) string {
 	if len(s) == 0 {

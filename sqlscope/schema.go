@@ -116,12 +116,12 @@ func (s *Schemas) Rename(ctx context.Context, oldSlug, newSlug string) error {
 // schema alone, set with set_config('search_path', …, true). Without a
 // tenant it returns tenant.ErrNoTenant before any SQL is sent.
 //
-// With pgx, PostgreSQL re-plans prepared statements when search_path
-// changes, but pgx's client-side statement cache keeps result
-// descriptions by SQL text: use QueryExecModeExec (or
-// QueryExecModeDescribeExec) on connections used with schema-per-tenant
-// if tenant schemas can differ in shape. The pgx stdlib driver's default
-// is safe for identical schemas.
+// PostgreSQL re-plans prepared statements when search_path changes, but
+// pgx's default statement cache keeps result descriptions by SQL text, so
+// with pgx use pgxscope.Scope.SchemaTx, which refuses connections in a
+// caching mode, or open the database/sql handle with
+// default_query_exec_mode=describe_exec when tenant schemas can differ
+// in shape.
 func (s *Schemas) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	t, ok := tenant.FromContext(ctx)
 	if !ok || t.ID == "" {

@@ -1,0 +1,73 @@
+package pgxscope
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantwall/tenantwall/sqlscope"
+	"github.com/tenantwall/tenantwall/tenant"
+)
+
+// ErrStatementCache reports a connection whose statement-description
+// cache would be shared between tenant schemas.
+var ErrStatementCache = errors.New("pgxscope: schema-per-tenant needs QueryExecModeExec, QueryExecModeDescribeExec or QueryExecModeSimpleProtocol")
+
+// SchemaTx runs fn in a transaction whose search_path is the context
+// tenant's schema alone (see sqlscope.Schemas), set with
+// set_config('search_path', …, true) in the round trip of BEGIN.
+//
+// PostgreSQL re-plans prepared statements when search_path changes, but
+// pgx's default modes cache result descriptions per SQL text on the
+// connection: a statement prepared against one tenant's schema would be
+// decoded with that description under another's. SchemaTx therefore
+// refuses (ErrStatementCache) connections whose DefaultQueryExecMode
+// caches statements or descriptions; configure the pool with
+// QueryExecModeExec or QueryExecModeDescribeExec.
+func (s *Scope) SchemaTx(ctx context.Context, conn *pgx.Conn, schemas *sqlscope.Schemas, fn func(pgx.Tx) error) (err error) {
+	t, ok := tenant.FromContext(ctx)
+	if !ok || t.ID == "" {
+		return tenant.ErrNoTenant
+	}
+	switch conn.Config().DefaultQueryExecMode {
+	case pgx.QueryExecModeExec, pgx.QueryExecModeDescribeExec, pgx.QueryExecModeSimpleProtocol:
+	default:
+		return ErrStatementCache
+	}
+	name, err := schemas.Name(t.Slug)
+	if err != nil {
+		return err
+	}
+	quoted, _ := sqlscope.QuoteIdent(name)
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{})
+	b.Queue(`select from set_config('search_path', $1, true)`, quoted+", pg_temp")
+	br := conn.SendBatch(ctx, b)
+	tx := br.Tx()
+	_, err = br.Exec()
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return fmt.Errorf("pgxscope: begin schema transaction: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+			panic(p)
+		}
+		if err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}

@@ -1,0 +1,70 @@
+package pgxscope_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenantwall/tenantwall/internal/testenv"
+	"github.com/tenantwall/tenantwall/sqlscope"
+	"github.com/tenantwall/tenantwall/sqlscope/pgxscope"
+	"github.com/tenantwall/tenantwall/tenant"
+	"github.com/tenantwall/tenantwall/tenant/tenanttest"
+)
+
+func TestSchemaTx(t *testing.T) {
+	ctx := context.Background()
+	url, db := testenv.PostgresDB(t)
+	schemas, err := sqlscope.NewSchemas(db)
+	require.NoError(t, err)
+	a, b := tenanttest.NewTenant(tenanttest.RandomSlug("acme")), tenanttest.NewTenant(tenanttest.RandomSlug("globex"))
+	// Different shapes on purpose: a cached description would mis-decode.
+	_, err = schemas.Migrate(ctx, []string{a.Slug}, []sqlscope.Migration{{ID: "1", SQL: `CREATE TABLE items (name text); INSERT INTO items VALUES ('a-item')`}}, nil)
+	require.NoError(t, err)
+	_, err = schemas.Migrate(ctx, []string{b.Slug}, []sqlscope.Migration{{ID: "1", SQL: `CREATE TABLE items (n int, name text); INSERT INTO items VALUES (7, 'b-item')`}}, nil)
+	require.NoError(t, err)
+	scope, _ := pgxscope.New()
+
+	cached, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	defer cached.Close(ctx)
+	err = scope.SchemaTx(tenant.NewContext(ctx, a), cached, schemas, func(pgx.Tx) error { return nil })
+	assert.ErrorIs(t, err, pgxscope.ErrStatementCache)
+
+	cfg, err := pgx.ParseConfig(url)
+	require.NoError(t, err)
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeDescribeExec
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	read := func(tn tenant.Tenant) []any {
+		var row []any
+		require.NoError(t, scope.SchemaTx(tenant.NewContext(ctx, tn), conn, schemas, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `SELECT * FROM items`)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				v, err := rows.Values()
+				if err != nil {
+					return err
+				}
+				row = append(row, v...)
+			}
+			return rows.Err()
+		}))
+		return row
+	}
+	for range 2 { // the same SQL text, alternating tenants
+		assert.Equal(t, []any{"a-item"}, read(a))
+		assert.Equal(t, []any{int32(7), "b-item"}, read(b))
+	}
+	assert.ErrorIs(t, scope.SchemaTx(ctx, conn, schemas, func(pgx.Tx) error { return nil }), tenant.ErrNoTenant)
+	var sp string
+	require.NoError(t, conn.QueryRow(ctx, `SHOW search_path`).Scan(&sp))
+	assert.NotContains(t, sp, a.Slug, "search_path outlived the transaction")
+}

@@ -20,18 +20,8 @@ import (
 
 	"github.com/tenantwall/tenantwall/blobstore"
 	"github.com/tenantwall/tenantwall/tenant"
+	"github.com/tenantwall/tenantwall/tenant/tenanttest"
 )
-
-type auditLog struct {
-	mu     sync.Mutex
-	events []tenant.Event
-}
-
-func (a *auditLog) Audit(_ context.Context, e tenant.Event) {
-	a.mu.Lock()
-	a.events = append(a.events, e)
-	a.mu.Unlock()
-}
 
 // docs is a toy document table: id → (owner, key, name), read the way an
 // application would, scoped to the request's tenant.
@@ -68,12 +58,12 @@ type dlFixture struct {
 	store *blobstore.Store
 	tt    twoTenants
 	docs  *docs
-	audit *auditLog
+	audit *tenanttest.Auditor
 }
 
 func newDL(t *testing.T, base *blob.Bucket) *dlFixture {
 	t.Helper()
-	f := &dlFixture{tt: newTwo(), docs: &docs{rows: map[string][3]string{}}, audit: &auditLog{}}
+	f := &dlFixture{tt: newTwo(), docs: &docs{rows: map[string][3]string{}}, audit: &tenanttest.Auditor{}}
 	var err error
 	f.store, err = blobstore.New(base, blobstore.WithAuditor(f.audit))
 	require.NoError(t, err)
@@ -137,10 +127,8 @@ func TestDownloadStream(t *testing.T) {
 		assert.Equal(t, missing.Body.String(), foreign.Body.String())
 		assert.Empty(t, foreign.Header().Get("Content-Disposition"))
 		assert.NotContains(t, foreign.Body.String(), "secret")
-		f.audit.mu.Lock()
-		require.NotEmpty(t, f.audit.events)
-		e := f.audit.events[len(f.audit.events)-1]
-		f.audit.mu.Unlock()
+		e, ok := f.audit.Last()
+		require.True(t, ok)
 		assert.Equal(t, tenant.EventCrossTenant, e.Kind)
 		assert.Equal(t, f.tt.b.ID, e.OwnerID)
 		assert.Equal(t, f.tt.a.ID, e.TenantID)

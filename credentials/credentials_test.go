@@ -23,17 +23,6 @@ import (
 	"github.com/tenantwall/tenantwall/tenant/tenanttest"
 )
 
-type auditLog struct {
-	mu     sync.Mutex
-	events []tenant.Event
-}
-
-func (a *auditLog) Audit(_ context.Context, e tenant.Event) {
-	a.mu.Lock()
-	a.events = append(a.events, e)
-	a.mu.Unlock()
-}
-
 func newVault(t *testing.T, store credentials.Store, opts ...credentials.Option) *credentials.Vault {
 	t.Helper()
 	key, err := localsecrets.NewRandomKey()
@@ -112,7 +101,7 @@ func TestCiphertextSwapFails(t *testing.T) {
 	defer db.Close()
 	store := credentials.NewSQLStore(db, false)
 	require.NoError(t, store.Migrate(context.Background()))
-	audit := &auditLog{}
+	audit := &tenanttest.Auditor{}
 	v := newVault(t, store, credentials.WithAuditor(audit))
 	ctxA, ctxB, a, b := two()
 	_, err = v.Set(ctxA, "openai", "sk-acme")
@@ -127,8 +116,8 @@ func TestCiphertextSwapFails(t *testing.T) {
 	assert.ErrorIs(t, err, credentials.ErrBinding, "A's ciphertext in B's row")
 	_, err = v.Get(ctxA, "openai")
 	assert.ErrorIs(t, err, credentials.ErrBinding)
-	require.NotEmpty(t, audit.events)
-	assert.Equal(t, tenant.EventCrossTenant, audit.events[0].Kind)
+	require.NotEmpty(t, audit.Events())
+	assert.Equal(t, tenant.EventCrossTenant, audit.Events()[0].Kind)
 
 	swap(t, db, [3]any{a.ID, "openai", 1}, [3]any{a.ID, "smartflo", 1})
 	_, err = v.Get(ctxA, "smartflo")
@@ -141,14 +130,14 @@ func TestFallbackIsOffByDefaultAndAudited(t *testing.T) {
 	_, err := v.Get(ctxA, "elevenlabs")
 	assert.ErrorIs(t, err, credentials.ErrNoCredential)
 
-	audit := &auditLog{}
+	audit := &tenanttest.Auditor{}
 	v = newVault(t, credentials.NewMemStore(), credentials.WithFallback("elevenlabs", "platform-key"), credentials.WithAuditor(audit))
 	got, err := v.Get(ctxA, "elevenlabs")
 	require.NoError(t, err)
 	assert.True(t, got.Fallback)
 	assert.Equal(t, "platform-key", got.Reveal())
-	require.Len(t, audit.events, 1)
-	assert.Equal(t, tenant.EventPlatformAccess, audit.events[0].Kind)
+	require.Len(t, audit.Events(), 1)
+	assert.Equal(t, tenant.EventPlatformAccess, audit.Events()[0].Kind)
 	_, err = v.Get(ctxA, "openai")
 	assert.ErrorIs(t, err, credentials.ErrNoCredential, "fallback is per provider")
 	_, err = v.Set(ctxA, "elevenlabs", "own-key")

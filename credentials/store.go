@@ -5,10 +5,10 @@ import (
 	"database/sql"
 	"fmt"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/tenantwall/tenantwall/sqlscope"
 )
 
 // Row is one stored credential version. Only ciphertext is stored.
@@ -87,20 +87,10 @@ func (s *SQLStore) Migrate(ctx context.Context) error {
 }
 
 func (s *SQLStore) q(query string) string {
-	if !s.postgres {
-		return query
+	if s.postgres {
+		return sqlscope.Rebind(sqlscope.Postgres, query)
 	}
-	n := 0
-	var b strings.Builder
-	for i := 0; i < len(query); i++ {
-		if query[i] == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteByte(query[i])
-	}
-	return b.String()
+	return query
 }
 
 // Put implements Store. Ciphertext is stored as text (it is base64 from

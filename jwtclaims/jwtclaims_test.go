@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,21 +21,10 @@ import (
 	"github.com/tenantwall/tenantwall/tenant/tenanttest"
 )
 
-type auditLog struct {
-	mu     sync.Mutex
-	events []tenant.Event
-}
-
-func (a *auditLog) Audit(_ context.Context, e tenant.Event) {
-	a.mu.Lock()
-	a.events = append(a.events, e)
-	a.mu.Unlock()
-}
-
 type fixture struct {
 	keys       *jwtclaims.KeySet
 	auth       *jwtclaims.Authority
-	audit      *auditLog
+	audit      *tenanttest.Auditor
 	a, b       tenant.Tenant
 	ctxA, ctxB context.Context
 	keyA, keyB jwtclaims.Key
@@ -45,7 +33,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, mk func(kid string) jwtclaims.Key) *fixture {
 	t.Helper()
-	f := &fixture{keys: jwtclaims.NewKeySet(), audit: &auditLog{}, a: tenanttest.NewTenant("acme"), b: tenanttest.NewTenant("globex"),
+	f := &fixture{keys: jwtclaims.NewKeySet(), audit: &tenanttest.Auditor{}, a: tenanttest.NewTenant("acme"), b: tenanttest.NewTenant("globex"),
 		now: time.Now().Truncate(time.Second)}
 	f.ctxA, f.ctxB = tenant.NewContext(context.Background(), f.a), tenant.NewContext(context.Background(), f.b)
 	f.keyA, f.keyB = mk("a1"), mk("b1")
@@ -193,7 +181,7 @@ func TestRFC8725Attacks(t *testing.T) {
 			}
 		})
 	}
-	assert.NotEmpty(t, f.audit.events, "a token of another tenant must be audited")
+	assert.NotEmpty(t, f.audit.Events(), "a token of another tenant must be audited")
 }
 
 func TestLeewayAndRotation(t *testing.T) {
@@ -238,8 +226,8 @@ func TestSharedKeyStillBindsTheTenant(t *testing.T) {
 	_, err = f.auth.Validate(f.ctxB, access, jwtclaims.Access)
 	assert.ErrorIs(t, err, jwtclaims.ErrTenantMismatch)
 	assert.True(t, jwtclaims.IsTenantMismatch(err))
-	require.NotEmpty(t, f.audit.events)
-	e := f.audit.events[len(f.audit.events)-1]
+	require.NotEmpty(t, f.audit.Events())
+	e := lastEvent(f.audit)
 	assert.Equal(t, tenant.EventCrossTenant, e.Kind)
 	assert.Equal(t, f.b.ID, e.TenantID)
 	assert.Equal(t, f.a.ID, e.OwnerID)
@@ -353,4 +341,9 @@ func TestCheckClaimsJSON(t *testing.T) {
 	for _, s := range bad {
 		assert.ErrorIs(t, jwtclaims.CheckClaimsJSON([]byte(s)), jwtclaims.ErrClaims, s)
 	}
+}
+
+func lastEvent(a *tenanttest.Auditor) tenant.Event {
+	e, _ := a.Last()
+	return e
 }

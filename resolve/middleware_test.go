@@ -1,12 +1,10 @@
 package resolve_test
 
 import (
-	"context"
 	"crypto/tls"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -14,29 +12,8 @@ import (
 
 	"github.com/tenantwall/tenantwall/resolve"
 	"github.com/tenantwall/tenantwall/tenant"
+	"github.com/tenantwall/tenantwall/tenant/tenanttest"
 )
-
-// recorder collects audit events.
-type recorder struct {
-	mu     sync.Mutex
-	events []tenant.Event
-}
-
-func (a *recorder) Audit(_ context.Context, e tenant.Event) {
-	a.mu.Lock()
-	a.events = append(a.events, e)
-	a.mu.Unlock()
-}
-
-func (a *recorder) kinds() []tenant.EventKind {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var out []tenant.EventKind
-	for _, e := range a.events {
-		out = append(out, e.Kind)
-	}
-	return out
-}
 
 // whoami answers with the tenant slug and the peer address, so tests can
 // tell which connection carried a request.
@@ -70,7 +47,7 @@ func TestMiddlewareOverHTTP1AndHTTP2(t *testing.T) {
 	for _, proto := range []string{"HTTP/1.1", "HTTP/2"} {
 		t.Run(proto+" decides the tenant per request on one connection", func(t *testing.T) {
 			f := newFixture(t)
-			audit := &recorder{}
+			audit := &tenanttest.Auditor{}
 			r := f.resolver(t, resolve.WithAuditor(audit))
 			srv := httptest.NewUnstartedServer(r.Middleware(whoami))
 			if proto == "HTTP/2" {
@@ -105,14 +82,14 @@ func TestMiddlewareOverHTTP1AndHTTP2(t *testing.T) {
 				peers[res.Header.Get("X-Peer")] = true
 			}
 			assert.Len(t, peers, 1, "the requests should have shared one connection")
-			assert.Empty(t, audit.kinds())
+			assert.Empty(t, audit.Kinds())
 		})
 	}
 }
 
 func TestMiddlewareRefusals(t *testing.T) {
 	f := newFixture(t)
-	audit := &recorder{}
+	audit := &tenanttest.Auditor{}
 	r := f.resolver(t, resolve.WithAuditor(audit))
 	srv := httptest.NewServer(r.Middleware(whoami))
 	t.Cleanup(srv.Close)
@@ -130,19 +107,19 @@ func TestMiddlewareRefusals(t *testing.T) {
 	for _, b := range bodies {
 		assert.Equal(t, bodies[0], b)
 	}
-	assert.Contains(t, audit.kinds(), tenant.EventUnknownHost)
+	assert.Contains(t, audit.Kinds(), tenant.EventUnknownHost)
 
 	code, body, _ := do(t, srv.Client(), srv.URL, "dormant.app.example.com", nil)
 	assert.Equal(t, http.StatusForbidden, code)
 	assert.NotContains(t, body, "dormant", "the suspended answer leaks tenant data")
-	assert.Contains(t, audit.kinds(), tenant.EventSuspended)
+	assert.Contains(t, audit.Kinds(), tenant.EventSuspended)
 
 	f.store.fail.Store(true)
 	r.InvalidateAll()
 	code, _, hdr := do(t, srv.Client(), srv.URL, "acme.app.example.com", nil)
 	assert.Equal(t, http.StatusServiceUnavailable, code, "a store failure must not serve a default tenant")
 	assert.NotEmpty(t, hdr.Get("Retry-After"))
-	assert.Contains(t, audit.kinds(), tenant.EventLookupFailure)
+	assert.Contains(t, audit.Kinds(), tenant.EventLookupFailure)
 }
 
 func TestCustomRefusalHandlersSeeTheReason(t *testing.T) {

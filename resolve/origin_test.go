@@ -9,11 +9,12 @@ import (
 
 	"github.com/tenantwall/tenantwall/resolve"
 	"github.com/tenantwall/tenantwall/tenant"
+	"github.com/tenantwall/tenantwall/tenant/tenanttest"
 )
 
 func TestCheckOrigin(t *testing.T) {
 	f := newFixture(t)
-	audit := &recorder{}
+	audit := &tenanttest.Auditor{}
 	r := f.resolver(t, resolve.WithAuditor(audit), resolve.WithTrustedOrigins("console.example.com"))
 	var got error
 	h := r.Middleware(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { got = r.CheckOrigin(req) }))
@@ -53,7 +54,7 @@ func TestCheckOrigin(t *testing.T) {
 	for _, c := range bad {
 		assert.ErrorIs(t, check(c.host, c.origin), resolve.ErrOrigin, "%s from %q", c.host, c.origin)
 	}
-	assert.Contains(t, audit.kinds(), tenant.EventCrossTenant, "a foreign tenant's origin must be audited")
+	assert.Contains(t, audit.Kinds(), tenant.EventCrossTenant, "a foreign tenant's origin must be audited")
 
 	lenient := f.resolver(t, resolve.WithEmptyOrigin(true))
 	req := httptest.NewRequest("GET", "http://acme.app.example.com/", nil)

@@ -21,41 +21,18 @@ import (
 	"github.com/tenantwall/tenantwall/tenant/tenanttest"
 )
 
-type auditLog struct {
-	mu     sync.Mutex
-	events []tenant.Event
-}
-
-func (a *auditLog) Audit(_ context.Context, e tenant.Event) {
-	a.mu.Lock()
-	a.events = append(a.events, e)
-	a.mu.Unlock()
-}
-
-func (a *auditLog) count(k tenant.EventKind) int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	n := 0
-	for _, e := range a.events {
-		if e.Kind == k {
-			n++
-		}
-	}
-	return n
-}
-
 // app is a tiny tenant-aware server: the host picks the tenant (as
 // resolve would), /login logs in, /me answers who is logged in.
 type app struct {
 	m     *session.Manager
-	audit *auditLog
+	audit *tenanttest.Auditor
 	now   time.Time
 	mu    sync.Mutex
 	hosts map[string]tenant.Tenant
 }
 
 func newApp(t *testing.T, store session.Store, opts ...session.Option) *app {
-	a := &app{audit: &auditLog{}, now: time.Now(), hosts: map[string]tenant.Tenant{
+	a := &app{audit: &tenanttest.Auditor{}, now: time.Now(), hosts: map[string]tenant.Tenant{
 		"acme.example.com": tenanttest.NewTenant("acme"), "globex.example.com": tenanttest.NewTenant("globex")}}
 	var err error
 	a.m, err = session.New(store, append([]session.Option{session.WithAuditor(a.audit), session.WithClock(a.clock)}, opts...)...)
@@ -142,10 +119,10 @@ func TestCookieAttacks(t *testing.T) {
 		assert.Equal(t, "alice", rec.Body.String())
 	})
 	t.Run("cross-tenant replay is treated as absent and audited", func(t *testing.T) {
-		before := a.audit.count(tenant.EventCrossTenant)
+		before := a.audit.Count(tenant.EventCrossTenant)
 		rec := call(h, "globex.example.com", "/me", c)
 		assert.Equal(t, http.StatusUnauthorized, rec.Code)
-		assert.Equal(t, before+1, a.audit.count(tenant.EventCrossTenant))
+		assert.Equal(t, before+1, a.audit.Count(tenant.EventCrossTenant))
 		assert.Equal(t, "alice", call(h, "acme.example.com", "/me", c).Body.String(), "the replay must not destroy the owner's session")
 	})
 	t.Run("fixation: a token held before login is worthless after it", func(t *testing.T) {

@@ -32,6 +32,27 @@ func (d Dialect) String() string {
 	return "Dialect(" + strconv.Itoa(int(d)) + ")"
 }
 
+// Rebind rewrites ? placeholders as $1, $2, … for Postgres and returns
+// query unchanged for the other dialects. It does not parse SQL: use it
+// only on statements whose literals hold no '?'.
+func Rebind(d Dialect, query string) string {
+	if d != Postgres || strings.IndexByte(query, '?') < 0 {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 8)
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
+
 // Marker is the token a row-filter statement writes where the tenant ID
 // goes: "SELECT … FROM leads WHERE tenant_id = {tenant} AND id = ?".
 const Marker = "{tenant}"

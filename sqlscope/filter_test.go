@@ -220,3 +220,9 @@ func TestInsertReturning(t *testing.T) {
 	assert.ErrorIs(t, f.InsertReturning(ctx, "items", []string{"name"}, []any{"x"}, "id; DROP TABLE items").Scan(&id), sqlscope.ErrIdentifier)
 	assert.ErrorIs(t, f.InsertReturning(context.Background(), "items", []string{"name"}, []any{"x"}, "id").Scan(&id), tenant.ErrNoTenant)
 }
+
+func TestRebind(t *testing.T) {
+	assert.Equal(t, "SELECT $1, $2", sqlscope.Rebind(sqlscope.Postgres, "SELECT ?, ?"))
+	assert.Equal(t, "SELECT ?, ?", sqlscope.Rebind(sqlscope.SQLite, "SELECT ?, ?"))
+	assert.Equal(t, "SELECT 1", sqlscope.Rebind(sqlscope.Postgres, "SELECT 1"))
+}

@@ -123,23 +123,32 @@ func (a *app) userByID(ctx context.Context, id int64) (user, error) {
 	return u, err
 }
 
-func (a *app) login(w http.ResponseWriter, r *http.Request) {
+// signIn authenticates the email and password of the request body against
+// the request tenant's users. On failure it has answered the request.
+func (a *app) signIn(w http.ResponseWriter, r *http.Request) (user, bool) {
 	var c loginForm
 	if err := decodeStrict(w, r, &c); err != nil {
 		a.respond(w, r, 0, nil, err)
-		return
+		return user{}, false
 	}
 	if err := c.check(); err != nil {
 		a.respond(w, r, 0, nil, err)
-		return
+		return user{}, false
 	}
 	u, ok, err := a.authenticate(r.Context(), c)
 	if err != nil {
 		a.respond(w, r, 0, nil, err)
-		return
+		return user{}, false
 	}
 	if !ok {
 		writeError(w, http.StatusUnauthorized, "invalid email or password")
+	}
+	return u, ok
+}
+
+func (a *app) login(w http.ResponseWriter, r *http.Request) {
+	u, ok := a.signIn(w, r)
+	if !ok {
 		return
 	}
 	if _, err := a.sessions.Login(w, r, strconv.FormatInt(u.ID, 10), nil); err != nil {
@@ -162,22 +171,8 @@ func (a *app) me(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) token(w http.ResponseWriter, r *http.Request) {
-	var c loginForm
-	if err := decodeStrict(w, r, &c); err != nil {
-		a.respond(w, r, 0, nil, err)
-		return
-	}
-	if err := c.check(); err != nil {
-		a.respond(w, r, 0, nil, err)
-		return
-	}
-	u, ok, err := a.authenticate(r.Context(), c)
-	if err != nil {
-		a.respond(w, r, 0, nil, err)
-		return
-	}
+	u, ok := a.signIn(w, r)
 	if !ok {
-		writeError(w, http.StatusUnauthorized, "invalid email or password")
 		return
 	}
 	access, refresh, err := a.tokens.Issue(r.Context(), strconv.FormatInt(u.ID, 10))

@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/tenantwall/tenantwall/sqlscope"
 	"github.com/tenantwall/tenantwall/tenant"
@@ -107,24 +105,8 @@ func (x *data) tx(ctx context.Context, fn func(f *sqlscope.Filter) error) error 
 	return tx.Commit()
 }
 
-// q rewrites ? placeholders to $n for PostgreSQL. The CRM's statements
-// hold no '?' in literals.
-func (x *data) q(query string) string {
-	if x.dialect != sqlscope.Postgres {
-		return query
-	}
-	var b strings.Builder
-	n := 0
-	for i := 0; i < len(query); i++ {
-		if query[i] == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteByte(query[i])
-	}
-	return b.String()
-}
+// q rewrites ? placeholders for the dialect.
+func (x *data) q(query string) string { return sqlscope.Rebind(x.dialect, query) }
 
 // probeOwner returns the tenant that owns row id of table, for the audit
 // of a cross-tenant attempt after a scoped lookup found nothing. It reads

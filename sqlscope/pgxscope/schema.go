@@ -3,7 +3,6 @@ package pgxscope
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -26,7 +25,7 @@ var ErrStatementCache = errors.New("pgxscope: schema-per-tenant needs QueryExecM
 // refuses (ErrStatementCache) connections whose DefaultQueryExecMode
 // caches statements or descriptions; configure the pool with
 // QueryExecModeExec or QueryExecModeDescribeExec.
-func (s *Scope) SchemaTx(ctx context.Context, conn *pgx.Conn, schemas *sqlscope.Schemas, fn func(pgx.Tx) error) (err error) {
+func (s *Scope) SchemaTx(ctx context.Context, conn *pgx.Conn, schemas *sqlscope.Schemas, fn func(pgx.Tx) error) error {
 	t, ok := tenant.FromContext(ctx)
 	if !ok || t.ID == "" {
 		return tenant.ErrNoTenant
@@ -44,30 +43,5 @@ func (s *Scope) SchemaTx(ctx context.Context, conn *pgx.Conn, schemas *sqlscope.
 	b := &pgx.Batch{}
 	b.BeginTx(pgx.TxOptions{})
 	b.Queue(`select from set_config('search_path', $1, true)`, quoted+", pg_temp")
-	br := conn.SendBatch(ctx, b)
-	tx := br.Tx()
-	_, err = br.Exec()
-	if err == nil {
-		_, err = br.Exec()
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		_ = tx.Rollback(context.WithoutCancel(ctx))
-		return fmt.Errorf("pgxscope: begin schema transaction: %w", err)
-	}
-	defer func() {
-		if p := recover(); p != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
-			panic(p)
-		}
-		if err != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
-		}
-	}()
-	if err = fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit(ctx)
+	return runBatchTx(ctx, conn, b, fn)
 }

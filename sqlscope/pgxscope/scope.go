@@ -65,7 +65,7 @@ func (s *Scope) Tx(ctx context.Context, db Batcher, fn func(pgx.Tx) error) error
 }
 
 // TxOptions is Tx with pgx transaction options (isolation, access mode).
-func (s *Scope) TxOptions(ctx context.Context, db Batcher, opts pgx.TxOptions, fn func(pgx.Tx) error) (err error) {
+func (s *Scope) TxOptions(ctx context.Context, db Batcher, opts pgx.TxOptions, fn func(pgx.Tx) error) error {
 	id, err := tenant.IDFromContext(ctx)
 	if err != nil {
 		return err
@@ -73,11 +73,19 @@ func (s *Scope) TxOptions(ctx context.Context, db Batcher, opts pgx.TxOptions, f
 	b := &pgx.Batch{}
 	b.BeginTx(opts)
 	b.Queue(setConfigSQL, s.setting, id)
+	return runBatchTx(ctx, db, b, fn)
+}
+
+// runBatchTx sends b, which begins a transaction and then sets it up in
+// the same round trip, and runs fn in that transaction: committed on
+// success, rolled back on error or panic.
+func runBatchTx(ctx context.Context, db Batcher, b *pgx.Batch, fn func(pgx.Tx) error) (err error) {
 	br := db.SendBatch(ctx, b)
 	tx := br.Tx()
-	_, err = br.Exec() // BEGIN
-	if err == nil {
-		_, err = br.Exec() // set_config
+	for range b.QueuedQueries {
+		if _, err = br.Exec(); err != nil {
+			break
+		}
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr

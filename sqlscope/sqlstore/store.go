@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tenantwall/tenantwall/sqlscope"
@@ -58,24 +56,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// q rewrites ? placeholders for the dialect. The store's own statements
-// hold no '?' elsewhere.
-func (s *Store) q(query string) string {
-	if s.dialect != sqlscope.Postgres {
-		return query
-	}
-	var b strings.Builder
-	n := 0
-	for i := 0; i < len(query); i++ {
-		if query[i] == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteByte(query[i])
-	}
-	return b.String()
-}
+func (s *Store) q(query string) string { return sqlscope.Rebind(s.dialect, query) }
 
 const tenantCols = `t.id, t.slug, t.name, t.status, t.logo_url, t.primary_color, t.created_at`
 

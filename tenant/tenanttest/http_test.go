@@ -1,6 +1,7 @@
 package tenanttest_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/tenantwall/tenantwall/tenant"
 	"github.com/tenantwall/tenantwall/tenant/tenanttest"
 )
 
@@ -85,4 +87,18 @@ func TestBuildingBlocks(t *testing.T) {
 	m1, m2 := tenanttest.Marker("acme"), tenanttest.Marker("acme")
 	assert.NotEqual(t, m1, m2)
 	assert.True(t, strings.HasPrefix(m1, "tw-marker-acme-"))
+}
+
+func TestAuditorRecords(t *testing.T) {
+	var a tenanttest.Auditor
+	_, ok := a.Last()
+	assert.False(t, ok)
+	a.Audit(context.Background(), tenant.Event{Kind: tenant.EventCrossTenant, TenantID: "x"})
+	a.Audit(context.Background(), tenant.Event{Kind: tenant.EventUnknownHost})
+	assert.Equal(t, 1, a.Count(tenant.EventCrossTenant))
+	assert.Equal(t, []tenant.EventKind{tenant.EventCrossTenant, tenant.EventUnknownHost}, a.Kinds())
+	last, ok := a.Last()
+	assert.True(t, ok)
+	assert.Equal(t, tenant.EventUnknownHost, last.Kind)
+	assert.Len(t, a.Events(), 2)
 }

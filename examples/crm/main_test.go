@@ -12,6 +12,8 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -444,4 +446,35 @@ func TestCommands(t *testing.T) {
 	assert.Contains(t, out.String(), "suspended")
 	require.Error(t, run("audit"), "audit is for PostgreSQL")
 	require.Error(t, run("bogus"))
+}
+
+func TestMigrateFilesCommand(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	run := func(args ...string) error {
+		out.Reset()
+		return run(context.Background(), append([]string{"-data", dir, "-bcrypt-cost", "4"}, args...), &out, io.Discard)
+	}
+	require.NoError(t, run("tenant", "create", "-slug", "initech", "-name", "Initech"))
+	// Files of the old shared layout, beside the tenant prefixes.
+	files := filepath.Join(dir, "files")
+	require.NoError(t, os.MkdirAll(filepath.Join(files, "documents"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(files, "documents", "tps-report.pdf"), []byte("%PDF tps"), 0o644))
+	mapFile := filepath.Join(dir, "map.csv")
+	require.NoError(t, os.WriteFile(mapFile, []byte("documents/tps-report.pdf,initech,documents\n"), 0o644))
+
+	require.NoError(t, run("migrate-files", "-map", mapFile, "-dry-run"))
+	assert.Contains(t, out.String(), "would move documents/tps-report.pdf")
+	_, err := os.Stat(filepath.Join(files, "documents", "tps-report.pdf"))
+	require.NoError(t, err, "a dry run moved the file")
+
+	require.NoError(t, run("migrate-files", "-map", mapFile))
+	assert.Contains(t, out.String(), "moved documents/tps-report.pdf -> documents/")
+	_, err = os.Stat(filepath.Join(files, "documents", "tps-report.pdf"))
+	assert.True(t, os.IsNotExist(err), "the source must be gone after a verified move")
+	require.NoError(t, run("migrate-files", "-map", mapFile))
+	assert.Contains(t, out.String(), "already moved")
+
+	require.NoError(t, os.WriteFile(mapFile, []byte("documents/x.pdf,nobody,documents\n"), 0o644))
+	assert.Error(t, run("migrate-files", "-map", mapFile), "an unknown tenant in the map")
 }

@@ -20,8 +20,9 @@ import (
 	_ "gocloud.dev/blob/fileblob" // file:// buckets
 	_ "gocloud.dev/blob/memblob"  // mem:// buckets
 	_ "gocloud.dev/blob/s3blob"   // s3:// buckets
-	"gocloud.dev/secrets/localsecrets"
-	_ "modernc.org/sqlite" // the embedded database
+	"gocloud.dev/secrets"
+	"gocloud.dev/secrets/localsecrets" // also registers base64key:// keepers
+	_ "modernc.org/sqlite"             // the embedded database
 
 	"github.com/tenantwall/tenantwall/blobstore"
 	"github.com/tenantwall/tenantwall/cachekey"
@@ -208,10 +209,25 @@ func (a *app) openFiles(ctx context.Context) error {
 	return err
 }
 
-// openVault keeps tenants' integration API keys encrypted with a
-// localsecrets key generated on first start in the data directory (or
-// CRM_SECRETS_KEY, base64), in the application database.
+// openVault keeps tenants' integration API keys encrypted in the
+// application database, with the gocloud.dev secrets keeper at
+// CRM_SECRETS_URL (any KMS: awskms://, gcpkms://, azurekeyvault://,
+// base64key://) or else a localsecrets key generated on first start in the
+// data directory (or given base64 in CRM_SECRETS_KEY).
 func (a *app) openVault(ctx context.Context) error {
+	store := credentials.NewSQLStore(a.data.admin, a.data.dialect == sqlscope.Postgres)
+	if err := store.Migrate(ctx); err != nil {
+		return err
+	}
+	if u := os.Getenv("CRM_SECRETS_URL"); u != "" {
+		keeper, err := secrets.OpenKeeper(ctx, u)
+		if err != nil {
+			return fmt.Errorf("CRM_SECRETS_URL: %w", err)
+		}
+		a.closers = append(a.closers, keeper.Close)
+		a.vault, err = credentials.New(keeper, store, credentials.WithAuditor(a.auditor))
+		return err
+	}
 	var key [32]byte
 	if env := os.Getenv("CRM_SECRETS_KEY"); env != "" {
 		k, err := localsecrets.Base64Key(env)
@@ -243,10 +259,6 @@ func (a *app) openVault(ctx context.Context) error {
 	}
 	keeper := localsecrets.NewKeeper(key)
 	a.closers = append(a.closers, keeper.Close)
-	store := credentials.NewSQLStore(a.data.admin, a.data.dialect == sqlscope.Postgres)
-	if err := store.Migrate(ctx); err != nil {
-		return err
-	}
 	var err error
 	a.vault, err = credentials.New(keeper, store, credentials.WithAuditor(a.auditor))
 	return err

@@ -478,3 +478,20 @@ func TestMigrateFilesCommand(t *testing.T) {
 	require.NoError(t, os.WriteFile(mapFile, []byte("documents/x.pdf,nobody,documents\n"), 0o644))
 	assert.Error(t, run("migrate-files", "-map", mapFile), "an unknown tenant in the map")
 }
+
+func TestSecretsKeeperByURL(t *testing.T) {
+	t.Setenv("CRM_SECRETS_URL", "base64key://smGbjm71Nxd1Ig5FS0wj9SlbzAIrnolCz9bQQ6uAhl4=")
+	s := newServer(t, "sqlite")
+	acmeT, err := s.app.tenants.BySlug(context.Background(), "acme")
+	require.NoError(t, err)
+	ctx := tenant.NewContext(context.Background(), acmeT)
+	_, err = s.app.vault.Set(ctx, "openai", "sk-by-url")
+	require.NoError(t, err)
+	sec, err := s.app.vault.Get(ctx, "openai")
+	require.NoError(t, err)
+	assert.Equal(t, "sk-by-url", sec.Reveal())
+	t.Setenv("CRM_SECRETS_URL", "nokms://x")
+	cfg, _, _ := parseFlags("crm", []string{"-data", t.TempDir()}, io.Discard)
+	_, err = newApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	assert.Error(t, err, "an unknown keeper URL must stop the start")
+}

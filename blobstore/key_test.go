@@ -116,3 +116,18 @@ func TestNewKeyIsUniqueAndSafe(t *testing.T) {
 		assert.ErrorIs(t, err, blobstore.ErrInvalidKind, "kind %q", kind)
 	}
 }
+
+func FuzzSanitizeName(f *testing.F) {
+	for _, s := range []string{"report.pdf", "../../x", "ａ．ｂ", "\x00", "...", strings.Repeat("x", 300) + ".tar.gz"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		out := blobstore.SanitizeName(name)
+		if err := blobstore.CheckKey(out); err != nil || len(out) > blobstore.MaxNameLen || strings.Contains(out, "/") {
+			t.Fatalf("SanitizeName(%q) = %q: %v", name, out, err)
+		}
+		if _, err := blobstore.NewKey("documents", name); err != nil {
+			t.Fatalf("NewKey(%q): %v", name, err)
+		}
+	})
+}

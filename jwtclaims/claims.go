@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -43,7 +44,7 @@ func CheckClaimsJSON(data []byte) error {
 	}
 	i = skipWS(data, i+1)
 	if i < len(data) && data[i] == '}' {
-		return nil
+		return endOfObject(data, i+1)
 	}
 	for {
 		if i >= len(data) || data[i] != '"' {
@@ -54,6 +55,11 @@ func CheckClaimsJSON(data []byte) error {
 			return fmt.Errorf("%w: unterminated key", ErrClaims)
 		}
 		key := data[i+1 : end-1]
+		if !utf8.Valid(key) {
+			// encoding/json would map invalid bytes to U+FFFD, making
+			// distinct raw keys equal; refuse rather than guess.
+			return fmt.Errorf("%w: claim name is not UTF-8", ErrClaims)
+		}
 		if escaped {
 			var s string
 			if err := json.Unmarshal(data[i:end], &s); err != nil {
@@ -98,10 +104,18 @@ func CheckClaimsJSON(data []byte) error {
 			continue
 		}
 		if i < len(data) && data[i] == '}' {
-			return nil
+			return endOfObject(data, i+1)
 		}
 		return fmt.Errorf("%w: expected ',' or '}'", ErrClaims)
 	}
+}
+
+// endOfObject refuses anything but white space after the object.
+func endOfObject(b []byte, i int) error {
+	if skipWS(b, i) != len(b) {
+		return fmt.Errorf("%w: data after the claims object", ErrClaims)
+	}
+	return nil
 }
 
 func skipWS(b []byte, i int) int {

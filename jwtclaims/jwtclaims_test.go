@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"unicode/utf8"
 	"testing"
 	"time"
 
@@ -339,7 +340,7 @@ func TestCheckClaimsJSON(t *testing.T) {
 	}
 	bad := []string{``, `[]`, `{"a":1,"a":2}`, `{"tenant_id":"x","tenant_id":"y"}`, `{"Tenant_Id":"x"}`, `{"TYP":"access"}`,
 		`{"tenant_id":null}`, `{"tenant_slug":1}`, `{"tenant\u005fid":"x","tenant_id":"y"}`, `{"a":1`, `{"a" 1}`, `{"a":}`,
-		`{"a":"unterminated}`, `{a:1}`, `{"a":1,}`}
+		`{"a":"unterminated}`, `{a:1}`, `{"a":1,}`, "{\"\xb0\":1}", `{} x`}
 	for _, s := range bad {
 		assert.ErrorIs(t, jwtclaims.CheckClaimsJSON([]byte(s)), jwtclaims.ErrClaims, s)
 	}
@@ -348,4 +349,56 @@ func TestCheckClaimsJSON(t *testing.T) {
 func lastEvent(a *tenanttest.Auditor) tenant.Event {
 	e, _ := a.Last()
 	return e
+}
+
+// FuzzCheckClaimsJSON checks the strict scan against encoding/json on
+// valid JSON objects (invalid JSON never reaches it: golang-jwt rejects it
+// first): it must refuse every object with a duplicate key, a case variant
+// of a claim tenantwall reads, or a non-string tenant_id, and accept the
+// rest.
+func FuzzCheckClaimsJSON(f *testing.F) {
+	for _, s := range []string{`{"tenant_id":"x","a":[1,{"b":"}"}]}`, `{"a":1,"a":2}`, `{"Tenant_ID":"x"}`, `{}`, `{"s":"a\"b"}`,
+		`{"tenant\u005fid":"x","tenant_id":"y"}`, `{"tenant_id":null}`} {
+		f.Add(s)
+	}
+	strict := []string{"tenant_id", "tenant_slug", "typ", "iss", "sub", "aud", "exp", "nbf", "iat", "jti"}
+	f.Fuzz(func(t *testing.T, s string) {
+		var obj map[string]json.RawMessage
+		if !utf8.ValidString(s) || !json.Valid([]byte(s)) || json.Unmarshal([]byte(s), &obj) != nil {
+			return // invalid UTF-8 keys are refused outright: see TestCheckClaimsJSON
+		}
+		bad := ""
+		dec := json.NewDecoder(strings.NewReader(s))
+		dec.Token()
+		seen := map[string]bool{}
+		for dec.More() {
+			k, _ := dec.Token()
+			key := k.(string)
+			var v json.RawMessage
+			_ = dec.Decode(&v)
+
+			if seen[key] {
+				bad = "duplicate " + key
+			}
+			seen[key] = true
+			for _, sk := range strict {
+				if key != sk && strings.EqualFold(key, sk) {
+					bad = "case variant " + key
+				}
+				if key == sk && (sk == "tenant_id" || sk == "tenant_slug" || sk == "typ") && (len(v) == 0 || v[0] != '"') {
+					bad = "non-string " + key
+				}
+			}
+		}
+		if len(seen) > 32 {
+			return // the scan's own bound
+		}
+		err := jwtclaims.CheckClaimsJSON([]byte(s))
+		if bad != "" && err == nil {
+			t.Fatalf("accepted %q (%s)", s, bad)
+		}
+		if bad == "" && err != nil {
+			t.Fatalf("refused valid %q: %v", s, err)
+		}
+	})
 }

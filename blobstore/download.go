@@ -51,6 +51,7 @@ type ForeignError struct {
 	Resource string // what was asked for, such as "document 42"
 }
 
+// Error implements error.
 func (e *ForeignError) Error() string {
 	return "blobstore: " + e.Resource + " belongs to another tenant"
 }

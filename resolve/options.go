@@ -28,6 +28,7 @@ const (
 	Header
 )
 
+// String names the strategy.
 func (s Strategy) String() string {
 	switch s {
 	case CustomDomain:

@@ -127,6 +127,7 @@ type Explanation struct {
 	Reason     string
 }
 
+// String is the explanation in one line.
 func (e Explanation) String() string {
 	s := fmt.Sprintf("host %q", e.Input)
 	if e.Normalized != "" && e.Normalized != e.Input {

@@ -50,6 +50,7 @@ type Finding struct {
 	Detail string
 }
 
+// String is the finding in one line: check, table, object, detail.
 func (f Finding) String() string {
 	var b strings.Builder
 	b.WriteString(string(f.Check))

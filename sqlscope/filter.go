@@ -20,6 +20,7 @@ const (
 	Postgres                    // $n placeholders
 )
 
+// String names the dialect.
 func (d Dialect) String() string {
 	switch d {
 	case SQLite:

@@ -56,8 +56,20 @@ func (a *app) lookupFile(table, keyCol, nameCol string) blobstore.Lookup {
 	}
 }
 
-// nextPart returns the multipart reader of a request, with the body
-// limited.
+// openUpload returns the request's multipart reader, with the body
+// limited, and the request tenant's bucket; on failure it has answered.
+func (a *app) openUpload(w http.ResponseWriter, r *http.Request) (*multipart.Reader, *blobstore.Bucket, bool) {
+	mr, err := multipartReader(w, r)
+	if err == nil {
+		var b *blobstore.Bucket
+		if b, err = a.files.Bucket(r.Context()); err == nil {
+			return mr, b, true
+		}
+	}
+	a.respond(w, r, 0, nil, err)
+	return nil, nil, false
+}
+
 func multipartReader(w http.ResponseWriter, r *http.Request) (*multipart.Reader, error) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxUpload+1<<20)
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -81,14 +93,8 @@ type document struct {
 
 func (a *app) uploadDocument(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	mr, err := multipartReader(w, r)
-	if err != nil {
-		a.respond(w, r, 0, nil, err)
-		return
-	}
-	b, err := a.files.Bucket(ctx)
-	if err != nil {
-		a.respond(w, r, 0, nil, err)
+	mr, b, ok := a.openUpload(w, r)
+	if !ok {
 		return
 	}
 	for {
@@ -177,14 +183,8 @@ type applicant struct {
 
 func (a *app) createApplicant(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	mr, err := multipartReader(w, r)
-	if err != nil {
-		a.respond(w, r, 0, nil, err)
-		return
-	}
-	b, err := a.files.Bucket(ctx)
-	if err != nil {
-		a.respond(w, r, 0, nil, err)
+	mr, b, ok := a.openUpload(w, r)
+	if !ok {
 		return
 	}
 	var name, photoKey, photoName string
@@ -239,7 +239,7 @@ func (a *app) createApplicant(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now()
 	ap := applicant{Name: name, HasPhoto: photoKey != "", CreatedAt: now.UTC().Format(time.RFC3339)}
-	err = a.data.tx(ctx, func(f *sqlscope.Filter) error {
+	err := a.data.tx(ctx, func(f *sqlscope.Filter) error {
 		return f.InsertReturning(ctx, "applicants", []string{"name", "photo_key", "photo_name", "created_at"},
 			[]any{name, photoKey, photoName, now.UnixMilli()}, "id").Scan(&ap.ID)
 	})

@@ -425,10 +425,7 @@ func TestOperatorAPI(t *testing.T) {
 func TestCommands(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
-	run := func(args ...string) error {
-		out.Reset()
-		return run(context.Background(), append([]string{"-data", dir, "-bcrypt-cost", "4"}, args...), &out, io.Discard)
-	}
+	run := commandRunner(dir, &out)
 	// The first run seeds nothing (commands never seed); create tenants.
 	require.NoError(t, run("tenant", "create", "-slug", "initech", "-name", "Initech"))
 	assert.Contains(t, out.String(), "created tenant initech")
@@ -451,10 +448,7 @@ func TestCommands(t *testing.T) {
 func TestMigrateFilesCommand(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
-	run := func(args ...string) error {
-		out.Reset()
-		return run(context.Background(), append([]string{"-data", dir, "-bcrypt-cost", "4"}, args...), &out, io.Discard)
-	}
+	run := commandRunner(dir, &out)
 	require.NoError(t, run("tenant", "create", "-slug", "initech", "-name", "Initech"))
 	// Files of the old shared layout, beside the tenant prefixes.
 	files := filepath.Join(dir, "files")
@@ -494,4 +488,13 @@ func TestSecretsKeeperByURL(t *testing.T) {
 	cfg, _, _ := parseFlags("crm", []string{"-data", t.TempDir()}, io.Discard)
 	_, err = newApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	assert.Error(t, err, "an unknown keeper URL must stop the start")
+}
+
+// commandRunner runs crm commands on the data directory dir, capturing
+// their output in out.
+func commandRunner(dir string, out *bytes.Buffer) func(args ...string) error {
+	return func(args ...string) error {
+		out.Reset()
+		return run(context.Background(), append([]string{"-data", dir, "-bcrypt-cost", "4"}, args...), out, io.Discard)
+	}
 }

@@ -2,14 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"mime/multipart"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/tenantwall/tenantwall/tenant"
 	"github.com/tenantwall/tenantwall/tenant/tenanttest"
 )
 
@@ -99,4 +104,113 @@ func TestConformanceConcurrent(t *testing.T) {
 		assert.Zero(t, rep.Leaks)
 		assert.Positive(t, rep.Requests)
 	})
+}
+
+// failures is a tenanttest.T that keeps the suite's failures.
+type failures struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (f *failures) Helper()             {}
+func (f *failures) Logf(string, ...any) {}
+func (f *failures) Errorf(format string, args ...any) {
+	f.mu.Lock()
+	f.msgs = append(f.msgs, fmt.Sprintf(format, args...))
+	f.mu.Unlock()
+}
+
+func (f *failures) mention(s string) bool {
+	for _, m := range f.msgs {
+		if strings.Contains(m, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// sharedCache is the source plan's bug: a cache key without the tenant,
+// here on a tenant-wide dashboard (no user in the key either, or the
+// globally unique user ids would keep the keys apart by luck).
+type sharedCache struct{ m *memCache }
+
+func (c sharedCache) get(ctx context.Context, parts []string, load func(context.Context) (overview, error)) (overview, error) {
+	shared := tenant.NewContext(ctx, tenant.Tenant{ID: "00000000-0000-4000-8000-000000000000"})
+	withoutUser := []string{parts[0], parts[1], parts[3]}
+	return c.m.get(shared, withoutUser, func(context.Context) (overview, error) { return load(ctx) })
+}
+
+func (c sharedCache) invalidate(context.Context) error { return nil }
+
+// TestConformanceCatchesBrokenCRMs breaks the reference server in the
+// ways the source plan warns about and checks the suite fails each time.
+func TestConformanceCatchesBrokenCRMs(t *testing.T) {
+	t.Run("an endpoint without tenant filtering", func(t *testing.T) {
+		s := newServer(t, "sqlite")
+		inner := s.Config.Handler
+		s.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && r.URL.Path == "/api/leads/" {
+				// Every tenant's leads: the forgotten WHERE clause.
+				rows, err := s.app.data.admin.Query(`SELECT id, name FROM leads ORDER BY id`)
+				if err != nil {
+					http.Error(w, err.Error(), 500)
+					return
+				}
+				defer rows.Close()
+				var items []map[string]any
+				for rows.Next() {
+					var id int64
+					var name string
+					_ = rows.Scan(&id, &name)
+					items = append(items, map[string]any{"id": id, "name": name})
+				}
+				writeJSON(w, http.StatusOK, map[string]any{"results": items})
+				return
+			}
+			inner.ServeHTTP(w, r)
+		})
+		f := &failures{}
+		tenanttest.CheckHTTPIsolation(f, crmSuite(s))
+		assert.True(t, f.mention("leads: item of acme requested by globex: list of globex leaks"), "%q", f.msgs)
+	})
+	t.Run("a cache key without the tenant", func(t *testing.T) {
+		s := newServer(t, "sqlite")
+		s.app.cache = sharedCache{m: newMemCache(time.Minute)}
+		f := &failures{}
+		tenanttest.CheckHTTPIsolation(f, crmSuite(s))
+		assert.True(t, f.mention("dashboard"), "%q", f.msgs)
+	})
+	t.Run("a session cookie with a shared Domain", func(t *testing.T) {
+		s := newServer(t, "sqlite")
+		inner := s.Config.Handler
+		s.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			inner.ServeHTTP(domainCookies{ResponseWriter: w, wrote: new(bool)}, r)
+		})
+		f := &failures{}
+		tenanttest.CheckHTTPIsolation(f, crmSuite(s))
+		assert.True(t, f.mention("Domain="), "%q", f.msgs)
+	})
+}
+
+// domainCookies adds Domain=localhost to every cookie the server sets.
+type domainCookies struct {
+	http.ResponseWriter
+	wrote *bool
+}
+
+func (d domainCookies) WriteHeader(code int) {
+	if *d.wrote {
+		return
+	}
+	*d.wrote = true
+	h := d.Header()
+	for i, v := range h.Values("Set-Cookie") {
+		h["Set-Cookie"][i] = v + "; Domain=localhost"
+	}
+	d.ResponseWriter.WriteHeader(code)
+}
+
+func (d domainCookies) Write(b []byte) (int, error) {
+	d.WriteHeader(http.StatusOK)
+	return d.ResponseWriter.Write(b)
 }

@@ -82,8 +82,15 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 	if a.tokens, err = jwtclaims.New(a.keys, "https://"+cfg.platformHost, "crm", jwtclaims.WithAuditor(a.auditor)); err != nil {
 		return nil, err
 	}
+	var proxies []string
+	for _, p := range strings.Split(cfg.proxies, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			proxies = append(proxies, p)
+		}
+	}
 	if a.resolver, err = resolve.New(a.tenants,
 		resolve.WithBaseDomain(cfg.baseDomain),
+		resolve.WithTrustedProxies(proxies...),
 		resolve.WithAuditor(a.auditor),
 		resolve.WithEmptyOrigin(true), // non-browser WebSocket clients send none
 		resolve.WithNotFoundHandler(jsonError(http.StatusNotFound, "not found")),

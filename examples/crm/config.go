@@ -22,6 +22,7 @@ type config struct {
 	dataDir      string
 	operator     string // operator API token
 	secureCookie bool   // force Secure/__Host- cookies (behind a TLS proxy)
+	proxies      string // comma-separated CIDRs of trusted reverse proxies
 	bcryptCost   int
 }
 
@@ -40,6 +41,7 @@ func parseFlags(name string, args []string, stderr io.Writer) (config, []string,
 	fs.StringVar(&c.blob, "blob", envOr("CRM_BLOB", ""), "gocloud.dev bucket URL: file://…, mem:// (env CRM_BLOB; default file://<data>/files)")
 	fs.StringVar(&c.operator, "operator-token", envOr("CRM_OPERATOR_TOKEN", ""), "token of the operator API (env CRM_OPERATOR_TOKEN; default random, printed)")
 	fs.BoolVar(&c.secureCookie, "secure-cookies", envOr("CRM_SECURE_COOKIES", "false") == "true", "force Secure __Host- cookies behind a TLS proxy (env CRM_SECURE_COOKIES)")
+	fs.StringVar(&c.proxies, "trusted-proxies", envOr("CRM_TRUSTED_PROXIES", ""), "comma-separated CIDRs whose X-Forwarded-Host/Forwarded are trusted (env CRM_TRUSTED_PROXIES)")
 	cost, _ := strconv.Atoi(envOr("CRM_BCRYPT_COST", "10"))
 	fs.IntVar(&c.bcryptCost, "bcrypt-cost", cost, "bcrypt cost of password hashes (env CRM_BCRYPT_COST)")
 	if err := fs.Parse(args); err != nil {

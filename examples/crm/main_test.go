@@ -498,3 +498,21 @@ func commandRunner(dir string, out *bytes.Buffer) func(args ...string) error {
 		return run(context.Background(), append([]string{"-data", dir, "-bcrypt-cost", "4"}, args...), out, io.Discard)
 	}
 }
+
+func TestTrustedProxies(t *testing.T) {
+	s := newServer(t, "sqlite", "-trusted-proxies", "127.0.0.0/8, ::1")
+	req, _ := http.NewRequest("GET", s.URL+"/api/tenant-branding/", nil)
+	req.Host = "proxy.internal"
+	req.Header.Set("X-Forwarded-Host", "globex.localhost")
+	res, err := s.Client().Do(req)
+	require.NoError(t, err)
+	var b map[string]any
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&b))
+	res.Body.Close()
+	assert.Equal(t, "globex", b["slug"], "the test client is on 127.0.0.1, a trusted proxy")
+	_, _, err = parseFlags("crm", []string{"-trusted-proxies", "nonsense"}, io.Discard)
+	require.NoError(t, err)
+	cfg, _, _ := parseFlags("crm", []string{"-data", t.TempDir(), "-trusted-proxies", "nonsense"}, io.Discard)
+	_, err = newApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	assert.Error(t, err, "a bad CIDR must stop the start")
+}

@@ -15,6 +15,7 @@ import (
 //	mode=b-plain-batch  BEGIN; SELECT … WHERE id = $1; COMMIT pipelined in one batch (1 round trip)
 //	mode=scoped-batch   set_config + SELECT … WHERE id = $1 under RLS, one implicit transaction (1 round trip)
 //	mode=b-plain-tx     pgx Begin, SELECT, Commit (3 round trips)
+//	mode=b-batch-tx     BEGIN through pgx's Batch.BeginTx (as pgxscope.Tx sends it), SELECT, COMMIT (3 round trips)
 //	mode=scoped-tx      pgxscope.Tx: BEGIN+set_config, SELECT, COMMIT (3 round trips)
 func BenchmarkPointSelect(b *testing.B) {
 	f := newFixture(b, 1)
@@ -72,6 +73,23 @@ func BenchmarkPointSelect(b *testing.B) {
 			return pgx.BeginFunc(context.Background(), f.pool, func(tx pgx.Tx) error {
 				return tx.QueryRow(context.Background(), `SELECT name FROM leads_plain WHERE id = $1`, id).Scan(&name)
 			})
+		})
+	})
+	b.Run("mode=b-batch-tx", func(b *testing.B) {
+		run(b, func(id int64) error {
+			batch := &pgx.Batch{}
+			batch.BeginTx(pgx.TxOptions{})
+			br := f.pool.SendBatch(context.Background(), batch)
+			tx := br.Tx()
+			if err := br.Close(); err != nil {
+				_ = tx.Rollback(context.Background())
+				return err
+			}
+			if err := tx.QueryRow(context.Background(), `SELECT name FROM leads_plain WHERE id = $1`, id).Scan(&name); err != nil {
+				_ = tx.Rollback(context.Background())
+				return err
+			}
+			return tx.Commit(context.Background())
 		})
 	})
 	b.Run("mode=scoped-tx", func(b *testing.B) {

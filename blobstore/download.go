@@ -144,7 +144,6 @@ func (s *Store) serve(w http.ResponseWriter, r *http.Request, lookup Lookup, d *
 	obj, err := b.Stat(ctx, f.Key)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalidKey) {
-			s.reportForeign(ctx, b, f.Key)
 			http.NotFound(w, r)
 			return
 		}
@@ -185,28 +184,6 @@ func (s *Store) serve(w http.ResponseWriter, r *http.Request, lookup Lookup, d *
 		// keeps the Content-Type set above.
 		http.ServeContent(w, r, "", obj.ModTime, rd)
 	}
-}
-
-// reportForeign audits a key that does not exist for this tenant but does
-// for another — a lookup that was not scoped, or a tampered key.
-func (s *Store) reportForeign(ctx context.Context, b *Bucket, key string) {
-	if CheckKey(key) != nil {
-		return
-	}
-	if owner := ownerFromKey(s.root, key); owner != "" && owner != b.tenantID {
-		s.auditor.Audit(ctx, tenant.Event{Kind: tenant.EventCrossTenant, Package: "blobstore",
-			TenantID: b.tenantID, OwnerID: owner, Resource: "object " + key})
-	}
-}
-
-// ownerFromKey recognises a full key ("tenants/<id>/…") passed where a
-// tenant-relative one was expected.
-func ownerFromKey(root, key string) string {
-	rest, ok := strings.CutPrefix(key, root)
-	if !ok || len(rest) < 37 || rest[36] != '/' || tenant.ValidateID(rest[:36]) != nil {
-		return ""
-	}
-	return rest[:36]
 }
 
 func (d *download) fail(ctx context.Context, w http.ResponseWriter, step string, err error) {

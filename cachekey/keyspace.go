@@ -216,7 +216,7 @@ func (k *Keyspace) generation(ctx context.Context, id string) (uint64, error) {
 		if err != nil {
 			return uint64(0), err
 		}
-		k.observe(id, g)
+		k.gens.observe(id, g)
 		return g, nil
 	})
 	if err != nil {
@@ -234,13 +234,6 @@ func (k *Keyspace) fetch(ctx context.Context, id string) (uint64, error) {
 		return 0, err
 	}
 	return strconv.ParseUint(s, 10, 64)
-}
-
-func (k *Keyspace) observe(id string, g uint64) { k.gens.observe(id, g) }
-
-func (k *Keyspace) known(id string) bool {
-	_, ok := k.gens.load(id)
-	return ok
 }
 
 // Invalidate drops every cached entry of the context tenant at once, by
@@ -268,7 +261,7 @@ func (k *Keyspace) bump(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("cachekey: invalidate tenant %s: %w", id, err)
 	}
-	k.observe(id, g)
+	k.gens.observe(id, g)
 	if err := k.client.Publish(ctx, k.channel, id+" "+strconv.FormatUint(g, 10)).Err(); err != nil {
 		// The bump stands; other processes see it within the refresh
 		// interval.
@@ -295,8 +288,8 @@ func (k *Keyspace) subscribe(ctx context.Context, ps *redis.PubSub) {
 				k.log.Warn("cachekey: malformed invalidation message", "payload", m.Payload)
 				continue
 			}
-			if k.known(id) {
-				k.observe(id, g)
+			if _, known := k.gens.load(id); known {
+				k.gens.observe(id, g)
 			}
 		}
 	}
@@ -340,7 +333,7 @@ func (k *Keyspace) refreshOnce(ctx context.Context) {
 		}
 		for i, c := range cmds {
 			if g, err := c.Uint64(); err == nil {
-				k.observe(batch[i], g)
+				k.gens.observe(batch[i], g)
 			}
 		}
 	}

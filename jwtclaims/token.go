@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -231,6 +230,3 @@ func (a *Authority) Refresh(ctx context.Context, refresh string) (string, error)
 	}
 	return a.sign(key, t, c.Subject, Access, a.accessTTL)
 }
-
-// IsTenantMismatch reports whether err is ErrTenantMismatch.
-func IsTenantMismatch(err error) bool { return errors.Is(err, ErrTenantMismatch) }

@@ -2,9 +2,7 @@ package resolve_test
 
 import (
 	"context"
-	"errors"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -148,7 +146,6 @@ func TestReverifyDeactivatesDomainsThatLeft(t *testing.T) {
 	removed, err = v2.Reverify(ctx, store)
 	require.NoError(t, err)
 	assert.Empty(t, removed)
-	_ = errors.New
 }
 
 func TestExplain(t *testing.T) {
@@ -174,5 +171,4 @@ func TestExplain(t *testing.T) {
 	require.NotNil(t, e.Tenant)
 	assert.Equal(t, f.acme.ID, e.Tenant.ID)
 	assert.Equal(t, "crm.acme.test", e.Normalized)
-	var _ http.Handler = r.CertPolicy().AskHandler()
 }

@@ -226,7 +226,7 @@ func (r *Resolver) answer(key string, t *tenant.Tenant) (*tenant.Tenant, error) 
 // fromHost runs the host strategies against the store. It returns nil, nil
 // when no strategy matches.
 func (r *Resolver) fromHost(ctx context.Context, h string) (*tenant.Tenant, error) {
-	underBase := r.base != "" && (h == r.base || strings.HasSuffix(h, r.dotBase))
+	underBase := r.underBase(h)
 	for _, s := range r.strategies {
 		switch s {
 		case CustomDomain:
@@ -258,6 +258,12 @@ func (r *Resolver) fromHost(ctx context.Context, h string) (*tenant.Tenant, erro
 		}
 	}
 	return nil, nil
+}
+
+// underBase reports whether h is the base domain or a name under it,
+// where custom-domain records never apply.
+func (r *Resolver) underBase(h string) bool {
+	return r.base != "" && (h == r.base || strings.HasSuffix(h, r.dotBase))
 }
 
 func (r *Resolver) bySlug(ctx context.Context, slug string) (*tenant.Tenant, error) {

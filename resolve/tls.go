@@ -71,14 +71,10 @@ func (p *CertPolicy) Allow(ctx context.Context, host string) error {
 		return fmt.Errorf("%w: %q is not an active tenant host", ErrHostNotAllowed, h)
 	}
 	reg, err := publicsuffix.EffectiveTLDPlusOne(h)
-	if err != nil || (p.r.base != "" && (h == p.r.base || hasSuffixDot(h, p.r.base))) {
+	if err != nil || p.r.underBase(h) {
 		reg = h // tenant subdomains are counted one by one
 	}
 	return p.admit(reg)
-}
-
-func hasSuffixDot(h, base string) bool {
-	return len(h) > len(base) && h[len(h)-len(base)-1] == '.' && h[len(h)-len(base):] == base
 }
 
 func (p *CertPolicy) admit(key string) error {
@@ -151,7 +147,7 @@ func (r *Resolver) Explain(ctx context.Context, host string) Explanation {
 		return e
 	}
 	e.Normalized = h
-	underBase := r.base != "" && (h == r.base || hasSuffixDot(h, r.base))
+	underBase := r.underBase(h)
 	if _, d, err := r.store.ByDomain(ctx, h); err == nil {
 		dd := d
 		e.Domain = &dd

@@ -3,7 +3,6 @@ package session_test
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -251,5 +250,4 @@ func TestOptionsAreValidated(t *testing.T) {
 		_, err := session.New(session.NewMemStore(), o)
 		assert.ErrorIs(t, err, session.ErrConfig)
 	}
-	_ = errors.New
 }

@@ -40,7 +40,11 @@ func CheckHTTPIsolation(t T, s HTTPSuite) {
 	}
 	for _, tn := range tenants {
 		for _, ck := range tn.Cookies {
-			if err := CheckCookies([]string{ck.String()}, s.AllowInsecureCookies); err != nil && ck.Raw != "" {
+			// Cookies read from a response keep their Set-Cookie line.
+			if ck.Raw == "" {
+				continue
+			}
+			if err := CheckCookies([]string{ck.Raw}, s.AllowInsecureCookies); err != nil {
 				t.Errorf("tenant %s: %v", tn.Name, err)
 			}
 		}
@@ -189,7 +193,7 @@ func checkEndpoint(t T, sess *Session, ep Endpoint, x, y Tenant, allowInsecure b
 			}
 		}
 		if ep.Update != nil {
-			upd := map[string]any{ep.TenantField: y.Secrets0()}
+			upd := map[string]any{ep.TenantField: firstSecret(y)}
 			if res, err := cx.Do("PATCH", ep.Item(id), upd, ""); err == nil && res.Code < 300 {
 				if r, err := cy.Do("GET", ep.Item(id), nil, ""); err == nil && r.Code == http.StatusOK {
 					t.Errorf("%s: %s moved its item to %s through the %q field", where, x.Name, y.Name, ep.TenantField)
@@ -204,8 +208,8 @@ func checkEndpoint(t T, sess *Session, ep Endpoint, x, y Tenant, allowInsecure b
 	}
 }
 
-// Secrets0 returns the tenant's first secret, or its name.
-func (tn Tenant) Secrets0() string {
+// firstSecret returns the tenant's first secret, or its name.
+func firstSecret(tn Tenant) string {
 	if len(tn.Secrets) > 0 {
 		return tn.Secrets[0]
 	}

@@ -26,18 +26,28 @@ type Claims struct {
 
 var _ jwt.Claims = (*Claims)(nil)
 
-// strictKeys are claims whose every spelling must appear at most once:
-// encoding/json would match "Tenant_ID" to tenant_id, and keep the last
-// of duplicates, letting a forged value slip past whoever read the first.
+// strictKeys are the claims Claims decodes. encoding/json matches object
+// keys to them with bytes.EqualFold — so "Tenant_ID", and also "ſub" (a
+// long s) or a Kelvin-sign K, land in the same field — and keeps the last
+// of several: a forged value could slip past whoever read the first. The
+// first three must also be strings.
 var strictKeys = [...]string{"tenant_id", "tenant_slug", "typ", "iss", "sub", "aud", "exp", "nbf", "iat", "jti"}
 
+var strictKeyBytes = func() (out [len(strictKeys)][]byte) {
+	for i, k := range strictKeys {
+		out[i] = []byte(k)
+	}
+	return out
+}()
+
 // CheckClaimsJSON scans a claims object without decoding it and refuses
-// duplicate keys, case variants of the claims tenantwall reads, and a
-// tenant_id, tenant_slug or typ that is not a string. It allocates only
-// for keys written with escapes.
+// every key encoding/json would decode into one of the claims tenantwall
+// reads unless it is that claim's exact name, appearing once; and a
+// tenant_id, tenant_slug or typ that is not a string. Other keys are left
+// alone: they decode into nothing. It does not allocate unless a key is
+// written with escapes.
 func CheckClaimsJSON(data []byte) error {
-	var keys [32][]byte
-	n := 0
+	var seen uint16 // bit i: strictKeys[i] was present
 	i := skipWS(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return fmt.Errorf("%w: not a JSON object", ErrClaims)
@@ -55,37 +65,24 @@ func CheckClaimsJSON(data []byte) error {
 			return fmt.Errorf("%w: unterminated key", ErrClaims)
 		}
 		key := data[i+1 : end-1]
-		if !utf8.Valid(key) {
-			// encoding/json would map invalid bytes to U+FFFD, making
-			// distinct raw keys equal; refuse rather than guess.
-			return fmt.Errorf("%w: claim name is not UTF-8", ErrClaims)
-		}
 		if escaped {
+			// A copy, so that data itself never escapes to the heap.
 			var s string
-			if err := json.Unmarshal(data[i:end], &s); err != nil {
+			if err := json.Unmarshal(append([]byte(nil), data[i:end]...), &s); err != nil {
 				return fmt.Errorf("%w: %w", ErrClaims, err)
 			}
 			key = []byte(s)
 		}
-		for _, k := range keys[:min(n, len(keys))] {
-			if bytes.Equal(k, key) {
-				return fmt.Errorf("%w: duplicate claim %q", ErrClaims, key)
-			}
-		}
-		if n < len(keys) {
-			keys[n] = key
-		} else {
-			return fmt.Errorf("%w: more than %d claims", ErrClaims, len(keys))
-		}
-		n++
 		strict := false
-		for _, k := range strictKeys {
-			if len(k) == len(key) && bytes.EqualFold(key, []byte(k)) {
-				if string(key) != k {
-					return fmt.Errorf("%w: claim %q is a case variant of %q", ErrClaims, key, k)
-				}
-				strict = k == "tenant_id" || k == "tenant_slug" || k == "typ"
+		if si := matchStrict(key); si >= 0 {
+			switch {
+			case string(key) != strictKeys[si]:
+				return fmt.Errorf("%w: claim %q is a variant of %q", ErrClaims, string(key), strictKeys[si])
+			case seen&(1<<si) != 0:
+				return fmt.Errorf("%w: duplicate claim %q", ErrClaims, strictKeys[si])
 			}
+			seen |= 1 << si
+			strict = si < 3
 		}
 		i = skipWS(data, end)
 		if i >= len(data) || data[i] != ':' {
@@ -93,10 +90,10 @@ func CheckClaimsJSON(data []byte) error {
 		}
 		i = skipWS(data, i+1)
 		if strict && (i >= len(data) || data[i] != '"') {
-			return fmt.Errorf("%w: claim %q must be a string", ErrClaims, key)
+			return fmt.Errorf("%w: claim %q must be a string", ErrClaims, string(key))
 		}
 		if i = skipValue(data, i); i < 0 {
-			return fmt.Errorf("%w: malformed value of %q", ErrClaims, key)
+			return fmt.Errorf("%w: malformed value of %q", ErrClaims, string(key))
 		}
 		i = skipWS(data, i)
 		if i < len(data) && data[i] == ',' {
@@ -108,6 +105,58 @@ func CheckClaimsJSON(data []byte) error {
 		}
 		return fmt.Errorf("%w: expected ',' or '}'", ErrClaims)
 	}
+}
+
+// matchStrict returns the index of the strict claim key folds to (as
+// encoding/json would match it), or -1.
+func matchStrict(key []byte) int {
+	var lower [16]byte
+	if len(key) <= len(lower) {
+		ascii := true
+		for i, c := range key {
+			if c >= utf8.RuneSelf {
+				ascii = false
+				break
+			}
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			lower[i] = c
+		}
+		if ascii {
+			// ASCII folds byte for byte: one switch instead of ten
+			// comparisons.
+			switch string(lower[:len(key)]) {
+			case "tenant_id":
+				return 0
+			case "tenant_slug":
+				return 1
+			case "typ":
+				return 2
+			case "iss":
+				return 3
+			case "sub":
+				return 4
+			case "aud":
+				return 5
+			case "exp":
+				return 6
+			case "nbf":
+				return 7
+			case "iat":
+				return 8
+			case "jti":
+				return 9
+			}
+			return -1
+		}
+	}
+	for si, k := range strictKeyBytes {
+		if bytes.EqualFold(key, k) {
+			return si
+		}
+	}
+	return -1
 }
 
 // endOfObject refuses anything but white space after the object.
@@ -128,6 +177,10 @@ func skipWS(b []byte, i int) int {
 // scanString returns the index past the string starting at b[i] == '"',
 // or -1, and whether it holds escapes.
 func scanString(b []byte, i int) (int, bool) {
+	// Fast path: the next quote, with no backslash before it.
+	if q := bytes.IndexByte(b[i+1:], '"'); q >= 0 && bytes.IndexByte(b[i+1:i+1+q], '\\') < 0 {
+		return i + 2 + q, false
+	}
 	escaped := false
 	for j := i + 1; j < len(b); j++ {
 		switch b[j] {

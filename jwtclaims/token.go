@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -106,15 +107,27 @@ func New(keys KeySource, issuer, audience string, opts ...Option) (*Authority, e
 func checkPayload(token string) error {
 	_, rest, _ := strings.Cut(token, ".")
 	payload, _, _ := strings.Cut(rest, ".")
-	buf := make([]byte, base64.RawURLEncoding.DecodedLen(len(payload)))
-	n, err := base64.RawURLEncoding.Decode(buf, []byte(payload))
+	// Typical claims fit the stack buffer; larger ones allocate. The
+	// payload is only read, so it is viewed as bytes without a copy.
+	var dstBuf [768]byte
+	dst := dstBuf[:0]
+	if n := base64.RawURLEncoding.DecodedLen(len(payload)); n > len(dstBuf) {
+		dst = make([]byte, 0, n)
+	}
+	dst, err := base64.RawURLEncoding.AppendDecode(dst, unsafe.Slice(unsafe.StringData(payload), len(payload)))
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrClaims, err)
 	}
-	return CheckClaimsJSON(buf[:n])
+	return CheckClaimsJSON(dst)
 }
 
 func (a *Authority) audienceFor(tenantID string) string { return a.audience + ":" + tenantID }
+
+// isAudience reports aud == audienceFor(tenantID) without building it.
+func (a *Authority) isAudience(aud, tenantID string) bool {
+	n := len(a.audience)
+	return len(aud) == n+1+len(tenantID) && aud[:n] == a.audience && aud[n] == ':' && aud[n+1:] == tenantID
+}
 
 // Issue returns an access and a refresh token for subject on the context
 // tenant, signed with the tenant's current key (kid in the header).
@@ -207,7 +220,7 @@ func (a *Authority) Validate(ctx context.Context, token, typ string) (*Claims, e
 			TenantID: id, OwnerID: claims.TenantID, Resource: "token " + claims.ID})
 		return nil, ErrTenantMismatch
 	}
-	if len(claims.Audience) != 1 || claims.Audience[0] != a.audienceFor(id) {
+	if len(claims.Audience) != 1 || !a.isAudience(claims.Audience[0], id) {
 		return nil, fmt.Errorf("jwtclaims: %w: %w", ErrTenantMismatch, jwt.ErrTokenInvalidAudience)
 	}
 	if claims.Type != typ {

@@ -5,22 +5,60 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantwall/tenantwall/sqlscope"
 )
 
-// BenchmarkPointSelect compares a point select by id under row level
-// security through pgxscope with two unscoped baselines on a table without
-// RLS, all over one pooled connection to the real server:
+// benchTables creates bench_plain (no RLS) and bench_rls (isolated with
+// sqlscope.EnableRLS, the default policy) with the same rows: 100 tenants
+// of 1,000 rows each, so the planner sees a table of realistic size — on a
+// table of a few hundred rows it would scan the heap instead of using the
+// primary key, and the benchmark would compare two different plans. The
+// fixture's tenant A owns ids 0–999, tenant B ids 1000–1999.
+func benchTables(b *testing.B, f *fixture) {
+	b.Helper()
+	ctx := context.Background()
+	for _, s := range []struct {
+		sql  string
+		args []any
+	}{
+		{sql: `CREATE TABLE bench_plain (id bigint PRIMARY KEY, tenant_id text NOT NULL, name text NOT NULL)`},
+		{sql: `INSERT INTO bench_plain SELECT i, CASE i / 1000 WHEN 0 THEN $1 WHEN 1 THEN $2 ELSE md5((i / 1000)::text)::uuid::text END, 'lead ' || i FROM generate_series(0, 99999) i`,
+			args: []any{f.a.ID, f.b.ID}},
+		{sql: `CREATE TABLE bench_rls (LIKE bench_plain INCLUDING ALL)`},
+		{sql: `INSERT INTO bench_rls SELECT * FROM bench_plain`},
+	} {
+		if _, err := f.admin.ExecContext(ctx, s.sql, s.args...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := sqlscope.EnableRLS(ctx, f.admin, "", "bench_rls"); err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range []string{`GRANT SELECT ON bench_plain, bench_rls TO ` + f.role, `ANALYZE bench_plain`, `ANALYZE bench_rls`} {
+		if _, err := f.admin.ExecContext(ctx, s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPointSelect compares a point select by primary key under row
+// level security through pgxscope with unscoped baselines on a table
+// without RLS, all over one pooled connection to the real server, as an
+// application role that is neither superuser, owner nor BYPASSRLS:
 //
 //	mode=a-autocommit   SELECT … WHERE tenant_id = $1 AND id = $2, autocommit (1 round trip)
 //	mode=b-plain-batch  BEGIN; SELECT … WHERE id = $1; COMMIT pipelined in one batch (1 round trip)
-//	mode=scoped-batch   set_config + SELECT … WHERE id = $1 under RLS, one implicit transaction (1 round trip)
+//	mode=scoped-batch   pgxscope.SendBatch: set_config + SELECT … WHERE id = $1 under RLS, one implicit transaction (1 round trip)
 //	mode=b-plain-tx     pgx Begin, SELECT, Commit (3 round trips)
 //	mode=b-batch-tx     BEGIN through pgx's Batch.BeginTx (as pgxscope.Tx sends it), SELECT, COMMIT (3 round trips)
 //	mode=scoped-tx      pgxscope.Tx: BEGIN+set_config, SELECT, COMMIT (3 round trips)
 func BenchmarkPointSelect(b *testing.B) {
 	f := newFixture(b, 1)
+	benchTables(b, f)
 	ctx := f.ctxA
 	tid := f.a.ID
+	bg := context.Background()
 	var name string
 	run := func(b *testing.B, op func(i int64) error) {
 		b.ReportAllocs()
@@ -31,7 +69,7 @@ func BenchmarkPointSelect(b *testing.B) {
 		}
 		var i int64
 		for b.Loop() {
-			if err := op(i % 100); err != nil {
+			if err := op(i % 1000); err != nil {
 				b.Fatal(err)
 			}
 			i++
@@ -39,27 +77,27 @@ func BenchmarkPointSelect(b *testing.B) {
 	}
 	b.Run("mode=a-autocommit", func(b *testing.B) {
 		run(b, func(id int64) error {
-			return f.pool.QueryRow(context.Background(), `SELECT name FROM leads_plain WHERE tenant_id = $1 AND id = $2`, tid, id).Scan(&name)
+			return f.pool.QueryRow(bg, `SELECT name FROM bench_plain WHERE tenant_id = $1 AND id = $2`, tid, id).Scan(&name)
 		})
 	})
 	b.Run("mode=b-plain-batch", func(b *testing.B) {
 		run(b, func(id int64) error {
 			batch := &pgx.Batch{}
 			batch.BeginTx(pgx.TxOptions{})
-			batch.Queue(`SELECT name FROM leads_plain WHERE id = $1`, id).QueryRow(func(r pgx.Row) error { return r.Scan(&name) })
+			batch.Queue(`SELECT name FROM bench_plain WHERE id = $1`, id).QueryRow(func(r pgx.Row) error { return r.Scan(&name) })
 			batch.Queue(`commit`)
-			br := f.pool.SendBatch(context.Background(), batch)
+			br := f.pool.SendBatch(bg, batch)
 			err := br.Close()
 			// The batch committed; Rollback only hands the connection
 			// back to the pool (it answers ErrTxClosed).
-			_ = br.Tx().Rollback(context.Background())
+			_ = br.Tx().Rollback(bg)
 			return err
 		})
 	})
 	b.Run("mode=scoped-batch", func(b *testing.B) {
 		run(b, func(id int64) error {
 			batch := &pgx.Batch{}
-			batch.Queue(`SELECT name FROM leads WHERE id = $1`, id)
+			batch.Queue(`SELECT name FROM bench_rls WHERE id = $1`, id)
 			br := f.scope.SendBatch(ctx, f.pool, batch)
 			if err := br.QueryRow().Scan(&name); err != nil {
 				br.Close()
@@ -70,8 +108,8 @@ func BenchmarkPointSelect(b *testing.B) {
 	})
 	b.Run("mode=b-plain-tx", func(b *testing.B) {
 		run(b, func(id int64) error {
-			return pgx.BeginFunc(context.Background(), f.pool, func(tx pgx.Tx) error {
-				return tx.QueryRow(context.Background(), `SELECT name FROM leads_plain WHERE id = $1`, id).Scan(&name)
+			return pgx.BeginFunc(bg, f.pool, func(tx pgx.Tx) error {
+				return tx.QueryRow(bg, `SELECT name FROM bench_plain WHERE id = $1`, id).Scan(&name)
 			})
 		})
 	})
@@ -79,24 +117,71 @@ func BenchmarkPointSelect(b *testing.B) {
 		run(b, func(id int64) error {
 			batch := &pgx.Batch{}
 			batch.BeginTx(pgx.TxOptions{})
-			br := f.pool.SendBatch(context.Background(), batch)
+			br := f.pool.SendBatch(bg, batch)
 			tx := br.Tx()
 			if err := br.Close(); err != nil {
-				_ = tx.Rollback(context.Background())
+				_ = tx.Rollback(bg)
 				return err
 			}
-			if err := tx.QueryRow(context.Background(), `SELECT name FROM leads_plain WHERE id = $1`, id).Scan(&name); err != nil {
-				_ = tx.Rollback(context.Background())
+			if err := tx.QueryRow(bg, `SELECT name FROM bench_plain WHERE id = $1`, id).Scan(&name); err != nil {
+				_ = tx.Rollback(bg)
 				return err
 			}
-			return tx.Commit(context.Background())
+			return tx.Commit(bg)
 		})
 	})
 	b.Run("mode=scoped-tx", func(b *testing.B) {
 		run(b, func(id int64) error {
 			return f.scope.Tx(ctx, f.pool, func(tx pgx.Tx) error {
-				return tx.QueryRow(ctx, `SELECT name FROM leads WHERE id = $1`, id).Scan(&name)
+				return tx.QueryRow(ctx, `SELECT name FROM bench_rls WHERE id = $1`, id).Scan(&name)
 			})
 		})
 	})
+}
+
+// BenchmarkScanGuard counts tenant A's 1,000 rows of the 100,000 with a
+// sequential scan (no index on tenant_id), to measure what the guard costs
+// per row in the policy sqlscope writes and in the obvious alternative:
+//
+//	policy=none       bench_plain, WHERE tenant_id = $1, no RLS (baseline)
+//	policy=subselect  sqlscope's policy: tenant_id = (SELECT tenantwall.current_tenant()),
+//	                  an InitPlan evaluated once per statement
+//	policy=inline     tenant_id = tenantwall.current_tenant(), which PostgreSQL
+//	                  inlines and evaluates per row (not what sqlscope writes)
+func BenchmarkScanGuard(b *testing.B) {
+	f := newFixture(b, 1)
+	benchTables(b, f)
+	bg := context.Background()
+	for _, s := range []string{
+		`CREATE TABLE bench_inline AS SELECT * FROM bench_rls`,
+		`ALTER TABLE bench_inline ENABLE ROW LEVEL SECURITY`,
+		`ALTER TABLE bench_inline FORCE ROW LEVEL SECURITY`,
+		`CREATE POLICY inline ON bench_inline USING (tenant_id = tenantwall.current_tenant())`,
+		`GRANT SELECT ON bench_inline TO ` + f.role,
+		`ANALYZE bench_inline`,
+	} {
+		if _, err := f.admin.ExecContext(bg, s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var n int64
+	count := func(b *testing.B, query string, args ...any) {
+		b.ReportAllocs()
+		for b.Loop() {
+			batch := &pgx.Batch{}
+			// One process per scan: parallel workers would measure the
+			// machine's idle cores, not the guard.
+			batch.Queue(`SET LOCAL max_parallel_workers_per_gather = 0`)
+			batch.Queue(query, args...).QueryRow(func(r pgx.Row) error { return r.Scan(&n) })
+			if err := f.scope.SendBatch(f.ctxA, f.pool, batch).Close(); err != nil {
+				b.Fatal(err)
+			}
+			if n != 1000 {
+				b.Fatalf("counted %d rows, want 1000", n)
+			}
+		}
+	}
+	b.Run("policy=none", func(b *testing.B) { count(b, `SELECT count(*) FROM bench_plain WHERE tenant_id = $1`, f.a.ID) })
+	b.Run("policy=subselect", func(b *testing.B) { count(b, `SELECT count(*) FROM bench_rls`) })
+	b.Run("policy=inline", func(b *testing.B) { count(b, `SELECT count(*) FROM bench_inline`) })
 }

@@ -2,6 +2,7 @@ package pgxscope_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -38,6 +39,23 @@ func benchTables(b *testing.B, f *fixture) {
 	for _, s := range []string{`GRANT SELECT ON bench_plain, bench_rls TO ` + f.role, `ANALYZE bench_plain`, `ANALYZE bench_rls`} {
 		if _, err := f.admin.ExecContext(ctx, s); err != nil {
 			b.Fatal(err)
+		}
+	}
+	// Both point selects must use the primary key, or the comparison is
+	// between plans, not between scoped and unscoped.
+	for _, table := range []string{"bench_plain", "bench_rls"} {
+		batch := &pgx.Batch{}
+		var plan []string
+		batch.Queue(`EXPLAIN SELECT name FROM `+table+` WHERE id = $1`, int64(1)).Query(func(r pgx.Rows) error {
+			var line string
+			_, err := pgx.ForEachRow(r, []any{&line}, func() error { plan = append(plan, line); return nil })
+			return err
+		})
+		if err := f.scope.SendBatch(f.ctxA, f.pool, batch).Close(); err != nil {
+			b.Fatal(err)
+		}
+		if len(plan) == 0 || !strings.Contains(plan[0], "Index Scan using "+table+"_pkey") {
+			b.Fatalf("%s: the point select does not use the primary key:\n%s", table, strings.Join(plan, "\n"))
 		}
 	}
 }

@@ -52,9 +52,9 @@ func FunctionSQL(setting string) ([]string, error) {
 		`CREATE SCHEMA IF NOT EXISTS ` + FunctionSchema,
 		`GRANT USAGE ON SCHEMA ` + FunctionSchema + ` TO PUBLIC`,
 		// The raising half is plpgsql, called only when the tenant is
-		// missing; the function the policies call is plain SQL, which
-		// PostgreSQL inlines, so the check costs next to nothing per
-		// statement.
+		// missing or empty (coalesce evaluates it lazily); the function
+		// the policies call is plain SQL, which PostgreSQL inlines, so
+		// the check costs one read of the setting per statement.
 		`CREATE OR REPLACE FUNCTION ` + FunctionSchema + `.no_tenant() RETURNS text
 LANGUAGE plpgsql STABLE PARALLEL SAFE AS $fn$
 BEGIN
@@ -64,9 +64,7 @@ END
 $fn$`,
 		`CREATE OR REPLACE FUNCTION ` + CurrentTenantFunc + `() RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE AS $fn$
-	SELECT CASE WHEN coalesce(current_setting('` + setting + `', true), '') = ''
-		THEN ` + FunctionSchema + `.no_tenant()
-		ELSE current_setting('` + setting + `', true) END
+	SELECT coalesce(nullif(current_setting('` + setting + `', true), ''), ` + FunctionSchema + `.no_tenant())
 $fn$`,
 		`GRANT EXECUTE ON FUNCTION ` + CurrentTenantFunc + `() TO PUBLIC`,
 	}, nil

@@ -176,7 +176,7 @@ func TestRLSWithoutTenant(t *testing.T) {
 	_, err = tx.Exec(`SELECT set_config('tenantwall.tenant_id', '', true)`)
 	require.NoError(t, err)
 	_, err = tx.Exec(`SELECT * FROM leads`)
-	require.Error(t, err)
+	assert.ErrorContains(t, err, "no tenant")
 }
 
 func TestRLSPoolHygiene(t *testing.T) {

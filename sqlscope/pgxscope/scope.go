@@ -82,14 +82,8 @@ func (s *Scope) TxOptions(ctx context.Context, db Batcher, opts pgx.TxOptions, f
 func runBatchTx(ctx context.Context, db Batcher, b *pgx.Batch, fn func(pgx.Tx) error) (err error) {
 	br := db.SendBatch(ctx, b)
 	tx := br.Tx()
-	for range b.QueuedQueries {
-		if _, err = br.Exec(); err != nil {
-			break
-		}
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
+	// Close reads every result and returns the first error.
+	err = br.Close()
 	if tx == nil {
 		return fmt.Errorf("pgxscope: %T did not begin a transaction from the batch", db)
 	}

@@ -2,6 +2,7 @@ package sqlscope
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sort"
 	"strings"
@@ -38,6 +39,10 @@ const (
 	// CheckForeignKey: a foreign key between tenant tables that does not
 	// include tenant_id, so a row can reference another tenant's row.
 	CheckForeignKey Check = "foreign_key_without_tenant"
+	// CheckGuard: the guard function CurrentTenantFunc does not raise when
+	// the tenant setting is empty, or does not return the tenant when it
+	// is set. Every policy calls it, so all of them are void.
+	CheckGuard Check = "guard_function_unsafe"
 )
 
 // Finding is one problem Audit found.
@@ -101,6 +106,9 @@ type AuditOptions struct {
 	Role string
 	// Schemas limits the audit to these schemas.
 	Schemas []string
+	// Setting is the run-time parameter the guard function reads; default
+	// DefaultSetting. It must match the one given to FunctionSQL.
+	Setting string
 }
 
 // Audit inspects a live PostgreSQL database and reports every isolation
@@ -108,19 +116,32 @@ type AuditOptions struct {
 // ordinary or partitioned table with a tenant_id column. An error means
 // the audit itself could not run.
 //
+// Besides reading the catalogue, Audit calls the guard function the
+// policies rely on, in a read-only transaction that it rolls back: with
+// the setting empty it must raise, with the setting set it must return
+// it. This probe needs a db that can begin a transaction (*sql.DB or
+// *sql.Conn); given a *sql.Tx, Audit skips it rather than change the
+// caller's transaction.
+//
 // Run it at start-up as the application role and refuse to serve on
 // findings (Findings.Err), and in tests.
 func Audit(ctx context.Context, db Querier, opts *AuditOptions) (Findings, error) {
 	if opts == nil {
 		opts = &AuditOptions{}
 	}
-	a := auditor{ctx: ctx, db: db, role: opts.Role, schemas: opts.Schemas}
+	a := auditor{ctx: ctx, db: db, role: opts.Role, schemas: opts.Schemas, setting: opts.Setting}
+	if a.setting == "" {
+		a.setting = DefaultSetting
+	}
+	if err := checkSetting(a.setting); err != nil {
+		return nil, err
+	}
 	if a.role == "" {
 		if err := db.QueryRowContext(ctx, `SELECT current_user`).Scan(&a.role); err != nil {
 			return nil, fmt.Errorf("sqlscope: audit: %w", err)
 		}
 	}
-	for _, step := range []func() error{a.roleChecks, a.tableChecks, a.policyChecks, a.foreignKeyChecks} {
+	for _, step := range []func() error{a.roleChecks, a.guardChecks, a.tableChecks, a.policyChecks, a.foreignKeyChecks} {
 		if err := step(); err != nil {
 			return nil, fmt.Errorf("sqlscope: audit: %w", err)
 		}
@@ -143,6 +164,7 @@ type auditor struct {
 	db      Querier
 	role    string
 	schemas []string
+	setting string
 	found   Findings
 }
 
@@ -175,6 +197,61 @@ func (a *auditor) roleChecks() error {
 	}
 	if bypass {
 		a.add(CheckBypassRLS, "", a.role, "the role bypasses every policy")
+	}
+	return nil
+}
+
+// guardProbe is the value the guard is asked to return; no tenant ID can
+// look like it.
+const guardProbe = "tenantwall audit probe"
+
+// guardChecks calls the guard function with the setting empty and set.
+func (a *auditor) guardChecks() error {
+	var exists bool
+	if err := a.db.QueryRowContext(a.ctx, `SELECT to_regprocedure($1) IS NOT NULL`, CurrentTenantFunc+"()").Scan(&exists); err != nil {
+		return err
+	}
+	beginner, ok := a.db.(interface {
+		BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
+	})
+	if !exists || !ok {
+		return nil // no guard to probe (policies cannot call it), or a caller's transaction
+	}
+	tx, err := beginner.BeginTx(a.ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	call := func(value string) (string, error) {
+		if _, err := tx.ExecContext(a.ctx, `SELECT set_config($1, $2, true)`, a.setting, value); err != nil {
+			return "", err
+		}
+		// A savepoint keeps the transaction usable after the guard raises.
+		if _, err := tx.ExecContext(a.ctx, `SAVEPOINT tenantwall_audit`); err != nil {
+			return "", err
+		}
+		var got sql.NullString
+		callErr := tx.QueryRowContext(a.ctx, `SELECT `+CurrentTenantFunc+`()`).Scan(&got)
+		if _, err := tx.ExecContext(a.ctx, `ROLLBACK TO SAVEPOINT tenantwall_audit`); err != nil {
+			return "", err
+		}
+		return got.String, callErr
+	}
+	if got, err := call(""); err == nil {
+		a.add(CheckGuard, "", CurrentTenantFunc, fmt.Sprintf("with %s empty it returned %q instead of raising; reinstall it with FunctionSQL", a.setting, got))
+	} else if a.ctx.Err() != nil {
+		return a.ctx.Err()
+	}
+	got, err := call(guardProbe)
+	if a.ctx.Err() != nil {
+		return a.ctx.Err()
+	}
+	if err != nil || got != guardProbe {
+		detail := fmt.Sprintf("with %s set it returned %q instead of the setting", a.setting, got)
+		if err != nil {
+			detail = fmt.Sprintf("with %s set it raised (%v); AuditOptions.Setting must name the setting it reads", a.setting, err)
+		}
+		a.add(CheckGuard, "", CurrentTenantFunc, detail)
 	}
 	return nil
 }

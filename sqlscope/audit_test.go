@@ -101,3 +101,69 @@ CREATE POLICY p ON {s}.items FOR ALL
 		assert.Error(t, err)
 	})
 }
+
+// TestAuditProbesTheGuard replaces the guard function every policy calls
+// with unsafe versions and checks Audit notices, though the policies
+// themselves still read correctly.
+func TestAuditProbesTheGuard(t *testing.T) {
+	ctx := context.Background()
+	url, admin := testenv.PostgresDB(t)
+	_, err := admin.ExecContext(ctx, `CREATE TABLE items (id int PRIMARY KEY, tenant_id text NOT NULL)`)
+	require.NoError(t, err)
+	require.NoError(t, sqlscope.EnableRLS(ctx, admin, "", "items"))
+	role, roleURL := testenv.PostgresRole(t, admin, url)
+	_, err = admin.ExecContext(ctx, `GRANT SELECT ON items TO `+role)
+	require.NoError(t, err)
+	app, err := sql.Open("pgx", roleURL)
+	require.NoError(t, err)
+	t.Cleanup(func() { app.Close() })
+
+	audit := func(t *testing.T, opts *sqlscope.AuditOptions) sqlscope.Findings {
+		t.Helper()
+		fs, err := sqlscope.Audit(ctx, app, opts)
+		require.NoError(t, err)
+		return fs
+	}
+	require.Empty(t, audit(t, nil), "the installed guard passes the probe")
+
+	t.Run("a guard probed for another setting", func(t *testing.T) {
+		fs := audit(t, &sqlscope.AuditOptions{Setting: "app.other"})
+		require.True(t, fs.Has(sqlscope.CheckGuard, ""), "%v", fs)
+		assert.Contains(t, fs.Err().Error(), "AuditOptions.Setting")
+	})
+	t.Run("a hostile setting name", func(t *testing.T) {
+		_, err := sqlscope.Audit(ctx, app, &sqlscope.AuditOptions{Setting: "a.b'; DROP TABLE items; --"})
+		assert.ErrorIs(t, err, sqlscope.ErrIdentifier)
+	})
+	t.Run("through a caller's transaction the probe is skipped and the setting kept", func(t *testing.T) {
+		tx, err := app.BeginTx(ctx, nil)
+		require.NoError(t, err)
+		defer tx.Rollback()
+		_, err = tx.ExecContext(ctx, `SELECT set_config('tenantwall.tenant_id', 'caller', true)`)
+		require.NoError(t, err)
+		fs, err := sqlscope.Audit(ctx, tx, &sqlscope.AuditOptions{Setting: "app.other"})
+		require.NoError(t, err)
+		assert.False(t, fs.Has(sqlscope.CheckGuard, ""), "%v", fs)
+		var v string
+		require.NoError(t, tx.QueryRowContext(ctx, `SELECT current_setting('tenantwall.tenant_id')`).Scan(&v))
+		assert.Equal(t, "caller", v)
+	})
+
+	for _, c := range []struct{ name, body, detail string }{
+		{"a guard that returns empty instead of raising", `SELECT coalesce(current_setting('tenantwall.tenant_id', true), '')`, "instead of raising"},
+		{"a guard that returns a constant", `SELECT 'acme'::text`, "instead of the setting"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := admin.ExecContext(ctx, `CREATE OR REPLACE FUNCTION tenantwall.current_tenant() RETURNS text LANGUAGE sql STABLE AS $fn$`+c.body+`$fn$`)
+			require.NoError(t, err)
+			fs := audit(t, nil)
+			require.True(t, fs.Has(sqlscope.CheckGuard, ""), "%v", fs)
+			assert.Contains(t, fs.Err().Error(), c.detail)
+			assert.False(t, fs.Has(sqlscope.CheckAdmitsUnset, ""), "the policies still read correctly; only the probe can tell")
+		})
+	}
+	t.Run("reinstalling the guard clears the finding", func(t *testing.T) {
+		require.NoError(t, sqlscope.EnableRLS(ctx, admin, "", "items"))
+		assert.Empty(t, audit(t, nil))
+	})
+}

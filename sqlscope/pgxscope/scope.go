@@ -59,7 +59,10 @@ type Batcher interface {
 // fn with it, and commits, or rolls back if fn returns an error or panics.
 // On a pool, the connection is released when the transaction ends, and
 // pgxpool destroys a connection that is not idle, so a failure can never
-// hand a scoped session to another request.
+// hand a scoped session to another request. db must not be a pgx.Tx:
+// pgx refuses to begin a transaction from a batch inside one, and Tx
+// returns that error without running fn (inside a transaction, use
+// SendBatch, whose setting then lasts until that transaction ends).
 func (s *Scope) Tx(ctx context.Context, db Batcher, fn func(pgx.Tx) error) error {
 	return s.TxOptions(ctx, db, pgx.TxOptions{}, fn)
 }

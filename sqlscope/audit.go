@@ -249,7 +249,7 @@ func (a *auditor) guardChecks() error {
 	if err != nil || got != guardProbe {
 		detail := fmt.Sprintf("with %s set it returned %q instead of the setting", a.setting, got)
 		if err != nil {
-			detail = fmt.Sprintf("with %s set it raised (%v); AuditOptions.Setting must name the setting it reads", a.setting, err)
+			detail = fmt.Sprintf("with %s set it raised (%v) instead of returning it; if the guard reads another setting, name it in AuditOptions.Setting", a.setting, err)
 		}
 		a.add(CheckGuard, "", CurrentTenantFunc, detail)
 	}

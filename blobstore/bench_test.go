@@ -77,32 +77,22 @@ func BenchmarkTransfer(b *testing.B) {
 		}
 		b.ReportMetric(maxRSS(), "peak-rss-MiB")
 	})
-	b.Run("op=download/impl=bare", func(b *testing.B) {
-		b.SetBytes(objectSize)
-		for b.Loop() {
-			r, err := base.NewReader(ctx, "bare/object", nil)
-			if err != nil {
-				b.Fatal(err)
+	download := func(open func() (io.ReadCloser, error)) func(*testing.B) {
+		return func(b *testing.B) {
+			b.SetBytes(objectSize)
+			for b.Loop() {
+				r, err := open()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.Copy(io.Discard, r); err != nil {
+					b.Fatal(err)
+				}
+				r.Close()
 			}
-			if _, err := io.Copy(io.Discard, r); err != nil {
-				b.Fatal(err)
-			}
-			r.Close()
+			b.ReportMetric(maxRSS(), "peak-rss-MiB")
 		}
-		b.ReportMetric(maxRSS(), "peak-rss-MiB")
-	})
-	b.Run("op=download/impl=tenant", func(b *testing.B) {
-		b.SetBytes(objectSize)
-		for b.Loop() {
-			r, err := tb.Open(ctx, key)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := io.Copy(io.Discard, r); err != nil {
-				b.Fatal(err)
-			}
-			r.Close()
-		}
-		b.ReportMetric(maxRSS(), "peak-rss-MiB")
-	})
+	}
+	b.Run("op=download/impl=bare", download(func() (io.ReadCloser, error) { return base.NewReader(ctx, "bare/object", nil) }))
+	b.Run("op=download/impl=tenant", download(func() (io.ReadCloser, error) { return tb.Open(ctx, key) }))
 }

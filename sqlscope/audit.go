@@ -207,15 +207,18 @@ const guardProbe = "tenantwall audit probe"
 
 // guardChecks calls the guard function with the setting empty and set.
 func (a *auditor) guardChecks() error {
+	beginner, ok := a.db.(interface {
+		BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
+	})
+	if !ok {
+		return nil // a caller's transaction: leave it alone
+	}
 	var exists bool
 	if err := a.db.QueryRowContext(a.ctx, `SELECT to_regprocedure($1) IS NOT NULL`, CurrentTenantFunc+"()").Scan(&exists); err != nil {
 		return err
 	}
-	beginner, ok := a.db.(interface {
-		BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
-	})
-	if !exists || !ok {
-		return nil // no guard to probe (policies cannot call it), or a caller's transaction
+	if !exists {
+		return nil // no guard to probe, so no policy can call it
 	}
 	tx, err := beginner.BeginTx(a.ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {

@@ -16,10 +16,6 @@ import (
 // verification record lives: _tenantwall-challenge.crm.acme.com.
 const ChallengeLabel = "_tenantwall-challenge"
 
-// ErrUnverified reports a domain whose DNS does not (or no longer) prove
-// that it points at the platform for this tenant.
-var ErrUnverified = errors.New("resolve: domain not verified")
-
 // DNS is the part of *net.Resolver that verification uses; inject a fake
 // or a resolver pointed at a test DNS server in tests.
 type DNS interface {

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Note is one note.
+type Note struct {
+	ID        int64     `json:"id"`
+	Title     string    `json:"title"`
+	Body      string    `json:"body"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+type server struct {
+	db  *sql.DB
+	rdb *redis.Client
+}
+
+func newServer(db *sql.DB, rdb *redis.Client) *server { return &server{db: db, rdb: rdb} }
+
+func (s *server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /notes/", s.list)
+	mux.HandleFunc("POST /notes/", s.create)
+	mux.HandleFunc("GET /notes/{id}/", s.get)
+	mux.HandleFunc("PATCH /notes/{id}/", s.update)
+	mux.HandleFunc("DELETE /notes/{id}/", s.delete)
+	mux.HandleFunc("GET /stats/", s.stats)
+	return mux
+}
+
+func (s *server) list(w http.ResponseWriter, r *http.Request) {
+	rows, err := s.db.QueryContext(r.Context(), `SELECT id, title, body, created_at FROM notes ORDER BY id`)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	defer rows.Close()
+	out := []Note{}
+	for rows.Next() {
+		var n Note
+		if err := rows.Scan(&n.ID, &n.Title, &n.Body, &n.CreatedAt); err != nil {
+			fail(w, err)
+			return
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		fail(w, err)
+		return
+	}
+	reply(w, http.StatusOK, map[string]any{"results": out})
+}
+
+type input struct {
+	Title *string `json:"title"`
+	Body  *string `json:"body"`
+}
+
+func (s *server) create(w http.ResponseWriter, r *http.Request) {
+	var in input
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&in); err != nil || in.Title == nil || *in.Title == "" {
+		reply(w, http.StatusBadRequest, map[string]string{"error": "title: required"})
+		return
+	}
+	body := ""
+	if in.Body != nil {
+		body = *in.Body
+	}
+	var n Note
+	err := s.db.QueryRowContext(r.Context(),
+		`INSERT INTO notes (title, body) VALUES ($1, $2) RETURNING id, title, body, created_at`, *in.Title, body).
+		Scan(&n.ID, &n.Title, &n.Body, &n.CreatedAt)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	s.rdb.Del(r.Context(), "notes:stats")
+	reply(w, http.StatusCreated, n)
+}
+
+func (s *server) get(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	var n Note
+	err := s.db.QueryRowContext(r.Context(), `SELECT id, title, body, created_at FROM notes WHERE id = $1`, id).
+		Scan(&n.ID, &n.Title, &n.Body, &n.CreatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		reply(w, http.StatusNotFound, map[string]string{"error": "not found"})
+		return
+	}
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	reply(w, http.StatusOK, n)
+}
+
+func (s *server) update(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	var in input
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&in); err != nil || (in.Title != nil && *in.Title == "") {
+		reply(w, http.StatusBadRequest, map[string]string{"error": "title: must not be empty"})
+		return
+	}
+	var n Note
+	err := s.db.QueryRowContext(r.Context(), `UPDATE notes SET title = coalesce($2, title), body = coalesce($3, body)
+		WHERE id = $1 RETURNING id, title, body, created_at`, id, in.Title, in.Body).
+		Scan(&n.ID, &n.Title, &n.Body, &n.CreatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		reply(w, http.StatusNotFound, map[string]string{"error": "not found"})
+		return
+	}
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	reply(w, http.StatusOK, n)
+}
+
+func (s *server) delete(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	res, err := s.db.ExecContext(r.Context(), `DELETE FROM notes WHERE id = $1`, id)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		reply(w, http.StatusNotFound, map[string]string{"error": "not found"})
+		return
+	}
+	s.rdb.Del(r.Context(), "notes:stats")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// stats counts the notes, cached in Redis for a minute and dropped on
+// every write.
+func (s *server) stats(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if v, err := s.rdb.Get(ctx, "notes:stats").Result(); err == nil {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(v))
+		return
+	}
+	var count int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM notes`).Scan(&count); err != nil {
+		fail(w, err)
+		return
+	}
+	data, _ := json.Marshal(map[string]int{"notes": count})
+	s.rdb.Set(ctx, "notes:stats", data, time.Minute)
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(data)
+}
+
+func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		reply(w, http.StatusNotFound, map[string]string{"error": "not found"})
+		return 0, false
+	}
+	return id, true
+}
+
+func reply(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func fail(w http.ResponseWriter, err error) {
+	slog.Error("notes: request failed", "err", err)
+	reply(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
+}

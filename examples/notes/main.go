@@ -1,11 +1,14 @@
 // Command notes is a small notes service written the way many existing Go
 // services are: net/http, database/sql on PostgreSQL through pgx's stdlib
-// driver, and a Redis cache. See README.md.
+// driver, and a Redis cache. It is made multi-tenant with tenantwall
+// exactly as the repository README's "Adopt it in an existing service"
+// section says; see README.md.
 package main
 
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -16,6 +19,11 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tenantwall/tenantwall/cachekey"
+	"github.com/tenantwall/tenantwall/resolve"
+	"github.com/tenantwall/tenantwall/sqlscope"
+	"github.com/tenantwall/tenantwall/sqlscope/sqlstore"
 )
 
 func main() {
@@ -25,53 +33,136 @@ func main() {
 	}
 }
 
+// config is what the service needs to start.
+type config struct {
+	ownerURL   string // migrations: creates tables, enables row level security
+	appURL     string // requests: a role that is not superuser, BYPASSRLS or owner
+	redisURL   string
+	baseDomain string // tenants are <slug>.<baseDomain>
+}
+
 func run(args []string) error {
 	fs := flag.NewFlagSet("notes", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8081", "listen address")
-	dbURL := fs.String("db", envOr("NOTES_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL URL")
-	redisURL := fs.String("redis", envOr("NOTES_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL")
+	var cfg config
+	fs.StringVar(&cfg.ownerURL, "db", os.Getenv("NOTES_DATABASE_URL"), "PostgreSQL URL of the owner role (migrations); empty: a demo database on -demo-server")
+	fs.StringVar(&cfg.appURL, "app-db", os.Getenv("NOTES_APP_DATABASE_URL"), "PostgreSQL URL of the application role (requests)")
+	fs.StringVar(&cfg.redisURL, "redis", envOr("NOTES_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL")
+	fs.StringVar(&cfg.baseDomain, "base-domain", "notes.localhost", "tenants are served on <slug>.<base-domain>")
+	demoServer := fs.String("demo-server", envOr("TENANTWALL_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"),
+		"with -db empty: an administrator URL on which to create the demo database, roles and tenants")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	db, err := sql.Open("pgx", *dbURL)
+	if cfg.ownerURL == "" {
+		var err error
+		if cfg, err = demo(ctx, *demoServer, cfg); err != nil {
+			return fmt.Errorf("demo setup: %w", err)
+		}
+	}
+	handler, closeAll, err := setup(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	opt, err := redis.ParseURL(*redisURL)
-	if err != nil {
-		return err
-	}
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
-
-	if err := migrate(ctx, db); err != nil {
-		return err
-	}
-	srv := &http.Server{Addr: *addr, Handler: newServer(db, rdb).routes(), ReadHeaderTimeout: 5 * time.Second}
+	defer closeAll()
+	srv := &http.Server{Addr: *addr, Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
-	slog.Info("notes listening", "addr", *addr)
-	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+	slog.Info("notes listening", "addr", *addr, "try", "curl -H 'Host: acme."+cfg.baseDomain+"' http://"+*addr+"/notes/")
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
 }
 
-func migrate(ctx context.Context, db *sql.DB) error {
-	_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS notes (
+// setup migrates as the owner, checks the application role, and returns
+// the service's handler with the tenant resolved from the host.
+func setup(ctx context.Context, cfg config) (http.Handler, func(), error) {
+	owner, err := sql.Open("pgx", cfg.ownerURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer owner.Close()
+	if err := migrate(ctx, owner); err != nil {
+		return nil, nil, fmt.Errorf("migrate: %w", err)
+	}
+
+	app, err := sql.Open("pgx", cfg.appURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	opt, err := redis.ParseURL(cfg.redisURL)
+	if err != nil {
+		app.Close()
+		return nil, nil, err
+	}
+	rdb := redis.NewClient(opt)
+	closeAll := func() { rdb.Close(); app.Close() }
+	handler, err := newHandler(ctx, app, rdb, cfg.baseDomain)
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	return handler, closeAll, nil
+}
+
+// newHandler wires tenantwall around the service's routes.
+func newHandler(ctx context.Context, app *sql.DB, rdb *redis.Client, baseDomain string) (http.Handler, error) {
+	// Refuse to serve as a role that row level security does not bind.
+	findings, err := sqlscope.Audit(ctx, app, nil)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	if err := findings.Err(); err != nil {
+		return nil, err
+	}
+	rls, err := sqlscope.NewRLS(app)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := cachekey.New(rdb)
+	if err != nil {
+		return nil, err
+	}
+	rdb.AddHook(keys.Guard()) // any Redis command outside the tenant's keys fails
+	tenants, err := sqlstore.New(app, sqlscope.Postgres)
+	if err != nil {
+		return nil, err
+	}
+	res, err := resolve.New(tenants, resolve.WithBaseDomain(baseDomain))
+	if err != nil {
+		return nil, err
+	}
+	return res.Middleware(newServer(rls, rdb, keys).routes()), nil
+}
+
+// migrate creates the tables and isolates the tenant tables; run as the
+// owner role.
+func migrate(ctx context.Context, owner *sql.DB) error {
+	tenants, err := sqlstore.New(owner, sqlscope.Postgres)
+	if err != nil {
+		return err
+	}
+	if err := tenants.Migrate(ctx); err != nil {
+		return err
+	}
+	_, err = owner.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS notes (
 		id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		tenant_id text NOT NULL,
 		title text NOT NULL,
 		body text NOT NULL DEFAULT '',
 		created_at timestamptz NOT NULL DEFAULT now())`)
-	return err
+	if err != nil {
+		return err
+	}
+	return sqlscope.EnableRLS(ctx, owner, "", "notes")
 }
 
 func envOr(k, def string) string {

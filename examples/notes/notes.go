@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tenantwall/tenantwall/cachekey"
+	"github.com/tenantwall/tenantwall/sqlscope"
 )
 
 // Note is one note.
@@ -21,11 +24,14 @@ type Note struct {
 }
 
 type server struct {
-	db  *sql.DB
-	rdb *redis.Client
+	db   *sqlscope.RLS // every query runs in a transaction scoped to the request's tenant
+	rdb  *redis.Client
+	keys *cachekey.Keyspace // cache keys in the request's tenant's namespace
 }
 
-func newServer(db *sql.DB, rdb *redis.Client) *server { return &server{db: db, rdb: rdb} }
+func newServer(db *sqlscope.RLS, rdb *redis.Client, keys *cachekey.Keyspace) *server {
+	return &server{db: db, rdb: rdb, keys: keys}
+}
 
 func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
@@ -39,22 +45,23 @@ func (s *server) routes() http.Handler {
 }
 
 func (s *server) list(w http.ResponseWriter, r *http.Request) {
-	rows, err := s.db.QueryContext(r.Context(), `SELECT id, title, body, created_at FROM notes ORDER BY id`)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	defer rows.Close()
 	out := []Note{}
-	for rows.Next() {
-		var n Note
-		if err := rows.Scan(&n.ID, &n.Title, &n.Body, &n.CreatedAt); err != nil {
-			fail(w, err)
-			return
+	err := s.db.Tx(r.Context(), func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(r.Context(), `SELECT id, title, body, created_at FROM notes ORDER BY id`)
+		if err != nil {
+			return err
 		}
-		out = append(out, n)
-	}
-	if err := rows.Err(); err != nil {
+		defer rows.Close()
+		for rows.Next() {
+			var n Note
+			if err := rows.Scan(&n.ID, &n.Title, &n.Body, &n.CreatedAt); err != nil {
+				return err
+			}
+			out = append(out, n)
+		}
+		return rows.Err()
+	})
+	if err != nil {
 		fail(w, err)
 		return
 	}
@@ -77,14 +84,17 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) {
 		body = *in.Body
 	}
 	var n Note
-	err := s.db.QueryRowContext(r.Context(),
-		`INSERT INTO notes (title, body) VALUES ($1, $2) RETURNING id, title, body, created_at`, *in.Title, body).
-		Scan(&n.ID, &n.Title, &n.Body, &n.CreatedAt)
+	err := s.db.Tx(r.Context(), func(tx *sql.Tx) error {
+		// tenant_id is filled in by the column default EnableRLS set.
+		return tx.QueryRowContext(r.Context(),
+			`INSERT INTO notes (title, body) VALUES ($1, $2) RETURNING id, title, body, created_at`, *in.Title, body).
+			Scan(&n.ID, &n.Title, &n.Body, &n.CreatedAt)
+	})
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	s.rdb.Del(r.Context(), "notes:stats")
+	s.invalidate(r)
 	reply(w, http.StatusCreated, n)
 }
 
@@ -94,8 +104,10 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var n Note
-	err := s.db.QueryRowContext(r.Context(), `SELECT id, title, body, created_at FROM notes WHERE id = $1`, id).
-		Scan(&n.ID, &n.Title, &n.Body, &n.CreatedAt)
+	err := s.db.Tx(r.Context(), func(tx *sql.Tx) error {
+		return tx.QueryRowContext(r.Context(), `SELECT id, title, body, created_at FROM notes WHERE id = $1`, id).
+			Scan(&n.ID, &n.Title, &n.Body, &n.CreatedAt)
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		reply(w, http.StatusNotFound, map[string]string{"error": "not found"})
 		return
@@ -118,9 +130,11 @@ func (s *server) update(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var n Note
-	err := s.db.QueryRowContext(r.Context(), `UPDATE notes SET title = coalesce($2, title), body = coalesce($3, body)
-		WHERE id = $1 RETURNING id, title, body, created_at`, id, in.Title, in.Body).
-		Scan(&n.ID, &n.Title, &n.Body, &n.CreatedAt)
+	err := s.db.Tx(r.Context(), func(tx *sql.Tx) error {
+		return tx.QueryRowContext(r.Context(), `UPDATE notes SET title = coalesce($2, title), body = coalesce($3, body)
+			WHERE id = $1 RETURNING id, title, body, created_at`, id, in.Title, in.Body).
+			Scan(&n.ID, &n.Title, &n.Body, &n.CreatedAt)
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		reply(w, http.StatusNotFound, map[string]string{"error": "not found"})
 		return
@@ -137,16 +151,23 @@ func (s *server) delete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	res, err := s.db.ExecContext(r.Context(), `DELETE FROM notes WHERE id = $1`, id)
+	var deleted int64
+	err := s.db.Tx(r.Context(), func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(r.Context(), `DELETE FROM notes WHERE id = $1`, id)
+		if err == nil {
+			deleted, err = res.RowsAffected()
+		}
+		return err
+	})
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if deleted == 0 {
 		reply(w, http.StatusNotFound, map[string]string{"error": "not found"})
 		return
 	}
-	s.rdb.Del(r.Context(), "notes:stats")
+	s.invalidate(r)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -154,20 +175,36 @@ func (s *server) delete(w http.ResponseWriter, r *http.Request) {
 // every write.
 func (s *server) stats(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if v, err := s.rdb.Get(ctx, "notes:stats").Result(); err == nil {
+	key, err := s.keys.Key(ctx, "stats")
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if v, err := s.rdb.Get(ctx, key).Result(); err == nil {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(v))
 		return
 	}
 	var count int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM notes`).Scan(&count); err != nil {
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `SELECT count(*) FROM notes`).Scan(&count)
+	})
+	if err != nil {
 		fail(w, err)
 		return
 	}
 	data, _ := json.Marshal(map[string]int{"notes": count})
-	s.rdb.Set(ctx, "notes:stats", data, time.Minute)
+	s.rdb.Set(ctx, key, data, time.Minute)
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(data)
+}
+
+// invalidate drops every cached entry of the request's tenant: one INCR of
+// its generation, whatever the number of keys.
+func (s *server) invalidate(r *http.Request) {
+	if err := s.keys.Invalidate(r.Context()); err != nil {
+		slog.Error("notes: cache invalidation failed", "err", err)
+	}
 }
 
 func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {

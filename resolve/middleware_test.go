@@ -276,3 +276,27 @@ func TestHeaderStrategy(t *testing.T) {
 		"a header listed after the host strategies only fills in for unknown hosts")
 	assert.Equal(t, "globex", serve(h, "10.0.0.7:1", "internal-svc", map[string]string{"X-Tenant": "globex"}).Body.String())
 }
+
+// A proxy that adds its own tenant header line but passes the client's
+// through leaves two; the first would be the client's. Neither is chosen.
+func TestSeveralTenantHeadersAreRefused(t *testing.T) {
+	f := newFixture(t)
+	for _, order := range [][]resolve.Strategy{
+		{resolve.Header, resolve.CustomDomain, resolve.Subdomain},
+		{resolve.Subdomain, resolve.Header},
+		{resolve.Header},
+	} {
+		r := f.resolver(t, resolve.WithTrustedProxies("10.0.0.0/8"), resolve.WithHeader("X-Tenant"),
+			resolve.WithStrategies(order...))
+		for _, vals := range [][]string{{"globex", "acme"}, {"acme", "acme"}, {"globex", ""}} {
+			req := httptest.NewRequest("GET", "http://internal-svc/", nil)
+			req.RemoteAddr = "10.0.0.7:1"
+			for _, v := range vals {
+				req.Header.Add("X-Tenant", v)
+			}
+			rec := httptest.NewRecorder()
+			r.Middleware(whoami).ServeHTTP(rec, req)
+			assert.Equal(t, http.StatusNotFound, rec.Code, "strategies %v, headers %q: %s", order, vals, rec.Body.String())
+		}
+	}
+}

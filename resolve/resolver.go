@@ -150,7 +150,10 @@ func (r *Resolver) resolveRequest(req *http.Request) (*tenant.Tenant, error) {
 		return r.resolveHost(req.Context(), raw)
 	}
 	if r.headerMode == headerFirst {
-		if slug := req.Header.Get(r.header); slug != "" && r.trustedPeer(req) {
+		if slug, ok, err := r.headerSlug(req); err != nil || ok {
+			if err != nil {
+				return nil, err
+			}
 			return r.resolveSlug(req.Context(), slug)
 		}
 	}
@@ -163,11 +166,29 @@ func (r *Resolver) resolveRequest(req *http.Request) (*tenant.Tenant, error) {
 	}
 	t, err := r.resolveHost(req.Context(), raw)
 	if r.headerMode == headerLast && t == nil && !errors.Is(err, ErrLookup) {
-		if slug := req.Header.Get(r.header); slug != "" && r.trustedPeer(req) {
+		if slug, ok, herr := r.headerSlug(req); herr != nil || ok {
+			if herr != nil {
+				return nil, herr
+			}
 			return r.resolveSlug(req.Context(), slug)
 		}
 	}
 	return t, err
+}
+
+// headerSlug returns the Header strategy's slug when a trusted peer sent
+// exactly one non-empty header line. Several lines are refused: a proxy
+// that adds its own but passes the client's through leaves both, and the
+// client's would come first.
+func (r *Resolver) headerSlug(req *http.Request) (string, bool, error) {
+	vs := req.Header.Values(r.header)
+	if len(vs) == 0 || !r.trustedPeer(req) {
+		return "", false, nil
+	}
+	if len(vs) > 1 {
+		return "", false, fmt.Errorf("%w: %d %s headers", ErrUnknownHost, len(vs), r.header)
+	}
+	return vs[0], vs[0] != "", nil
 }
 
 func (r *Resolver) resolveHost(ctx context.Context, raw string) (*tenant.Tenant, error) {

@@ -35,7 +35,9 @@ type CertPolicy struct {
 type CertPolicyOption func(*CertPolicy)
 
 // WithCertRate sets how many admissions one registered domain may trigger
-// per window (default 10 per hour).
+// per window (default 10 per hour). Both must be positive: a policy given
+// anything else admits no host at all (the error wraps ErrConfig), rather
+// than admitting without limit.
 func WithCertRate(n int, window time.Duration) CertPolicyOption {
 	return func(p *CertPolicy) { p.limit, p.window = n, window }
 }
@@ -51,6 +53,9 @@ func (r *Resolver) CertPolicy(opts ...CertPolicyOption) *CertPolicy {
 
 // Allow reports nil if host may get a certificate now.
 func (p *CertPolicy) Allow(ctx context.Context, host string) error {
+	if p.limit <= 0 || p.window <= 0 {
+		return fmt.Errorf("%w: %w: certificate rate %d per %v", ErrHostNotAllowed, ErrConfig, p.limit, p.window)
+	}
 	h, err := Normalize(host)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrHostNotAllowed, err)

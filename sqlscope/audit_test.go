@@ -144,9 +144,12 @@ func TestAuditProbesTheGuard(t *testing.T) {
 		fs, err := sqlscope.Audit(ctx, tx, &sqlscope.AuditOptions{Setting: "app.other"})
 		require.NoError(t, err)
 		assert.False(t, fs.Has(sqlscope.CheckGuard, ""), "%v", fs)
-		var v string
-		require.NoError(t, tx.QueryRowContext(ctx, `SELECT current_setting('tenantwall.tenant_id')`).Scan(&v))
+		var v, path string
+		require.NoError(t, tx.QueryRowContext(ctx, `SELECT current_setting('tenantwall.tenant_id'), current_setting('search_path')`).Scan(&v, &path))
 		assert.Equal(t, "caller", v)
+		assert.Equal(t, `"$user", public`, path, "the audit's pinned search_path is undone")
+		var n int
+		require.NoError(t, tx.QueryRowContext(ctx, `SELECT count(*) FROM items`).Scan(&n), "the caller's transaction is still usable")
 	})
 
 	for _, c := range []struct{ name, body, detail string }{

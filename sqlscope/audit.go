@@ -130,6 +130,17 @@ type AuditOptions struct {
 // ordinary or partitioned table with a tenant_id column. An error means
 // the audit itself could not run.
 //
+// Policies are judged by allow-list against PostgreSQL's own text: Audit
+// runs RLSSQL's statements on a temporary table (one per tenant_id type)
+// in a transaction it rolls back, with search_path pinned to pg_catalog,
+// and compares pg_get_expr of every permissive policy's USING and WITH
+// CHECK with the deparsed generated ones. Any difference is a finding,
+// however much of the guard the expression contains, because permissive
+// policies are ORed; restrictive policies only narrow and are accepted.
+// This needs the TEMP privilege on the database (PostgreSQL grants it to
+// PUBLIC by default); given a *sql.Tx, Audit works under a savepoint that
+// it rolls back, and fails in a read-only transaction.
+//
 // Besides reading the catalogue, Audit calls the guard function the
 // policies rely on, in a read-only transaction that it rolls back: with
 // the setting empty it must raise, with the setting set it must return

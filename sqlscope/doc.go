@@ -50,9 +50,9 @@
 // WITH CHECK). A statement that reads no row at all, because an index
 // condition or a leakproof condition evaluated before the policy excluded
 // every row, or LIMIT 0, or WHERE false, succeeds with an empty result;
-// an index leading with tenant_id makes the guard an index condition,
-// evaluated once when the scan starts, so statements using it raise
-// whatever they match. The difference between the error and the empty
+// a scan using an index that leads with tenant_id has the guard as an
+// index condition, evaluated once when the scan starts, so it raises
+// whatever matches. The difference between the error and the empty
 // result tells such code whether a row satisfying its conditions exists
 // in some tenant, never which tenant or what the row holds. PostgreSQL 15
 // keeps row level security conditions per row even when they do not

@@ -30,7 +30,35 @@
 // reason, a separate privileged handle, and reports to the auditor.
 //
 // Run the application as a role that is neither superuser, nor BYPASSRLS,
-// nor owner of tenant tables; Audit reports each of these. Foreign keys
+// nor owner of tenant tables, nor a member of such a role (it could SET
+// ROLE to it); Audit reports each of these. Audit also reports every
+// permissive policy on a tenant table whose USING or WITH CHECK is not
+// exactly what RLSSQL generates as PostgreSQL deparses it (an expression
+// that merely contains the guard, such as "guard OR true", admits other
+// tenants' rows), tables without that policy, RLS not enabled or not
+// forced, views over tenant tables without security_invoker and every
+// materialized view over one. Extra restrictive policies are accepted.
+//
+// # Statements without a tenant
+//
+// RLS.Tx, RLS.TxOptions and the other helpers return tenant.ErrNoTenant
+// before sending any statement when the context has no tenant (or an
+// empty ID). SQL sent around them without a tenant, on the application
+// role, never returns, changes or writes a row of any tenant: every row a
+// statement reads passes through the policy first, and the policy's guard
+// raises on the first one (an insert evaluates it in its default and its
+// WITH CHECK). A statement that reads no row at all, because an index
+// condition or a leakproof condition evaluated before the policy excluded
+// every row, or LIMIT 0, or WHERE false, succeeds with an empty result;
+// a scan using an index that leads with tenant_id has the guard as an
+// index condition, evaluated once when the scan starts, so it raises
+// whatever matches. The difference between the error and the empty
+// result tells such code whether a row satisfying its conditions exists
+// in some tenant, never which tenant or what the row holds. PostgreSQL 15
+// keeps row level security conditions per row even when they do not
+// depend on the row, so no policy can make every statement raise.
+//
+// Foreign keys
 // between tenant tables must carry tenant_id, and unique constraints should
 // lead with it:
 //

@@ -162,11 +162,12 @@ func TestSecretsDoNotPrint(t *testing.T) {
 }
 
 func TestTransportInjectsEachTenantsKey(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, r.Header.Get("Authorization")+"|"+r.Header.Get("Xi-Api-Key"))
 	}))
 	defer srv.Close()
-	v := newVault(t, credentials.NewMemStore())
+	host := strings.TrimPrefix(srv.URL, "https://")
+	v := newVault(t, credentials.NewMemStore(), credentials.WithHosts("openai", host), credentials.WithHosts("elevenlabs", host))
 	var ctxs []context.Context
 	var keys []string
 	for i := range 6 {

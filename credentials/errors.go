@@ -16,6 +16,12 @@ var (
 	// ErrProvider reports a provider name outside the allowed alphabet.
 	ErrProvider = errors.New("credentials: invalid provider name")
 
+	// ErrHost reports a Transport request (or a redirect it was asked to
+	// follow) to a destination the provider's credential is not bound to
+	// with WithHosts: another host or port, a scheme other than https, or
+	// a host it does not understand. Nothing was sent.
+	ErrHost = errors.New("credentials: destination not bound to this provider")
+
 	// ErrConfig reports an invalid option.
 	ErrConfig = errors.New("credentials: invalid configuration")
 )

@@ -22,7 +22,8 @@ import (
 type Vault struct {
 	keeper   *secrets.Keeper
 	store    Store
-	fallback map[string]string // provider → platform-wide key
+	fallback map[string]string          // provider → platform-wide key
+	hosts    map[string]map[string]bool // provider → canonical host:port its credential may go to
 	auditor  tenant.Auditor
 	now      func() time.Time
 }
@@ -58,7 +59,7 @@ func New(keeper *secrets.Keeper, store Store, opts ...Option) (*Vault, error) {
 	if keeper == nil || store == nil {
 		return nil, fmt.Errorf("%w: keeper and store are required", ErrConfig)
 	}
-	v := &Vault{keeper: keeper, store: store, fallback: map[string]string{}, auditor: tenant.DefaultAuditor, now: time.Now}
+	v := &Vault{keeper: keeper, store: store, fallback: map[string]string{}, hosts: map[string]map[string]bool{}, auditor: tenant.DefaultAuditor, now: time.Now}
 	for _, o := range opts {
 		if err := o(v); err != nil {
 			return nil, err

@@ -220,6 +220,35 @@ func (g *Guard) Check(ctx context.Context, args []any) error {
 	if len(args) == 0 || isInternal(ctx) {
 		return nil
 	}
+	err := g.check(ctx, args)
+	if err != nil {
+		g.auditRefused(ctx, args)
+	}
+	return err
+}
+
+// auditRefused reports every argument of a refused command that lies in
+// another tenant's namespace, wherever it stood, so that an attempt is
+// audited even when the Guard stopped at another argument first.
+func (g *Guard) auditRefused(ctx context.Context, args []any) {
+	id, err := tenant.IDFromContext(ctx)
+	if err != nil {
+		return
+	}
+	name, _ := argString(args[0])
+	for _, a := range args[1:] {
+		v, ok := argString(a)
+		if !ok {
+			continue
+		}
+		if owner := g.ks.ownerOf(v); owner != "" && owner != id {
+			g.ks.auditor.Audit(ctx, tenant.Event{Kind: tenant.EventCrossTenant, Package: "cachekey",
+				TenantID: id, OwnerID: owner, Resource: truncate(name, 40) + " " + truncate(v, 200)})
+		}
+	}
+}
+
+func (g *Guard) check(ctx context.Context, args []any) error {
 	raw, _ := argString(args[0])
 	name, ok := lowerASCII(raw)
 	if !ok {
@@ -353,17 +382,9 @@ func (g *Guard) checkKey(ctx context.Context, s *scope, name string, a any) erro
 		return fmt.Errorf("%w: %s %.100q: %w", ErrForeignKey, name, key, s.err)
 	}
 	if !g.ks.owns(key, s.id) {
-		g.auditForeign(ctx, s, name, key)
 		return fmt.Errorf("%w: %s %.100q", ErrForeignKey, name, key)
 	}
 	return nil
-}
-
-func (g *Guard) auditForeign(ctx context.Context, s *scope, name, key string) {
-	if owner := g.ks.ownerOf(key); owner != "" && owner != s.id {
-		g.ks.auditor.Audit(ctx, tenant.Event{Kind: tenant.EventCrossTenant, Package: "cachekey",
-			TenantID: s.id, OwnerID: owner, Resource: name + " " + truncate(key, 200)})
-	}
 }
 
 // checkSortPatterns checks SORT's BY and GET patterns, which name the keys
@@ -393,7 +414,6 @@ func (g *Guard) checkSortPatterns(ctx context.Context, s *scope, name string, ar
 			return fmt.Errorf("%w: %s pattern %.100q: %w", ErrForeignKey, name, p, s.err)
 		}
 		if !g.ks.owns(p, s.id) {
-			g.auditForeign(ctx, s, name, p)
 			return fmt.Errorf("%w: %s pattern %.100q", ErrForeignKey, name, p)
 		}
 	}
@@ -432,7 +452,6 @@ func (g *Guard) checkScript(ctx context.Context, s *scope, name string, c comman
 		if owner := g.ks.ownerOf(v); owner != "" {
 			s.load(ctx)
 			if s.err != nil || owner != s.id {
-				g.auditForeign(ctx, s, name, v)
 				return fmt.Errorf("%w: %s argument %.100q", ErrForeignKey, name, v)
 			}
 		}

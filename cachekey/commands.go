@@ -28,10 +28,15 @@ type keySpec struct {
 	// number of keys, which follow it.
 	keyNum bool
 
-	// emptyNotKey: an empty string here names no key (MIGRATE's key
-	// argument when its KEYS option is used).
+	// emptyNotKey: an empty string here names no key when a KEYS keyword
+	// with an argument after it is among the options (MIGRATE's key
+	// argument when its KEYS option is used). Without one, Redis takes ""
+	// as the key.
 	emptyNotKey bool
 }
+
+// migrateOptions is where MIGRATE's options, KEYS among them, begin.
+const migrateOptions = 6
 
 // key is one key at args[i].
 func key(i int) keySpec { return keySpec{index: i, step: 1} }
@@ -288,7 +293,7 @@ var commands = map[string]command{
 	// Key positions Redis cannot state in a key specification.
 	// MIGRATE: the key at args[3], or "" and the keys after KEYS (which
 	// may not precede the options, args[6] on).
-	"migrate": keyed(keySpec{index: 3, step: 1, emptyNotKey: true}, keyword("KEYS", 6, -1, 1, 0)),
+	"migrate": keyed(keySpec{index: 3, step: 1, emptyNotKey: true}, keyword("KEYS", migrateOptions, -1, 1, 0)),
 	// SORT: the sorted key, the STORE destination and every BY or GET
 	// pattern (see ruleSort).
 	"sort":    {rule: ruleSort, specs: []keySpec{key(1), keyword("STORE", 2, 0, 1, 0)}},

@@ -358,7 +358,7 @@ func (g *Guard) checkRun(ctx context.Context, s *scope, name string, sp keySpec,
 	}
 	for i := first; i <= last; i += step {
 		if sp.emptyNotKey {
-			if k, ok := argString(args[i]); ok && k == "" {
+			if k, ok := argString(args[i]); ok && k == "" && keywordFollows(args, "KEYS", migrateOptions) {
 				continue
 			}
 		}
@@ -367,6 +367,17 @@ func (g *Guard) checkRun(ctx context.Context, s *scope, name string, sp keySpec,
 		}
 	}
 	return nil
+}
+
+// keywordFollows reports whether kw occurs at or after args[from] with an
+// argument after it.
+func keywordFollows(args []any, kw string, from int) bool {
+	for i := from; i < len(args)-1; i++ {
+		if w, ok := argString(args[i]); ok && equalFoldASCII(w, kw) {
+			return true
+		}
+	}
+	return false
 }
 
 func (g *Guard) checkKey(ctx context.Context, s *scope, name string, a any) error {
@@ -632,8 +643,13 @@ func lowerASCII(s string) (string, bool) {
 	return strings.ToLower(s), true
 }
 
-// equalFoldASCII compares as Redis's strcasecmp does.
+// equalFoldASCII compares an argument a with a keyword b as Redis's
+// strcasecmp does: ASCII case folded, and a stops at its first NUL, so
+// "STREAMS\x00…" is STREAMS to Redis and to the Guard.
 func equalFoldASCII(a, b string) bool {
+	if i := strings.IndexByte(a, 0); i >= 0 {
+		a = a[:i]
+	}
 	if len(a) != len(b) {
 		return false
 	}

@@ -48,7 +48,10 @@ func isInternal(ctx context.Context) bool {
 //	client.AddHook(g)
 //
 // go-redis's PubSub (Subscribe, PSubscribe) does not pass through hooks;
-// the Guard does not see it. A Guard is safe for concurrent use.
+// the Guard does not see it. go-redis sends SELECT through the hooks when
+// it opens a connection to a database other than 0, and the Guard refuses
+// SELECT: a guarded client uses database 0. A Guard is safe for concurrent
+// use.
 type Guard struct {
 	ks        *Keyspace
 	exact     map[string]bool

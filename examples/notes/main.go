@@ -131,7 +131,11 @@ func newHandler(ctx context.Context, app *sql.DB, rdb *redis.Client, baseDomain 
 	if err != nil {
 		return nil, err
 	}
-	rdb.AddHook(keys.Guard()) // any Redis command outside the tenant's keys fails
+	guard, err := keys.Guard()
+	if err != nil {
+		return nil, err
+	}
+	rdb.AddHook(guard) // any Redis command outside the tenant's keys fails
 	tenants, err := sqlstore.New(app, sqlscope.Postgres)
 	if err != nil {
 		return nil, err

@@ -58,9 +58,7 @@ func TestFilterBind(t *testing.T) {
 		{sqlscope.SQLite, "SELECT * FROM leads /* tenant_id = {tenant} */"},
 		{sqlscope.MySQL, "SELECT * FROM leads # tenant_id = {tenant}"},
 		{sqlscope.MySQL, "SELECT * FROM leads WHERE `{tenant}` = 1"},
-		{sqlscope.MySQL, `SELECT * FROM leads WHERE n = 'a\' {tenant} '`},
 		{sqlscope.Postgres, "SELECT $$ {tenant} $$ FROM leads"},
-		{sqlscope.SQLite, "SELECT * FROM leads WHERE tenant_id = {TENANT}"},
 	}
 	for _, c := range unscoped {
 		f, _ := sqlscope.NewFilter(nil, c.d)
@@ -73,14 +71,15 @@ func TestFilterBind(t *testing.T) {
 		"SELECT * FROM leads WHERE tenant_id = {tenant} /* open",
 		"SELECT * FROM leads WHERE tenant_id = {tenant} AND id = ?1",
 		"SELECT * FROM leads WHERE tenant_id = {tenant} AND id = ? AND x = ?",
+		"SELECT * FROM leads WHERE tenant_id = {TENANT} AND id = ?",
 	}
 	f, _ := sqlscope.NewFilter(nil, sqlscope.SQLite)
 	for _, q := range malformed {
 		_, _, err := f.Bind(ctx, q, []any{1})
-		assert.Error(t, err, q)
+		assert.ErrorIs(t, err, sqlscope.ErrStatement, q)
 	}
 	_, _, err := f.Bind(ctx, "SELECT 1 WHERE {tenant} = {tenant}", []any{1})
-	assert.Error(t, err, "too many arguments")
+	assert.ErrorIs(t, err, sqlscope.ErrStatement, "too many arguments")
 	_, _, err = f.Bind(context.Background(), "SELECT 1 FROM t WHERE tenant_id = {tenant}", nil)
 	assert.ErrorIs(t, err, tenant.ErrNoTenant)
 	_, err = sqlscope.NewFilter(nil, sqlscope.Dialect(0))

@@ -204,8 +204,8 @@ func lexPostgres(q string, i int) (int, error) {
 
 // pgString consumes a quoted string whose text starts at i, with its
 // continuations ('a'<newline>'b' is one literal of the first one's kind,
-// so an E'' string stays an escape string). esc: backslash escapes (E'');
-// dbl: '' is a quote (all but B'' and X'', where it ends the literal and
+// so an E” string stays an escape string). esc: backslash escapes (E”);
+// dbl: ” is a quote (all but B” and X”, where it ends the literal and
 // starts another, which lexes the same).
 func pgString(q string, i int, esc, dbl bool) (int, error) {
 	start := i

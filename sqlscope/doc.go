@@ -48,18 +48,44 @@
 //		FOREIGN KEY (tenant_id, lead_id) REFERENCES leads (tenant_id, id)
 //	);
 //
+// The row filter's lexer reads a statement as the dialect's server does
+// and counts a Marker only in plain code, never in a string, quoted
+// identifier, dollar quote or comment. For PostgreSQL (with
+// standard_conforming_strings on, the default) it knows standard strings
+// with '' escapes, E'' strings with backslash escapes, U&'' strings and
+// U&"" identifiers with UESCAPE, B'' and X'' strings, N'' strings, string
+// continuation across a newline (which keeps an E'' string an escape
+// string), dollar quotes ($$, $tag$; $1 is a parameter), nested block
+// comments, -- comments ending at a newline or carriage return,
+// identifiers holding '$', numbers and casts. For SQLite it knows ''
+// strings, "" and `` identifiers, [bracketed] identifiers and flat
+// comments. For MySQL, whose lexing depends on sql_mode and the
+// connection's character set, it refuses what those settings change: a
+// backslash in a quoted string, a non-ASCII byte outside strings and
+// comments, executable /*! */ comments and nested comments. In every
+// dialect it refuses with ErrStatement what it cannot classify with
+// certainty: an unterminated literal or comment, an invalid UESCAPE, a
+// lone '$', a number or parameter glued to a letter, a NUL byte, a
+// character the server does not accept in code, a '{' that is not the
+// marker, a marker glued to a word, named or numbered placeholders, and
+// a second statement. Its agreement with PostgreSQL and SQLite is tested
+// differentially against the real servers.
+//
 // Identifiers (tables, schemas, settings) are validated and quoted, never
 // escaped; schema names derive only from slugs that pass
 // tenant.ValidateSlug.
 //
 // # Errors
 //
-// ErrUnscoped, ErrTenantColumn, ErrIdentifier, ErrUnsafe (Findings.Err),
+// ErrUnscoped, ErrStatement, ErrTenantColumn, ErrIdentifier, ErrUnsafe (Findings.Err),
 // ErrNoPlatformDB and ErrMigration; test with errors.Is.
 //
 // # Testing
 //
 // The tests run against a real PostgreSQL (TENANTWALL_POSTGRES_URL) as a
 // role that is neither superuser, table owner nor BYPASSRLS, each in a
-// database of its own, and against SQLite files.
+// database of its own, and against SQLite files. The row filter's lexer
+// has hostile table tests, Fuzz targets, and differential tests that let
+// PostgreSQL and SQLite confirm every marker it binds is code for them
+// (FuzzBindAgreesWithPostgres, FuzzBindAgreesWithSQLite).
 package sqlscope

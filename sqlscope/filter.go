@@ -10,14 +10,15 @@ import (
 	"github.com/tenantwall/tenantwall/tenant"
 )
 
-// Dialect selects placeholder syntax and quoting for the row filter.
+// Dialect selects the row filter's lexer, placeholder syntax and quoting.
+// The caller names it (NewFilter); it is never guessed from the driver.
 type Dialect uint8
 
 // Supported dialects.
 const (
-	SQLite   Dialect = iota + 1 // ? placeholders
-	MySQL                       // ? placeholders, backslash escapes in strings
-	Postgres                    // $n placeholders
+	SQLite   Dialect = iota + 1 // ? placeholders; SQLite's tokenizer
+	MySQL                       // ? placeholders; sql_mode- and charset-dependent forms refused
+	Postgres                    // $n placeholders; PostgreSQL's lexer, standard_conforming_strings on
 )
 
 // String names the dialect.
@@ -60,10 +61,13 @@ const Marker = "{tenant}"
 
 // Filter is the portable row filter, for databases without row level
 // security (SQLite, MySQL/MariaDB, or PostgreSQL without RLS). Every
-// statement must reference the tenant through Marker, which Filter binds
-// to the context tenant's ID as a parameter; a statement without it is
-// refused with ErrUnscoped before it is sent. Insert sets tenant_id itself
-// and refuses a caller-supplied one.
+// statement must reference the tenant through Marker in plain code, which
+// Filter binds to the context tenant's ID as a parameter; a statement
+// without one is refused with ErrUnscoped, and one its lexer cannot
+// classify with certainty with ErrStatement, before it is sent. A
+// statement is one statement: text after a ';' other than blanks and
+// comments is refused. Insert sets tenant_id itself and refuses a
+// caller-supplied one.
 //
 // A Filter cannot stop a statement that mentions the tenant and then
 // widens the match ("… = {tenant} OR 1=1"): that is what PostgreSQL row

@@ -215,7 +215,23 @@ func pgString(q string, i int, esc, dbl bool) (int, error) {
 			switch q[i] {
 			case '\\':
 				if !esc {
-					i++
+					if !dbl {
+						i++ // B'' and X'' have no escapes in any mode
+						continue
+					}
+					// A standard string reads the same whether
+					// standard_conforming_strings is on or off unless
+					// an odd run of backslashes stands before a quote,
+					// or a client encoding glues a backslash to the
+					// byte before it.
+					r := i
+					for r < len(q) && q[r] == '\\' {
+						r++
+					}
+					if q[i-1] >= utf8.RuneSelf || r < len(q) && q[r] == '\'' && (r-i)%2 == 1 {
+						return 0, fmt.Errorf("%w: backslash before a quote or after a non-ASCII byte in a standard string at offset %d (its reading depends on standard_conforming_strings or the client encoding; use E'' or a parameter)", ErrStatement, i)
+					}
+					i = r
 					continue
 				}
 				if q[i-1] >= utf8.RuneSelf {

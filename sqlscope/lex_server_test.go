@@ -52,7 +52,7 @@ var pgItems = []string{
 	"U&'{tenant}'", "U&'!0041{tenant}' UESCAPE '!'", "U&'\\0041' /* u */ UESCAPE '#'", "N'{tenant}'", "B'0101'", "X'1F'",
 	"1", "1.5e3", ".5", "'a'\n'{tenant}'", "E'x'\n'\\' {tenant}'", "E'x' -- c\n'\\'{tenant}'", "'x' -- {tenant}\r'y'",
 	`1 AS "a""{tenant}"`, `2 AS U&"{tenant}"`, `3 AS "{tenant}"`, "(SELECT x$a$ FROM (SELECT 1 AS x$a$) s)",
-	"'{tenant}'::text", "ARRAY[1,2][1:1]", "'{1,2}'::int[]", "jsonb '{\"k\":1}' ? 'k'",
+	"'{tenant}'::text", `'%\_%'`, `'a\\'`, `'\\\\' || '{tenant}'`, "ARRAY[1,2][1:1]", "'{1,2}'::int[]", "jsonb '{\"k\":1}' ? 'k'",
 }
 
 var pgTrivia = []string{
@@ -61,7 +61,7 @@ var pgTrivia = []string{
 }
 
 var pgConfusers = []string{
-	"'", "E'", `\'`, "$a$", "$$", "/*", "*/", "--", "\n", `"`, "''", `\\`, "U&'", `e'\'`, "{tenant}", "$é$", "\r", "x", "1",
+	"'", "E'", `\'`, `\`, "$a$", "$$", "/*", "*/", "--", "\n", `"`, "''", `\\`, "U&'", `e'\'`, "{tenant}", "$é$", "\r", "x", "1",
 }
 
 var sqliteItems = []string{

@@ -50,26 +50,29 @@
 //
 // The row filter's lexer reads a statement as the dialect's server does
 // and counts a Marker only in plain code, never in a string, quoted
-// identifier, dollar quote or comment. For PostgreSQL (with
-// standard_conforming_strings on, the default) it knows standard strings
-// with '' escapes, E'' strings with backslash escapes, U&'' strings and
-// U&"" identifiers with UESCAPE, B'' and X'' strings, N'' strings, string
-// continuation across a newline (which keeps an E'' string an escape
-// string), dollar quotes ($$, $tag$; $1 is a parameter), nested block
-// comments, -- comments ending at a newline or carriage return,
-// identifiers holding '$', numbers and casts. For SQLite it knows ''
-// strings, "" and `` identifiers, [bracketed] identifiers and flat
-// comments. For MySQL, whose lexing depends on sql_mode and the
-// connection's character set, it refuses what those settings change: a
-// backslash in a quoted string, a non-ASCII byte outside strings and
-// comments, executable /*! */ comments and nested comments. In every
-// dialect it refuses with ErrStatement what it cannot classify with
-// certainty: an unterminated literal or comment, an invalid UESCAPE, a
-// lone '$', a number or parameter glued to a letter, a NUL byte, a
-// character the server does not accept in code, a '{' that is not the
-// marker, a marker glued to a word, named or numbered placeholders, and
-// a second statement. Its agreement with PostgreSQL and SQLite is tested
-// differentially against the real servers.
+// identifier, dollar quote or comment. For PostgreSQL it knows standard
+// strings (with a doubled quote), escape strings (E'…' with
+// backslash escapes), Unicode strings and
+// identifiers (U&'…', U&"…", with UESCAPE), bit, hex and national strings
+// (B'…', X'…', N'…'), string continuation across a newline (which keeps
+// an escape string an escape string), dollar quotes ($$…$$, $tag$…$tag$;
+// $1 is a parameter), nested block comments, line comments ending at a
+// newline or carriage return, quoted identifiers, identifiers holding
+// '$', numbers and casts. A standard string is refused where its reading
+// would depend on standard_conforming_strings (an odd run of backslashes
+// before a quote) or on the client encoding (a backslash after a non-ASCII
+// byte). For SQLite it knows strings, double-quoted, backquoted and
+// [bracketed] identifiers and flat comments. For MySQL, whose lexing
+// depends on sql_mode and the connection's character set, it refuses what
+// those settings change: a backslash in a quoted string, a non-ASCII byte
+// outside strings and comments, executable comments (/*! … */) and nested
+// comments. In every dialect it refuses with ErrStatement what it cannot
+// classify with certainty: an unterminated literal or comment, an invalid
+// UESCAPE, a lone '$', a number or parameter glued to a letter, a NUL
+// byte, a character the server does not accept in code, a '{' that is not
+// the marker, a marker glued to a word, named or numbered placeholders,
+// and a second statement. Its agreement with PostgreSQL and SQLite is
+// tested differentially against the real servers.
 //
 // Identifiers (tables, schemas, settings) are validated and quoted, never
 // escaped; schema names derive only from slugs that pass

@@ -33,6 +33,16 @@ func lex(d Dialect, query string, sites []site) ([]site, error) {
 	}
 	ended := false // a ';' was seen: only blanks and comments may follow
 	for i := 0; i < len(query); {
+		// Fast path for the bulk of a statement: blanks and words that
+		// cannot start a prefixed literal (E'', U&'', …).
+		if c := query[i]; c == ' ' {
+			i++
+			continue
+		} else if !ended && ('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_') &&
+			!(d == Postgres && i+1 < len(query) && (query[i+1] == '\'' || query[i+1] == '&')) {
+			i = word(d, query, i)
+			continue
+		}
 		n, err := trivia(d, query, i)
 		if err != nil {
 			return nil, err
@@ -418,7 +428,7 @@ func lexSQLite(q string, i int) (int, error) {
 	case c == '$' || c == ':' || c == '@' || c == '#':
 		return 0, fmt.Errorf("%w: named parameter %q at offset %d (only ? and %s are supported)", ErrStatement, c, i, Marker)
 	case wordByte(c):
-		return word(q, i), nil
+		return word(SQLite, q, i), nil
 	case strings.IndexByte(",()].+-*/%<>=!|&~", c) >= 0:
 		return i + 1, nil
 	default:
@@ -450,7 +460,7 @@ func lexMySQL(q string, i int) (int, error) {
 	case c >= utf8.RuneSelf:
 		return 0, fmt.Errorf("%w: non-ASCII byte outside a MySQL string at offset %d", ErrStatement, i)
 	case wordByte(c):
-		return word(q, i), nil
+		return word(MySQL, q, i), nil
 	case strings.IndexByte(",()[].:+-*/%^<>=~!@&|", c) >= 0:
 		return i + 1, nil
 	default:
@@ -458,11 +468,11 @@ func lexMySQL(q string, i int) (int, error) {
 	}
 }
 
-// word consumes a run of identifier or number characters. In SQLite and
-// MySQL a prefix letter (X'…', N'…', _utf8'…') does not change how the
+// word consumes a run of identifier or number characters (ASCII only for
+// MySQL, see lexMySQL). In SQLite and MySQL a prefix letter (X'…', N'…', _utf8'…') does not change how the
 // quoted text that follows is lexed, so words need no finer split.
-func word(q string, i int) int {
-	for i < len(q) && wordByte(q[i]) {
+func word(d Dialect, q string, i int) int {
+	for i < len(q) && wordByte(q[i]) && !(d == MySQL && q[i] >= utf8.RuneSelf) {
 		i++
 	}
 	return i

@@ -158,6 +158,7 @@ func TestBindReadsMarkersAsTheServerDoes(t *testing.T) {
 		{name: "a MariaDB executable comment is refused", d: my, in: `SELECT {tenant} /*M!100000 , 1 */`, err: refused},
 		{name: "a nested comment is refused in MySQL", d: my, in: `SELECT {tenant} /* /* */`, err: refused},
 		{name: "a non-ASCII byte outside strings is refused in MySQL", d: my, in: "SELECT \x81`, {tenant} -- `", err: refused},
+		{name: "a non-ASCII byte inside a word is refused in MySQL", d: my, in: "SELECT ab\x81`, {tenant} -- `", err: refused},
 		{name: "a non-ASCII backquoted identifier is refused in MySQL", d: my, in: "SELECT `\x81` = {tenant}", err: refused},
 		{name: "a marker in a hash comment is text in MySQL", d: my, in: "SELECT 1 # {tenant}", err: unscoped},
 		{name: "a marker in a dash-dash-space comment is text in MySQL", d: my, in: "SELECT 1 -- {tenant}", err: unscoped},

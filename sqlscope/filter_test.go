@@ -3,6 +3,7 @@ package sqlscope_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -88,7 +89,8 @@ func TestFilterBind(t *testing.T) {
 
 func FuzzBind(f *testing.F) {
 	for _, s := range []string{"SELECT 1 FROM t WHERE tenant_id = {tenant} AND id = ?", "'{tenant}'", "-- {tenant}\n{tenant}",
-		"$a${tenant}$a$ {tenant}", "/* */ {tenant} ?", "`x` {tenant}"} {
+		"$a${tenant}$a$ {tenant}", "/* */ {tenant} ?", "`x` {tenant}", `E'\'{tenant}' {tenant}`, "/* /* */ {tenant} */ {tenant}",
+		"U&'x' UESCAPE '!' {tenant}", "[{tenant}] {tenant}", "E'x'\n'\\' {tenant}' {tenant}"} {
 		f.Add(s, uint8(1))
 	}
 	id := "3f0c9a52-6a7e-4c4e-9a35-2d1f0e8b7c61"
@@ -103,6 +105,9 @@ func FuzzBind(f *testing.F) {
 		}
 		out, outArgs, err := flt.Bind(ctx, q, args)
 		if err != nil {
+			if !errors.Is(err, sqlscope.ErrUnscoped) && !errors.Is(err, sqlscope.ErrStatement) {
+				t.Fatalf("Bind(%q) refused it without a sentinel: %v", q, err)
+			}
 			return
 		}
 		// The tenant is always bound: as an argument, never as text.

@@ -186,8 +186,19 @@ func rewritten(in, out, param string) []int {
 	return sites
 }
 
+// postgresServer connects as a role without privileges, with a statement
+// timeout: the Fuzz targets append the fuzzer's own text, which may call
+// any function.
 func postgresServer(t testing.TB) *dialectServer {
-	_, db := testenv.PostgresDB(t)
+	u, admin := testenv.PostgresDB(t)
+	_, roleURL := testenv.PostgresRole(t, admin, u)
+	sep := "?"
+	if strings.Contains(roleURL, "?") {
+		sep = "&"
+	}
+	db, err := sql.Open("pgx", roleURL+sep+"statement_timeout=2000")
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
 	return &dialectServer{
 		d: sqlscope.Postgres, db: db, param: "$1", items: pgItems, trivia: pgTrivia, confusers: pgConfusers,
 		braceAt: func(err error, stmt string, off int) bool {

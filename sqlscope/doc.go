@@ -76,18 +76,47 @@
 //		FOREIGN KEY (tenant_id, lead_id) REFERENCES leads (tenant_id, id)
 //	);
 //
+// The row filter's lexer reads a statement as the dialect's server does
+// and counts a Marker only in plain code, never in a string, quoted
+// identifier, dollar quote or comment. For PostgreSQL it knows standard
+// strings (with a doubled quote), escape strings (E'…' with
+// backslash escapes), Unicode strings and
+// identifiers (U&'…', U&"…", with UESCAPE), bit, hex and national strings
+// (B'…', X'…', N'…'), string continuation across a newline (which keeps
+// an escape string an escape string), dollar quotes ($$…$$, $tag$…$tag$;
+// $1 is a parameter), nested block comments, line comments ending at a
+// newline or carriage return, quoted identifiers, identifiers holding
+// '$', numbers and casts. A standard string is refused where its reading
+// would depend on standard_conforming_strings (an odd run of backslashes
+// before a quote) or on the client encoding (a backslash after a non-ASCII
+// byte). For SQLite it knows strings, double-quoted, backquoted and
+// [bracketed] identifiers and flat comments. For MySQL, whose lexing
+// depends on sql_mode and the connection's character set, it refuses what
+// those settings change: a backslash in a quoted string, a non-ASCII byte
+// outside strings and comments, executable comments (/*! … */) and nested
+// comments. In every dialect it refuses with ErrStatement what it cannot
+// classify with certainty: an unterminated literal or comment, an invalid
+// UESCAPE, a lone '$', a number or parameter glued to a letter, a NUL
+// byte, a character the server does not accept in code, a '{' that is not
+// the marker, a marker glued to a word, named or numbered placeholders,
+// and a second statement. Its agreement with PostgreSQL and SQLite is
+// tested differentially against the real servers.
+//
 // Identifiers (tables, schemas, settings) are validated and quoted, never
 // escaped; schema names derive only from slugs that pass
 // tenant.ValidateSlug.
 //
 // # Errors
 //
-// ErrUnscoped, ErrTenantColumn, ErrIdentifier, ErrUnsafe (Findings.Err),
+// ErrUnscoped, ErrStatement, ErrTenantColumn, ErrIdentifier, ErrUnsafe (Findings.Err),
 // ErrNoPlatformDB and ErrMigration; test with errors.Is.
 //
 // # Testing
 //
 // The tests run against a real PostgreSQL (TENANTWALL_POSTGRES_URL) as a
 // role that is neither superuser, table owner nor BYPASSRLS, each in a
-// database of its own, and against SQLite files.
+// database of its own, and against SQLite files. The row filter's lexer
+// has hostile table tests, Fuzz targets, and differential tests that let
+// PostgreSQL and SQLite confirm every marker it binds is code for them
+// (FuzzBindAgreesWithPostgres, FuzzBindAgreesWithSQLite).
 package sqlscope

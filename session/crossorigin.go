@@ -48,7 +48,7 @@ func (m *Manager) auditCrossOrigin(r *http.Request, err error) {
 	}
 	m.auditor.Audit(r.Context(), tenant.Event{Kind: tenant.EventCrossTenant, Package: "session", TenantID: id,
 		Resource: "cross-origin " + r.Method + " from origin " + strconv.Quote(origin) + ", Sec-Fetch-Site " + strconv.Quote(site),
-		Err: err})
+		Err:      err})
 }
 
 // checkOrigin accepts only an origin in the exact serialisation browsers

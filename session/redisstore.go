@@ -67,6 +67,10 @@ func (s *RedisStore) Find(ctx context.Context, hash string) (Record, bool, error
 // index sets before its record is written (SET NX), so that a record
 // DeleteUser or DeleteTenant cannot find never exists.
 func (s *RedisStore) Create(ctx context.Context, hash string, rec Record, ttl time.Duration) error {
+	if ttl <= 0 {
+		// Redis would keep a key written without a TTL for ever.
+		return fmt.Errorf("%w: session ttl %v", ErrConfig, ttl)
+	}
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("session: encode: %w", err)
@@ -94,6 +98,11 @@ func (s *RedisStore) Create(ctx context.Context, hash string, rec Record, ttl ti
 // Update implements Store: SET XX writes only over a live record, in the
 // same atomic step as the check.
 func (s *RedisStore) Update(ctx context.Context, hash string, rec Record, ttl time.Duration) (bool, error) {
+	if ttl <= 0 {
+		// A record with no time left is over; writing it without a TTL
+		// would keep it for ever.
+		return false, s.Delete(ctx, hash)
+	}
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return false, fmt.Errorf("session: encode: %w", err)

@@ -35,12 +35,14 @@ type Store interface {
 	Find(ctx context.Context, hash string) (rec Record, found bool, err error)
 	// Create stores rec under hash until ttl passes. When a live record
 	// already has that hash it writes nothing and returns an error
-	// wrapping ErrHashInUse.
+	// wrapping ErrHashInUse. A ttl of zero or less never makes a record
+	// that outlives it (it may be refused).
 	Create(ctx context.Context, hash string, rec Record, ttl time.Duration) error
 	// Update replaces the live record under hash with rec, for ttl from
 	// now, and returns found=true. When there is no live record (never
 	// created, deleted or expired) it writes nothing and returns
 	// found=false, err=nil. The check and the write are one atomic step.
+	// A ttl of zero or less ends the record.
 	Update(ctx context.Context, hash string, rec Record, ttl time.Duration) (found bool, err error)
 	// Delete removes the record under hash; deleting a missing one is not
 	// an error.

@@ -35,6 +35,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) session.Store) {
 		{"update never revives a deleted record", testUpdateAfterDelete},
 		{"update never revives an expired record", testUpdateAfterExpiry},
 		{"updates racing a delete never revive the record", testUpdatesRacingDelete},
+		{"a ttl of zero or less never makes a lasting record", testNonPositiveTTL},
 		{"concurrent use", testConcurrentUse},
 	}
 	for _, c := range cases {
@@ -265,6 +266,26 @@ func testUpdatesRacingDelete(t *testing.T, s session.Store) {
 		// Whatever the interleaving, the delete is final.
 		if _, found, _ := s.Find(ctx, h); found {
 			t.Fatal("an Update racing Delete revived the record")
+		}
+		must(t, s.DeleteTenant(ctx, r.TenantID))
+	}
+}
+
+func testNonPositiveTTL(t *testing.T, s session.Store) {
+	for _, ttl := range []time.Duration{0, -time.Second} {
+		r := record(tenant.NewID(), "u")
+		h := newHash()
+		if err := s.Create(ctx, h, r, ttl); err == nil {
+			if _, found, _ := s.Find(ctx, h); found {
+				t.Errorf("Create with ttl %v made a live record", ttl)
+			}
+		}
+		h = newHash()
+		must(t, s.Create(ctx, h, r, time.Minute))
+		_, err := s.Update(ctx, h, r, ttl)
+		must(t, err)
+		if _, found, _ := s.Find(ctx, h); found {
+			t.Errorf("Update with ttl %v left a live record", ttl)
 		}
 		must(t, s.DeleteTenant(ctx, r.TenantID))
 	}

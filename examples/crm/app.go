@@ -82,12 +82,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 	if a.tokens, err = jwtclaims.New(a.keys, "https://"+cfg.platformHost, "crm", jwtclaims.WithAuditor(a.auditor)); err != nil {
 		return nil, err
 	}
-	var proxies []string
-	for _, p := range strings.Split(cfg.proxies, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			proxies = append(proxies, p)
-		}
-	}
+	proxies := splitList(cfg.proxies)
 	if a.resolver, err = resolve.New(a.tenants,
 		resolve.WithBaseDomain(cfg.baseDomain),
 		resolve.WithTrustedProxies(proxies...),
@@ -196,7 +191,12 @@ func (a *app) openCacheAndSessions(ctx context.Context) error {
 			return err
 		}
 	}
-	opts := []session.Option{session.WithAuditor(a.auditor)}
+	// Cookie-authenticated writes from another origin — a sibling tenant's
+	// subdomain is same-site, so SameSite=Lax does not stop them — are
+	// refused by the session middleware; bearer requests are not affected.
+	opts := []session.Option{session.WithAuditor(a.auditor),
+		session.WithDenyHandler(jsonError(http.StatusForbidden, "cross-origin request refused")),
+		session.WithTrustedOrigins(splitList(a.cfg.trustedOrigins)...)}
 	if a.cfg.secureCookie {
 		opts = append(opts, session.WithSecure(true))
 	}
@@ -335,11 +335,14 @@ func (a *app) ready(w http.ResponseWriter, r *http.Request) {
 // respond writes v with code, or the JSON error err maps to.
 func (a *app) respond(w http.ResponseWriter, r *http.Request, code int, v any, err error) {
 	var bad badRequest
+	var media unsupportedMediaType
 	switch {
 	case err == nil:
 		writeJSON(w, code, v)
 	case errors.As(err, &bad):
 		writeError(w, http.StatusBadRequest, bad.msg)
+	case errors.As(err, &media):
+		writeError(w, http.StatusUnsupportedMediaType, media.Error())
 	case errors.Is(err, errNotFound), errors.Is(err, blobstore.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not found")
 	case errors.Is(err, tenant.ErrNoTenant):
@@ -369,6 +372,17 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 
 func jsonError(code int, msg string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeError(w, code, msg) })
+}
+
+// splitList splits a comma-separated flag value, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func randomToken() string {

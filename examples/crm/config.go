@@ -27,6 +27,10 @@ type config struct {
 	secureCookie bool   // force Secure/__Host- cookies (behind a TLS proxy)
 	proxies      string // comma-separated CIDRs of trusted reverse proxies
 	bcryptCost   int
+
+	// trustedOrigins: comma-separated origins whose cookie-authenticated
+	// writes pass the cross-origin check.
+	trustedOrigins string
 }
 
 func parseFlags(name string, args []string, stderr io.Writer) (config, []string, error) {
@@ -45,6 +49,7 @@ func parseFlags(name string, args []string, stderr io.Writer) (config, []string,
 	fs.StringVar(&c.operator, "operator-token", envOr("CRM_OPERATOR_TOKEN", ""), "token of the operator API (env CRM_OPERATOR_TOKEN; default random, printed)")
 	fs.BoolVar(&c.secureCookie, "secure-cookies", envOr("CRM_SECURE_COOKIES", "false") == "true", "force Secure __Host- cookies behind a TLS proxy (env CRM_SECURE_COOKIES)")
 	fs.StringVar(&c.proxies, "trusted-proxies", envOr("CRM_TRUSTED_PROXIES", ""), "comma-separated CIDRs whose X-Forwarded-Host/Forwarded are trusted (env CRM_TRUSTED_PROXIES)")
+	fs.StringVar(&c.trustedOrigins, "trusted-origins", envOr("CRM_TRUSTED_ORIGINS", ""), "comma-separated origins (https://app.example.com) allowed to send cookie-authenticated writes (env CRM_TRUSTED_ORIGINS)")
 	cost, _ := strconv.Atoi(envOr("CRM_BCRYPT_COST", "10"))
 	fs.IntVar(&c.bcryptCost, "bcrypt-cost", cost, "bcrypt cost of password hashes (env CRM_BCRYPT_COST)")
 	if err := fs.Parse(args); err != nil {

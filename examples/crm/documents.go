@@ -82,7 +82,7 @@ func multipartReader(w http.ResponseWriter, r *http.Request) (*multipart.Reader,
 	r.Body = http.MaxBytesReader(w, r.Body, maxUploadBody)
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" {
-		return nil, badRequest{"body: multipart/form-data is required"}
+		return nil, unsupportedMediaType{"multipart/form-data"}
 	}
 	mr, err := r.MultipartReader()
 	if err != nil {

@@ -34,8 +34,11 @@ func envOrDefault(k, def string) string {
 // application role, and returns it with two tenants.
 func testService(t *testing.T) (*sqlscopetest.Database, *redis.Client, []tenant.Tenant) {
 	t.Helper()
+	// readme:testdb
 	db := sqlscopetest.NewDatabase(t, envOrDefault("TENANTWALL_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"),
 		sqlscopetest.WithRequired(required))
+	// db.Owner migrates; db.App is neither superuser, BYPASSRLS nor owner.
+	// readme:end
 	opt, err := redis.ParseURL(envOrDefault("TENANTWALL_REDIS_URL", "redis://127.0.0.1:6379/0"))
 	require.NoError(t, err)
 	rdb := redis.NewClient(opt)
@@ -65,6 +68,7 @@ func TestNotesKeepsTenantsApart(t *testing.T) {
 	h, err := newHandler(context.Background(), db.App, rdb, baseDomain)
 	require.NoError(t, err)
 
+	// readme:kit
 	tenanttest.RunHTTPTests(t, tenanttest.HTTPSuite{
 		Handler: h,
 		Tenants: func(*tenanttest.Session) ([]tenanttest.Tenant, error) {
@@ -85,6 +89,7 @@ func TestNotesKeepsTenantsApart(t *testing.T) {
 		}},
 		Cached: []tenanttest.CachedEndpoint{{Name: "stats", Path: "/stats/"}},
 	})
+	// readme:end
 }
 
 func TestNotesRefusesToServeAsAPrivilegedRole(t *testing.T) {

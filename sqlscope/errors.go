@@ -24,6 +24,12 @@ var (
 	// platform handle (WithPlatformDB).
 	ErrNoPlatformDB = errors.New("sqlscope: no platform database configured")
 
+	// ErrPrivilegedRole reports an application role that row level
+	// security does not bind: superuser, BYPASSRLS, owner of a tenant
+	// table, or a member of such a role. The error names each problem and
+	// its fix. NewRLS (and pgxscope on first use) return it.
+	ErrPrivilegedRole = errors.New("sqlscope: the application role escapes row level security")
+
 	// ErrMigration reports a schema migration that failed for one or more
 	// tenants; the Report says which.
 	ErrMigration = errors.New("sqlscope: migration failed")

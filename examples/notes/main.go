@@ -123,7 +123,7 @@ func newHandler(ctx context.Context, app *sql.DB, rdb *redis.Client, baseDomain 
 	if err := findings.Err(); err != nil {
 		return nil, err
 	}
-	rls, err := sqlscope.NewRLS(app)
+	rls, err := sqlscope.NewRLS(ctx, app)
 	if err != nil {
 		return nil, err
 	}

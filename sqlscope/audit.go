@@ -49,6 +49,11 @@ const (
 	// CheckBypassRLS: the application role has BYPASSRLS, or is a member
 	// (directly or through other roles) of a role that has it.
 	CheckBypassRLS Check = privilege.BypassRLS
+	// CheckCreateRole: the application role has CREATEROLE, or is a
+	// member of a role that has it. In PostgreSQL 15 such a role may
+	// grant itself membership in the owner of a tenant table or in a
+	// BYPASSRLS role, and so escape row level security.
+	CheckCreateRole Check = privilege.CreateRole
 	// CheckOwner: the application role owns (or is a member of the owner
 	// of) a tenant table, and so may disable RLS or drop policies.
 	CheckOwner Check = privilege.Owner

@@ -1,7 +1,7 @@
 // Package privilege finds what lets a PostgreSQL role escape row level
-// security: being superuser or BYPASSRLS, belonging (directly or through
-// other roles, INHERIT or not) to a role that is, or owning a tenant table
-// or belonging to its owner. sqlscope.Audit, sqlscope.NewRLS and pgxscope
+// security: being superuser, BYPASSRLS or CREATEROLE, belonging (directly
+// or through other roles, INHERIT or not) to a role that is, or owning a
+// tenant table or belonging to its owner. sqlscope.Audit, sqlscope.NewRLS and pgxscope
 // all ask through Query, so the three can never disagree.
 package privilege
 
@@ -15,6 +15,10 @@ const (
 	Superuser = "role_superuser"
 	BypassRLS = "role_bypassrls"
 	Owner     = "role_owns_table"
+	// CreateRole: in PostgreSQL 15 a CREATEROLE role may grant itself
+	// membership in any role that is not superuser, the owners of tenant
+	// tables and BYPASSRLS roles included.
+	CreateRole = "role_createrole"
 )
 
 // TenantTables is the common table expression naming tenant tables: every
@@ -40,13 +44,13 @@ WITH tt AS (
 // the role that logged in (pg_stat_activity keeps it after SET SESSION
 // AUTHORIZATION), since the connection can return to any of them.
 //
-// Superuser and BYPASSRLS are not inherited, but a member may SET ROLE to
+// Superuser, BYPASSRLS and CREATEROLE are not inherited, but a member may SET ROLE to
 // any role it belongs to, whatever INHERIT says: pg_has_role's MEMBER
 // counts exactly those. A superuser is a member of every role, so its
 // memberships and tables add nothing and are not listed.
 const Query = `,
 subject AS (
-	SELECT r.oid, r.rolname, r.rolsuper, r.rolbypassrls FROM pg_roles r
+	SELECT r.oid, r.rolname, r.rolsuper, r.rolbypassrls, r.rolcreaterole FROM pg_roles r
 	WHERE CASE WHEN $2::text = '' THEN
 	        r.rolname IN (current_user, session_user)
 	        OR r.oid = (SELECT usesysid FROM pg_stat_activity WHERE pid = pg_backend_pid())
@@ -56,8 +60,11 @@ SELECT 'role_superuser', s.rolname, s.rolname, '' FROM subject s WHERE s.rolsupe
 UNION ALL
 SELECT 'role_bypassrls', s.rolname, s.rolname, '' FROM subject s WHERE s.rolbypassrls AND NOT s.rolsuper
 UNION ALL
-SELECT CASE WHEN m.rolsuper THEN 'role_superuser' ELSE 'role_bypassrls' END, s.rolname, m.rolname, ''
-FROM subject s JOIN pg_roles m ON (m.rolsuper OR m.rolbypassrls) AND m.oid <> s.oid AND pg_has_role(s.oid, m.oid, 'MEMBER')
+SELECT 'role_createrole', s.rolname, s.rolname, '' FROM subject s WHERE s.rolcreaterole AND NOT s.rolsuper
+UNION ALL
+SELECT CASE WHEN m.rolsuper THEN 'role_superuser' WHEN m.rolbypassrls THEN 'role_bypassrls' ELSE 'role_createrole' END,
+       s.rolname, m.rolname, ''
+FROM subject s JOIN pg_roles m ON (m.rolsuper OR m.rolbypassrls OR m.rolcreaterole) AND m.oid <> s.oid AND pg_has_role(s.oid, m.oid, 'MEMBER')
 WHERE NOT s.rolsuper
 UNION ALL
 SELECT 'role_owns_table', s.rolname, pg_get_userbyid(tt.relowner), tt.qname
@@ -70,7 +77,7 @@ const SQL = TenantTables + Query
 
 // Problem is one way a role escapes row level security.
 type Problem struct {
-	// Kind is Superuser, BypassRLS or Owner.
+	// Kind is Superuser, BypassRLS, CreateRole or Owner.
 	Kind string
 	// Role is the application role concerned.
 	Role string
@@ -88,6 +95,10 @@ func (p Problem) Detail() string {
 		return "row level security never applies to a superuser"
 	case p.Kind == BypassRLS && p.Via == p.Role:
 		return "the role bypasses every policy"
+	case p.Kind == CreateRole && p.Via == p.Role:
+		return "the role has CREATEROLE and can grant itself membership in a table owner or a BYPASSRLS role"
+	case p.Kind == CreateRole:
+		return p.Role + " is a member of CREATEROLE role " + p.Via + " and can SET ROLE to it, then grant itself membership in a table owner or a BYPASSRLS role"
 	case p.Kind == Superuser:
 		return p.Role + " is a member of superuser " + p.Via + " and can SET ROLE to it"
 	case p.Kind == BypassRLS:
@@ -106,6 +117,10 @@ func (p Problem) fix() string {
 		return fmt.Sprintf("role %s is superuser: row level security never applies to it", p.Role)
 	case p.Kind == BypassRLS && p.Via == p.Role:
 		return fmt.Sprintf("role %s has BYPASSRLS: run ALTER ROLE %s NOBYPASSRLS", p.Role, p.Role)
+	case p.Kind == CreateRole && p.Via == p.Role:
+		return fmt.Sprintf("role %s has CREATEROLE and can grant itself membership in a table owner or a BYPASSRLS role: run ALTER ROLE %s NOCREATEROLE", p.Role, p.Role)
+	case p.Kind == CreateRole:
+		return fmt.Sprintf("role %s is a member of CREATEROLE role %s and can SET ROLE to it: revoke that membership (REVOKE %s FROM %s, or from the role through which %s belongs to it)", p.Role, p.Via, p.Via, p.Role, p.Role)
 	case p.Kind == Superuser:
 		return fmt.Sprintf("role %s is a member of superuser %s and can SET ROLE to it: revoke that membership (REVOKE %s FROM %s, or from the role through which %s belongs to it)", p.Role, p.Via, p.Via, p.Role, p.Role)
 	case p.Kind == BypassRLS:
@@ -128,8 +143,9 @@ func Explain(problems []Problem, optOut string) string {
 		}
 		b.WriteString(p.fix())
 	}
-	fmt.Fprintf(&b, ". Connect the application as a role of its own (CREATE ROLE app LOGIN NOSUPERUSER NOBYPASSRLS NOINHERIT), "+
-		"member of no such role and owner of no tenant table, and grant it SELECT, INSERT, UPDATE, DELETE on the tenant tables; "+
+	fmt.Fprintf(&b, ". Connect the application as a role of its own (CREATE ROLE app LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOINHERIT) "+
+		"that owns no tenant table and belongs to no superuser, BYPASSRLS, CREATEROLE or table-owning role, "+
+		"and grant it SELECT, INSERT, UPDATE, DELETE on the tenant tables; "+
 		"see package sqlscopetest's doc for the SQL. A tool that must run as a privileged role passes %s", optOut)
 	return b.String()
 }

@@ -111,9 +111,11 @@
 // nothing on an error (one transaction): ErrNotTenantTable when a table
 // is missing, is not a table, or has no tenant_id column of type text
 // or varchar; ErrRowsWithoutTenant when rows have a NULL or empty
-// tenant_id. Both messages show the SQL to run (ALTER TABLE … ADD COLUMN
-// tenant_id text; UPDATE … SET tenant_id = … WHERE tenant_id IS NULL OR
-// tenant_id = ''), after which EnableRLS can be run again.
+// tenant_id. Both messages show the SQL to run, after which EnableRLS can
+// be run again:
+//
+//	ALTER TABLE public.leads ADD COLUMN tenant_id text;
+//	UPDATE public.leads SET tenant_id = … WHERE tenant_id IS NULL OR tenant_id = '';
 //
 // # Testing
 //

@@ -25,8 +25,9 @@ var (
 	ErrNoPlatformDB = errors.New("sqlscope: no platform database configured")
 
 	// ErrPrivilegedRole reports an application role that row level
-	// security does not bind: superuser, BYPASSRLS, owner of a tenant
-	// table, or a member of such a role. The error names each problem and
+	// security does not bind: superuser, BYPASSRLS, CREATEROLE, owner of
+	// a tenant table, or a member of such a role; or a nil handle, whose
+	// role cannot be checked. The error names each problem and
 	// its fix. NewRLS (and pgxscope on first use) return it.
 	ErrPrivilegedRole = errors.New("sqlscope: the application role escapes row level security")
 

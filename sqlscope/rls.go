@@ -72,8 +72,9 @@ func WithPlatformDB(db *sql.DB) Option {
 
 // NewRLS returns an RLS over db, which must be connected as the
 // application role. It checks that role on db before returning, because
-// row level security does not bind a role that is superuser or
-// BYPASSRLS, or owns a tenant table (a table with a tenant_id column),
+// row level security does not bind a role that is superuser, BYPASSRLS
+// or CREATEROLE (which can grant itself any other role), or owns a tenant
+// table (a table with a tenant_id column),
 // or is a member — directly or through other roles, INHERIT or not,
 // since it can SET ROLE — of a role that is or does: through such a
 // handle every tenant sees every tenant's rows. It refuses such a role

@@ -31,6 +31,8 @@ type options struct {
 	auditor  tenant.Auditor
 	platform *sql.DB
 	prefix   string
+	// privileged is WithPrivilegedRole's reason; empty means check.
+	privileged string
 }
 
 func buildOptions(opts []Option) (options, error) {
@@ -69,11 +71,33 @@ func WithPlatformDB(db *sql.DB) Option {
 }
 
 // NewRLS returns an RLS over db, which must be connected as the
-// application role: not superuser, not BYPASSRLS, not owner of tenant
-// tables (Audit checks this).
-func NewRLS(db *sql.DB, opts ...Option) (*RLS, error) {
+// application role. It checks that role on db before returning, because
+// row level security does not bind a role that is superuser, BYPASSRLS
+// or CREATEROLE (which can grant itself any other role), or owns a tenant
+// table (a table with a tenant_id column),
+// or is a member — directly or through other roles, INHERIT or not,
+// since it can SET ROLE — of a role that is or does: through such a
+// handle every tenant sees every tenant's rows. It refuses such a role
+// with ErrPrivilegedRole, naming each problem and how to fix it. The
+// roles checked are every role db's connection acts as: current_user,
+// session_user and the role that logged in.
+//
+// The check covers the tenant tables that exist when NewRLS runs: create
+// them (migrate) first. Audit checks this and the rest of the set-up at
+// any time. Tools that must run as a privileged role pass
+// WithPrivilegedRole. ctx bounds the check.
+func NewRLS(ctx context.Context, db *sql.DB, opts ...Option) (*RLS, error) {
 	o, err := buildOptions(opts)
 	if err != nil {
+		return nil, err
+	}
+	if db == nil {
+		return nil, fmt.Errorf("%w: NewRLS: db is nil, so there is no role to check", ErrPrivilegedRole)
+	}
+	if o.privileged != "" {
+		o.auditor.Audit(ctx, tenant.Event{Kind: tenant.EventPlatformAccess, Package: "sqlscope",
+			Resource: "RLS on a role not checked for privileges (WithPrivilegedRole): " + o.privileged})
+	} else if err := checkRole(ctx, db); err != nil {
 		return nil, err
 	}
 	return &RLS{db: db, platform: o.platform, setting: o.setting, auditor: o.auditor}, nil

@@ -137,10 +137,7 @@ func (a *app) openDatabase(ctx context.Context) error {
 	if err := db.PingContext(ctx); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
-	if a.data, err = newData(db, admin, dialect); err != nil {
-		return err
-	}
-	if err := a.data.migrate(ctx); err != nil {
+	if a.data, err = newData(ctx, db, admin, dialect); err != nil {
 		return err
 	}
 	store, err := sqlstore.New(admin, dialect)

@@ -140,7 +140,13 @@ func newHandler(ctx context.Context, app *sql.DB, rdb *redis.Client, baseDomain 
 // query goes through.
 func scopedDB(ctx context.Context, app *sql.DB) (*sqlscope.RLS, error) {
 	// readme:check
-	// Refuse to serve as a role that row level security does not bind.
+	// NewRLS refuses a role that row level security does not bind: superuser,
+	// BYPASSRLS, owner of a tenant table, or a member of one. Audit reports
+	// everything else that could let one tenant read another's rows.
+	rls, err := sqlscope.NewRLS(ctx, app)
+	if err != nil {
+		return nil, err
+	}
 	findings, err := sqlscope.Audit(ctx, app, nil)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
@@ -148,7 +154,7 @@ func scopedDB(ctx context.Context, app *sql.DB) (*sqlscope.RLS, error) {
 	if err := findings.Err(); err != nil {
 		return nil, err
 	}
-	return sqlscope.NewRLS(app)
+	return rls, nil
 	// readme:end
 }
 

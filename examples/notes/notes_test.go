@@ -97,7 +97,8 @@ func TestNotesRefusesToServeAsAPrivilegedRole(t *testing.T) {
 	// The owner role owns the notes table: row level security would not
 	// bind it (FORCE aside, it could turn RLS off).
 	_, err := newHandler(context.Background(), db.Owner, rdb, baseDomain)
-	assert.ErrorIs(t, err, sqlscope.ErrUnsafe)
+	assert.ErrorIs(t, err, sqlscope.ErrPrivilegedRole)
+	assert.ErrorContains(t, err, db.OwnerRole, "the error names the role")
 }
 
 func TestAnUnknownHostIsNotFound(t *testing.T) {

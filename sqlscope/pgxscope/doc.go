@@ -15,4 +15,18 @@
 //
 // Without a tenant in the context both return tenant.ErrNoTenant before
 // anything is sent. Tables must be isolated with sqlscope.EnableRLS.
+//
+// New takes no pool, so a Scope checks the role on first use: before the
+// first Tx or SendBatch through a *pgxpool.Pool, or through a connection
+// (*pgx.Conn, or a pgx.Tx or *pgxpool.Conn on it), it runs
+// sqlscope's role check there and refuses, with sqlscope.ErrPrivilegedRole,
+// a role that row level security does not bind (superuser, BYPASSRLS,
+// CREATEROLE, owner of a tenant table, or a member of such a role). A
+// pass is remembered per pool (for as long as the pool lives) or per
+// connection (in its pgconn CustomData), so only the first use costs a
+// round trip more; a refusal is not remembered. A Batcher of another type
+// is checked on every call. WithPrivilegedRole(reason) turns the check
+// off for tools that must run as such a role, and New reports the reason
+// to the auditor (WithAuditor). SchemaTx does not rely on row level
+// security and does not check.
 package pgxscope

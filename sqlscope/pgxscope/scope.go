@@ -15,10 +15,14 @@ import (
 // setConfigSQL returns no column: the client decodes nothing for it.
 const setConfigSQL = `select from set_config($1, $2, true)`
 
-// Scope holds the setting name. The zero value is not usable; call New.
-// It is safe for concurrent use.
+// Scope holds the setting name, and remembers which pools and
+// connections passed the role check (see New). The zero value is not
+// usable; call New. It is safe for concurrent use.
 type Scope struct {
-	setting string
+	setting    string
+	privileged string // WithPrivilegedRole's reason; empty means check
+	auditor    tenant.Auditor
+	roles      roleCache
 }
 
 // Option configures a Scope.
@@ -28,22 +32,37 @@ type Option func(*Scope) error
 // (default sqlscope.DefaultSetting); it must match the policies.
 func WithSetting(name string) Option {
 	return func(s *Scope) error {
-		// Reuse sqlscope's validation through its option.
-		if _, err := sqlscope.NewRLS(nil, sqlscope.WithSetting(name)); err != nil {
-			return err
+		// Reuse sqlscope's validation, where an empty name means the default.
+		err := fmt.Errorf("%w: empty setting", sqlscope.ErrIdentifier)
+		if name != "" {
+			_, err = sqlscope.FunctionSQL(name)
+		}
+		if err != nil {
+			return fmt.Errorf("pgxscope: WithSetting: %w", err)
 		}
 		s.setting = name
 		return nil
 	}
 }
 
-// New returns a Scope.
+// New returns a Scope. A Scope refuses to run Tx or SendBatch through a
+// pool or connection whose role row level security does not bind, with
+// sqlscope.ErrPrivilegedRole naming each problem and its fix (see
+// sqlscope.NewRLS for what counts). It checks on first use, before
+// anything scoped is sent: once per *pgxpool.Pool, once per connection
+// otherwise, remembering only a role that passed. That first use costs
+// one round trip more. WithPrivilegedRole turns the check off, and New
+// reports its reason to the auditor.
 func New(opts ...Option) (*Scope, error) {
-	s := &Scope{setting: sqlscope.DefaultSetting}
+	s := &Scope{setting: sqlscope.DefaultSetting, auditor: tenant.DefaultAuditor}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, err
 		}
+	}
+	if s.privileged != "" {
+		s.auditor.Audit(context.Background(), tenant.Event{Kind: tenant.EventPlatformAccess, Package: "pgxscope",
+			Resource: "Scope on roles not checked for privileges (WithPrivilegedRole): " + s.privileged})
 	}
 	return s, nil
 }
@@ -71,6 +90,9 @@ func (s *Scope) Tx(ctx context.Context, db Batcher, fn func(pgx.Tx) error) error
 func (s *Scope) TxOptions(ctx context.Context, db Batcher, opts pgx.TxOptions, fn func(pgx.Tx) error) error {
 	id, err := tenant.IDFromContext(ctx)
 	if err != nil {
+		return err
+	}
+	if err := s.checkRole(ctx, db); err != nil {
 		return err
 	}
 	b := &pgx.Batch{}
@@ -117,6 +139,9 @@ func runBatchTx(ctx context.Context, db Batcher, b *pgx.Batch, fn func(pgx.Tx) e
 func (s *Scope) SendBatch(ctx context.Context, db Batcher, b *pgx.Batch) pgx.BatchResults {
 	id, err := tenant.IDFromContext(ctx)
 	if err != nil {
+		return errResults{err}
+	}
+	if err := s.checkRole(ctx, db); err != nil {
 		return errResults{err}
 	}
 	if len(b.QueuedQueries) > 0 && len(b.QueuedQueries[0].SQL) >= 5 && strings.EqualFold(b.QueuedQueries[0].SQL[:5], "begin") {

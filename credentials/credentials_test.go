@@ -101,7 +101,7 @@ func TestCiphertextSwapFails(t *testing.T) {
 	defer db.Close()
 	store := credentials.NewSQLStore(db, false)
 	require.NoError(t, store.Migrate(context.Background()))
-	audit := &tenanttest.Auditor{}
+	audit := &tenanttest.AuditRecorder{}
 	v := newVault(t, store, credentials.WithAuditor(audit))
 	ctxA, ctxB, a, b := two()
 	_, err = v.Set(ctxA, "openai", "sk-acme")
@@ -130,7 +130,7 @@ func TestFallbackIsOffByDefaultAndAudited(t *testing.T) {
 	_, err := v.Get(ctxA, "elevenlabs")
 	assert.ErrorIs(t, err, credentials.ErrNoCredential)
 
-	audit := &tenanttest.Auditor{}
+	audit := &tenanttest.AuditRecorder{}
 	v = newVault(t, credentials.NewMemStore(), credentials.WithFallback("elevenlabs", "platform-key"), credentials.WithAuditor(audit))
 	got, err := v.Get(ctxA, "elevenlabs")
 	require.NoError(t, err)

@@ -336,4 +336,3 @@ func TestAuditRecorderRecords(t *testing.T) {
 	events[0].Kind = "changed by caller"
 	assert.Equal(t, tenant.EventCrossTenant, a.Events()[0].Kind, "Events returns a copy")
 }
-

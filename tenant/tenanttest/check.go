@@ -113,21 +113,21 @@ func (s HTTPSuite) validate() error {
 	}
 	for i, ep := range s.Endpoints {
 		if ep.Name == "" || ep.Collection == "" || ep.Item == nil || ep.Create == nil {
-			errs = append(errs, fmt.Errorf("Endpoints[%d] %q: Name, Collection, Item and Create are required", i, ep.Name))
+			errs = append(errs, fmt.Errorf("HTTPSuite.Endpoints[%d] %q: Name, Collection, Item and Create are required", i, ep.Name))
 		}
 	}
 	for i, fe := range s.Files {
 		if fe.Name == "" || fe.Upload == nil || fe.Download == nil {
-			errs = append(errs, fmt.Errorf("Files[%d] %q: Name, Upload and Download are required", i, fe.Name))
+			errs = append(errs, fmt.Errorf("HTTPSuite.Files[%d] %q: Name, Upload and Download are required", i, fe.Name))
 		}
 	}
 	for i, ce := range s.Cached {
 		if ce.Name == "" || ce.Path == "" {
-			errs = append(errs, fmt.Errorf("Cached[%d] %q: Name and Path are required", i, ce.Name))
+			errs = append(errs, fmt.Errorf("HTTPSuite.Cached[%d] %q: Name and Path are required", i, ce.Name))
 		}
 	}
 	if len(s.Cached) > 0 && len(s.Endpoints) == 0 {
-		errs = append(errs, errors.New("Cached needs an Endpoint to write through"))
+		errs = append(errs, errors.New("HTTPSuite.Cached needs an Endpoint to write through"))
 	}
 	return errors.Join(errs...)
 }

@@ -38,15 +38,6 @@ func (r *recorder) Errorf(format string, args ...any) {
 	r.mu.Unlock()
 }
 
-func (r *recorder) has(substr string) bool {
-	for _, e := range r.errors {
-		if strings.Contains(e, substr) {
-			return true
-		}
-	}
-	return false
-}
-
 // hasFrom reports whether check reported a failure mentioning substr.
 func (r *recorder) hasFrom(check, substr string) bool {
 	for _, e := range r.errors {

@@ -80,7 +80,7 @@ func checkMigrated(t *testing.T, base *blob.Bucket, store *blobstore.Store, l le
 
 func TestMigrateInterruptedAndResumed(t *testing.T) {
 	drivers(t, func(t *testing.T, base *blob.Bucket) {
-		store, _ := blobstore.New(base, blobstore.WithAuditor(&tenanttest.Auditor{}))
+		store, _ := blobstore.New(base, blobstore.WithAuditor(&tenanttest.AuditRecorder{}))
 		tt := newTwo()
 		l := seedLegacy(t, base, tt, 12)
 
@@ -128,7 +128,7 @@ func TestMigrateInterruptedAndResumed(t *testing.T) {
 
 func TestMigrateNeverDeletesAnUnverifiedSource(t *testing.T) {
 	drivers(t, func(t *testing.T, base *blob.Bucket) {
-		store, _ := blobstore.New(base, blobstore.WithAuditor(&tenanttest.Auditor{}))
+		store, _ := blobstore.New(base, blobstore.WithAuditor(&tenanttest.AuditRecorder{}))
 		tt := newTwo()
 		l := seedLegacy(t, base, tt, 3)
 		// A corrupt "copy" already sits at one destination.

@@ -185,7 +185,7 @@ func TestRefreshBoundsStalenessWithoutPubSub(t *testing.T) {
 
 func TestPurgeDeletesOnlyOneTenant(t *testing.T) {
 	client := testenv.Redis(t)
-	audit := &tenanttest.Auditor{}
+	audit := &tenanttest.AuditRecorder{}
 	for _, hashTags := range []bool{false, true} {
 		t.Run(fmt.Sprintf("hash tags %v", hashTags), func(t *testing.T) {
 			ks := newKeyspace(t, client, cachekey.WithHashTags(hashTags), cachekey.WithAuditor(audit))
@@ -244,7 +244,7 @@ func countPrefix(t *testing.T, c *redis.Client, prefix string) int {
 }
 
 func TestGuard(t *testing.T) {
-	audit := &tenanttest.Auditor{}
+	audit := &tenanttest.AuditRecorder{}
 	base := testenv.Redis(t)
 	ks := newKeyspace(t, base, cachekey.WithAuditor(audit))
 	opt := base.Options()

@@ -69,7 +69,7 @@ func TestFallbackIsOffByDefaultAndAudited(t *testing.T) {
 	_, err := v.Get(ctxA, "elevenlabs")
 	assert.ErrorIs(t, err, credentials.ErrNoCredential)
 
-	audit := &tenanttest.Auditor{}
+	audit := &tenanttest.AuditRecorder{}
 	v = newVault(t, credentials.NewMemStore(), credentials.WithFallback("elevenlabs", "platform-key"), credentials.WithAuditor(audit))
 	got, err := v.Get(ctxA, "elevenlabs")
 	require.NoError(t, err)

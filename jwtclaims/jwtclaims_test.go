@@ -26,7 +26,7 @@ import (
 type fixture struct {
 	keys       *jwtclaims.KeySet
 	auth       *jwtclaims.Authority
-	audit      *tenanttest.Auditor
+	audit      *tenanttest.AuditRecorder
 	a, b       tenant.Tenant
 	ctxA, ctxB context.Context
 	keyA, keyB jwtclaims.Key
@@ -35,7 +35,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, mk func(kid string) jwtclaims.Key) *fixture {
 	t.Helper()
-	f := &fixture{keys: jwtclaims.NewKeySet(), audit: &tenanttest.Auditor{}, a: tenanttest.NewTenant("acme"), b: tenanttest.NewTenant("globex"),
+	f := &fixture{keys: jwtclaims.NewKeySet(), audit: &tenanttest.AuditRecorder{}, a: tenanttest.NewTenant("acme"), b: tenanttest.NewTenant("globex"),
 		now: time.Now().Truncate(time.Second)}
 	f.ctxA, f.ctxB = tenant.NewContext(context.Background(), f.a), tenant.NewContext(context.Background(), f.b)
 	f.keyA, f.keyB = mk("a1"), mk("b1")
@@ -346,7 +346,7 @@ func TestCheckClaimsJSON(t *testing.T) {
 	}
 }
 
-func lastEvent(a *tenanttest.Auditor) tenant.Event {
+func lastEvent(a *tenanttest.AuditRecorder) tenant.Event {
 	e, _ := a.Last()
 	return e
 }

@@ -24,14 +24,14 @@ import (
 // resolve would), /login logs in, /me answers who is logged in.
 type app struct {
 	m     *session.Manager
-	audit *tenanttest.Auditor
+	audit *tenanttest.AuditRecorder
 	now   time.Time
 	mu    sync.Mutex
 	hosts map[string]tenant.Tenant
 }
 
 func newApp(t *testing.T, store session.Store, opts ...session.Option) *app {
-	a := &app{audit: &tenanttest.Auditor{}, now: time.Now(), hosts: map[string]tenant.Tenant{
+	a := &app{audit: &tenanttest.AuditRecorder{}, now: time.Now(), hosts: map[string]tenant.Tenant{
 		"acme.example.com": tenanttest.NewTenant("acme"), "globex.example.com": tenanttest.NewTenant("globex")}}
 	var err error
 	a.m, err = session.New(store, append([]session.Option{session.WithAuditor(a.audit), session.WithClock(a.clock)}, opts...)...)

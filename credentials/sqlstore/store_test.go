@@ -117,7 +117,7 @@ func TestRowsMovedInTheTableAreRefused(t *testing.T) {
 			require.NoError(t, err)
 			keeper := localsecrets.NewKeeper(key)
 			t.Cleanup(func() { keeper.Close() })
-			audit := &tenanttest.Auditor{}
+			audit := &tenanttest.AuditRecorder{}
 			v, err := credentials.New(keeper, s, credentials.WithAuditor(audit))
 			require.NoError(t, err)
 			a, b := tenanttest.NewTenant("acme"), tenanttest.NewTenant("globex")

@@ -71,11 +71,11 @@ func TestNotesKeepsTenantsApart(t *testing.T) {
 	// readme:kit
 	tenanttest.RunHTTPTests(t, tenanttest.HTTPSuite{
 		Handler: h,
-		Tenants: func(*tenanttest.Session) ([]tenanttest.Tenant, error) {
-			var out []tenanttest.Tenant
+		Tenants: func(*tenanttest.Server) ([]tenanttest.HTTPTenant, error) {
+			var out []tenanttest.HTTPTenant
 			for _, tn := range tenants {
 				// No sign-in: the host alone selects the tenant.
-				out = append(out, tenanttest.Tenant{Name: tn.Slug, Host: tn.Slug + "." + baseDomain, Secrets: []string{tn.ID}})
+				out = append(out, tenanttest.HTTPTenant{Name: tn.Slug, Host: tn.Slug + "." + baseDomain, Secrets: []string{tn.ID}})
 			}
 			return out, nil
 		},

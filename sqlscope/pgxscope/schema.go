@@ -2,17 +2,12 @@ package pgxscope
 
 import (
 	"context"
-	"errors"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantwall/tenantwall/sqlscope"
 	"github.com/tenantwall/tenantwall/tenant"
 )
-
-// ErrStatementCache reports a connection whose statement-description
-// cache would be shared between tenant schemas.
-var ErrStatementCache = errors.New("pgxscope: schema-per-tenant needs QueryExecModeExec, QueryExecModeDescribeExec or QueryExecModeSimpleProtocol")
 
 // SchemaTx runs fn in a transaction whose search_path is the context
 // tenant's schema alone (see sqlscope.Schemas), set with

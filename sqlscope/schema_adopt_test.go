@@ -137,7 +137,7 @@ func TestAdoptSlugSchema(t *testing.T) {
 		require.NoError(t, err)
 		writeOwner(t, s, tenant.NewContext(ctx, victim), "victim")
 		for _, slug := range []string{
-			victim.ID,                               // the UUID itself is a valid slug
+			victim.ID,                              // the UUID itself is a valid slug
 			strings.ReplaceAll(victim.ID, "-", ""), // its 32 hex digits too
 		} {
 			require.NoError(t, tenant.ValidateSlug(slug))

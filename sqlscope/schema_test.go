@@ -56,7 +56,7 @@ func TestSchemaNamesComeFromTheID(t *testing.T) {
 			`0c646b52-25da-42ce-8d9e-c8e42aaeb"; DROP SCHEMA public CASCADE; --`,
 			"0c646b52-25da-42ce-8d9e-c8e42aaebe4\x00",
 			"0c646b52-25da-42ce-8d9e-c8e42aaebe\u0669\u0669", // Arabic-Indic digits
-			"0c646b52\u201025da-42ce-8d9e-c8e42aaebe49",     // a Unicode hyphen
+			"0c646b52\u201025da-42ce-8d9e-c8e42aaebe49",      // a Unicode hyphen
 		} {
 			_, err := s.Name(tenant.Tenant{ID: id, Slug: "acme"})
 			assert.ErrorIs(t, err, sqlscope.ErrIdentifier, "id %q", id)

@@ -65,6 +65,12 @@ type Batcher interface {
 // pgx refuses to begin a transaction from a batch inside one, and Tx
 // returns that error without running fn (inside a transaction, use
 // SendBatch, whose setting then lasts until that transaction ends).
+//
+// fn must not end the transaction itself. If it does (COMMIT, ROLLBACK or
+// END sent as text), the setting ends with it, whatever fn sends after
+// runs without a tenant, and Tx returns ErrTransactionEnded (joined with
+// fn's error, if any) instead of committing. This is read from the
+// transaction status PostgreSQL reported last, at no round trip's cost.
 func (s *Scope) Tx(ctx context.Context, db Batcher, fn func(pgx.Tx) error) error {
 	return s.TxOptions(ctx, db, pgx.TxOptions{}, fn)
 }

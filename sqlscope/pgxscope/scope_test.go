@@ -199,7 +199,7 @@ func TestSendBatchIsScopedToTheBatch(t *testing.T) {
 
 	begins := &pgx.Batch{}
 	begins.BeginTx(pgx.TxOptions{})
-	assert.Error(t, f.scope.SendBatch(f.ctxA, f.pool, begins).Close())
+	assert.ErrorIs(t, f.scope.SendBatch(f.ctxA, f.pool, begins).Close(), pgxscope.ErrOpenTransaction)
 }
 
 func TestPoolHygieneAfterFailures(t *testing.T) {

@@ -212,24 +212,41 @@ func (r *scopedResults) Close() error {
 	return r.err
 }
 
-func (r *scopedResults) close() error {
+func (r *scopedResults) close() (err error) {
 	r.closed = true
-	err := r.br.Close()
-	if !r.conn.IsClosed() {
-		switch after := r.conn.PgConn().TxStatus(); {
-		case r.before == 'I' && after != 'I':
-			err = errors.Join(err, r.rollback(after))
-		case r.before == 'T' && after == 'I':
-			err = errors.Join(err, fmt.Errorf("%w: the batch ended the caller's transaction; the statements after its end ran without a tenant", ErrTransactionEnded))
+	defer func() {
+		if p := recover(); p != nil {
+			// A queued query's callback panicked half-way through the
+			// results: the transaction status is unknown, so the
+			// connection cannot be trusted with another statement.
+			closeNow(r.conn)
+			r.release()
+			panic(p)
 		}
+		r.release()
+	}()
+	err = r.br.Close()
+	if r.conn.IsClosed() {
+		return err
 	}
+	switch after := r.conn.PgConn().TxStatus(); {
+	case r.before == 'I' && after != 'I':
+		err = errors.Join(err, r.rollback(after))
+	case r.before == 'T' && after == 'I':
+		err = errors.Join(err, fmt.Errorf("%w: the batch ended the caller's transaction; the statements after its end ran without a tenant", ErrTransactionEnded))
+	}
+	return err
+}
+
+// release hands an acquired connection back to its pool. pgxpool destroys
+// a closed connection, or one not idle, instead of handing it out again;
+// closing the *pgx.Conn is also how a connection the caller acquired is
+// destroyed (Hijack would leave the caller's *pgxpool.Conn unusable).
+func (r *scopedResults) release() {
 	if r.acquired != nil {
-		// pgxpool destroys a closed connection, or one not idle, instead of
-		// handing it out again.
 		r.acquired.Release()
 		r.acquired = nil
 	}
-	return err
 }
 
 // rollback ends the transaction a batch left open, or closes the
@@ -246,11 +263,16 @@ func (r *scopedResults) rollback(status byte) error {
 			return fmt.Errorf("%w (transaction status %q after the batch); rolled back", ErrOpenTransaction, status)
 		}
 	}
-	// A canceled context closes at once, without waiting on the server.
-	dead, kill := context.WithCancel(context.Background())
-	kill()
-	_ = r.conn.Close(dead)
+	closeNow(r.conn)
 	return fmt.Errorf("%w (transaction status %q after the batch); rollback failed, connection closed: %w", ErrOpenTransaction, status, err)
+}
+
+// closeNow closes c without waiting on the server: a canceled context
+// makes pgx drop the socket at once.
+func closeNow(c *pgx.Conn) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = c.Close(ctx)
 }
 
 // errResults is a pgx.BatchResults that only reports an error.

@@ -3,6 +3,7 @@ package pgxscope_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -30,12 +31,7 @@ type target struct {
 
 var targets = []target{
 	{name: "a pool with one connection", open: func(t *testing.T, f *fixture) (pgxscope.Batcher, session, func() byte) {
-		return f.pool, f.pool, func() byte {
-			c, err := f.pool.Acquire(context.Background())
-			require.NoError(t, err)
-			defer c.Release()
-			return c.Conn().PgConn().TxStatus()
-		}
+		return f.pool, f.pool, poolStatus(t, f)
 	}},
 	{name: "a connection", open: func(t *testing.T, f *fixture) (pgxscope.Batcher, session, func() byte) {
 		c := connect(t, f, pgx.QueryExecModeCacheStatement)
@@ -69,7 +65,10 @@ func connect(t *testing.T, f *fixture, mode pgx.QueryExecMode) *pgx.Conn {
 // instead of returning tenant A's rows.
 func assertNoTenant(t *testing.T, f *fixture, after session, status func() byte) {
 	t.Helper()
-	bg := context.Background()
+	// A connection the batch kept would block the pool's only slot: fail
+	// instead of waiting forever.
+	bg, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	assert.Equal(t, string('I'), string(status()), "the connection must be idle, not inside a transaction")
 	var setting string
 	require.NoError(t, after.QueryRow(bg, `SELECT coalesce(current_setting('tenantwall.tenant_id', true), '')`).Scan(&setting))
@@ -222,12 +221,7 @@ func TestSendBatchInsideATransaction(t *testing.T) {
 				}
 			}
 			_ = tx.Rollback(bg)
-			assertNoTenant(t, f, f.pool, func() byte {
-				c, err := f.pool.Acquire(bg)
-				require.NoError(t, err)
-				defer c.Release()
-				return c.Conn().PgConn().TxStatus()
-			})
+			assertNoTenant(t, f, f.pool, poolStatus(t, f))
 		})
 	}
 }
@@ -312,7 +306,9 @@ func TestTxCallbackThatEndsTheTransaction(t *testing.T) {
 
 func poolStatus(t *testing.T, f *fixture) func() byte {
 	return func() byte {
-		c, err := f.pool.Acquire(context.Background())
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, err := f.pool.Acquire(ctx)
 		require.NoError(t, err)
 		defer c.Release()
 		return c.Conn().PgConn().TxStatus()
@@ -347,6 +343,32 @@ func TestSendBatchRollbackFailureDestroysTheConnection(t *testing.T) {
 				assert.True(t, s.IsClosed(), "a connection whose rollback failed must be closed")
 			case *pgxpool.Conn:
 				assert.True(t, s.Conn().IsClosed(), "a connection whose rollback failed must be closed")
+			default:
+				assertNoTenant(t, f, after, status)
+			}
+		})
+	}
+}
+
+// TestSendBatchCallbackPanic: a queued query's callback that panics in
+// Close leaves the results half read, after a BEGIN: the connection is
+// closed (a pool destroys it), never reused with the tenant.
+func TestSendBatchCallbackPanic(t *testing.T) {
+	f := newFixture(t, 1)
+	for _, tg := range []target{targets[0], targets[1], targets[3]} {
+		t.Run("on "+tg.name+" the connection is not reused", func(t *testing.T) {
+			db, after, status := tg.open(t, f)
+			b := &pgx.Batch{}
+			b.Queue(`BEGIN`)
+			b.Queue(`SELECT 1`).QueryRow(func(pgx.Row) error { panic("callback") })
+			b.Queue(`SELECT count(*) FROM leads`)
+			br := f.scope.SendBatch(f.ctxA, db, b)
+			assert.PanicsWithValue(t, "callback", func() { _ = br.Close() })
+			switch s := after.(type) {
+			case *pgx.Conn:
+				assert.True(t, s.IsClosed())
+			case *pgxpool.Conn:
+				assert.True(t, s.Conn().IsClosed())
 			default:
 				assertNoTenant(t, f, after, status)
 			}

@@ -174,8 +174,9 @@ func (s *Scope) SendBatch(ctx context.Context, db Batcher, b *pgx.Batch) pgx.Bat
 	scoped.QueuedQueries = append(scoped.QueuedQueries, b.QueuedQueries...)
 	r.br = db.SendBatch(ctx, scoped)
 	if _, err := r.br.Exec(); err != nil {
-		// A failed set_config aborts the rest of the batch, so the status
-		// cannot have changed; close only releases the connection.
+		// A failed set_config aborts the rest of the batch before any of
+		// the caller's statements ran, so none of them can have opened or
+		// ended a transaction; close releases the connection.
 		_ = r.close()
 		return errResults{fmt.Errorf("pgxscope: set tenant: %w", err)}
 	}

@@ -27,12 +27,26 @@
 //
 // Downloads answer 404 alike for missing objects, other tenants' objects
 // and invalid keys; a Lookup that knows the owner returns *ForeignError so
-// the attempt is audited. Responses carry Content-Disposition: attachment
-// (RFC 6266, with an RFC 5987 UTF-8 name), X-Content-Type-Options:
-// nosniff and Content-Security-Policy: default-src 'none'; sandbox, and
-// types a browser would execute are served as application/octet-stream.
-// X-Accel-Redirect paths are built only from the validated key; URLs are
-// signed only after the tenant check.
+// the attempt is audited. Responses carry X-Content-Type-Options: nosniff,
+// Content-Security-Policy: default-src 'none'; sandbox and a
+// Content-Disposition with an RFC 6266 / RFC 5987 UTF-8 name. What is
+// served inline is decided by an allow-list, never by a list of dangerous
+// types: the stored type is parsed with mime.ParseMediaType and only the
+// essences image/png, image/jpeg, image/gif and image/webp are served as
+// themselves (bare, without parameters) and "inline". Every other type —
+// HTML, XHTML, SVG, XML, every JavaScript type of the WHATWG MIME
+// Sniffing standard, PDF, text, unknown and malformed ones — is served as
+// application/octet-stream and "attachment". X-Accel-Redirect paths are
+// built only from the validated key; URLs are signed only after the tenant
+// check (in SignedURL mode the storage service sets the headers).
+//
+// Uploads store their content type parsed and re-formatted; a type that
+// does not parse or is not type/subtype is refused with ErrContentType,
+// and WithContentTypes compares parsed essences. Display names (the
+// original file name, kept for Content-Disposition) lose their path,
+// control and bidirectional-override characters, and a name without any
+// letter or digit — ".", "..", "...", " . ", Unicode dot look-alikes —
+// becomes "file".
 //
 // # Errors
 //
@@ -43,5 +57,6 @@
 //
 // The tests run on fileblob (a temporary directory) and memblob;
 // FuzzObjectKey checks that a full key always lies under the tenant
-// prefix.
+// prefix, FuzzSanitizeName that a key name is never empty, dot-only or
+// with a separator, and FuzzDisplayName the same of display names.
 package blobstore

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -103,11 +102,13 @@ func WithDownloadLogger(l *slog.Logger) DownloadOption {
 // Handler serves downloads of the context tenant's objects found by
 // lookup. Missing objects, other tenants' objects, invalid keys and
 // requests without a tenant all answer the same 404. Every response that
-// carries a file has Content-Disposition: attachment with an RFC 6266 /
-// RFC 5987 file name, X-Content-Type-Options: nosniff and a
-// Content-Security-Policy that forbids everything; types a browser would
-// execute (HTML, SVG, XML, JavaScript) are served as
-// application/octet-stream. Stream mode supports Range requests.
+// carries a file has X-Content-Type-Options: nosniff, a
+// Content-Security-Policy that forbids everything and a Content-Disposition
+// with an RFC 6266 / RFC 5987 file name. Only the inert image types of
+// SafeContentType (PNG, JPEG, GIF, WebP) are served as themselves and
+// "inline"; every other stored type — HTML, SVG, XML, JavaScript, PDF,
+// unknown or malformed — is served as application/octet-stream and
+// "attachment". Stream mode supports Range requests.
 func (s *Store) Handler(lookup Lookup, opts ...DownloadOption) (http.Handler, error) {
 	d := &download{mode: Stream, log: slog.Default()}
 	for _, o := range opts {
@@ -158,8 +159,13 @@ func (s *Store) serve(w http.ResponseWriter, r *http.Request, lookup Lookup, d *
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
 	h.Set("Cache-Control", "private, no-store")
-	h.Set("Content-Disposition", ContentDisposition(name))
-	h.Set("Content-Type", SafeContentType(obj.ContentType))
+	if essence, ok := inlineEssence(obj.ContentType); ok {
+		h.Set("Content-Disposition", disposition("inline", name))
+		h.Set("Content-Type", essence)
+	} else {
+		h.Set("Content-Disposition", disposition("attachment", name))
+		h.Set("Content-Type", octetStream)
+	}
 
 	switch d.mode {
 	case AccelRedirect:
@@ -191,30 +197,18 @@ func (d *download) fail(ctx context.Context, w http.ResponseWriter, step string,
 	http.Error(w, "internal error", http.StatusInternalServerError)
 }
 
-// executable media types are never served as themselves.
-var executable = map[string]bool{
-	"text/html": true, "application/xhtml+xml": true, "image/svg+xml": true,
-	"text/xml": true, "application/xml": true, "text/javascript": true,
-	"application/javascript": true, "application/x-javascript": true, "application/ecmascript": true,
-	"text/ecmascript": true, "application/wasm": true, "text/xsl": true, "application/pdf+xml": true,
-	"multipart/x-mixed-replace": true,
-}
-
-// SafeContentType returns ct unless a browser could execute it (or it is
-// malformed), in which case application/octet-stream.
-func SafeContentType(ct string) string {
-	mt, params, err := mime.ParseMediaType(ct)
-	if err != nil || !strings.Contains(mt, "/") || executable[mt] || strings.HasSuffix(mt, "+xml") {
-		return "application/octet-stream"
-	}
-	return mime.FormatMediaType(mt, params)
-}
-
 // ContentDisposition returns an "attachment" Content-Disposition for
 // name: an ASCII fallback in filename= (quotes, backslashes and controls
-// replaced) and the exact name, UTF-8 percent-encoded, in filename*=
-// (RFC 6266, RFC 5987).
-func ContentDisposition(name string) string {
+// replaced) and the display name, UTF-8 percent-encoded, in filename*=
+// (RFC 6266, RFC 5987). The display name is name without its path,
+// control and bidirectional-override characters; a name without a letter
+// or digit (such as ".", "..", "...", " . " or full-width dots) becomes
+// "file", so a browser is never offered a dot-only file name.
+func ContentDisposition(name string) string { return disposition("attachment", name) }
+
+// disposition builds a Content-Disposition of the given type ("inline"
+// or "attachment") for the display name of name.
+func disposition(typ, name string) string {
 	name = cleanName(name)
 	ascii := strings.Map(func(r rune) rune {
 		if r < 0x20 || r >= 0x7f || r == '"' || r == '\\' || r == '%' || r == ';' {
@@ -222,7 +216,7 @@ func ContentDisposition(name string) string {
 		}
 		return r
 	}, name)
-	return `attachment; filename="` + ascii + `"; filename*=UTF-8''` + rfc5987(name)
+	return typ + `; filename="` + ascii + `"; filename*=UTF-8''` + rfc5987(name)
 }
 
 func rfc5987(s string) string {

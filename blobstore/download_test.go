@@ -102,7 +102,7 @@ func TestDownloadStream(t *testing.T) {
 		rec := get(t, asA, "/download?id=1", nil)
 		require.Equal(t, http.StatusOK, rec.Code)
 		assert.Equal(t, "0123456789abcdefghij", rec.Body.String())
-		assert.Equal(t, "application/pdf", rec.Header().Get("Content-Type"))
+		assert.Equal(t, "application/octet-stream", rec.Header().Get("Content-Type"), "PDF is not in the inline allow-list")
 		assert.Equal(t, "nosniff", rec.Header().Get("X-Content-Type-Options"))
 		assert.Contains(t, rec.Header().Get("Content-Security-Policy"), "default-src 'none'")
 		cd := rec.Header().Get("Content-Disposition")
@@ -192,7 +192,7 @@ func TestDownloadSignedURL(t *testing.T) {
 
 func TestHeaderHelpers(t *testing.T) {
 	for ct, want := range map[string]string{
-		"application/pdf": "application/pdf", "image/png": "image/png", "text/plain; charset=utf-8": "text/plain; charset=utf-8",
+		"application/pdf": "application/octet-stream", "image/png": "image/png", "text/plain; charset=utf-8": "application/octet-stream",
 		"text/html": "application/octet-stream", "TEXT/HTML; charset=utf-8": "application/octet-stream",
 		"image/svg+xml": "application/octet-stream", "application/atom+xml": "application/octet-stream",
 		"application/javascript": "application/octet-stream", "": "application/octet-stream", "garbage": "application/octet-stream",

@@ -118,13 +118,16 @@ func TestNewKeyIsUniqueAndSafe(t *testing.T) {
 }
 
 func FuzzSanitizeName(f *testing.F) {
-	for _, s := range []string{"report.pdf", "../../x", "ａ．ｂ", "\x00", "...", strings.Repeat("x", 300) + ".tar.gz"} {
+	for _, s := range append([]string{"report.pdf", "../../x", "ａ．ｂ", "\x00", strings.Repeat("x", 300) + ".tar.gz"}, dotNames...) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
 		out := blobstore.SanitizeName(name)
-		if err := blobstore.CheckKey(out); err != nil || len(out) > blobstore.MaxNameLen || strings.Contains(out, "/") {
+		if err := blobstore.CheckKey(out); err != nil || len(out) > blobstore.MaxNameLen {
 			t.Fatalf("SanitizeName(%q) = %q: %v", name, out, err)
+		}
+		if out == "" || strings.Trim(out, ".") == "" || strings.ContainsAny(out, "/\\\x00") {
+			t.Fatalf("SanitizeName(%q) = %q: empty, dot-only or with a separator", name, out)
 		}
 		if _, err := blobstore.NewKey("documents", name); err != nil {
 			t.Fatalf("NewKey(%q): %v", name, err)

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
@@ -67,14 +66,19 @@ func WithMaxSize(n int64) Option {
 }
 
 // WithContentTypes allows only these media types for uploads (such as
-// "application/pdf", "image/png"); by default every type is accepted
-// (downloads are never rendered inline either way).
+// "application/pdf", "image/png"); by default every type is accepted.
+// Each must be a bare type/subtype: parameters and wildcards ("image/*")
+// are refused with ErrConfig. An upload is compared by its parsed,
+// lowercased essence, so case, blanks and parameters cannot smuggle a type
+// past the list, and a type whose parameters do not parse is refused.
+// Whatever is accepted, downloads render inline only the types of
+// SafeContentType.
 func WithContentTypes(types ...string) Option {
 	return func(s *Store) error {
 		for _, t := range types {
-			mt, _, err := mime.ParseMediaType(t)
-			if err != nil {
-				return fmt.Errorf("%w: content type %q: %w", ErrConfig, t, err)
+			mt, params, err := mime.ParseMediaType(t)
+			if err != nil || len(params) > 0 || !strings.Contains(mt, "/") || strings.Contains(mt, "*") || mt != strings.TrimSpace(strings.ToLower(t)) {
+				return fmt.Errorf("%w: content type %q: want a bare type/subtype", ErrConfig, t)
 			}
 			s.types[mt] = true
 		}
@@ -170,11 +174,19 @@ func (b *Bucket) Put(ctx context.Context, key, filename string, r io.Reader, con
 		head, _ := br.Peek(512)
 		mt = http.DetectContentType(head)
 	}
-	parsed, _, err := mime.ParseMediaType(mt)
+	// The type is stored as parsed and re-formatted, so what a download
+	// later decides on is exactly what was checked here.
+	parsed, params, err := mime.ParseMediaType(mt)
 	if err != nil {
 		return Object{}, fmt.Errorf("%w: %q: %w", ErrContentType, mt, err)
 	}
+	if !strings.Contains(parsed, "/") {
+		return Object{}, fmt.Errorf("%w: %q: want type/subtype", ErrContentType, mt)
+	}
 	if len(b.s.types) > 0 && !b.s.types[parsed] {
+		return Object{}, fmt.Errorf("%w: %q", ErrContentType, parsed)
+	}
+	if mt = mime.FormatMediaType(parsed, params); mt == "" {
 		return Object{}, fmt.Errorf("%w: %q", ErrContentType, parsed)
 	}
 	wctx, abort := context.WithCancel(ctx)
@@ -203,29 +215,6 @@ func (b *Bucket) Put(ctx context.Context, key, filename string, r io.Reader, con
 		return Object{}, fmt.Errorf("blobstore: put %q: %w", key, err)
 	}
 	return b.Stat(ctx, key)
-}
-
-// cleanName keeps a user's file name for Content-Disposition: valid UTF-8,
-// no control characters, no path, at most 255 bytes.
-func cleanName(name string) string {
-	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
-		name = name[i+1:]
-	}
-	name = strings.ToValidUTF8(name, "_")
-	name = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return -1
-		}
-		return r
-	}, name)
-	for len(name) > 255 {
-		_, size := utf8.DecodeLastRuneInString(name)
-		name = name[:len(name)-size]
-	}
-	if strings.TrimSpace(name) == "" {
-		return "file"
-	}
-	return name
 }
 
 // Stat returns an object's attributes; ErrNotFound if it does not exist

@@ -137,3 +137,35 @@ func BenchmarkReadThroughHit(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkGuardCheck is the Guard's cost per command, decided before
+// anything is sent: a GET, a two-pair MSET and a GEORADIUS … STORE of the
+// context tenant's keys.
+func BenchmarkGuardCheck(b *testing.B) {
+	ks := newKeyspace(b, testenv.Redis(b))
+	g, err := ks.Guard()
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := tenanttest.NewTenant("acme")
+	ctx := ctxFor(a)
+	k1, _ := ks.Key(ctx, "dashboard", "overview", "42", "all")
+	k2, _ := ks.Key(ctx, "dashboard", "overview", "43", "all")
+	for _, c := range []struct {
+		name string
+		args []any
+	}{
+		{"get", []any{"get", k1}},
+		{"mset", []any{"mset", k1, "1", k2, "2"}},
+		{"georadius-store", []any{"georadius", k1, 0, 0, 10, "km", "STORE", k2}},
+	} {
+		b.Run("cmd="+c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := g.Check(ctx, c.args); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -250,7 +250,10 @@ func TestGuard(t *testing.T) {
 	opt := base.Options()
 	guarded := redis.NewClient(opt)
 	t.Cleanup(func() { guarded.Close() })
-	guarded.AddHook(ks.Guard(cachekey.WithGlobalKeys("feature-flags"), cachekey.WithGlobalPrefixes("public:")))
+	trusted := redis.NewScript("return redis.call('GET', KEYS[1])")
+	g, err := ks.Guard(cachekey.WithGlobalKeys("feature-flags"), cachekey.WithGlobalPrefixes("public:"), cachekey.WithTrustedScripts(trusted))
+	require.NoError(t, err)
+	guarded.AddHook(g)
 	a, b := tenanttest.NewTenant("acme"), tenanttest.NewTenant("globex")
 	purgeAfter(t, ks, a.ID, b.ID)
 	ctxA, ctxB := ctxFor(a), ctxFor(b)
@@ -269,7 +272,7 @@ func TestGuard(t *testing.T) {
 		{"MGET own keys", func() error { return guarded.MGet(ctxA, kA, kA2).Err() }},
 		{"MSET own keys", func() error { return guarded.MSet(ctxA, kA, "1", kA2, "2").Err() }},
 		{"DEL own keys", func() error { return guarded.Del(ctxA, kA2).Err() }},
-		{"EVAL on own key", func() error { return guarded.Eval(ctxA, "return redis.call('GET', KEYS[1])", []string{kA}).Err() }},
+		{"EVAL of a trusted script on own key", func() error { return guarded.Eval(ctxA, "return redis.call('GET', KEYS[1])", []string{kA}).Err() }},
 		{"global exact key without tenant", func() error { return guarded.Set(ctx, "feature-flags", "{}", time.Minute).Err() }},
 		{"global prefix under a tenant", func() error { return guarded.Get(ctxA, "public:motd").Err() }},
 		{"PING without tenant", func() error { return guarded.Ping(ctx).Err() }},
@@ -295,7 +298,8 @@ func TestGuard(t *testing.T) {
 		{"MGET mixing tenants", func() error { return guarded.MGet(ctxA, kA, kB).Err() }, cachekey.ErrForeignKey},
 		{"MSET smuggling a value", func() error { return guarded.MSet(ctxA, kA, kB, kB, "x").Err() }, cachekey.ErrForeignKey},
 		{"RENAME into another tenant", func() error { return guarded.Rename(ctxA, kA, kB).Err() }, cachekey.ErrForeignKey},
-		{"EVAL on another tenant's key", func() error { return guarded.Eval(ctxA, "return 1", []string{kB}).Err() }, cachekey.ErrForeignKey},
+		{"EVAL of a trusted script on another tenant's key", func() error { return trusted.Run(ctxA, guarded, []string{kB}).Err() }, cachekey.ErrForeignKey},
+		{"EVAL of an untrusted script", func() error { return guarded.Eval(ctxA, "return 1", []string{kA}).Err() }, cachekey.ErrUntrustedScript},
 		{"KEYS", func() error { return guarded.Keys(ctxA, "*").Err() }, cachekey.ErrCommand},
 		{"SCAN", func() error { return guarded.Scan(ctxA, 0, "*", 10).Err() }, cachekey.ErrCommand},
 		{"FLUSHDB", func() error { return guarded.FlushDB(ctxA).Err() }, cachekey.ErrCommand},
@@ -339,7 +343,8 @@ func TestGuard(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, gks.Invalidate(ctxFor(c)))
 	})
-	assert.Panics(t, func() { ks.Guard(cachekey.WithGlobalPrefixes("tw")) })
+	_, err = ks.Guard(cachekey.WithGlobalPrefixes("tw"))
+	assert.ErrorIs(t, err, cachekey.ErrConfig)
 }
 
 // The source plan's example: the same dashboard key parts for two tenants

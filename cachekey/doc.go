@@ -5,7 +5,8 @@
 // context tenant's namespace.
 //
 //	ks, _ := cachekey.New(rdb)                       // redis.UniversalClient
-//	rdb.AddHook(ks.Guard())                          // fail closed
+//	guard, _ := ks.Guard()                           // fail closed
+//	rdb.AddHook(guard)
 //	key, _ := ks.Key(ctx, "dashboard", "overview", userID, filter)
 //	_ = ks.Invalidate(ctx)                           // drop the tenant's entries: one INCR
 //
@@ -32,21 +33,52 @@
 //
 // # Security
 //
-// No tenant in the context → tenant.ErrNoTenant, never a shared key. The
-// Guard refuses keyed commands outside the tenant's namespace (pipelines
-// included, before anything is sent), commands it cannot check (KEYS,
-// SCAN, FLUSHDB, unknown ones) and keyed commands without a tenant, unless
-// the key is explicitly global. Cross-tenant keys are reported to the
-// auditor. The read-through cache degrades to the loader when Redis fails:
-// slower, never another tenant's entry.
+// No tenant in the context → tenant.ErrNoTenant, never a shared key.
+//
+// The Guard decides by allow-list, from one table of every Redis 7 command
+// and subcommand (commands.go). For a keyed command the table holds the
+// command's Redis key specifications, destinations included (the
+// STORE/STOREDIST of GEORADIUS, SORT … STORE, every *STORE command, BITOP's
+// destination, COPY, RENAME, SMOVE, LMOVE…), counted keys (EVAL, LMPOP,
+// ZMPOP, ZUNIONSTORE, SINTERCARD…) and keys after a keyword (XREAD and
+// XREADGROUP STREAMS, MIGRATE KEYS), and every key must be inside the
+// context tenant's namespace (or explicitly global). Keys after a keyword
+// are checked after each occurrence of it, so repeating the keyword cannot
+// hide one. SORT's BY and GET patterns must lie in the namespace too.
+// Keyless commands are allowed only where they show nothing of any tenant
+// (PING, ECHO, HELLO, AUTH, CLIENT SETNAME, MULTI/EXEC…); PUBLISH, SPUBLISH,
+// INFO, LASTSAVE and ROLE only when the application names them in
+// WithKeylessCommands. Keyspace-wide and administrative commands (KEYS,
+// SCAN, FLUSHDB, RANDOMKEY, DBSIZE, SWAPDB, SELECT, CONFIG, DEBUG, CLIENT
+// LIST/KILL, CLIENT TRACKING BCAST/PREFIX/REDIRECT, MONITOR, SUBSCRIBE and
+// its kin, PUBSUB, CLUSTER, FUNCTION…) are always refused, and so is
+// anything not in the table. Tests compare the table with the server's
+// COMMAND INFO, COMMAND DOCS and COMMAND GETKEYS.
+//
+// Scripts and functions (EVAL, EVAL_RO, EVALSHA, EVALSHA_RO, FCALL,
+// FCALL_RO, SCRIPT LOAD/EXISTS) run only when registered with
+// WithTrustedScripts (by the SHA1 of the body, so Script.Run's EVALSHA then
+// EVAL works) or WithTrustedFunctions; their declared keys are then
+// checked, and an argument inside another tenant's namespace is refused.
+// The Guard cannot see what a script does with its arguments: a trusted
+// script is trusted to touch only KEYS[].
+//
+// Pipelines and MULTI/EXEC transactions are checked command by command;
+// one refused command refuses all of them before anything is sent. Every
+// argument of a refused command that lies in another tenant's namespace is
+// reported to the auditor. go-redis's PubSub does not pass through hooks.
+// The read-through cache degrades to the loader when Redis fails: slower,
+// never another tenant's entry.
 //
 // # Errors
 //
-// ErrNoParts, ErrForeignKey, ErrCommand and ErrConfig; test with errors.Is.
+// ErrNoParts, ErrForeignKey, ErrCommand, ErrUntrustedScript (which also
+// wraps ErrCommand) and ErrConfig; test with errors.Is.
 //
 // # Testing
 //
 // The tests run against a real Redis (TENANTWALL_REDIS_URL) with random
 // tenant IDs and never flush a database; FuzzKey checks injectivity and
-// the tenant segment.
+// the tenant segment, FuzzGuardAgainstServer that whatever the Guard lets
+// through has only the tenant's keys by the server's COMMAND GETKEYS.
 package cachekey

@@ -12,9 +12,16 @@ var (
 	// names a key outside the context tenant's namespace.
 	ErrForeignKey = errors.New("cachekey: key outside the tenant's namespace")
 
-	// ErrCommand reports a Redis command the Guard does not know how to
-	// check, or that acts on the whole keyspace; it is refused.
+	// ErrCommand reports a Redis command the Guard refuses: one that is
+	// not in its table, that acts on the whole keyspace or administers the
+	// server, or whose arguments it cannot read.
 	ErrCommand = errors.New("cachekey: command refused by the tenant guard")
+
+	// ErrUntrustedScript reports a script (EVAL, EVALSHA, SCRIPT LOAD…) or
+	// function (FCALL) that the application did not register with
+	// WithTrustedScripts or WithTrustedFunctions. Errors wrapping it also
+	// wrap ErrCommand.
+	ErrUntrustedScript = errors.New("cachekey: script or function not registered as trusted")
 
 	// ErrConfig reports an invalid option.
 	ErrConfig = errors.New("cachekey: invalid configuration")

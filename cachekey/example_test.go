@@ -17,7 +17,7 @@ func ExampleGuard_Check() {
 	defer rdb.Close()
 	ks, _ := cachekey.New(rdb)
 	defer ks.Close()
-	guard := ks.Guard()
+	guard, _ := ks.Guard()
 
 	acme := tenant.NewContext(context.Background(), tenant.Tenant{ID: "3f0c9a52-6a7e-4c4e-9a35-2d1f0e8b7c61", Slug: "acme"})
 	own := "tw:3f0c9a52-6a7e-4c4e-9a35-2d1f0e8b7c61:g0:dashboard"

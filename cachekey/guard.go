@@ -2,6 +2,8 @@ package cachekey
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"strconv"
@@ -26,118 +28,146 @@ func isInternal(ctx context.Context) bool {
 	return v
 }
 
-// keySpec says where a command's keys are in its arguments (args[0] is the
-// command name).
-type keySpec uint8
-
-const (
-	keysNone       keySpec = iota + 1 // no keys
-	keysFirst                         // args[1]
-	keysAll                           // args[1:]
-	keysPairs                         // args[1], args[3], … (MSET)
-	keysFirstTwo                      // args[1], args[2]
-	keysAllButLast                    // args[1:len-1] (BLPOP … timeout)
-	keysEval                          // numkeys at args[2], keys follow
-	keysSecond                        // args[2] (OBJECT ENCODING key)
-	keysStore                         // dest args[1], numkeys args[2], keys follow (ZUNIONSTORE)
-)
-
-var commandKeys = map[string]keySpec{}
-
-func init() {
-	add := func(s keySpec, names string) {
-		for _, n := range strings.Fields(names) {
-			commandKeys[n] = s
-		}
-	}
-	// Connection housekeeping go-redis sends on its own.
-	add(keysNone, "ping echo hello auth client readonly readwrite quit reset time command multi exec discard unwatch")
-	add(keysFirst, `get set setnx setex psetex getset getdel getex append strlen incr incrby incrbyfloat decr decrby
-		expire expireat pexpire pexpireat persist ttl pttl expiretime pexpiretime type
-		getrange setrange setbit getbit bitcount bitpos bitfield
-		hget hset hsetnx hmset hmget hdel hlen hkeys hvals hgetall hincrby hincrbyfloat hexists hstrlen hrandfield hscan
-		lpush rpush lpushx rpushx lpop rpop llen lrange lindex lset lrem ltrim linsert lpos
-		sadd srem smembers sismember smismember scard spop srandmember sscan
-		zadd zrem zscore zmscore zincrby zcard zcount zlexcount zrange zrangebyscore zrangebylex zrevrange zrevrangebyscore
-		zrevrangebylex zrank zrevrank zremrangebyrank zremrangebyscore zremrangebylex zpopmin zpopmax zrandmember zscan
-		pfadd xadd xlen xrange xrevrange xdel xtrim xack xclaim xautoclaim xpending
-		geoadd geopos geodist geohash geosearch georadius georadiusbymember
-		dump restore`)
-	add(keysAll, "del unlink exists mget touch watch sinter sunion sdiff sinterstore sunionstore sdiffstore pfcount pfmerge")
-	add(keysPairs, "mset msetnx")
-	add(keysFirstTwo, "rename renamenx smove rpoplpush lmove copy")
-	add(keysAllButLast, "blpop brpop bzpopmin bzpopmax brpoplpush")
-	add(keysEval, "eval evalsha eval_ro evalsha_ro fcall fcall_ro")
-	add(keysSecond, "object")
-	add(keysStore, "zunionstore zinterstore zdiffstore")
-}
-
-// Guard is a go-redis hook that fails closed: every command whose keys
-// are not all inside the context tenant's namespace is refused before it
-// is sent, single commands and pipelines alike. Commands it cannot check
-// (unknown ones, and keyspace-wide ones such as KEYS, SCAN, FLUSHDB) are
-// refused too, as is any keyed command without a tenant in the context.
-// A key inside another tenant's namespace is reported to the auditor as a
-// cross-tenant attempt.
+// Guard is a go-redis hook that fails closed. It decides from one table of
+// every Redis 7 command (its key specifications, destinations included):
+// a command runs only if every key it names, source and destination, is
+// inside the context tenant's namespace, or if it is known to touch no key
+// and to show nothing of any tenant. Everything else is refused before it
+// is sent, single commands and pipelines (MULTI/EXEC included) alike:
+// commands that are not in the table, keyspace-wide and administrative
+// ones (KEYS, SCAN, FLUSHDB, SELECT, CONFIG, CLIENT LIST, SUBSCRIBE…),
+// keyed commands without a tenant, scripts and functions the application
+// has not registered as trusted, and SORT BY/GET patterns outside the
+// namespace. A key inside another tenant's namespace is reported to the
+// auditor as a cross-tenant attempt.
 //
-// Install it with client.AddHook(ks.Guard()). Keys that really are global
-// can be allowed by exact name or prefix (WithGlobalKeys,
-// WithGlobalPrefixes).
+// Install it with
+//
+//	g, err := ks.Guard(opts...)
+//	…
+//	client.AddHook(g)
+//
+// go-redis's PubSub (Subscribe, PSubscribe) does not pass through hooks;
+// the Guard does not see it. go-redis sends SELECT through the hooks when
+// it opens a connection to a database other than 0, and the Guard refuses
+// SELECT: a guarded client uses database 0. A Guard is safe for concurrent
+// use.
 type Guard struct {
-	ks       *Keyspace
-	exact    map[string]bool
-	prefixes []string
-	commands map[string]keySpec
+	ks        *Keyspace
+	exact     map[string]bool
+	prefixes  []string
+	keyless   map[string]bool
+	scripts   map[string]bool // SHA1 (lower-case hex) of trusted script bodies
+	functions map[string]bool
 }
 
 var _ redis.Hook = (*Guard)(nil)
 
 // GuardOption configures a Guard.
-type GuardOption func(*Guard)
+type GuardOption func(*Guard) error
 
 // WithGlobalKeys allows these exact keys for every tenant and for
-// requests without one.
+// requests without one. A key inside the Keyspace's own namespaces is an
+// error: it would give every tenant one tenant's key.
 func WithGlobalKeys(keys ...string) GuardOption {
-	return func(g *Guard) {
+	return func(g *Guard) error {
+		own := g.ks.prefix + ":"
 		for _, k := range keys {
+			if k == "" || strings.HasPrefix(k, own) {
+				return fmt.Errorf("%w: global key %q is empty or inside the tenant namespaces %q", ErrConfig, k, own)
+			}
 			g.exact[k] = true
 		}
+		return nil
 	}
 }
 
 // WithGlobalPrefixes allows keys starting with these prefixes for every
-// tenant and for requests without one. A prefix must not be a prefix of the
-// Keyspace's own namespaces.
+// tenant and for requests without one. A prefix that overlaps the
+// Keyspace's own namespaces (or is empty) is an error.
 func WithGlobalPrefixes(prefixes ...string) GuardOption {
-	return func(g *Guard) { g.prefixes = append(g.prefixes, prefixes...) }
+	return func(g *Guard) error {
+		own := g.ks.prefix + ":"
+		for _, p := range prefixes {
+			if strings.HasPrefix(own, p) || strings.HasPrefix(p, own) {
+				return fmt.Errorf("%w: global prefix %q overlaps the tenant namespaces %q", ErrConfig, p, own)
+			}
+			g.prefixes = append(g.prefixes, p)
+		}
+		return nil
+	}
 }
 
-// WithKeylessCommands allows commands that touch no key (such as
-// "publish" or "info") that the Guard does not know.
+// WithKeylessCommands allows commands that touch no key and that the
+// Guard refuses by default because they reach beyond one tenant (PUBLISH
+// and SPUBLISH, whose channels all tenants share; INFO, LASTSAVE, ROLE),
+// or that are not in its table at all (module commands; a subcommand is
+// named "container|sub"). The application vouches that they touch no key.
+// Naming a command the table knows to have keys, a script command, or a
+// keyspace-wide or administrative command is an error.
 func WithKeylessCommands(names ...string) GuardOption {
-	return func(g *Guard) {
+	return func(g *Guard) error {
 		for _, n := range names {
-			g.commands[strings.ToLower(n)] = keysNone
+			name, ok := lowerASCII(n)
+			if !ok || name == "" {
+				return fmt.Errorf("%w: keyless command %q", ErrConfig, n)
+			}
+			if c, known := commands[name]; known && c.rule != ruleOptIn {
+				return fmt.Errorf("%w: %q cannot be declared keyless: the guard's table has it as %s", ErrConfig, n, c.rule)
+			}
+			g.keyless[name] = true
 		}
+		return nil
 	}
 }
 
-// Guard returns a fail-closed hook for this Keyspace's namespaces.
-func (k *Keyspace) Guard(opts ...GuardOption) *Guard {
-	g := &Guard{ks: k, exact: map[string]bool{}, commands: map[string]keySpec{}}
-	for n, s := range commandKeys {
-		g.commands[n] = s
+// WithTrustedScripts allows these Lua scripts, identified by the SHA1 of
+// their body, through EVAL, EVAL_RO, EVALSHA, EVALSHA_RO, SCRIPT LOAD and
+// SCRIPT EXISTS, so that Script.Run (EVALSHA, then EVAL when the server
+// does not have the script) and Script.Load work. Every key a call
+// declares (KEYS[]) must be in the tenant's namespace, and an argument
+// (ARGV[]) inside another tenant's namespace is refused. The Guard cannot
+// see what a script does with its arguments: registering a script trusts
+// it to touch only the keys it declares.
+func WithTrustedScripts(scripts ...*redis.Script) GuardOption {
+	return func(g *Guard) error {
+		for i, s := range scripts {
+			if s == nil {
+				return fmt.Errorf("%w: trusted script %d is nil", ErrConfig, i)
+			}
+			g.scripts[strings.ToLower(s.Hash())] = true
+		}
+		return nil
 	}
+}
+
+// WithTrustedFunctions allows these Redis functions, by exact name,
+// through FCALL and FCALL_RO, with the same checks as WithTrustedScripts.
+// A function is trusted by name: the application must control what is
+// loaded under it (the Guard refuses FUNCTION LOAD).
+func WithTrustedFunctions(names ...string) GuardOption {
+	return func(g *Guard) error {
+		for _, n := range names {
+			if n == "" {
+				return fmt.Errorf("%w: empty trusted function name", ErrConfig)
+			}
+			g.functions[n] = true
+		}
+		return nil
+	}
+}
+
+// Guard returns a fail-closed hook for this Keyspace's namespaces. An
+// invalid option makes it return an error wrapping ErrConfig.
+func (k *Keyspace) Guard(opts ...GuardOption) (*Guard, error) {
+	g := &Guard{ks: k, exact: map[string]bool{}, keyless: map[string]bool{},
+		scripts: map[string]bool{}, functions: map[string]bool{}}
 	for _, o := range opts {
-		o(g)
-	}
-	own := k.prefix + ":"
-	for _, p := range g.prefixes {
-		if strings.HasPrefix(own, p) || strings.HasPrefix(p, own) {
-			panic(fmt.Sprintf("cachekey: global prefix %q overlaps the tenant namespaces %q", p, own))
+		if err := o(g); err != nil {
+			return nil, err
 		}
 	}
-	return g
+	return g, nil
 }
 
 // DialHook implements redis.Hook.
@@ -157,7 +187,7 @@ func (g *Guard) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 }
 
 // ProcessPipelineHook implements redis.Hook. One refused command refuses
-// the whole pipeline, before any of it is sent.
+// the whole pipeline or transaction, before any of it is sent.
 func (g *Guard) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		for _, cmd := range cmds {
@@ -172,57 +202,338 @@ func (g *Guard) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proces
 	}
 }
 
+// scope is the context tenant, looked up once per command and only when a
+// key must be checked.
+type scope struct {
+	id     string
+	err    error
+	loaded bool
+}
+
+func (s *scope) load(ctx context.Context) {
+	if !s.loaded {
+		s.id, s.err = tenant.IDFromContext(ctx)
+		s.loaded = true
+	}
+}
+
 // Check applies the guard to one command's arguments (args[0] is the
 // command name), as the hook does.
 func (g *Guard) Check(ctx context.Context, args []any) error {
 	if len(args) == 0 || isInternal(ctx) {
 		return nil
 	}
-	name := strings.ToLower(fmt.Sprint(args[0]))
-	spec, known := g.commands[name]
-	if !known {
-		return fmt.Errorf("%w: %q", ErrCommand, name)
-	}
-	keys, err := extractKeys(spec, args)
+	err := g.check(ctx, args)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrCommand, name, err)
+		g.auditRefused(ctx, args)
 	}
-	if len(keys) == 0 {
-		return nil
+	return err
+}
+
+// auditRefused reports every argument of a refused command that lies in
+// another tenant's namespace, wherever it stood, so that an attempt is
+// audited even when the Guard stopped at another argument first.
+func (g *Guard) auditRefused(ctx context.Context, args []any) {
+	id, err := tenant.IDFromContext(ctx)
+	if err != nil {
+		return
 	}
-	id, terr := tenant.IDFromContext(ctx)
-	ns := ""
-	if terr == nil {
-		ns = g.ks.namespace(id)
-	}
-	for _, key := range keys {
-		if g.global(key) {
+	name, _ := argString(args[0])
+	for _, a := range args[1:] {
+		v, ok := argString(a)
+		if !ok {
 			continue
 		}
-		if terr != nil {
-			return fmt.Errorf("%w: %s %.100q: %w", ErrForeignKey, name, key, tenant.ErrNoTenant)
+		if owner := g.ks.ownerOf(v); owner != "" && owner != id {
+			g.ks.auditor.Audit(ctx, tenant.Event{Kind: tenant.EventCrossTenant, Package: "cachekey",
+				TenantID: id, OwnerID: owner, Resource: truncate(name, 40) + " " + truncate(v, 200)})
 		}
-		if !strings.HasPrefix(key, ns) {
-			if owner := g.ks.ownerOf(key); owner != "" {
-				g.ks.auditor.Audit(ctx, tenant.Event{Kind: tenant.EventCrossTenant, Package: "cachekey",
-					TenantID: id, OwnerID: owner, Resource: name + " " + truncate(key, 200)})
+	}
+}
+
+func (g *Guard) check(ctx context.Context, args []any) error {
+	raw, _ := argString(args[0])
+	name, ok := lowerASCII(raw)
+	if !ok {
+		return fmt.Errorf("%w: command name %.40q", ErrCommand, raw)
+	}
+	c, known := commands[name]
+	if known && c.rule == ruleContainer {
+		if len(args) < 2 {
+			return fmt.Errorf("%w: %q without a subcommand", ErrCommand, name)
+		}
+		sub, _ := argString(args[1])
+		lsub, ok := lowerASCII(sub)
+		if !ok {
+			return fmt.Errorf("%w: %s subcommand %.40q", ErrCommand, name, sub)
+		}
+		name = name + "|" + lsub
+		c, known = commands[name]
+	}
+	if !known {
+		if g.keyless[name] {
+			return nil
+		}
+		return fmt.Errorf("%w: %q is not in the guard's table", ErrCommand, name)
+	}
+	var s scope
+	switch c.rule {
+	case ruleKeys:
+		return g.checkSpecs(ctx, &s, name, c.specs, args)
+	case ruleKeyless:
+		return nil
+	case ruleOptIn:
+		if g.keyless[name] {
+			return nil
+		}
+		return fmt.Errorf("%w: %q reaches beyond the tenant; allow it with WithKeylessCommands", ErrCommand, name)
+	case ruleSort:
+		if err := g.checkSpecs(ctx, &s, name, c.specs, args); err != nil {
+			return err
+		}
+		return g.checkSortPatterns(ctx, &s, name, args)
+	case ruleScript, ruleScriptSHA, ruleFunction:
+		return g.checkScript(ctx, &s, name, c, args)
+	case ruleScriptLoad:
+		body, _ := argString(arg(args, 2))
+		return g.trustedSHA(name, sha1Hex(body))
+	case ruleScriptExists:
+		for _, a := range args[2:] {
+			sha, _ := argString(a)
+			if err := g.trustedSHA(name, strings.ToLower(sha)); err != nil {
+				return err
 			}
-			return fmt.Errorf("%w: %s %.100q", ErrForeignKey, name, key)
+		}
+		return nil
+	case ruleTracking:
+		return checkTracking(args)
+	}
+	return fmt.Errorf("%w: %q %s", ErrCommand, name, c.rule)
+}
+
+func (g *Guard) checkSpecs(ctx context.Context, s *scope, name string, specs []keySpec, args []any) error {
+	for _, sp := range specs {
+		if sp.keyword == "" {
+			if err := g.checkRun(ctx, s, name, sp, sp.index, args); err != nil {
+				return err
+			}
+			continue
+		}
+		// A keyword as the last argument has no key after it.
+		for i := sp.from; i < len(args)-1; i++ {
+			if w, ok := argString(args[i]); ok && equalFoldASCII(w, sp.keyword) {
+				if err := g.checkRun(ctx, s, name, sp, i+1, args); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// checkRun checks the keys of one spec whose run begins at args[first],
+// computed as Redis computes them (getKeysUsingKeySpecs), except that a
+// missing key argument or a bad key count is refused rather than skipped.
+func (g *Guard) checkRun(ctx context.Context, s *scope, name string, sp keySpec, first int, args []any) error {
+	argc := len(args)
+	last, step := 0, sp.step
+	switch {
+	case sp.keyNum:
+		n, ok := argInt(arg(args, first))
+		if !ok || n < 0 || n > argc {
+			return fmt.Errorf("%w: %s: bad key count %.40v", ErrCommand, name, arg(args, first))
+		}
+		first++
+		last = first + n - 1
+		step = 1
+		if last >= argc {
+			return fmt.Errorf("%w: %s: key count %d exceeds the arguments", ErrCommand, name, n)
+		}
+	case sp.lastKey >= 0:
+		last = first + sp.lastKey
+		if last >= argc {
+			return fmt.Errorf("%w: %s: missing key argument %d", ErrCommand, name, last)
+		}
+	case sp.limit > 0:
+		last = first + (argc-first)/sp.limit - 1
+	default:
+		last = argc + sp.lastKey
+	}
+	for i := first; i <= last; i += step {
+		if sp.emptyNotKey {
+			if k, ok := argString(args[i]); ok && k == "" && keywordFollows(args, "KEYS", migrateOptions) {
+				continue
+			}
+		}
+		if err := g.checkKey(ctx, s, name, args[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keywordFollows reports whether kw occurs at or after args[from] with an
+// argument after it.
+func keywordFollows(args []any, kw string, from int) bool {
+	for i := from; i < len(args)-1; i++ {
+		if w, ok := argString(args[i]); ok && equalFoldASCII(w, kw) {
+			return true
+		}
+	}
+	return false
+}
+
+func (g *Guard) checkKey(ctx context.Context, s *scope, name string, a any) error {
+	key, ok := argString(a)
+	if !ok {
+		return fmt.Errorf("%w: %s: key argument is a %T", ErrCommand, name, a)
+	}
+	if g.global(key) {
+		return nil
+	}
+	s.load(ctx)
+	if s.err != nil {
+		return fmt.Errorf("%w: %s %.100q: %w", ErrForeignKey, name, key, s.err)
+	}
+	if !g.ks.owns(key, s.id) {
+		return fmt.Errorf("%w: %s %.100q", ErrForeignKey, name, key)
+	}
+	return nil
+}
+
+// checkSortPatterns checks SORT's BY and GET patterns, which name the keys
+// SORT reads: the first '*' is replaced by each element, so a pattern with
+// a '*' must begin inside the tenant's namespace (or a global prefix). A
+// pattern without '*' reads no key ("#" is the element itself; BY without
+// '*' skips sorting). Every BY or GET token is taken as one, so a pattern
+// cannot hide behind another option's value.
+func (g *Guard) checkSortPatterns(ctx context.Context, s *scope, name string, args []any) error {
+	for i := 2; i < len(args)-1; i++ {
+		tok, _ := argString(args[i])
+		if !equalFoldASCII(tok, "BY") && !equalFoldASCII(tok, "GET") {
+			continue
+		}
+		p, ok := argString(args[i+1])
+		if !ok {
+			return fmt.Errorf("%w: %s: pattern argument is a %T", ErrCommand, name, args[i+1])
+		}
+		if !strings.Contains(p, "*") {
+			continue
+		}
+		if g.globalPrefix(p) {
+			continue
+		}
+		s.load(ctx)
+		if s.err != nil {
+			return fmt.Errorf("%w: %s pattern %.100q: %w", ErrForeignKey, name, p, s.err)
+		}
+		if !g.ks.owns(p, s.id) {
+			return fmt.Errorf("%w: %s pattern %.100q", ErrForeignKey, name, p)
+		}
+	}
+	return nil
+}
+
+// checkScript lets a registered script or function run with its declared
+// keys checked. Its other arguments cannot be read as keys or not; one
+// that lies in another tenant's namespace is still refused, as a last
+// line behind the trust the application gave the script.
+func (g *Guard) checkScript(ctx context.Context, s *scope, name string, c command, args []any) error {
+	ident, _ := argString(arg(args, 1))
+	switch c.rule {
+	case ruleScript:
+		if err := g.trustedSHA(name, sha1Hex(ident)); err != nil {
+			return err
+		}
+	case ruleScriptSHA:
+		if err := g.trustedSHA(name, strings.ToLower(ident)); err != nil {
+			return err
+		}
+	default:
+		if !g.functions[ident] {
+			return fmt.Errorf("%w: %w: %s %.60q", ErrCommand, ErrUntrustedScript, name, ident)
+		}
+	}
+	if err := g.checkSpecs(ctx, s, name, c.specs, args); err != nil {
+		return err
+	}
+	n, _ := argInt(args[2]) // checked by checkSpecs
+	for _, a := range args[3+n:] {
+		v, ok := argString(a)
+		if !ok {
+			continue
+		}
+		if owner := g.ks.ownerOf(v); owner != "" {
+			s.load(ctx)
+			if s.err != nil || owner != s.id {
+				return fmt.Errorf("%w: %s argument %.100q", ErrForeignKey, name, v)
+			}
+		}
+	}
+	return nil
+}
+
+func (g *Guard) trustedSHA(name, sha string) error {
+	if !g.scripts[sha] {
+		return fmt.Errorf("%w: %w: %s of script %.40q", ErrCommand, ErrUntrustedScript, name, sha)
+	}
+	return nil
+}
+
+// checkTracking allows CLIENT TRACKING ON|OFF with OPTIN, OPTOUT and
+// NOLOOP only: BCAST and PREFIX would report changes to any tenant's keys,
+// REDIRECT would send the reports to another connection.
+func checkTracking(args []any) error {
+	mode, _ := argString(arg(args, 2))
+	if !equalFoldASCII(mode, "ON") && !equalFoldASCII(mode, "OFF") {
+		return fmt.Errorf("%w: client|tracking %.20q", ErrCommand, mode)
+	}
+	for _, a := range args[3:] {
+		o, _ := argString(a)
+		if !equalFoldASCII(o, "OPTIN") && !equalFoldASCII(o, "OPTOUT") && !equalFoldASCII(o, "NOLOOP") {
+			return fmt.Errorf("%w: client|tracking option %.20q", ErrCommand, o)
 		}
 	}
 	return nil
 }
 
 func (g *Guard) global(key string) bool {
-	if g.exact[key] {
-		return true
-	}
+	return g.exact[key] || g.globalPrefix(key)
+}
+
+func (g *Guard) globalPrefix(key string) bool {
 	for _, p := range g.prefixes {
 		if strings.HasPrefix(key, p) {
 			return true
 		}
 	}
 	return false
+}
+
+// owns reports whether key is inside tenant id's namespace,
+// "<prefix>:<id>:" or "<prefix>:{<id>}:", without building it.
+func (k *Keyspace) owns(key, id string) bool {
+	rest, ok := strings.CutPrefix(key, k.prefix)
+	if !ok || len(rest) == 0 || rest[0] != ':' {
+		return false
+	}
+	rest = rest[1:]
+	if k.hashTags {
+		if len(rest) == 0 || rest[0] != '{' {
+			return false
+		}
+		rest = rest[1:]
+	}
+	if rest, ok = strings.CutPrefix(rest, id); !ok || id == "" {
+		return false
+	}
+	if k.hashTags {
+		if len(rest) == 0 || rest[0] != '}' {
+			return false
+		}
+		rest = rest[1:]
+	}
+	return len(rest) > 0 && rest[0] == ':'
 }
 
 // ownerOf returns the tenant whose namespace key lies in, if any.
@@ -243,66 +554,126 @@ func (k *Keyspace) ownerOf(key string) string {
 	return rest[:36]
 }
 
-func extractKeys(spec keySpec, args []any) ([]string, error) {
-	var idx []int
-	n := len(args)
-	switch spec {
-	case keysNone:
-		return nil, nil
-	case keysFirst:
-		if n < 2 {
-			return nil, fmt.Errorf("no key")
+func (r rule) String() string {
+	switch r {
+	case ruleKeys:
+		return "a keyed command"
+	case ruleKeyless:
+		return "a keyless command"
+	case ruleOptIn:
+		return "a keyless command outside the tenant"
+	case ruleRefused:
+		return "a keyspace-wide or administrative command, always refused"
+	case ruleContainer:
+		return "a container of subcommands"
+	case ruleScript, ruleScriptSHA, ruleFunction, ruleScriptLoad, ruleScriptExists:
+		return "a script command, allowed only for trusted scripts"
+	case ruleSort:
+		return "SORT, checked with its patterns"
+	case ruleTracking:
+		return "CLIENT TRACKING, checked by option"
+	}
+	return "unknown"
+}
+
+// arg returns args[i], or nil past the end.
+func arg(args []any, i int) any {
+	if i < len(args) {
+		return args[i]
+	}
+	return nil
+}
+
+// argString returns a string or []byte argument; go-redis writes other
+// types (numbers) in forms no key or keyword check relies on.
+func argString(a any) (string, bool) {
+	switch v := a.(type) {
+	case string:
+		return v, true
+	case []byte:
+		return string(v), true
+	}
+	return "", false
+}
+
+// argInt reads a key count the way go-redis writes it.
+func argInt(a any) (int, bool) {
+	switch v := a.(type) {
+	case int:
+		return v, true
+	case int8:
+		return int(v), true
+	case int16:
+		return int(v), true
+	case int32:
+		return int(v), true
+	case int64:
+		return int(v), int64(int(v)) == v
+	case uint8:
+		return int(v), true
+	case uint16:
+		return int(v), true
+	case uint32:
+		return int(v), uint64(v) <= uint64(^uint(0)>>1)
+	case uint:
+		return int(v), v <= ^uint(0)>>1
+	case uint64:
+		return int(v), v <= uint64(^uint(0)>>1)
+	case string, []byte:
+		s, _ := argString(v)
+		n, err := strconv.Atoi(s)
+		return n, err == nil
+	}
+	return 0, false
+}
+
+// lowerASCII lower-cases a command name as Redis compares it (ASCII
+// only); a name with other bytes is no command and is refused.
+func lowerASCII(s string) (string, bool) {
+	upper := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 || c < 0x20 {
+			return "", false
 		}
-		idx = []int{1}
-	case keysAll:
-		for i := 1; i < n; i++ {
-			idx = append(idx, i)
-		}
-	case keysPairs:
-		for i := 1; i < n; i += 2 {
-			idx = append(idx, i)
-		}
-	case keysFirstTwo:
-		if n < 3 {
-			return nil, fmt.Errorf("want two keys")
-		}
-		idx = []int{1, 2}
-	case keysAllButLast:
-		for i := 1; i < n-1; i++ {
-			idx = append(idx, i)
-		}
-	case keysSecond:
-		if n < 3 {
-			return nil, fmt.Errorf("no key")
-		}
-		idx = []int{2}
-	case keysEval, keysStore:
-		if n < 3 {
-			return nil, fmt.Errorf("no numkeys")
-		}
-		nk, err := strconv.Atoi(fmt.Sprint(args[2]))
-		if err != nil || nk < 0 || 3+nk > n {
-			return nil, fmt.Errorf("bad numkeys %v", args[2])
-		}
-		if spec == keysStore {
-			idx = append(idx, 1)
-		}
-		for i := 3; i < 3+nk; i++ {
-			idx = append(idx, i)
+		if 'A' <= c && c <= 'Z' {
+			upper = true
 		}
 	}
-	keys := make([]string, 0, len(idx))
-	for _, i := range idx {
-		switch v := args[i].(type) {
-		case string:
-			keys = append(keys, v)
-		case []byte:
-			keys = append(keys, string(v))
-		default:
-			return nil, fmt.Errorf("key argument %d is a %T", i, v)
+	if !upper {
+		return s, true
+	}
+	return strings.ToLower(s), true
+}
+
+// equalFoldASCII compares an argument a with a keyword b as Redis's
+// strcasecmp does: ASCII case folded, and a stops at its first NUL, so
+// "STREAMS\x00…" is STREAMS to Redis and to the Guard.
+func equalFoldASCII(a, b string) bool {
+	if i := strings.IndexByte(a, 0); i >= 0 {
+		a = a[:i]
+	}
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
 		}
 	}
-	return keys, nil
+	return true
+}
+
+func sha1Hex(body string) string {
+	sum := sha1.Sum([]byte(body))
+	return hex.EncodeToString(sum[:])
 }
 
 func truncate(s string, n int) string {

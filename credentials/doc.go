@@ -4,9 +4,22 @@
 // outgoing requests.
 //
 //	keeper := localsecrets.NewKeeper(key)          // or secrets.OpenKeeper(ctx, "awskms://…")
-//	vault, _ := credentials.New(keeper, credentials.NewMemStore())
+//	vault, _ := credentials.New(keeper, credentials.NewMemStore(),
+//		credentials.WithHosts("openai", "api.openai.com")) // where its key may go
 //	_, _ = vault.Set(ctx, "openai", "sk-…")        // ctx carries the tenant
 //	client := &http.Client{Transport: &credentials.Transport{Vault: vault, Provider: "openai"}}
+//
+// # Stores
+//
+// The Vault keeps its sealed rows in a Store: MemStore in memory, or
+// credentials/sqlstore in a table on PostgreSQL or SQLite
+// (sqlstore.New(db, sqlstore.Postgres)). A Store refuses rows a Vault
+// could not have written (Row.Validate), never answers one tenant's or
+// provider's lookup with another's rows, and writes each version once:
+// of concurrent Puts of one version exactly one wins, the others get
+// ErrVersionExists, and Vault.Set retries them with the next version.
+// credentials/credentialstest is the conformance suite every store in
+// this repository passes; run it against your own.
 //
 // # Security
 //
@@ -19,4 +32,27 @@
 // print as [REDACTED] with every fmt verb and in JSON; Transport never puts
 // them in errors. Rotation adds versions: the newest is used, older ones
 // still decrypt.
+//
+// A provider's credential is bound to the hosts of its API, registered
+// with WithHosts. Transport adds it only to https requests whose host and
+// port are exactly one of them (compared in lowercase; no trailing dot,
+// subdomain, parent, other port, userinfo, non-ASCII spelling or Host
+// header override), and refuses anything else with ErrHost before
+// sending it. http.Client follows a redirect by calling the transport
+// again, so a redirect to another host, port or to plain http fails with
+// ErrHost rather than carrying the key. There is no plain-http exception,
+// not even for loopback: tests use httptest.NewTLSServer.
+//
+// # Errors
+//
+// ErrNoCredential, ErrBinding, ErrProvider, ErrHost, ErrConfig, ErrRow
+// and ErrVersionExists; test with errors.Is. A missing tenant is
+// tenant.ErrNoTenant; a store asked for an invalid tenant ID answers
+// tenant.ErrInvalidID.
+//
+// # Testing
+//
+// credentialstest.RunStoreTests checks a Store. The Vault needs no
+// service: MemStore and a localsecrets keeper run it in memory, as the
+// Example shows.
 package credentials

@@ -11,8 +11,13 @@ import (
 
 // Transport is an http.RoundTripper for calls to an integration: it puts
 // the request context tenant's credential for Provider into each request,
-// as "Authorization: Bearer <key>" or in Header, and refuses requests
-// without a tenant. The credential never appears in its errors.
+// as "Authorization: Bearer <key>" or in Header. It refuses, before
+// anything is sent, requests without a tenant (tenant.ErrNoTenant) and
+// requests to any destination other than an https URL on one of the hosts
+// bound to Provider with WithHosts (ErrHost) — including the redirects an
+// http.Client follows, so a 302 to another host, port or scheme fails with
+// ErrHost instead of carrying the key along. The credential never appears
+// in its errors. Safe for concurrent use.
 type Transport struct {
 	Vault    *Vault
 	Provider string
@@ -36,6 +41,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if _, err := tenant.IDFromContext(req.Context()); err != nil {
 		return fail(fmt.Errorf("credentials: %s request: %w", t.Provider, err))
+	}
+	// The destination is checked on every call: http.Client follows a
+	// redirect by calling RoundTrip again with the new URL, so a redirect
+	// to another host is refused here, before the credential is read.
+	if err := t.Vault.checkDestination(t.Provider, req); err != nil {
+		return fail(err)
 	}
 	sec, err := t.Vault.Get(req.Context(), t.Provider)
 	if err != nil {

@@ -21,8 +21,12 @@
 // tenant_id claim must be a string equal to the request's tenant — null,
 // numbers, arrays, duplicate keys and case variants ("Tenant_ID", which
 // encoding/json would accept) are refused. A token of another tenant
-// gives ErrTenantMismatch and is reported to the auditor. Access and
-// refresh tokens are not interchangeable.
+// gives ErrTenantMismatch and is reported to the auditor. A token with a
+// crit header is refused, since no extension is understood. Access and
+// refresh tokens are not interchangeable, and Validate takes only Access
+// or Refresh as the wanted type. KeySet admits a key only in its
+// algorithm's exact shape (P-256 for ES256, a full Ed25519 key, a signing
+// half that pairs with the verifying half).
 //
 // # Errors
 //

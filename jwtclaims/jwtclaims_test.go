@@ -2,7 +2,10 @@ package jwtclaims_test
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -397,4 +400,71 @@ func FuzzCheckClaimsJSON(f *testing.F) {
 			t.Fatalf("refused %q: %v", s, err)
 		}
 	})
+}
+
+// Validate decides by an allow-list of token types: a caller passing
+// anything else (an empty string from a missing constant, a typo) must get
+// an error, not a check that a token without "typ" passes.
+func TestValidateAcceptsOnlyKnownTokenTypes(t *testing.T) {
+	f := newFixture(t, jwtclaims.NewEdDSAKey)
+	ed := `{"alg":"EdDSA","typ":"JWT","kid":"a1"}`
+	untyped := raw(t, ed, f.payload(map[string]any{"typ": nil}), jwt.SigningMethodEdDSA, f.keyA.Sign)
+	odd := raw(t, ed, f.payload(map[string]any{"typ": "Access"}), jwt.SigningMethodEdDSA, f.keyA.Sign)
+	for _, c := range []struct {
+		name, token, typ string
+	}{
+		{"a token without typ validated as the empty type", untyped, ""},
+		{"a token without typ validated as access", untyped, jwtclaims.Access},
+		{"a token of an unknown type validated as that type", odd, "Access"},
+		{"a token of an unknown type validated as access", odd, jwtclaims.Access},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := f.auth.Validate(f.ctxA, c.token, c.typ)
+			assert.ErrorIs(t, err, jwtclaims.ErrTokenType)
+		})
+	}
+}
+
+// RFC 7515 §4.1.11: a token naming critical header extensions the
+// recipient does not understand must be refused.
+func TestCriticalHeaderExtensionsAreRefused(t *testing.T) {
+	f := newFixture(t, jwtclaims.NewEdDSAKey)
+	for _, header := range []string{
+		`{"alg":"EdDSA","kid":"a1","crit":["exp"],"exp":1}`,
+		`{"alg":"EdDSA","kid":"a1","crit":["b64"],"b64":false}`,
+		`{"alg":"EdDSA","kid":"a1","crit":[]}`,
+		`{"alg":"EdDSA","kid":"a1","crit":null}`,
+	} {
+		t.Run(header, func(t *testing.T) {
+			tok := raw(t, header, f.payload(nil), jwt.SigningMethodEdDSA, f.keyA.Sign)
+			_, err := f.auth.Validate(f.ctxA, tok, jwtclaims.Access)
+			assert.ErrorIs(t, err, jwtclaims.ErrClaims)
+		})
+	}
+}
+
+// A key is admitted only in the exact shape its algorithm needs: a P-384
+// key is not an ES256 key, and a truncated Ed25519 key is no key.
+func TestKeysOfTheWrongShapeAreRefused(t *testing.T) {
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	require.NoError(t, err)
+	edPub, _, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	for _, c := range []struct {
+		name string
+		key  jwtclaims.Key
+	}{
+		{"an ES256 key on P-384", jwtclaims.Key{ID: "k", Method: jwt.SigningMethodES256, Sign: p384, Verify: &p384.PublicKey}},
+		{"a nil ES256 public key", jwtclaims.Key{ID: "k", Method: jwt.SigningMethodES256, Verify: (*ecdsa.PublicKey)(nil)}},
+		{"a short Ed25519 key", jwtclaims.Key{ID: "k", Method: jwt.SigningMethodEdDSA, Verify: edPub[:16]}},
+		{"an empty Ed25519 key", jwtclaims.Key{ID: "k", Method: jwt.SigningMethodEdDSA, Verify: ed25519.PublicKey{}}},
+		{"an ES256 signing key of another pair", jwtclaims.Key{ID: "k", Method: jwt.SigningMethodES256, Sign: p384, Verify: jwtclaims.NewES256Key("x").Verify}},
+		{"an Ed25519 signing key of another pair", jwtclaims.Key{ID: "k", Method: jwt.SigningMethodEdDSA, Sign: jwtclaims.NewEdDSAKey("x").Sign, Verify: edPub}},
+		{"an HS256 signing secret unlike the verifying one", jwtclaims.Key{ID: "k", Method: jwt.SigningMethodHS256, Sign: []byte(strings.Repeat("a", 32)), Verify: []byte(strings.Repeat("b", 32))}},
+		{"an HS256 signing secret of the wrong type", jwtclaims.Key{ID: "k", Method: jwt.SigningMethodHS256, Sign: "secret", Verify: []byte(strings.Repeat("b", 32))}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			assert.ErrorIs(t, jwtclaims.NewKeySet().Add(tenant.NewID(), c.key), jwtclaims.ErrConfig)
+		})
+	}
 }

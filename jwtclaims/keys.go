@@ -1,6 +1,7 @@
 package jwtclaims
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -43,22 +44,47 @@ func CheckKid(kid string) error {
 	return nil
 }
 
+// check admits a key only in the exact shape its algorithm needs, so that
+// nothing reaches the signer or verifier that they would treat otherwise
+// (a P-384 key under ES256, a truncated Ed25519 key) and a signing half
+// always matches the verifying half published or used for checks.
 func (k Key) check() error {
 	if err := CheckKid(k.ID); err != nil {
 		return err
 	}
 	switch k.Method {
 	case jwt.SigningMethodHS256:
-		if b, ok := k.Verify.([]byte); !ok || len(b) < 32 {
+		b, ok := k.Verify.([]byte)
+		if !ok || len(b) < 32 {
 			return fmt.Errorf("%w: HS256 key %s needs at least 32 secret bytes", ErrConfig, k.ID)
 		}
+		if k.Sign != nil {
+			if s, ok := k.Sign.([]byte); !ok || !bytes.Equal(s, b) {
+				return fmt.Errorf("%w: HS256 key %s signs with another secret than it verifies with", ErrConfig, k.ID)
+			}
+		}
 	case jwt.SigningMethodES256:
-		if _, ok := k.Verify.(*ecdsa.PublicKey); !ok {
-			return fmt.Errorf("%w: ES256 key %s needs an *ecdsa.PublicKey", ErrConfig, k.ID)
+		pub, ok := k.Verify.(*ecdsa.PublicKey)
+		if !ok || pub == nil || pub.Curve != elliptic.P256() {
+			return fmt.Errorf("%w: ES256 key %s needs a P-256 *ecdsa.PublicKey", ErrConfig, k.ID)
+		}
+		if _, err := pub.Bytes(); err != nil {
+			return fmt.Errorf("%w: ES256 key %s: %w", ErrConfig, k.ID, err)
+		}
+		if k.Sign != nil {
+			if priv, ok := k.Sign.(*ecdsa.PrivateKey); !ok || priv == nil || !priv.PublicKey.Equal(pub) {
+				return fmt.Errorf("%w: ES256 key %s: the private key is not the public key's pair", ErrConfig, k.ID)
+			}
 		}
 	case jwt.SigningMethodEdDSA:
-		if _, ok := k.Verify.(ed25519.PublicKey); !ok {
-			return fmt.Errorf("%w: EdDSA key %s needs an ed25519.PublicKey", ErrConfig, k.ID)
+		pub, ok := k.Verify.(ed25519.PublicKey)
+		if !ok || len(pub) != ed25519.PublicKeySize {
+			return fmt.Errorf("%w: EdDSA key %s needs a %d-byte ed25519.PublicKey", ErrConfig, k.ID, ed25519.PublicKeySize)
+		}
+		if k.Sign != nil {
+			if priv, ok := k.Sign.(ed25519.PrivateKey); !ok || len(priv) != ed25519.PrivateKeySize || !pub.Equal(priv.Public()) {
+				return fmt.Errorf("%w: EdDSA key %s: the private key is not the public key's pair", ErrConfig, k.ID)
+			}
 		}
 	default:
 		return fmt.Errorf("%w: key %s: algorithm not allowed", ErrConfig, k.ID)

@@ -183,16 +183,26 @@ func (a *Authority) sign(key Key, t tenant.Tenant, subject, typ string, ttl time
 // leeway), nbf and iat not in the future; iss equal to the issuer; aud
 // equal to this service on this tenant; a tenant_id claim that is a
 // string equal to the request's tenant, with no duplicate or case-variant
-// keys; and the wanted token type. A token of another tenant gives
+// keys; no "crit" header (no extension is understood); and the wanted
+// token type, which must be Access or Refresh. A token of another tenant gives
 // ErrTenantMismatch (and an audit event); other failures wrap golang-jwt's
 // errors.
 func (a *Authority) Validate(ctx context.Context, token, typ string) (*Claims, error) {
+	if typ != Access && typ != Refresh {
+		// An allow-list: "" would otherwise accept tokens without typ.
+		return nil, fmt.Errorf("%w: %q is not a token type", ErrTokenType, typ)
+	}
 	id, err := tenant.IDFromContext(ctx)
 	if err != nil {
 		return nil, err
 	}
 	claims := &Claims{}
 	_, err = a.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+		if crit, ok := t.Header["crit"]; ok {
+			// RFC 7515 §4.1.11: extensions the recipient does not
+			// understand must be refused, and this one understands none.
+			return nil, fmt.Errorf("%w: critical header extensions %.100v", ErrClaims, crit)
+		}
 		kid, _ := t.Header["kid"].(string)
 		if err := CheckKid(kid); err != nil {
 			return nil, err

@@ -24,7 +24,11 @@
 // so they cannot capture a tenant's subdomain. Only active domains serve.
 //
 // X-Forwarded-Host and Forwarded host= are read only from peers inside
-// WithTrustedProxies, and then only the value the nearest proxy wrote.
+// WithTrustedProxies, and then only the last value (the one the nearest
+// proxy wrote). A proxy writes one of the two and may pass the other
+// through from the client, so when both name a host they must agree; a
+// forwarding header that cannot be read is refused, never skipped in
+// favour of the next source (ErrInvalidHost, a 404).
 //
 // The middleware fails closed: an unknown host gets 404 with the same body
 // whatever the reason, a suspended tenant 403, a store failure 503 — never
@@ -33,6 +37,16 @@
 //
 // CheckOrigin accepts a WebSocket upgrade only when the Origin resolves to
 // the same tenant as the request.
+//
+// A request arriving after an Invalidate call never receives the answer
+// of a store lookup that began before it, so a suspension or a removed
+// domain takes effect for every later request at once.
+//
+// A Verifier proves custom domains by a TXT token or a CNAME to
+// CNAMETarget, both bound to (tenant, host): what one tenant publishes, or
+// a CNAME to the platform as such, proves nothing for another. CertPolicy
+// admits only active tenant hosts, and nothing at all with an invalid
+// WithCertRate.
 //
 // # Errors
 //

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tenantwall/tenantwall/resolve"
 	"github.com/tenantwall/tenantwall/tenant"
+	"github.com/tenantwall/tenantwall/tenant/tenanttest"
 )
 
 func TestCertPolicy(t *testing.T) {
@@ -106,8 +107,8 @@ func TestVerifier(t *testing.T) {
 	assert.NotEqual(t, v.Token(a, "crm.client.com"), v.Token(a, "other.client.com"))
 
 	d2 := tenant.Domain{Host: "portal.partner.com", TenantID: a}
-	dns.cname["portal.partner.com"] = "APP.example.com."
-	assert.NoError(t, v.Verify(ctx, d2), "a CNAME to the platform proves control")
+	dns.cname["portal.partner.com"] = strings.ToUpper(v.CNAMETarget(a, "portal.partner.com")) + "."
+	assert.NoError(t, v.Verify(ctx, d2), "a CNAME to the tenant's target proves control")
 	dns.cname["portal.partner.com"] = "app.example.com.evil.com."
 	assert.ErrorIs(t, v.Verify(ctx, d2), resolve.ErrUnverified)
 
@@ -171,4 +172,124 @@ func TestExplain(t *testing.T) {
 	require.NotNil(t, e.Tenant)
 	assert.Equal(t, f.acme.ID, e.Tenant.ID)
 	assert.Equal(t, "crm.acme.test", e.Normalized)
+}
+
+// A CNAME proves only that a name points at the platform, which every
+// custom domain of every tenant does. It must not let one tenant verify a
+// name another tenant (or a departed one) pointed at the platform.
+func TestVerifierCNAMEProofIsBoundToTheTenant(t *testing.T) {
+	secret := []byte(strings.Repeat("s", 32))
+	dns := fakeDNS{txt: map[string][]string{}, cname: map[string]string{}}
+	v, err := resolve.NewVerifier(dns, secret, "app.example.com")
+	require.NoError(t, err)
+	ctx := context.Background()
+	victim, attacker := tenant.NewID(), tenant.NewID()
+	const host = "crm.victim.com"
+	own := v.CNAMETarget(victim, host)
+	require.NotEmpty(t, own)
+	assert.True(t, strings.HasSuffix(own, ".app.example.com"), own)
+	norm, err := resolve.Normalize(own)
+	require.NoError(t, err)
+	assert.Equal(t, own, norm, "the target is a canonical host name")
+	assert.NotEqual(t, own, v.CNAMETarget(attacker, host), "each tenant has its own target")
+	assert.NotEqual(t, own, v.CNAMETarget(victim, "other.victim.com"), "each host has its own target")
+	assert.NotContains(t, own, strings.TrimPrefix(v.Token(victim, host), "tenantwall-verification="),
+		"the CNAME label must not reveal the TXT token")
+
+	cases := []struct {
+		name   string
+		cname  string
+		tenant string
+		ok     bool
+	}{
+		{"the tenant's own target proves control", own, victim, true},
+		{"the tenant's own target in another spelling proves control", strings.ToUpper(own) + ".", victim, true},
+		{"a CNAME to the bare platform target proves nothing", "app.example.com.", attacker, false},
+		{"a CNAME to the bare platform target proves nothing even for the owner", "app.example.com", victim, false},
+		{"another tenant's target proves nothing", own, attacker, false},
+		{"another host's target proves nothing", v.CNAMETarget(attacker, "other.victim.com"), attacker, false},
+		{"a look-alike under another domain proves nothing", own + ".evil.com", victim, false},
+		{"a deeper name under the target proves nothing", "x." + own, victim, false},
+		{"the host itself (no CNAME) proves nothing", host, victim, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dns.cname[host] = c.cname
+			err := v.Verify(ctx, tenant.Domain{Host: host, TenantID: c.tenant, Status: tenant.DomainPending})
+			if c.ok {
+				assert.NoError(t, err)
+			} else {
+				assert.ErrorIs(t, err, resolve.ErrUnverified)
+			}
+		})
+	}
+
+	noTarget, err := resolve.NewVerifier(dns, secret, "")
+	require.NoError(t, err)
+	assert.Empty(t, noTarget.CNAMETarget(victim, host), "without a target there is no CNAME proof")
+}
+
+func TestVerifierRefusesADomainWithoutAValidTenant(t *testing.T) {
+	secret := []byte(strings.Repeat("s", 32))
+	dns := fakeDNS{txt: map[string][]string{}, cname: map[string]string{}}
+	v, err := resolve.NewVerifier(dns, secret, "")
+	require.NoError(t, err)
+	const host = "crm.client.com"
+	for _, id := range []string{"", "ACME", strings.ToUpper(tenant.NewID()), tenant.NewID() + "\x00"} {
+		dns.txt[v.RecordName(host)] = []string{v.Token(id, host)}
+		err := v.Verify(context.Background(), tenant.Domain{Host: host, TenantID: id})
+		assert.ErrorIs(t, err, resolve.ErrUnverified, "tenant %q", id)
+		assert.ErrorIs(t, err, tenant.ErrInvalidID, "tenant %q", id)
+	}
+}
+
+// A failed CNAME lookup is a DNS outage, not proof that a domain left.
+func TestReverifyKeepsADomainWhenTheCNAMELookupFails(t *testing.T) {
+	ctx := context.Background()
+	store := tenant.NewMemStore()
+	acme := tenanttest.NewTenant("acme")
+	require.NoError(t, store.Create(ctx, acme))
+	const host = "portal.acme.com"
+	require.NoError(t, store.PutDomain(ctx, tenant.Domain{Host: host, TenantID: acme.ID, Status: tenant.DomainActive}))
+	dns := &flakyCNAME{fakeDNS: fakeDNS{txt: map[string][]string{}, cname: map[string]string{}}}
+	v, err := resolve.NewVerifier(dns, []byte(strings.Repeat("k", 32)), "app.example.com")
+	require.NoError(t, err)
+	removed, err := v.Reverify(ctx, store)
+	require.NoError(t, err)
+	assert.Empty(t, removed)
+	_, d, err := store.ByDomain(ctx, host)
+	require.NoError(t, err)
+	assert.Equal(t, tenant.DomainActive, d.Status)
+}
+
+// flakyCNAME has no TXT records and times out on every CNAME lookup.
+type flakyCNAME struct{ fakeDNS }
+
+func (*flakyCNAME) LookupCNAME(_ context.Context, host string) (string, error) {
+	return "", &net.DNSError{Err: "i/o timeout", Name: host, IsTimeout: true}
+}
+
+// A rate limit that cannot be applied must not mean "no limit".
+func TestCertPolicyRefusesEverythingWithAnInvalidRate(t *testing.T) {
+	f := newFixture(t)
+	r := f.resolver(t)
+	for _, c := range []struct {
+		name   string
+		n      int
+		window time.Duration
+	}{
+		{"a negative window", 10, -time.Hour},
+		{"a zero window", 10, 0},
+		{"a zero count", 0, time.Hour},
+		{"a negative count", -1, time.Hour},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := r.CertPolicy(resolve.WithCertRate(c.n, c.window))
+			for range 3 {
+				err := p.Allow(context.Background(), "crm.acme.test")
+				assert.ErrorIs(t, err, resolve.ErrHostNotAllowed)
+				assert.ErrorIs(t, err, resolve.ErrConfig)
+			}
+		})
+	}
 }

@@ -29,6 +29,10 @@ var (
 	// or resolves to another tenant than its Host.
 	ErrOrigin = errors.New("resolve: origin not allowed")
 
+	// ErrUnverified reports a domain whose DNS does not (or no longer) prove
+	// that it points at the platform for this tenant.
+	ErrUnverified = errors.New("resolve: domain not verified")
+
 	// ErrConfig reports an invalid option given to New.
 	ErrConfig = errors.New("resolve: invalid configuration")
 )

@@ -1,6 +1,8 @@
 package resolve
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -30,13 +32,25 @@ func (r *Resolver) trustedPeer(req *http.Request) bool {
 }
 
 // forwardedHost returns the host a trusted proxy forwarded: the host= of the
-// last element of the Forwarded header (RFC 7239) if there is one, else the
-// last X-Forwarded-Host value. The last is the one the trusted peer wrote;
+// last element of the last Forwarded header (RFC 7239) and the last
+// X-Forwarded-Host value. The last is the one the trusted peer wrote;
 // earlier ones came from further away, possibly from the client.
-func forwardedHost(h http.Header) (string, bool) {
+//
+// A proxy writes one of these headers and may pass the other through from
+// the client untouched, and nothing in the request says which it wrote. So
+// when both name a host they must name the same one; and a forwarding
+// header that is present but cannot be read (a malformed Forwarded, an
+// empty X-Forwarded-Host) is an error, never skipped in favour of the next
+// source. It reports false when neither header names a host.
+func forwardedHost(h http.Header) (string, bool, error) {
+	var fwHost, xfHost string
 	if fw := h.Values("Forwarded"); len(fw) > 0 {
-		if host, ok := ParseForwardedHost(fw[len(fw)-1]); ok {
-			return host, true
+		host, found, err := parseForwarded(fw[len(fw)-1])
+		if err != nil {
+			return "", false, fmt.Errorf("%w: Forwarded %.100q: %w", ErrInvalidHost, fw[len(fw)-1], err)
+		}
+		if found {
+			fwHost = host
 		}
 	}
 	if xf := h.Values("X-Forwarded-Host"); len(xf) > 0 {
@@ -44,24 +58,51 @@ func forwardedHost(h http.Header) (string, bool) {
 		if i := strings.LastIndexByte(last, ','); i >= 0 {
 			last = last[i+1:]
 		}
-		if last = strings.TrimSpace(last); last != "" {
-			return last, true
+		if xfHost = strings.TrimSpace(last); xfHost == "" {
+			return "", false, fmt.Errorf("%w: X-Forwarded-Host %.100q: empty last value", ErrInvalidHost, xf[len(xf)-1])
 		}
 	}
-	return "", false
+	switch {
+	case fwHost == "" && xfHost == "":
+		return "", false, nil
+	case xfHost == "":
+		return fwHost, true, nil
+	case fwHost == "":
+		return xfHost, true, nil
+	}
+	a, err := Normalize(fwHost)
+	if err != nil {
+		return "", false, fmt.Errorf("%w: Forwarded host=: %w", ErrInvalidHost, err)
+	}
+	b, err := Normalize(xfHost)
+	if err != nil {
+		return "", false, fmt.Errorf("%w: X-Forwarded-Host: %w", ErrInvalidHost, err)
+	}
+	if a != b {
+		return "", false, fmt.Errorf("%w: Forwarded host=%q and X-Forwarded-Host %q disagree", ErrInvalidHost, a, b)
+	}
+	return a, true, nil
 }
+
+// errForwarded is what parseForwarded reports; forwardedHost wraps it.
+var errForwarded = errors.New("malformed Forwarded header")
 
 // ParseForwardedHost returns the host parameter of the last element of a
 // Forwarded header value (RFC 7239), unquoting a quoted-string. It reports
 // false when the last element has no host, or the value is malformed. The
 // result is raw: pass it to Normalize.
 func ParseForwardedHost(v string) (string, bool) {
+	host, found, err := parseForwarded(v)
+	return host, found && err == nil
+}
+
+// parseForwarded is ParseForwardedHost telling a malformed value (an
+// error) from a last element without host (found false).
+func parseForwarded(v string) (host string, found bool, err error) {
 	elems := splitQuoted(v, ',')
 	if len(elems) == 0 {
-		return "", false
+		return "", false, fmt.Errorf("%w: unterminated quoted string", errForwarded)
 	}
-	var host string
-	found := false
 	for _, pair := range splitQuoted(elems[len(elems)-1], ';') {
 		pair = strings.TrimSpace(pair)
 		if pair == "" {
@@ -69,26 +110,29 @@ func ParseForwardedHost(v string) (string, bool) {
 		}
 		k, val, ok := strings.Cut(pair, "=")
 		if !ok || !isToken(k, "") {
-			return "", false
+			return "", false, fmt.Errorf("%w: parameter %.40q", errForwarded, pair)
 		}
 		if !strings.EqualFold(k, "host") {
 			continue
 		}
 		if found {
-			return "", false // two host= in one element: ambiguous, refuse
+			return "", false, fmt.Errorf("%w: two host parameters in one element", errForwarded)
 		}
 		if strings.HasPrefix(val, `"`) {
 			u, ok := unquote(val)
 			if !ok {
-				return "", false
+				return "", false, fmt.Errorf("%w: host %.100q", errForwarded, val)
 			}
 			val = u
 		} else if !isToken(val, ":[]") {
-			return "", false
+			return "", false, fmt.Errorf("%w: host %.100q", errForwarded, val)
+		}
+		if val == "" {
+			return "", false, fmt.Errorf("%w: empty host", errForwarded)
 		}
 		host, found = val, true
 	}
-	return host, found && host != ""
+	return host, found, nil
 }
 
 // splitQuoted splits s at sep outside double-quoted strings. It returns nil

@@ -180,8 +180,10 @@ func TestForwardedHostsOnlyFromTrustedProxies(t *testing.T) {
 			map[string]string{"X-Forwarded-Host": "globex.app.example.com"}, "globex"},
 		{"the last X-Forwarded-Host value wins", "10.1.2.3:4444", "proxy.internal",
 			map[string]string{"X-Forwarded-Host": "acme.app.example.com, globex.app.example.com"}, "globex"},
-		{"Forwarded wins over X-Forwarded-Host", "[::1]:4444", "proxy.internal",
-			map[string]string{"Forwarded": `for=1.2.3.4;host="crm.acme.test:443"`, "X-Forwarded-Host": "globex.app.example.com"}, "acme"},
+		{"Forwarded and X-Forwarded-Host naming the same host agree", "[::1]:4444", "proxy.internal",
+			map[string]string{"Forwarded": `for=1.2.3.4;host="crm.acme.test:443"`, "X-Forwarded-Host": "CRM.acme.test"}, "acme"},
+		{"a Forwarded element without host leaves X-Forwarded-Host to decide", "10.1.2.3:1", "proxy.internal",
+			map[string]string{"Forwarded": "for=1.2.3.4;proto=https", "X-Forwarded-Host": "globex.app.example.com"}, "globex"},
 		{"a client-written Forwarded element before the proxy's is ignored", "10.1.2.3:1", "proxy.internal",
 			map[string]string{"Forwarded": "host=acme.app.example.com, host=globex.app.example.com"}, "globex"},
 		{"a trusted proxy without forwarding headers uses Host", "10.1.2.3:4444", "acme.app.example.com", nil, "acme"},
@@ -195,6 +197,63 @@ func TestForwardedHostsOnlyFromTrustedProxies(t *testing.T) {
 	}
 	rec := serve(h, "10.1.2.3:1", "acme.app.example.com", map[string]string{"X-Forwarded-Host": "127.0.0.1"})
 	assert.Equal(t, http.StatusNotFound, rec.Code, "a forwarded host is normalised and validated like any other")
+}
+
+// A trusted proxy writes one of the two forwarding headers and may pass the
+// other through from the client. Whichever it is, the resolver cannot tell
+// which one the proxy wrote, so forwarded hosts that disagree, and
+// forwarding headers it cannot read, are refused rather than guessed at or
+// skipped in favour of the next source.
+func TestAmbiguousForwardedHostsAreRefused(t *testing.T) {
+	f := newFixture(t)
+	audit := &tenanttest.Auditor{}
+	r := f.resolver(t, resolve.WithTrustedProxies("10.0.0.0/8"), resolve.WithAuditor(audit))
+	h := r.Middleware(whoami)
+	cases := []struct {
+		name string
+		hdr  map[string]string
+	}{
+		{"a client's Forwarded passed through beside the proxy's X-Forwarded-Host",
+			map[string]string{"Forwarded": "host=globex.app.example.com", "X-Forwarded-Host": "acme.app.example.com"}},
+		{"a client's X-Forwarded-Host passed through beside the proxy's Forwarded",
+			map[string]string{"Forwarded": `for=192.0.2.1;host="acme.app.example.com"`, "X-Forwarded-Host": "globex.app.example.com"}},
+		{"a Forwarded host and an X-Forwarded-Host that is no host",
+			map[string]string{"Forwarded": "host=acme.app.example.com", "X-Forwarded-Host": "127.0.0.1"}},
+		{"an unterminated quote in Forwarded does not fall back to X-Forwarded-Host",
+			map[string]string{"Forwarded": `host="globex.app.example.com, host=acme.app.example.com`, "X-Forwarded-Host": "acme.app.example.com"}},
+		{"an unterminated quote in Forwarded does not fall back to Host",
+			map[string]string{"Forwarded": `for="1.2.3.4`}},
+		{"two host parameters in one Forwarded element",
+			map[string]string{"Forwarded": "host=acme.app.example.com;host=globex.app.example.com"}},
+		{"a Forwarded parameter that is not a token",
+			map[string]string{"Forwarded": "host=acme.app.example.com;fo r=x"}},
+		{"a Forwarded host that is not a token",
+			map[string]string{"Forwarded": "host=acme.app.example.com/evil"}},
+		{"an empty last X-Forwarded-Host value",
+			map[string]string{"X-Forwarded-Host": "globex.app.example.com, "}},
+		{"an empty X-Forwarded-Host",
+			map[string]string{"X-Forwarded-Host": " "}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := serve(h, "10.1.2.3:1", "acme.app.example.com", c.hdr)
+			assert.Equal(t, http.StatusNotFound, rec.Code, rec.Body.String())
+			req := httptest.NewRequest("GET", "http://acme.app.example.com/", nil)
+			req.RemoteAddr = "10.1.2.3:1"
+			for k, v := range c.hdr {
+				req.Header.Set(k, v)
+			}
+			_, err := r.Host(req)
+			assert.ErrorIs(t, err, resolve.ErrInvalidHost)
+		})
+	}
+	assert.Contains(t, audit.Kinds(), tenant.EventUnknownHost)
+
+	// From an untrusted peer the same headers are not read at all.
+	for _, c := range cases {
+		rec := serve(h, "203.0.113.9:1", "acme.app.example.com", c.hdr)
+		assert.Equal(t, "acme", rec.Body.String(), c.name)
+	}
 }
 
 func TestHeaderStrategy(t *testing.T) {
@@ -216,4 +275,28 @@ func TestHeaderStrategy(t *testing.T) {
 	assert.Equal(t, "acme", serve(h, "10.0.0.7:1", "acme.app.example.com", map[string]string{"X-Tenant": "globex"}).Body.String(),
 		"a header listed after the host strategies only fills in for unknown hosts")
 	assert.Equal(t, "globex", serve(h, "10.0.0.7:1", "internal-svc", map[string]string{"X-Tenant": "globex"}).Body.String())
+}
+
+// A proxy that adds its own tenant header line but passes the client's
+// through leaves two; the first would be the client's. Neither is chosen.
+func TestSeveralTenantHeadersAreRefused(t *testing.T) {
+	f := newFixture(t)
+	for _, order := range [][]resolve.Strategy{
+		{resolve.Header, resolve.CustomDomain, resolve.Subdomain},
+		{resolve.Subdomain, resolve.Header},
+		{resolve.Header},
+	} {
+		r := f.resolver(t, resolve.WithTrustedProxies("10.0.0.0/8"), resolve.WithHeader("X-Tenant"),
+			resolve.WithStrategies(order...))
+		for _, vals := range [][]string{{"globex", "acme"}, {"acme", "acme"}, {"globex", ""}} {
+			req := httptest.NewRequest("GET", "http://internal-svc/", nil)
+			req.RemoteAddr = "10.0.0.7:1"
+			for _, v := range vals {
+				req.Header.Add("X-Tenant", v)
+			}
+			rec := httptest.NewRecorder()
+			r.Middleware(whoami).ServeHTTP(rec, req)
+			assert.Equal(t, http.StatusNotFound, rec.Code, "strategies %v, headers %q: %s", order, vals, rec.Body.String())
+		}
+	}
 }

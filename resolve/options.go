@@ -24,7 +24,8 @@ const (
 	Subdomain
 	// Header reads a slug from a request header, and only from a trusted
 	// proxy peer (WithTrustedProxies). It is for trusted internal callers
-	// and is off unless WithHeader is given and it is listed.
+	// and is off unless WithHeader is given and it is listed. A request
+	// with more than one line of the header is refused.
 	Header
 )
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -118,38 +119,76 @@ func (r *Resolver) ResolveRequest(req *http.Request) (tenant.Tenant, error) {
 // Host returns the host the request is addressed to, normalised: the
 // forwarded host when the peer is a trusted proxy that sent one, else
 // r.Host.
+//
+// Forwarding headers from a trusted proxy that cannot be read, or whose
+// Forwarded host= and X-Forwarded-Host disagree, give ErrInvalidHost: the
+// request is refused, never resolved from the next source.
 func (r *Resolver) Host(req *http.Request) (string, error) {
-	return Normalize(r.rawHost(req))
+	raw, err := r.rawHost(req)
+	if err != nil {
+		return "", err
+	}
+	return Normalize(raw)
 }
 
-func (r *Resolver) rawHost(req *http.Request) string {
+func (r *Resolver) rawHost(req *http.Request) (string, error) {
 	if len(r.trusted) > 0 && r.trustedPeer(req) {
-		if h, ok := forwardedHost(req.Header); ok {
-			return h
+		h, ok, err := forwardedHost(req.Header)
+		if err != nil || ok {
+			return h, err
 		}
 	}
-	return req.Host
+	return req.Host, nil
 }
 
 func (r *Resolver) resolveRequest(req *http.Request) (*tenant.Tenant, error) {
 	if r.headerMode == headerOff {
-		return r.resolveHost(req.Context(), r.rawHost(req))
+		raw, err := r.rawHost(req)
+		if err != nil {
+			return nil, err
+		}
+		return r.resolveHost(req.Context(), raw)
 	}
 	if r.headerMode == headerFirst {
-		if slug := req.Header.Get(r.header); slug != "" && r.trustedPeer(req) {
+		if slug, ok, err := r.headerSlug(req); err != nil || ok {
+			if err != nil {
+				return nil, err
+			}
 			return r.resolveSlug(req.Context(), slug)
 		}
 	}
 	if !r.hostStrategies {
 		return nil, fmt.Errorf("%w: no %s header from a trusted peer", ErrUnknownHost, r.header)
 	}
-	t, err := r.resolveHost(req.Context(), r.rawHost(req))
+	raw, err := r.rawHost(req)
+	if err != nil {
+		return nil, err
+	}
+	t, err := r.resolveHost(req.Context(), raw)
 	if r.headerMode == headerLast && t == nil && !errors.Is(err, ErrLookup) {
-		if slug := req.Header.Get(r.header); slug != "" && r.trustedPeer(req) {
+		if slug, ok, herr := r.headerSlug(req); herr != nil || ok {
+			if herr != nil {
+				return nil, herr
+			}
 			return r.resolveSlug(req.Context(), slug)
 		}
 	}
 	return t, err
+}
+
+// headerSlug returns the Header strategy's slug when a trusted peer sent
+// exactly one non-empty header line. Several lines are refused: a proxy
+// that adds its own but passes the client's through leaves both, and the
+// client's would come first.
+func (r *Resolver) headerSlug(req *http.Request) (string, bool, error) {
+	vs := req.Header.Values(r.header)
+	if len(vs) == 0 || !r.trustedPeer(req) {
+		return "", false, nil
+	}
+	if len(vs) > 1 {
+		return "", false, fmt.Errorf("%w: %d %s headers", ErrUnknownHost, len(vs), r.header)
+	}
+	return vs[0], vs[0] != "", nil
 }
 
 func (r *Resolver) resolveHost(ctx context.Context, raw string) (*tenant.Tenant, error) {
@@ -181,13 +220,17 @@ func (r *Resolver) cached(ctx context.Context, key string, lookup func(context.C
 	if e, ok := r.cache.get(key, r.now()); ok {
 		return r.answer(key, e.t)
 	}
-	ch := r.flight.DoChan(key, func() (any, error) {
+	// The flight is keyed by the invalidation generation as well: a lookup
+	// that began before an invalidation read the store as it was then, so
+	// a caller arriving after it (say, after a suspension) must start its
+	// own rather than be handed that answer.
+	gen := r.cache.generation()
+	ch := r.flight.DoChan(strconv.FormatUint(gen, 36)+"\x00"+key, func() (any, error) {
 		// A caller that missed just before the previous flight filled
 		// the cache must not cause a second lookup.
 		if e, ok := r.cache.get(key, r.now()); ok {
 			return e.t, nil
 		}
-		gen := r.cache.generation()
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.lookupTimeout)
 		defer cancel()
 		t, err := lookup(lctx, key)

@@ -339,3 +339,65 @@ func TestAWaiterCanGiveUp(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, f.acme.ID, got.ID)
 }
+
+// A lookup that began before an invalidation read the store as it was; a
+// request arriving after the invalidation must not be handed its answer,
+// or a tenant suspended a moment ago is still served while that lookup
+// runs.
+func TestARequestAfterAnInvalidationDoesNotJoinAnOlderLookup(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		invalidate func(r *resolve.Resolver, f *fixture)
+	}{
+		{"after InvalidateTenant", func(r *resolve.Resolver, f *fixture) { r.InvalidateTenant(f.acme.ID) }},
+		{"after InvalidateHost", func(r *resolve.Resolver, _ *fixture) { r.InvalidateHost("acme.app.example.com") }},
+		{"after InvalidateAll", func(r *resolve.Resolver, _ *fixture) { r.InvalidateAll() }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			slow := &slowFirstLookup{MemStore: f.store.MemStore, read: make(chan struct{}), gate: make(chan struct{})}
+			r, err := resolve.New(slow, resolve.WithBaseDomain("app.example.com"), resolve.WithAuditor(discard{}))
+			require.NoError(t, err)
+			ctx := context.Background()
+			first := make(chan error, 1)
+			go func() {
+				_, err := r.Resolve(ctx, "acme.app.example.com")
+				first <- err
+			}()
+			<-slow.read // the first lookup read the tenant as active and has not answered yet
+
+			acme := f.acme
+			acme.Status = tenant.StatusSuspended
+			require.NoError(t, f.store.MemStore.Update(ctx, acme))
+			c.invalidate(r, f)
+
+			// The deadline only detects the defect (joining the blocked
+			// lookup); a correct resolver answers without waiting for it.
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			_, err = r.Resolve(wctx, "acme.app.example.com")
+			assert.ErrorIs(t, err, resolve.ErrSuspended, "the request after the invalidation got the older lookup's answer")
+			close(slow.gate)
+			<-first
+			_, err = r.Resolve(ctx, "acme.app.example.com")
+			assert.ErrorIs(t, err, resolve.ErrSuspended, "the older lookup's answer must not be cached")
+		})
+	}
+}
+
+// slowFirstLookup answers its first BySlug from the store as it is, then
+// holds the answer until gate closes; later lookups answer at once.
+type slowFirstLookup struct {
+	*tenant.MemStore
+	calls      atomic.Int64
+	read, gate chan struct{}
+}
+
+func (s *slowFirstLookup) BySlug(ctx context.Context, slug string) (tenant.Tenant, error) {
+	t, err := s.MemStore.BySlug(ctx, slug)
+	if s.calls.Add(1) == 1 {
+		close(s.read)
+		<-s.gate
+	}
+	return t, err
+}

@@ -10,8 +10,6 @@ import (
 
 	"golang.org/x/crypto/acme/autocert"
 	"golang.org/x/net/publicsuffix"
-
-	"github.com/tenantwall/tenantwall/tenant"
 )
 
 // ErrHostNotAllowed reports a host the certificate policy refuses.
@@ -37,7 +35,9 @@ type CertPolicy struct {
 type CertPolicyOption func(*CertPolicy)
 
 // WithCertRate sets how many admissions one registered domain may trigger
-// per window (default 10 per hour).
+// per window (default 10 per hour). Both must be positive: a policy given
+// anything else admits no host at all (the error wraps ErrConfig), rather
+// than admitting without limit.
 func WithCertRate(n int, window time.Duration) CertPolicyOption {
 	return func(p *CertPolicy) { p.limit, p.window = n, window }
 }
@@ -53,6 +53,9 @@ func (r *Resolver) CertPolicy(opts ...CertPolicyOption) *CertPolicy {
 
 // Allow reports nil if host may get a certificate now.
 func (p *CertPolicy) Allow(ctx context.Context, host string) error {
+	if p.limit <= 0 || p.window <= 0 {
+		return fmt.Errorf("%w: %w: certificate rate %d per %v", ErrHostNotAllowed, ErrConfig, p.limit, p.window)
+	}
 	h, err := Normalize(host)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrHostNotAllowed, err)
@@ -109,76 +112,4 @@ func (p *CertPolicy) AskHandler() http.Handler {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-}
-
-// Explanation says how a host resolves and why: the source plan's "test
-// tenant resolution" step as a helper.
-type Explanation struct {
-	Input      string
-	Normalized string
-	Strategy   string // "custom-domain", "subdomain" or ""
-	Tenant     *tenant.Tenant
-	Domain     *tenant.Domain // the custom-domain record, if any
-	Err        error
-	Reason     string
-}
-
-// String is the explanation in one line.
-func (e Explanation) String() string {
-	s := fmt.Sprintf("host %q", e.Input)
-	if e.Normalized != "" && e.Normalized != e.Input {
-		s += fmt.Sprintf(" (normalised %q)", e.Normalized)
-	}
-	if e.Tenant != nil {
-		s += fmt.Sprintf(" → tenant %s (%s, %s) by %s", e.Tenant.Slug, e.Tenant.ID, e.Tenant.Status, e.Strategy)
-	} else {
-		s += " → no tenant"
-	}
-	return s + ": " + e.Reason
-}
-
-// Explain resolves host against the store (bypassing the cache) and says
-// why it maps where it does.
-func (r *Resolver) Explain(ctx context.Context, host string) Explanation {
-	e := Explanation{Input: host}
-	h, err := Normalize(host)
-	if err != nil {
-		e.Err, e.Reason = err, "the host is not a valid DNS name"
-		return e
-	}
-	e.Normalized = h
-	underBase := r.underBase(h)
-	if _, d, err := r.store.ByDomain(ctx, h); err == nil {
-		dd := d
-		e.Domain = &dd
-	} else if !errors.Is(err, tenant.ErrNotFound) {
-		e.Err, e.Reason = err, "the tenant store failed"
-		return e
-	}
-	t, err := r.fromHost(ctx, h)
-	switch {
-	case err != nil:
-		e.Err, e.Reason = err, "the tenant store failed"
-	case t != nil:
-		e.Tenant = t
-		if e.Domain != nil && e.Domain.Status == tenant.DomainActive && !underBase {
-			e.Strategy, e.Reason = CustomDomain.String(), "an active custom domain of the tenant"
-		} else {
-			e.Strategy, e.Reason = Subdomain.String(), "one label under the base domain "+r.base+" names the tenant's slug"
-		}
-		if !t.Active() {
-			e.Reason += "; the tenant is suspended"
-		}
-	case e.Domain != nil && underBase:
-		e.Reason = "a custom-domain record under the base domain is ignored"
-	case e.Domain != nil:
-		e.Reason = "the custom domain is " + string(e.Domain.Status) + ", only active domains serve"
-	case h == r.base:
-		e.Reason = "the base domain itself is the platform's, not a tenant's"
-	case underBase:
-		e.Reason = "under the base domain, but not exactly one label naming an existing, unreserved tenant"
-	default:
-		e.Reason = "no custom domain and not under the base domain " + r.base
-	}
-	return e
 }

@@ -16,10 +16,6 @@ import (
 // verification record lives: _tenantwall-challenge.crm.acme.com.
 const ChallengeLabel = "_tenantwall-challenge"
 
-// ErrUnverified reports a domain whose DNS does not (or no longer) prove
-// that it points at the platform for this tenant.
-var ErrUnverified = errors.New("resolve: domain not verified")
-
 // DNS is the part of *net.Resolver that verification uses; inject a fake
 // or a resolver pointed at a test DNS server in tests.
 type DNS interface {
@@ -28,18 +24,22 @@ type DNS interface {
 }
 
 // Verifier proves that a tenant controls a custom domain, by a TXT record
-// holding a token bound to (tenant, domain), or by a CNAME to the
-// platform's target. Tokens are HMACs under a platform secret, so they
-// need no storage, cannot be guessed, and a token published for one
-// tenant proves nothing for another. Safe for concurrent use.
+// holding a token bound to (tenant, domain), or by a CNAME to a target name
+// bound to (tenant, domain) under the platform's CNAME domain. Both are
+// HMACs under a platform secret, so they need no storage, cannot be
+// guessed, and what one tenant publishes proves nothing for another. Safe
+// for concurrent use.
 type Verifier struct {
 	dns    DNS
 	secret []byte
-	target string // CNAME target, normalised; empty disables CNAME proof
+	target string // CNAME domain, normalised; empty disables CNAME proof
 }
 
-// NewVerifier returns a Verifier. secret must hold at least 32 bytes;
-// cnameTarget (such as "app.example.com") may be empty.
+// NewVerifier returns a Verifier. secret must hold at least 32 bytes.
+// cnameTarget (such as "domains.example.com") may be empty, which disables
+// CNAME proof; otherwise the platform's DNS must answer every name under
+// it (a wildcard) with address records, not a further CNAME, because the
+// proof is the end of the host's CNAME chain: CNAMETarget, exactly.
 func NewVerifier(dns DNS, secret []byte, cnameTarget string) (*Verifier, error) {
 	if dns == nil || len(secret) < 32 {
 		return nil, fmt.Errorf("%w: verifier needs a DNS resolver and a 32-byte secret", ErrConfig)
@@ -57,21 +57,52 @@ func NewVerifier(dns DNS, secret []byte, cnameTarget string) (*Verifier, error) 
 
 // Token returns the TXT value that proves tenantID controls host.
 func (v *Verifier) Token(tenantID, host string) string {
+	return "tenantwall-verification=" + v.mac("txt", tenantID, host)
+}
+
+// CNAMETarget returns the name host must be a CNAME of to prove that
+// tenantID controls it: one label bound to (tenant, host) under the CNAME
+// target given to NewVerifier, or "" when CNAME proof is disabled. A CNAME
+// to the bare target proves nothing, since every tenant's domains point
+// at the platform.
+func (v *Verifier) CNAMETarget(tenantID, host string) string {
+	if v.target == "" {
+		return ""
+	}
+	// The "tw-" prefix keeps the label from ever being an IDNA A-label or
+	// starting with a digit-only run that looks like an address.
+	return "tw-" + v.mac("cname", tenantID, host) + "." + v.target
+}
+
+// mac binds (purpose, tenant, host) under the secret. The purpose keeps a
+// TXT token from being usable as a CNAME label and the reverse.
+func (v *Verifier) mac(purpose, tenantID, host string) string {
 	m := hmac.New(sha256.New, v.secret)
+	if purpose != "txt" {
+		// TXT tokens keep their original input, so records already
+		// published stay valid.
+		m.Write([]byte(purpose + "\x00"))
+	}
 	m.Write([]byte(tenantID + "\x00" + host))
-	return "tenantwall-verification=" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(m.Sum(nil)[:20]))
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(m.Sum(nil)[:20]))
 }
 
 // RecordName returns where the TXT record goes.
 func (v *Verifier) RecordName(host string) string { return ChallengeLabel + "." + host }
 
 // Verify checks the DNS of d: the TXT record under RecordName holds the
-// token for d's tenant, or d's host is a CNAME of the target. It returns
-// nil or an error wrapping ErrUnverified (or the DNS failure).
+// token for d's tenant, or d's host is a CNAME of CNAMETarget for d's
+// tenant. It returns nil or an error wrapping ErrUnverified, and the DNS
+// failure when a lookup failed for another reason than a missing record
+// (so that Reverify can tell an outage from a departure). A domain whose
+// tenant ID is not canonical (tenant.ErrInvalidID) is never verified.
 func (v *Verifier) Verify(ctx context.Context, d tenant.Domain) error {
 	host, err := Normalize(d.Host)
 	if err != nil {
 		return err
+	}
+	if err := tenant.ValidateID(d.TenantID); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrUnverified, host, err)
 	}
 	want := v.Token(d.TenantID, host)
 	txts, txtErr := v.dns.LookupTXT(ctx, v.RecordName(host))
@@ -83,15 +114,20 @@ func (v *Verifier) Verify(ctx context.Context, d tenant.Domain) error {
 	if v.target != "" {
 		cname, err := v.dns.LookupCNAME(ctx, host)
 		if err == nil {
-			if c, nerr := Normalize(cname); nerr == nil && c == v.target {
+			if c, nerr := Normalize(cname); nerr == nil && hmac.Equal([]byte(c), []byte(v.CNAMETarget(d.TenantID, host))) {
 				return nil
 			}
+		} else if transient(err) {
+			return fmt.Errorf("%w: %s: CNAME lookup: %w", ErrUnverified, host, err)
 		}
 	}
 	if txtErr != nil && len(txts) == 0 {
 		return fmt.Errorf("%w: %s: %w", ErrUnverified, host, txtErr)
 	}
-	return fmt.Errorf("%w: %s: no TXT %s with the tenant's token and no CNAME to %q", ErrUnverified, host, v.RecordName(host), v.target)
+	if v.target != "" {
+		return fmt.Errorf("%w: %s: no TXT %s with the tenant's token and no CNAME to the tenant's target", ErrUnverified, host, v.RecordName(host))
+	}
+	return fmt.Errorf("%w: %s: no TXT %s with the tenant's token", ErrUnverified, host, v.RecordName(host))
 }
 
 // Reverify checks every active or verified domain of the store's tenants
@@ -133,13 +169,16 @@ func definitelyGone(err error) bool {
 	if errors.As(err, &nf) {
 		return nf.IsNotFound()
 	}
+	return !transient(err) && errors.Is(err, ErrUnverified)
+}
+
+// transient reports a DNS failure that may pass (a timeout, a SERVFAIL),
+// which proves neither presence nor absence of a record.
+func transient(err error) bool {
 	var tmp interface{ Temporary() bool }
 	if errors.As(err, &tmp) && tmp.Temporary() {
-		return false
+		return true
 	}
 	var to interface{ Timeout() bool }
-	if errors.As(err, &to) && to.Timeout() {
-		return false
-	}
-	return errors.Is(err, ErrUnverified)
+	return errors.As(err, &to) && to.Timeout()
 }

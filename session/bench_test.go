@@ -19,7 +19,7 @@ func BenchmarkRedisLoad(b *testing.B) {
 	id := tenant.NewID()
 	h := session.Hash(id)
 	now := time.Now()
-	if err := store.Save(ctx, h, session.Record{TenantID: id, UserID: "alice", Created: now, LastSeen: now, Deadline: now.Add(time.Hour)}, time.Minute); err != nil {
+	if err := store.Create(ctx, h, session.Record{TenantID: id, UserID: "alice", Created: now, LastSeen: now, Deadline: now.Add(time.Hour)}, time.Minute); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = store.DeleteTenant(context.Background(), id) })

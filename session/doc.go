@@ -3,9 +3,11 @@
 // treated as absent (and reported), so a cookie obtained on one tenant is
 // worthless on every other.
 //
-//	m, _ := session.New(session.NewMemStore())           // or NewRedisStore(rdb, "")
+//	m, _ := session.New(session.NewMemStore(),            // or NewRedisStore(rdb, "")
+//		session.WithTrustedOrigins("https://app.example.com")) // optional
 //	handler := resolver.Middleware(m.Middleware(mux))     // tenant first, then session
 //	s, _ := m.Login(w, r, userID, nil)                    // rotates any previous token
+//	_ = m.Set(r, "theme", "dark")                         // saved under the new token
 //	s, ok := session.FromContext(r.Context())
 //
 // # Security
@@ -15,13 +17,48 @@
 // Secure with the __Host- name prefix, which browsers refuse to accept
 // from a sibling subdomain. A request carrying several session cookies
 // (cookie tossing) is refused with 400. Tokens are 256 random bits; stores
-// keep only their SHA-256. Login and Renew issue a new token (session
-// fixation); sessions end after an idle timeout and an absolute lifetime;
-// Logout, DestroyUser and DestroyTenant end them early. A store failure
-// answers 503, never an anonymous or foreign session.
+// keep only their SHA-256. Sessions end after an idle timeout and an
+// absolute lifetime; Logout, DestroyUser and DestroyTenant end them early.
+// A store failure answers 503, never an anonymous or foreign session.
+//
+// Rotation is total. Login and Renew delete the old token and issue a new
+// one (session fixation), and the request's session moves with them:
+// FromContext returns the new session and Set writes under the new token
+// only. Every write goes through the request's session state, and stores
+// write only through Create (a fresh hash, never one in use) and Update
+// (only over a live record, atomically), so no write — of this request, or
+// of a concurrent request still holding the old token, including the idle
+// window's extension — can bring a deleted token back. Set on a session
+// that ended (logged out, rotated or destroyed meanwhile) returns
+// ErrNoSession and writes nothing.
+//
+// Cross-origin requests. Tenant subdomains of one base domain are
+// same-site to each other, so SameSite=Lax cookies ride along on simple
+// requests that a page on a sibling tenant sends. Middleware therefore
+// applies net/http.CrossOriginProtection to every request with an unsafe
+// method (all but GET, HEAD and OPTIONS), before any cookie is read:
+// Sec-Fetch-Site must be same-origin or none, or, from browsers that do not
+// send it, Origin must match Host; requests with neither header (not from a
+// browser) pass, as do origins given to WithTrustedOrigins. A refused
+// request is answered by the deny handler (403 by default, see
+// WithDenyHandler) and reported to the auditor; a login is refused the
+// same way (login CSRF). A request that carries an Authorization: Bearer
+// header is not refused — no page of another origin can make a browser
+// send one without a CORS preflight — but its cookie is then ignored: it
+// authenticates nothing and Login does not delete it. Safe methods must not
+// change state. Behind a proxy that rewrites Host, browsers that send
+// Sec-Fetch-Site (all current ones) are judged by it alone.
+//
+// # Errors
+//
+// ErrNoSession (Renew or Set without a live session), ErrCookieTossing,
+// ErrHashInUse (Store.Create over a live record) and ErrConfig (a bad
+// option) are sentinels; test them with errors.Is.
 //
 // # Testing
 //
-// Package sessiontest holds the Store conformance suite; MemStore and
-// RedisStore (against a real Redis) pass it.
+// Package sessiontest holds the Store conformance suite, including the
+// cases that a deleted or expired record is never revived by Update, even
+// racing the delete; MemStore and RedisStore (against a real Redis) pass
+// it.
 package session

@@ -12,6 +12,10 @@ var (
 	// one of them may have been planted by a sibling subdomain.
 	ErrCookieTossing = errors.New("session: several session cookies")
 
+	// ErrHashInUse reports a Store.Create for a token hash that already
+	// holds a live record: a fresh token is never written over another.
+	ErrHashInUse = errors.New("session: token hash already in use")
+
 	// ErrConfig reports an invalid option.
 	ErrConfig = errors.New("session: invalid configuration")
 )

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/tenantwall/tenantwall/tenant"
@@ -31,6 +32,8 @@ type Manager struct {
 	secure   *bool // nil: decide per request (TLS)
 	auditor  tenant.Auditor
 	now      func() time.Time
+	cop      *http.CrossOriginProtection // configured only by New's options
+	deny     http.Handler
 }
 
 // Option configures a Manager.
@@ -78,6 +81,41 @@ func WithAuditor(a tenant.Auditor) Option {
 	return func(m *Manager) error { m.auditor = tenant.OrDefault(a); return nil }
 }
 
+// WithTrustedOrigins lets unsafe requests from these origins through the
+// cross-origin check (by default none is trusted: only same-origin
+// requests and requests without browser origin headers pass). Each origin
+// must be written exactly as browsers send the Origin header —
+// "https://app.example.com" or "http://localhost:3000": scheme http or
+// https, lowercase ASCII host (punycode for IDN), no default port, no path,
+// no user — since it is compared byte for byte; anything else makes New
+// fail with ErrConfig.
+func WithTrustedOrigins(origins ...string) Option {
+	return func(m *Manager) error {
+		for _, o := range origins {
+			if err := checkOrigin(o); err != nil {
+				return fmt.Errorf("%w: trusted origin %q: %v", ErrConfig, o, err)
+			}
+			if err := m.cop.AddTrustedOrigin(o); err != nil {
+				return fmt.Errorf("%w: trusted origin %q: %v", ErrConfig, o, err)
+			}
+		}
+		return nil
+	}
+}
+
+// WithDenyHandler sets the handler that answers a request refused by the
+// cross-origin check (default: 403 with a plain-text body). It should
+// answer 403 and must not act on the request.
+func WithDenyHandler(h http.Handler) Option {
+	return func(m *Manager) error {
+		if h == nil {
+			return fmt.Errorf("%w: nil deny handler", ErrConfig)
+		}
+		m.deny = h
+		return nil
+	}
+}
+
 // WithClock replaces time.Now, for tests.
 func WithClock(now func() time.Time) Option {
 	return func(m *Manager) error { m.now = now; return nil }
@@ -89,7 +127,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		return nil, fmt.Errorf("%w: nil store", ErrConfig)
 	}
 	m := &Manager{store: store, name: DefaultName, idle: DefaultIdleTimeout, lifetime: DefaultLifetime,
-		auditor: tenant.DefaultAuditor, now: time.Now}
+		auditor: tenant.DefaultAuditor, now: time.Now, cop: http.NewCrossOriginProtection(), deny: http.HandlerFunc(denyCrossOrigin)}
 	for _, o := range opts {
 		if err := o(m); err != nil {
 			return nil, err
@@ -98,18 +136,52 @@ func New(store Store, opts ...Option) (*Manager, error) {
 	return m, nil
 }
 
-// Session is the request's session. Read it with FromContext.
+// Session is a snapshot of the request's session, read with FromContext
+// or returned by Login and Renew. Treat it as read-only: change values
+// with Manager.Set, which writes them under the request's current token.
 type Session struct {
-	hash string
 	Record
 }
 
+// state is the one holder of a request's current token hash. Middleware
+// puts one in every request's context, and every write goes through it
+// under its lock: Login and Renew move it to the new token before anything
+// else can write, Logout clears it, and Set writes only to the hash it
+// holds, through Store.Update, which cannot recreate a deleted record. So
+// no write of this request, or of a concurrent one holding the old token,
+// can bring a rotated-out token back.
+type state struct {
+	mu   sync.Mutex
+	hash string   // "" when the request has no session (any more)
+	sess *Session // nil exactly when hash is ""
+	// noCookie: the request failed the cross-origin check but carries a
+	// bearer token, so its cookie must not be used, not even to be
+	// deleted by Login.
+	noCookie bool
+}
+
+// end forgets the session; st.mu must be held.
+func (st *state) end() { st.hash, st.sess = "", nil }
+
 type ctxKey struct{}
 
-// FromContext returns the session Middleware loaded, if any.
+func stateFrom(ctx context.Context) *state {
+	st, _ := ctx.Value(ctxKey{}).(*state)
+	return st
+}
+
+// FromContext returns the request's current session: the one Middleware
+// loaded, or the one a later Login or Renew in the same request started.
+// After Logout, or once the session was found ended by another request,
+// it reports none.
 func FromContext(ctx context.Context) (*Session, bool) {
-	s, ok := ctx.Value(ctxKey{}).(*Session)
-	return s, ok && s != nil
+	st := stateFrom(ctx)
+	if st == nil {
+		return nil, false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.sess, st.sess != nil
 }
 
 func (m *Manager) secureFor(r *http.Request) bool {
@@ -154,137 +226,225 @@ func (m *Manager) token(r *http.Request) (string, error) {
 }
 
 // Middleware loads the request's session into its context. It must run
-// inside the tenant resolver. A session of another tenant is treated as
-// absent and reported to the auditor; expired sessions are deleted;
-// several session cookies answer 400; a store failure answers 503 — never
-// an anonymous or foreign session.
+// inside the tenant resolver.
+//
+// Every request with an unsafe method (anything but GET, HEAD and OPTIONS)
+// first passes net/http's cross-origin check (Sec-Fetch-Site, then Origin
+// against Host; see WithTrustedOrigins). A request that fails it is
+// refused with the deny handler (403) and audited, unless it carries an
+// Authorization: Bearer token — a header no cross-site page can make a
+// browser send — in which case it goes on without its cookie session.
+//
+// A session of another tenant is treated as absent and reported to the
+// auditor; expired sessions are deleted; several session cookies answer
+// 400; a store failure answers 503 — never an anonymous or foreign
+// session.
 func (m *Manager) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := m.load(r)
-		switch {
-		case err == ErrCookieTossing:
-			m.auditor.Audit(r.Context(), tenant.Event{Kind: tenant.EventCrossTenant, Package: "session", Resource: "several session cookies", Err: err})
-			http.Error(w, "bad request", http.StatusBadRequest)
-			return
-		case err != nil:
-			w.Header().Set("Retry-After", "5")
-			http.Error(w, "service unavailable", http.StatusServiceUnavailable)
-			return
+		st := &state{}
+		if err := m.cop.Check(r); err != nil {
+			if !hasBearer(r) {
+				m.auditCrossOrigin(r, err)
+				m.deny.ServeHTTP(w, r)
+				return
+			}
+			st.noCookie = true
 		}
-		if s != nil {
-			r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, s))
+		if !st.noCookie {
+			s, hash, err := m.load(r)
+			switch {
+			case err == ErrCookieTossing:
+				m.auditor.Audit(r.Context(), tenant.Event{Kind: tenant.EventCrossTenant, Package: "session", Resource: "several session cookies", Err: err})
+				http.Error(w, "bad request", http.StatusBadRequest)
+				return
+			case err != nil:
+				w.Header().Set("Retry-After", "5")
+				http.Error(w, "service unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			st.hash, st.sess = hash, s
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, st)))
 	})
 }
 
-func (m *Manager) load(r *http.Request) (*Session, error) {
+func (m *Manager) load(r *http.Request) (*Session, string, error) {
 	ctx := r.Context()
 	tok, err := m.token(r)
 	if err != nil || tok == "" {
-		return nil, err
+		return nil, "", err
 	}
 	id, err := tenant.IDFromContext(ctx)
 	if err != nil {
-		return nil, nil // no tenant, no session
+		return nil, "", nil // no tenant, no session
 	}
 	hash := Hash(tok)
 	rec, found, err := m.store.Find(ctx, hash)
 	if err != nil || !found {
-		return nil, err
+		return nil, "", err
 	}
 	if rec.TenantID != id {
 		m.auditor.Audit(ctx, tenant.Event{Kind: tenant.EventCrossTenant, Package: "session",
 			TenantID: id, OwnerID: rec.TenantID, Resource: "session of user " + rec.UserID})
-		return nil, nil
+		return nil, "", nil
 	}
 	now := m.now()
-	if !now.Before(rec.Deadline) || !now.Before(rec.LastSeen.Add(m.idle)) {
-		return nil, m.store.Delete(ctx, hash)
+	ttl := m.ttl(rec, now)
+	if ttl <= 0 || !now.Before(rec.LastSeen.Add(m.idle)) {
+		return nil, "", m.store.Delete(ctx, hash)
 	}
-	// Extend the idle window, at most once a minute per session.
+	// Extend the idle window, at most once a minute per session. Update
+	// writes nothing if another request ended the session since Find.
 	if now.Sub(rec.LastSeen) > time.Minute {
 		rec.LastSeen = now
-		if err := m.store.Save(ctx, hash, rec, m.ttl(rec, now)); err != nil {
-			return nil, err
+		found, err := m.store.Update(ctx, hash, rec, ttl)
+		if err != nil || !found {
+			return nil, "", err
 		}
 	}
-	return &Session{hash: hash, Record: rec}, nil
+	return &Session{Record: rec}, hash, nil
 }
 
+// ttl is how long a record may live from now: until the idle timeout or
+// the absolute deadline, whichever is first. Zero or less means over.
 func (m *Manager) ttl(rec Record, now time.Time) time.Duration {
 	return min(m.idle, rec.Deadline.Sub(now))
 }
 
 // Login starts a session for userID on the request's tenant and sets its
 // cookie. Any session the request carried is destroyed first, so a token
-// planted before login (fixation) is worthless after it.
+// planted before login (fixation) is worthless after it. From then on the
+// request's session (FromContext, Set) is the new one.
 func (m *Manager) Login(w http.ResponseWriter, r *http.Request, userID string, values map[string]string) (*Session, error) {
-	id, err := tenant.IDFromContext(r.Context())
+	ctx := r.Context()
+	id, err := tenant.IDFromContext(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if old, ok := FromContext(r.Context()); ok {
-		if err := m.store.Delete(r.Context(), old.hash); err != nil {
-			return nil, err
-		}
-	} else if tok, _ := m.token(r); tok != "" {
+	st := stateFrom(ctx)
+	if st != nil {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+	}
+	var old string
+	if st != nil && st.hash != "" {
+		old = st.hash
+		st.end()
+	} else if tok, _ := m.token(r); tok != "" && (st == nil || !st.noCookie) {
 		// A token we did not load (expired, foreign) still dies here.
-		if err := m.store.Delete(r.Context(), Hash(tok)); err != nil {
+		old = Hash(tok)
+	}
+	if old != "" {
+		if err := m.store.Delete(ctx, old); err != nil {
 			return nil, err
 		}
 	}
 	now := m.now()
-	rec := Record{TenantID: id, UserID: userID, Values: values, Created: now, LastSeen: now, Deadline: now.Add(m.lifetime)}
-	return m.issue(w, r, rec)
+	rec := copyRecord(Record{TenantID: id, UserID: userID, Values: values, Created: now, LastSeen: now, Deadline: now.Add(m.lifetime)})
+	s, hash, err := m.issue(w, r, rec)
+	if err != nil {
+		return nil, err
+	}
+	if st != nil {
+		st.hash, st.sess = hash, s
+	}
+	return s, nil
 }
 
 // Renew gives the request's session a new token, keeping its data: call it
-// on every privilege change.
+// on every privilege change. The old token is deleted before the new one
+// is written, and the request's session moves to the new token, so a
+// later Set writes there and nowhere else. If the new token cannot be
+// written the request is left without a session.
 func (m *Manager) Renew(w http.ResponseWriter, r *http.Request) (*Session, error) {
-	s, ok := FromContext(r.Context())
-	if !ok {
+	st := stateFrom(r.Context())
+	if st == nil {
 		return nil, ErrNoSession
 	}
-	if err := m.store.Delete(r.Context(), s.hash); err != nil {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.sess == nil {
+		return nil, ErrNoSession
+	}
+	old, rec := st.hash, copyRecord(st.sess.Record)
+	st.end()
+	if err := m.store.Delete(r.Context(), old); err != nil {
 		return nil, err
 	}
-	rec := s.Record
 	rec.LastSeen = m.now()
-	return m.issue(w, r, rec)
+	s, hash, err := m.issue(w, r, rec)
+	if err != nil {
+		return nil, err
+	}
+	st.hash, st.sess = hash, s
+	return s, nil
 }
 
-// Set stores a value in the request's session.
+// Set stores a value in the request's session, under its current token.
+// It returns ErrNoSession when the request has no session, including one
+// that ended meanwhile (logged out, renewed or destroyed by another
+// request): the write then goes nowhere.
 func (m *Manager) Set(r *http.Request, key, value string) error {
-	s, ok := FromContext(r.Context())
-	if !ok {
+	st := stateFrom(r.Context())
+	if st == nil {
 		return ErrNoSession
 	}
-	if s.Values == nil {
-		s.Values = map[string]string{}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.sess == nil {
+		return ErrNoSession
 	}
-	s.Values[key] = value
-	return m.store.Save(r.Context(), s.hash, s.Record, m.ttl(s.Record, m.now()))
+	rec := copyRecord(st.sess.Record)
+	if rec.Values == nil {
+		rec.Values = map[string]string{}
+	}
+	rec.Values[key] = value
+	ttl := m.ttl(rec, m.now())
+	if ttl <= 0 {
+		st.end()
+		return fmt.Errorf("%w: the session reached its lifetime", ErrNoSession)
+	}
+	found, err := m.store.Update(r.Context(), st.hash, rec, ttl)
+	if err != nil {
+		return err
+	}
+	if !found {
+		st.end()
+		return fmt.Errorf("%w: the session ended in another request", ErrNoSession)
+	}
+	st.sess = &Session{Record: rec}
+	return nil
 }
 
-func (m *Manager) issue(w http.ResponseWriter, r *http.Request, rec Record) (*Session, error) {
+// issue writes rec under a fresh random token and sets its cookie.
+func (m *Manager) issue(w http.ResponseWriter, r *http.Request, rec Record) (*Session, string, error) {
 	var b [32]byte
 	rand.Read(b[:])
 	tok := base64.RawURLEncoding.EncodeToString(b[:])
 	hash := Hash(tok)
-	now := m.now()
-	if err := m.store.Save(r.Context(), hash, rec, m.ttl(rec, now)); err != nil {
-		return nil, err
+	ttl := m.ttl(rec, m.now())
+	if ttl <= 0 {
+		return nil, "", fmt.Errorf("%w: the session reached its lifetime", ErrNoSession)
+	}
+	if err := m.store.Create(r.Context(), hash, rec, ttl); err != nil {
+		return nil, "", err
 	}
 	http.SetCookie(w, m.cookie(r, tok, rec.Deadline))
-	return &Session{hash: hash, Record: rec}, nil
+	return &Session{Record: rec}, hash, nil
 }
 
-// Logout destroys the request's session and clears its cookie.
+// Logout destroys the request's session and clears its cookie. After it
+// the request has no session: a later Set in it returns ErrNoSession.
 func (m *Manager) Logout(w http.ResponseWriter, r *http.Request) error {
-	if s, ok := FromContext(r.Context()); ok {
-		if err := m.store.Delete(r.Context(), s.hash); err != nil {
-			return err
+	if st := stateFrom(r.Context()); st != nil {
+		st.mu.Lock()
+		old := st.hash
+		st.end()
+		st.mu.Unlock()
+		if old != "" {
+			if err := m.store.Delete(r.Context(), old); err != nil {
+				return err
+			}
 		}
 	}
 	c := m.cookie(r, "", time.Unix(0, 0))

@@ -63,26 +63,76 @@ func (s *RedisStore) Find(ctx context.Context, hash string) (Record, bool, error
 	return r, true, nil
 }
 
-// Save implements Store.
-func (s *RedisStore) Save(ctx context.Context, hash string, rec Record, ttl time.Duration) error {
+// Create implements Store. The hash enters the user's and the tenant's
+// index sets before its record is written (SET NX), so that a record
+// DeleteUser or DeleteTenant cannot find never exists.
+func (s *RedisStore) Create(ctx context.Context, hash string, rec Record, ttl time.Duration) error {
+	if ttl <= 0 {
+		// Redis would keep a key written without a TTL for ever.
+		return fmt.Errorf("%w: session ttl %v", ErrConfig, ttl)
+	}
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("session: encode: %w", err)
 	}
 	uk, tk := s.userKey(rec.TenantID, rec.UserID), s.tenantKey(rec.TenantID)
 	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, s.recKey(hash), data, ttl)
 		p.SAdd(ctx, uk, hash)
 		p.SAdd(ctx, tk, hash)
-		// The index sets live as long as their longest session could.
-		p.Expire(ctx, uk, ttl+time.Hour)
-		p.Expire(ctx, tk, ttl+time.Hour)
+		s.extendIndex(ctx, p, uk, tk, ttl)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("session: redis save: %w", err)
+		return fmt.Errorf("session: redis index: %w", err)
+	}
+	err = s.client.SetArgs(ctx, s.recKey(hash), data, redis.SetArgs{Mode: "NX", TTL: ttl}).Err()
+	if errors.Is(err, redis.Nil) {
+		return fmt.Errorf("%w: %.8s…", ErrHashInUse, hash)
+	}
+	if err != nil {
+		return fmt.Errorf("session: redis create: %w", err)
 	}
 	return nil
+}
+
+// Update implements Store: SET XX writes only over a live record, in the
+// same atomic step as the check.
+func (s *RedisStore) Update(ctx context.Context, hash string, rec Record, ttl time.Duration) (bool, error) {
+	if ttl <= 0 {
+		// A record with no time left is over; writing it without a TTL
+		// would keep it for ever.
+		return false, s.Delete(ctx, hash)
+	}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return false, fmt.Errorf("session: encode: %w", err)
+	}
+	var set *redis.StatusCmd
+	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		set = p.SetArgs(ctx, s.recKey(hash), data, redis.SetArgs{Mode: "XX", TTL: ttl})
+		s.extendIndex(ctx, p, s.userKey(rec.TenantID, rec.UserID), s.tenantKey(rec.TenantID), ttl)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return false, fmt.Errorf("session: redis update: %w", err)
+	}
+	switch err := set.Err(); {
+	case errors.Is(err, redis.Nil):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("session: redis update: %w", err)
+	}
+	return true, nil
+}
+
+// extendIndex makes the index sets outlive the record just written by an
+// hour. NX gives a new set its first expiry and GT only ever lengthens it,
+// so a short-lived session cannot make the index forget a longer one.
+func (s *RedisStore) extendIndex(ctx context.Context, p redis.Pipeliner, uk, tk string, ttl time.Duration) {
+	for _, k := range []string{uk, tk} {
+		p.ExpireNX(ctx, k, ttl+time.Hour)
+		p.ExpireGT(ctx, k, ttl+time.Hour)
+	}
 }
 
 // Delete implements Store.

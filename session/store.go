@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -19,14 +20,32 @@ type Record struct {
 	Deadline time.Time         `json:"deadline"` // absolute expiry
 }
 
-// Store keeps session records by token hash. Find returns found=false,
-// err=nil for a missing or expired record, and errors only for system
-// failures. Implementations must be safe for concurrent use; run
-// sessiontest.RunStoreTests against yours.
+// Store keeps session records by token hash. Implementations must be safe
+// for concurrent use; run sessiontest.RunStoreTests against yours.
+//
+// Writes are split so that a token, once deleted, can never be written
+// again: Create writes only a hash that is not in use (the hash of a fresh
+// random token), Update writes only a hash that holds a live record. A
+// request that read a session before another request rotated, logged out
+// or destroyed it therefore cannot bring the old token back by writing.
 type Store interface {
+	// Find returns the live record under hash. It returns found=false,
+	// err=nil for a missing, expired or unreadable record, and errors only
+	// for system failures.
 	Find(ctx context.Context, hash string) (rec Record, found bool, err error)
-	// Save stores rec under hash until ttl passes.
-	Save(ctx context.Context, hash string, rec Record, ttl time.Duration) error
+	// Create stores rec under hash until ttl passes. When a live record
+	// already has that hash it writes nothing and returns an error
+	// wrapping ErrHashInUse. A ttl of zero or less never makes a record
+	// that outlives it (it may be refused).
+	Create(ctx context.Context, hash string, rec Record, ttl time.Duration) error
+	// Update replaces the live record under hash with rec, for ttl from
+	// now, and returns found=true. When there is no live record (never
+	// created, deleted or expired) it writes nothing and returns
+	// found=false, err=nil. The check and the write are one atomic step.
+	// A ttl of zero or less ends the record.
+	Update(ctx context.Context, hash string, rec Record, ttl time.Duration) (found bool, err error)
+	// Delete removes the record under hash; deleting a missing one is not
+	// an error.
 	Delete(ctx context.Context, hash string) error
 	// DeleteUser removes every session of a user of a tenant.
 	DeleteUser(ctx context.Context, tenantID, userID string) error
@@ -62,23 +81,43 @@ func NewMemStore() *MemStore { return &MemStore{recs: map[string]memRec{}, now: 
 func (s *MemStore) Find(_ context.Context, hash string) (Record, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.recs[hash]
+	r, ok := s.live(hash)
 	if !ok {
-		return Record{}, false, nil
-	}
-	if !s.now().Before(r.expires) {
-		delete(s.recs, hash)
 		return Record{}, false, nil
 	}
 	return copyRecord(r.rec), true, nil
 }
 
-// Save implements Store.
-func (s *MemStore) Save(_ context.Context, hash string, rec Record, ttl time.Duration) error {
+// live returns the unexpired record under hash; s.mu must be held.
+func (s *MemStore) live(hash string) (memRec, bool) {
+	r, ok := s.recs[hash]
+	if ok && !s.now().Before(r.expires) {
+		delete(s.recs, hash)
+		return memRec{}, false
+	}
+	return r, ok
+}
+
+// Create implements Store.
+func (s *MemStore) Create(_ context.Context, hash string, rec Record, ttl time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.live(hash); ok {
+		return fmt.Errorf("%w: %.8s…", ErrHashInUse, hash)
+	}
 	s.recs[hash] = memRec{rec: copyRecord(rec), expires: s.now().Add(ttl)}
 	return nil
+}
+
+// Update implements Store.
+func (s *MemStore) Update(_ context.Context, hash string, rec Record, ttl time.Duration) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.live(hash); !ok {
+		return false, nil
+	}
+	s.recs[hash] = memRec{rec: copyRecord(rec), expires: s.now().Add(ttl)}
+	return true, nil
 }
 
 // Delete implements Store.

@@ -17,21 +17,35 @@ const (
 	CheckRLSDisabled Check = "rls_disabled"
 	// CheckRLSNotForced: RLS is not forced, so the table owner bypasses it.
 	CheckRLSNotForced Check = "rls_not_forced"
-	// CheckNoPolicy: no policy that restricts rows to the guarded tenant.
+	// CheckNoPolicy: the table lacks the policy RLSSQL generates: a
+	// permissive policy for all commands, applying to the role, whose
+	// USING and WITH CHECK are exactly the generated expression.
 	CheckNoPolicy Check = "no_tenant_policy"
-	// CheckNoWithCheck: a policy for writes without a WITH CHECK clause
-	// that restricts written rows to the tenant.
+	// CheckNoWithCheck: a permissive policy for writes (ALL, INSERT or
+	// UPDATE) without a WITH CHECK clause.
 	CheckNoWithCheck Check = "no_with_check"
-	// CheckAdmitsUnset: a permissive policy whose USING clause does not
-	// call the guard function, so rows can be visible with a missing or
-	// empty tenant, or regardless of it (policies are ORed together).
-	CheckAdmitsUnset Check = "policy_admits_unset_tenant"
+	// CheckPermissivePolicy: a permissive policy whose USING or WITH CHECK
+	// is not exactly the expression RLSSQL generates, as PostgreSQL
+	// deparses it. Permissive policies are ORed, so any such policy decides
+	// alone which rows are admitted, however much of the guard it contains.
+	// Restrictive policies are ANDed and never reported.
+	CheckPermissivePolicy Check = "permissive_policy_not_generated"
+	// CheckView: a view that reads a tenant table (directly or through
+	// other views) without security_invoker, so it reads with its owner's
+	// rights, and row level security is applied as the owner or not at all.
+	CheckView Check = "view_not_security_invoker"
+	// CheckMaterializedView: a materialized view that reads a tenant table.
+	// Its rows were read when it was refreshed, as its owner, and are
+	// returned to anyone who may select from it: no policy applies.
+	CheckMaterializedView Check = "materialized_view_of_tenant_table"
 	// CheckNullableTenant: tenant_id may be NULL.
 	CheckNullableTenant Check = "nullable_tenant_id"
-	// CheckSuperuser: the application role is a superuser (RLS never
-	// applies to superusers).
+	// CheckSuperuser: the application role is a superuser, or a member
+	// (directly or through other roles) of one, which it can SET ROLE to
+	// (RLS never applies to superusers).
 	CheckSuperuser Check = "role_superuser"
-	// CheckBypassRLS: the application role has BYPASSRLS.
+	// CheckBypassRLS: the application role has BYPASSRLS, or is a member
+	// (directly or through other roles) of a role that has it.
 	CheckBypassRLS Check = "role_bypassrls"
 	// CheckOwner: the application role owns (or is a member of the owner
 	// of) a tenant table, and so may disable RLS or drop policies.
@@ -116,6 +130,17 @@ type AuditOptions struct {
 // ordinary or partitioned table with a tenant_id column. An error means
 // the audit itself could not run.
 //
+// Policies are judged by allow-list against PostgreSQL's own text: Audit
+// runs RLSSQL's statements on a temporary table (one per tenant_id type)
+// in a transaction it rolls back, with search_path pinned to pg_catalog,
+// and compares pg_get_expr of every permissive policy's USING and WITH
+// CHECK with the deparsed generated ones. Any difference is a finding,
+// however much of the guard the expression contains, because permissive
+// policies are ORed; restrictive policies only narrow and are accepted.
+// This needs the TEMP privilege on the database (PostgreSQL grants it to
+// PUBLIC by default); given a *sql.Tx, Audit works under a savepoint that
+// it rolls back, and fails in a read-only transaction.
+//
 // Besides reading the catalogue, Audit calls the guard function the
 // policies rely on, in a read-only transaction that it rolls back: with
 // the setting empty it must raise, with the setting set it must return
@@ -141,7 +166,7 @@ func Audit(ctx context.Context, db Querier, opts *AuditOptions) (Findings, error
 			return nil, fmt.Errorf("sqlscope: audit: %w", err)
 		}
 	}
-	for _, step := range []func() error{a.roleChecks, a.guardChecks, a.tableChecks, a.policyChecks, a.foreignKeyChecks} {
+	for _, step := range []func() error{a.roleChecks, a.guardChecks, a.tableChecks, a.policyChecks, a.viewChecks, a.foreignKeyChecks} {
 		if err := step(); err != nil {
 			return nil, fmt.Errorf("sqlscope: audit: %w", err)
 		}
@@ -193,12 +218,35 @@ func (a *auditor) roleChecks() error {
 		return fmt.Errorf("role %q: %w", a.role, err)
 	}
 	if super {
+		// A superuser is a member of every role: listing them adds nothing.
 		a.add(CheckSuperuser, "", a.role, "row level security never applies to a superuser")
+		return nil
 	}
 	if bypass {
 		a.add(CheckBypassRLS, "", a.role, "the role bypasses every policy")
 	}
-	return nil
+	// Superuser and BYPASSRLS are not inherited, but a member may SET ROLE
+	// to any role it belongs to, whatever INHERIT says: MEMBER counts them.
+	rows, err := a.db.QueryContext(a.ctx, `
+SELECT rolname, rolsuper, rolbypassrls FROM pg_roles
+WHERE (rolsuper OR rolbypassrls) AND rolname <> $1 AND pg_has_role($1, oid, 'MEMBER')
+ORDER BY rolname`, a.role)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name, &super, &bypass); err != nil {
+			return err
+		}
+		if super {
+			a.add(CheckSuperuser, "", name, a.role+" is a member of superuser "+name+" and can SET ROLE to it")
+		} else {
+			a.add(CheckBypassRLS, "", name, a.role+" is a member of BYPASSRLS role "+name+" and can SET ROLE to it")
+		}
+	}
+	return rows.Err()
 }
 
 // guardProbe is the value the guard is asked to return; no tenant ID can
@@ -288,76 +336,6 @@ FROM tt ORDER BY qname`, schemaArray(a.schemas), a.role)
 		}
 	}
 	return rows.Err()
-}
-
-func (a *auditor) policyChecks() error {
-	rows, err := a.db.QueryContext(a.ctx, tenantTables+`
-SELECT tt.qname, p.polname, p.polpermissive, p.polcmd,
-       coalesce(pg_get_expr(p.polqual, p.polrelid), ''), coalesce(pg_get_expr(p.polwithcheck, p.polrelid), ''),
-       p.polwithcheck IS NULL
-FROM tt LEFT JOIN pg_policy p ON p.polrelid = tt.oid
-ORDER BY tt.qname, p.polname`, schemaArray(a.schemas))
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	type tbl struct{ guardedRead, guardedWrite bool }
-	seen := map[string]*tbl{}
-	var order []string
-	for rows.Next() {
-		var table string
-		var name, cmd, qual, check *string
-		var permissive *bool
-		var noCheck *bool
-		if err := rows.Scan(&table, &name, &permissive, &cmd, &qual, &check, &noCheck); err != nil {
-			return err
-		}
-		st := seen[table]
-		if st == nil {
-			st = &tbl{}
-			seen[table] = st
-			order = append(order, table)
-		}
-		if name == nil {
-			continue // no policy at all
-		}
-		guardedQual := guarded(*qual)
-		guardedCheck := guarded(*check)
-		reads := *cmd == "*" || *cmd == "r"
-		writes := *cmd == "*" || *cmd == "a" || *cmd == "w"
-		if reads && guardedQual {
-			st.guardedRead = true
-		}
-		if writes && guardedCheck {
-			st.guardedWrite = true
-		}
-		if *permissive && *cmd != "a" && !guardedQual {
-			a.add(CheckAdmitsUnset, table, *name, fmt.Sprintf("USING (%s) does not call %s(); permissive policies are ORed, so this one decides alone", *qual, CurrentTenantFunc))
-		}
-		if writes && (*noCheck || (*permissive && !guardedCheck)) {
-			a.add(CheckNoWithCheck, table, *name, "writes are not restricted to the tenant by WITH CHECK")
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for _, t := range order {
-		if !seen[t].guardedRead {
-			a.add(CheckNoPolicy, t, "", "no policy restricts reads with "+CurrentTenantFunc+"()")
-		}
-		if seen[t].guardedRead && !seen[t].guardedWrite {
-			a.add(CheckNoWithCheck, t, "", "no policy restricts writes with "+CurrentTenantFunc+"()")
-		}
-	}
-	return nil
-}
-
-// guarded reports whether a policy expression compares tenant_id with the
-// guard function.
-func guarded(expr string) bool {
-	e := strings.ReplaceAll(expr, " ", "")
-	return strings.Contains(e, "tenant_id=(SELECT"+CurrentTenantFunc+"()") ||
-		strings.Contains(e, "tenant_id="+CurrentTenantFunc+"()")
 }
 
 func (a *auditor) foreignKeyChecks() error {

@@ -63,8 +63,8 @@ CREATE POLICY p ON {s}.items FOR ALL USING (tenant_id = (SELECT tenantwall.curre
 		{"a policy that admits an unset tenant", `DROP POLICY tenantwall_isolation ON {s}.items;
 CREATE POLICY p ON {s}.items FOR ALL
 	USING (current_setting('tenantwall.tenant_id', true) IS NULL OR tenant_id = current_setting('tenantwall.tenant_id', true))
-	WITH CHECK (tenant_id = (SELECT tenantwall.current_tenant()))`, sqlscope.CheckAdmitsUnset},
-		{"an extra permissive policy that ignores the tenant", `CREATE POLICY everyone ON {s}.items FOR SELECT USING (true)`, sqlscope.CheckAdmitsUnset},
+	WITH CHECK (tenant_id = (SELECT tenantwall.current_tenant()))`, sqlscope.CheckPermissivePolicy},
+		{"an extra permissive policy that ignores the tenant", `CREATE POLICY everyone ON {s}.items FOR SELECT USING (true)`, sqlscope.CheckPermissivePolicy},
 		{"a nullable tenant column", `ALTER TABLE {s}.items ALTER COLUMN tenant_id DROP NOT NULL`, sqlscope.CheckNullableTenant},
 		{"a foreign key without tenant_id", `CREATE TABLE {s}.notes (id int PRIMARY KEY, tenant_id text NOT NULL, item_id int REFERENCES {s}.items (id))`, sqlscope.CheckForeignKey},
 		{"the application role owns a tenant table", `ALTER TABLE {s}.items OWNER TO {role}`, sqlscope.CheckOwner},
@@ -144,9 +144,12 @@ func TestAuditProbesTheGuard(t *testing.T) {
 		fs, err := sqlscope.Audit(ctx, tx, &sqlscope.AuditOptions{Setting: "app.other"})
 		require.NoError(t, err)
 		assert.False(t, fs.Has(sqlscope.CheckGuard, ""), "%v", fs)
-		var v string
-		require.NoError(t, tx.QueryRowContext(ctx, `SELECT current_setting('tenantwall.tenant_id')`).Scan(&v))
+		var v, path string
+		require.NoError(t, tx.QueryRowContext(ctx, `SELECT current_setting('tenantwall.tenant_id'), current_setting('search_path')`).Scan(&v, &path))
 		assert.Equal(t, "caller", v)
+		assert.Equal(t, `"$user", public`, path, "the audit's pinned search_path is undone")
+		var n int
+		require.NoError(t, tx.QueryRowContext(ctx, `SELECT count(*) FROM items`).Scan(&n), "the caller's transaction is still usable")
 	})
 
 	for _, c := range []struct{ name, body, detail string }{
@@ -159,7 +162,7 @@ func TestAuditProbesTheGuard(t *testing.T) {
 			fs := audit(t, nil)
 			require.True(t, fs.Has(sqlscope.CheckGuard, ""), "%v", fs)
 			assert.Contains(t, fs.Err().Error(), c.detail)
-			assert.False(t, fs.Has(sqlscope.CheckAdmitsUnset, ""), "the policies still read correctly; only the probe can tell")
+			assert.False(t, fs.Has(sqlscope.CheckPermissivePolicy, ""), "the policies still read correctly; only the probe can tell")
 		})
 	}
 	t.Run("reinstalling the guard clears the finding", func(t *testing.T) {

@@ -12,9 +12,10 @@ const (
 	// FunctionSchema holds the guard function.
 	FunctionSchema = "tenantwall"
 	// CurrentTenantFunc returns the setting, and raises an error when it
-	// is missing or empty — so a query without a tenant fails loudly
-	// instead of returning nothing (or, with a careless policy,
-	// everything).
+	// is missing or empty. The policies call it for the first row that
+	// reaches them, so a statement without a tenant fails as soon as it
+	// reads a row, and one that reads no row returns nothing (see the
+	// package doc, Statements without a tenant).
 	CurrentTenantFunc = FunctionSchema + ".current_tenant"
 	// PolicyName is the tenant isolation policy on each table.
 	PolicyName = "tenantwall_isolation"

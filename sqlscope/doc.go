@@ -32,7 +32,35 @@
 // reason, a separate privileged handle, and reports to the auditor.
 //
 // Run the application as a role that is neither superuser, nor BYPASSRLS,
-// nor owner of tenant tables; Audit reports each of these. Foreign keys
+// nor owner of tenant tables, nor a member of such a role (it could SET
+// ROLE to it); Audit reports each of these. Audit also reports every
+// permissive policy on a tenant table whose USING or WITH CHECK is not
+// exactly what RLSSQL generates as PostgreSQL deparses it (an expression
+// that merely contains the guard, such as "guard OR true", admits other
+// tenants' rows), tables without that policy, RLS not enabled or not
+// forced, views over tenant tables without security_invoker and every
+// materialized view over one. Extra restrictive policies are accepted.
+//
+// # Statements without a tenant
+//
+// RLS.Tx, RLS.TxOptions and the other helpers return tenant.ErrNoTenant
+// before sending any statement when the context has no tenant (or an
+// empty ID). SQL sent around them without a tenant, on the application
+// role, never returns, changes or writes a row of any tenant: every row a
+// statement reads passes through the policy first, and the policy's guard
+// raises on the first one (an insert evaluates it in its default and its
+// WITH CHECK). A statement that reads no row at all, because an index
+// condition or a leakproof condition evaluated before the policy excluded
+// every row, or LIMIT 0, or WHERE false, succeeds with an empty result;
+// a scan using an index that leads with tenant_id has the guard as an
+// index condition, evaluated once when the scan starts, so it raises
+// whatever matches. The difference between the error and the empty
+// result tells such code whether a row satisfying its conditions exists
+// in some tenant, never which tenant or what the row holds. PostgreSQL 15
+// keeps row level security conditions per row even when they do not
+// depend on the row, so no policy can make every statement raise.
+//
+// Foreign keys
 // between tenant tables must carry tenant_id, and unique constraints should
 // lead with it:
 //
@@ -50,6 +78,32 @@
 //		FOREIGN KEY (tenant_id, lead_id) REFERENCES leads (tenant_id, id)
 //	);
 //
+// The row filter's lexer reads a statement as the dialect's server does
+// and counts a Marker only in plain code, never in a string, quoted
+// identifier, dollar quote or comment. For PostgreSQL it knows standard
+// strings (with a doubled quote), escape strings (E'…' with
+// backslash escapes), Unicode strings and
+// identifiers (U&'…', U&"…", with UESCAPE), bit, hex and national strings
+// (B'…', X'…', N'…'), string continuation across a newline (which keeps
+// an escape string an escape string), dollar quotes ($$…$$, $tag$…$tag$;
+// $1 is a parameter), nested block comments, line comments ending at a
+// newline or carriage return, quoted identifiers, identifiers holding
+// '$', numbers and casts. A standard string is refused where its reading
+// would depend on standard_conforming_strings (an odd run of backslashes
+// before a quote) or on the client encoding (a backslash after a non-ASCII
+// byte). For SQLite it knows strings, double-quoted, backquoted and
+// [bracketed] identifiers and flat comments. For MySQL, whose lexing
+// depends on sql_mode and the connection's character set, it refuses what
+// those settings change: a backslash in a quoted string, a non-ASCII byte
+// outside strings and comments, executable comments (/*! … */) and nested
+// comments. In every dialect it refuses with ErrStatement what it cannot
+// classify with certainty: an unterminated literal or comment, an invalid
+// UESCAPE, a lone '$', a number or parameter glued to a letter, a NUL
+// byte, a character the server does not accept in code, a '{' that is not
+// the marker, a marker glued to a word, named or numbered placeholders,
+// and a second statement. Its agreement with PostgreSQL and SQLite is
+// tested differentially against the real servers.
+//
 // Identifiers (tables, schemas, settings) are validated and quoted, never
 // escaped; schema names derive only from IDs that pass tenant.ValidateID,
 // in a form no slug can spell, so a slug that changes hands (or spells
@@ -57,13 +111,16 @@
 //
 // # Errors
 //
-// ErrUnscoped, ErrTenantColumn, ErrIdentifier, ErrUnsafe (Findings.Err),
-// ErrNoPlatformDB, ErrMigration and ErrSchemaConflict; test with
-// errors.Is.
+// ErrUnscoped, ErrStatement, ErrTenantColumn, ErrIdentifier, ErrUnsafe
+// (Findings.Err), ErrNoPlatformDB, ErrMigration and ErrSchemaConflict;
+// test with errors.Is.
 //
 // # Testing
 //
 // The tests run against a real PostgreSQL (TENANTWALL_POSTGRES_URL) as a
 // role that is neither superuser, table owner nor BYPASSRLS, each in a
-// database of its own, and against SQLite files.
+// database of its own, and against SQLite files. The row filter's lexer
+// has hostile table tests, Fuzz targets, and differential tests that let
+// PostgreSQL and SQLite confirm every marker it binds is code for them
+// (FuzzBindAgreesWithPostgres, FuzzBindAgreesWithSQLite).
 package sqlscope

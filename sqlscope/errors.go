@@ -9,6 +9,13 @@ var (
 	// the tenant through the {tenant} marker.
 	ErrUnscoped = errors.New("sqlscope: statement does not reference the tenant")
 
+	// ErrStatement reports a row-filter statement that the filter's
+	// lexer cannot classify with certainty (an unterminated literal or
+	// comment, a construct whose meaning depends on a server setting, a
+	// misspelt or glued marker, a second statement) or whose placeholders
+	// do not match its arguments. It is refused, never run unscoped.
+	ErrStatement = errors.New("sqlscope: row filter cannot lex the statement with certainty")
+
 	// ErrTenantColumn reports an insert that sets the tenant column itself:
 	// the tenant comes from the context, never from the caller's values.
 	ErrTenantColumn = errors.New("sqlscope: tenant column set by caller")

@@ -10,14 +10,15 @@ import (
 	"github.com/tenantwall/tenantwall/tenant"
 )
 
-// Dialect selects placeholder syntax and quoting for the row filter.
+// Dialect selects the row filter's lexer, placeholder syntax and quoting.
+// The caller names it (NewFilter); it is never guessed from the driver.
 type Dialect uint8
 
 // Supported dialects.
 const (
-	SQLite   Dialect = iota + 1 // ? placeholders
-	MySQL                       // ? placeholders, backslash escapes in strings
-	Postgres                    // $n placeholders
+	SQLite   Dialect = iota + 1 // ? placeholders; SQLite's tokenizer
+	MySQL                       // ? placeholders; sql_mode- and charset-dependent forms refused
+	Postgres                    // $n placeholders; PostgreSQL's lexer, standard_conforming_strings on
 )
 
 // String names the dialect.
@@ -60,10 +61,13 @@ const Marker = "{tenant}"
 
 // Filter is the portable row filter, for databases without row level
 // security (SQLite, MySQL/MariaDB, or PostgreSQL without RLS). Every
-// statement must reference the tenant through Marker, which Filter binds
-// to the context tenant's ID as a parameter; a statement without it is
-// refused with ErrUnscoped before it is sent. Insert sets tenant_id itself
-// and refuses a caller-supplied one.
+// statement must reference the tenant through Marker in plain code, which
+// Filter binds to the context tenant's ID as a parameter; a statement
+// without one is refused with ErrUnscoped, and one its lexer cannot
+// classify with certainty with ErrStatement, before it is sent. A
+// statement is one statement: text after a ';' other than blanks and
+// comments is refused. Insert sets tenant_id itself and refuses a
+// caller-supplied one.
 //
 // A Filter cannot stop a statement that mentions the tenant and then
 // widens the match ("… = {tenant} OR 1=1"): that is what PostgreSQL row
@@ -85,10 +89,15 @@ func NewFilter(db Querier, d Dialect) (*Filter, error) {
 // a transaction.
 func (f *Filter) On(db Querier) *Filter { return &Filter{db: db, dialect: f.dialect} }
 
-// Bind rewrites query for the context tenant: every Marker outside string
-// literals, quoted identifiers and comments becomes a placeholder bound to
-// the tenant ID. It returns tenant.ErrNoTenant without a tenant and
-// ErrUnscoped without a Marker. Use it to feed another executor.
+// Bind rewrites query for the context tenant: every Marker in plain code
+// becomes a placeholder bound to the tenant ID ("$n" after the caller's
+// arguments for Postgres, "?" in turn for SQLite and MySQL). Markers in
+// string literals, quoted identifiers, dollar quotes and comments are text
+// and stay as they are. The statement is lexed as the dialect's server
+// lexes it (see the package documentation); whatever the lexer cannot
+// classify with certainty, and a second statement after ';', is refused
+// with ErrStatement. It returns tenant.ErrNoTenant without a tenant and
+// ErrUnscoped without a Marker in code. Use it to feed another executor.
 func (f *Filter) Bind(ctx context.Context, query string, args []any) (string, []any, error) {
 	id, err := tenant.IDFromContext(ctx)
 	if err != nil {
@@ -238,112 +247,52 @@ func (f *Filter) placeholder(n int) string {
 
 // bind is the rewriter behind Filter.Bind.
 func bind(d Dialect, query string, args []any, id string) (string, []any, error) {
-	var b strings.Builder
-	b.Grow(len(query) + 8)
-	out := make([]any, 0, len(args)+2)
-	next := 0 // next caller argument for '?' dialects
-	markers := 0
-	pgParam := "$" + strconv.Itoa(len(args)+1)
-	for i := 0; i < len(query); {
-		c := query[i]
-		switch {
-		case c == '\'' || c == '"' || (c == '`' && d == MySQL):
-			j := skipQuoted(query, i, c, d == MySQL && c != '`')
-			if j < 0 {
-				return "", nil, fmt.Errorf("sqlscope: unterminated %c quote in statement", c)
-			}
-			b.WriteString(query[i:j])
-			i = j
-		case c == '-' && strings.HasPrefix(query[i:], "--"), c == '#' && d == MySQL:
-			j := strings.IndexByte(query[i:], '\n')
-			if j < 0 {
-				j = len(query) - i
-			}
-			b.WriteString(query[i : i+j])
-			i += j
-		case c == '/' && strings.HasPrefix(query[i:], "/*"):
-			j := strings.Index(query[i+2:], "*/")
-			if j < 0 {
-				return "", nil, fmt.Errorf("sqlscope: unterminated comment in statement")
-			}
-			b.WriteString(query[i : i+j+4])
-			i += j + 4
-		case c == '$' && d == Postgres && dollarTag(query[i:]) != "":
-			tag := dollarTag(query[i:])
-			j := strings.Index(query[i+len(tag):], tag)
-			if j < 0 {
-				return "", nil, fmt.Errorf("sqlscope: unterminated %s quote in statement", tag)
-			}
-			end := i + len(tag) + j + len(tag)
-			b.WriteString(query[i:end])
-			i = end
-		case c == '{' && strings.HasPrefix(query[i:], Marker):
+	var buf [8]site
+	sites, err := lex(d, query, buf[:0])
+	if err != nil {
+		return "", nil, err
+	}
+	markers, placeholders := 0, 0
+	for _, s := range sites {
+		if s.marker {
 			markers++
-			if d == Postgres {
-				b.WriteString(pgParam)
-			} else {
-				b.WriteByte('?')
-				out = append(out, id)
-			}
-			i += len(Marker)
-		case c == '?' && d != Postgres:
-			if i+1 < len(query) && '0' <= query[i+1] && query[i+1] <= '9' {
-				return "", nil, fmt.Errorf("sqlscope: numbered placeholders (?NNN) are not supported with the row filter")
-			}
-			if next >= len(args) {
-				return "", nil, fmt.Errorf("sqlscope: statement has more placeholders than the %d arguments", len(args))
-			}
-			out = append(out, args[next])
-			next++
-			b.WriteByte('?')
-			i++
-		default:
-			b.WriteByte(c)
-			i++
+		} else {
+			placeholders++
 		}
 	}
 	if markers == 0 {
 		return "", nil, ErrUnscoped
 	}
+	if d != Postgres && placeholders != len(args) {
+		return "", nil, fmt.Errorf("%w: %d placeholders for %d arguments", ErrStatement, placeholders, len(args))
+	}
+	param := "?"
+	if d == Postgres {
+		param = "$" + strconv.Itoa(len(args)+1)
+	}
+	var b strings.Builder
+	b.Grow(len(query) + markers*(len(param)-len(Marker)))
+	out := make([]any, 0, len(args)+markers)
+	last, next := 0, 0
+	for _, s := range sites {
+		b.WriteString(query[last:s.pos])
+		if !s.marker {
+			// A caller's '?' stays in the text (copied with the next run);
+			// its argument takes its turn among the tenant's.
+			out = append(out, args[next])
+			next++
+			last = s.pos
+			continue
+		}
+		b.WriteString(param)
+		if d != Postgres {
+			out = append(out, id)
+		}
+		last = s.pos + len(Marker)
+	}
+	b.WriteString(query[last:])
 	if d == Postgres {
 		out = append(append(out, args...), id)
-	} else if next != len(args) {
-		return "", nil, fmt.Errorf("sqlscope: statement has %d placeholders for %d arguments", next, len(args))
 	}
 	return b.String(), out, nil
-}
-
-// skipQuoted returns the index just past the quoted run starting at i, or
-// -1 if it is unterminated. A doubled quote is an escaped quote.
-func skipQuoted(s string, i int, q byte, backslash bool) int {
-	for j := i + 1; j < len(s); j++ {
-		switch s[j] {
-		case '\\':
-			if backslash {
-				j++
-			}
-		case q:
-			if j+1 < len(s) && s[j+1] == q {
-				j++
-				continue
-			}
-			return j + 1
-		}
-	}
-	return -1
-}
-
-// dollarTag returns a PostgreSQL dollar-quote opening tag ("$$", "$fn$") at
-// the start of s, or "" ($1 is a parameter, not a tag).
-func dollarTag(s string) string {
-	for j := 1; j < len(s); j++ {
-		c := s[j]
-		if c == '$' {
-			return s[:j+1]
-		}
-		if !(c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || j > 1 && '0' <= c && c <= '9') {
-			return ""
-		}
-	}
-	return ""
 }

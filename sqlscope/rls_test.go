@@ -328,3 +328,101 @@ func TestRLSOptionsAndDDLRefuseBadIdentifiers(t *testing.T) {
 		assert.ErrorIs(t, err, sqlscope.ErrIdentifier, "table %q", table)
 	}
 }
+
+// TestRLSWithoutTenantFailsOrFindsNothing pins what happens to a statement
+// without a tenant. The helpers refuse before sending anything. SQL that
+// bypasses them fails as soon as a row reaches the policy, so no row of
+// any tenant is ever returned, changed or written; a statement that
+// reaches no row (the row was excluded by an index condition or a
+// leakproof qual evaluated before the policy, or never read at all)
+// succeeds with an empty result, so the difference tells such code
+// whether a row matching its condition exists in some tenant.
+func TestRLSWithoutTenantFailsOrFindsNothing(t *testing.T) {
+	t.Run("the helpers refuse before any statement is sent", func(t *testing.T) {
+		// Nothing listens on port 1: any attempt to send SQL would fail
+		// with a connection error, not ErrNoTenant.
+		unreachable, err := sql.Open("pgx", "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=1")
+		require.NoError(t, err)
+		t.Cleanup(func() { unreachable.Close() })
+		rls, err := sqlscope.NewRLS(unreachable)
+		require.NoError(t, err)
+		for _, ctx := range []context.Context{
+			context.Background(),
+			tenant.NewContext(context.Background(), tenant.Tenant{ID: "", Slug: "empty"}),
+		} {
+			called := false
+			err := rls.Tx(ctx, func(*sql.Tx) error { called = true; return nil })
+			assert.ErrorIs(t, err, tenant.ErrNoTenant)
+			err = rls.TxOptions(ctx, &sql.TxOptions{ReadOnly: true}, func(*sql.Tx) error { called = true; return nil })
+			assert.ErrorIs(t, err, tenant.ErrNoTenant)
+			assert.False(t, called)
+		}
+	})
+
+	f := newRLSFixture(t)
+	idA, _ := f.insertLead(t, f.ctxA, "Secret Lead")
+	// notes has no index leading with tenant_id, leads has one.
+	_, err := f.admin.Exec(`CREATE TABLE notes (id bigint PRIMARY KEY, tenant_id text NOT NULL, name text NOT NULL)`)
+	require.NoError(t, err)
+	require.NoError(t, sqlscope.EnableRLS(context.Background(), f.admin, "", "notes"))
+	_, err = f.admin.Exec(`INSERT INTO notes VALUES ($1, $2, 'Secret Note')`, idA, f.a.ID)
+	require.NoError(t, err)
+	_, err = f.admin.Exec(`GRANT SELECT, INSERT, UPDATE, DELETE ON notes TO ` + f.role)
+	require.NoError(t, err)
+	// Whether a statement reaches a row depends on its plan: pin both.
+	const byIndex = `SET LOCAL enable_seqscan = off`
+	const byScan = `SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off`
+	missing := idA + 1000
+	cases := []struct {
+		name   string
+		plan   string
+		query  string
+		args   []any
+		raises bool
+	}{
+		{"a select of an existing row raises", byIndex, `SELECT name FROM notes WHERE id = $1`, []any{idA}, true},
+		{"a select of a missing row by index finds nothing", byIndex, `SELECT name FROM notes WHERE id = $1`, []any{missing}, false},
+		{"a select of a missing row by a scan raises on the rows it reads", byScan, `SELECT name FROM notes WHERE id = $1`, []any{missing}, true},
+		{"a count over the table raises", byScan, `SELECT count(*) FROM notes`, nil, true},
+		{"a select that reads no row finds nothing", byScan, `SELECT name FROM notes LIMIT 0`, nil, false},
+		{"a select with a false condition finds nothing", byScan, `SELECT name FROM notes WHERE false`, nil, false},
+		{"an update of an existing row raises", byIndex, `UPDATE notes SET name = 'x' WHERE id = $1`, []any{idA}, true},
+		{"an update of a missing row by index changes nothing", byIndex, `UPDATE notes SET name = 'x' WHERE id = $1`, []any{missing}, false},
+		{"an update of a missing row by a scan raises", byScan, `UPDATE notes SET name = 'x' WHERE id = $1`, []any{missing}, true},
+		{"a delete of an existing row raises", byIndex, `DELETE FROM notes WHERE id = $1`, []any{idA}, true},
+		{"a delete of a missing row by index changes nothing", byIndex, `DELETE FROM notes WHERE id = $1`, []any{missing}, false},
+		{"a delete of a missing row by a scan raises", byScan, `DELETE FROM notes WHERE id = $1`, []any{missing}, true},
+		{"an insert raises", byIndex, `INSERT INTO notes (id, name) VALUES (7, 'x')`, nil, true},
+		{"an insert naming a tenant raises", byIndex, `INSERT INTO notes (id, tenant_id, name) VALUES (7, $1, 'x')`, []any{f.a.ID}, true},
+		{"a select of a missing row through an index leading with tenant_id raises", byIndex,
+			`SELECT name FROM leads WHERE id = $1`, []any{missing}, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tx, err := f.app.Begin()
+			require.NoError(t, err)
+			defer tx.Rollback()
+			_, err = tx.Exec(c.plan)
+			require.NoError(t, err)
+			rows, err := tx.Query(c.query, c.args...)
+			var got int
+			if err == nil {
+				for rows.Next() {
+					got++
+				}
+				err = rows.Err()
+				rows.Close()
+			}
+			assert.Zero(t, got, "no row is returned without a tenant")
+			if c.raises {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), "no tenant")
+				return
+			}
+			require.NoError(t, err)
+		})
+	}
+	var name string
+	require.NoError(t, f.admin.QueryRow(`SELECT name FROM notes WHERE id = $1`, idA).Scan(&name))
+	assert.Equal(t, "Secret Note", name, "nothing was changed without a tenant")
+}

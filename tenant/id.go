@@ -26,24 +26,27 @@ func NewID() string {
 	return string(out[:])
 }
 
+// exampleID shows the expected shape in error messages.
+const exampleID = "0b6f4c1e-8d2a-4f3b-9c5d-7e1a2b3c4d5e"
+
 // ValidateID checks that id is a UUID in canonical lowercase form
 // (8-4-4-4-12 hex digits). Tenant IDs are compared byte for byte
 // everywhere, so other spellings of the same UUID are refused rather than
 // normalised. The error wraps ErrInvalidID.
 func ValidateID(id string) error {
 	if len(id) != 36 {
-		return fmt.Errorf("%w %.40q: want 36 characters, got %d", ErrInvalidID, id, len(id))
+		return fmt.Errorf("%w %.40q: a tenant ID is a UUID in canonical lowercase form (36 characters, like %q; tenant.NewID makes one), got %d characters", ErrInvalidID, id, exampleID, len(id))
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
 		switch i {
 		case 8, 13, 18, 23:
 			if c != '-' {
-				return fmt.Errorf("%w %q: want '-' at byte %d", ErrInvalidID, id, i)
+				return fmt.Errorf("%w %q: a tenant ID is a UUID in canonical lowercase form (like %q): want '-' at byte %d", ErrInvalidID, id, exampleID, i)
 			}
 		default:
 			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-				return fmt.Errorf("%w %q: want a lowercase hex digit at byte %d", ErrInvalidID, id, i)
+				return fmt.Errorf("%w %q: a tenant ID is a UUID in canonical lowercase form (like %q): want a lowercase hex digit at byte %d", ErrInvalidID, id, exampleID, i)
 			}
 		}
 	}

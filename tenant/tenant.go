@@ -35,6 +35,11 @@ type Branding struct {
 // ID, never on Slug, because a slug may be renamed. Slug names the tenant in
 // host names and URLs.
 //
+// ID must be a UUID in canonical lowercase form (8-4-4-4-12 hex digits, as
+// made by NewID); ValidateID and every store refuse anything else, so map an
+// existing numeric or string key to a UUID once (for example a column
+// holding NewID's value) rather than passing it as the ID.
+//
 // A Tenant is a plain value. Once placed in a context with NewContext it is
 // copied and cannot be changed through the context: FromContext returns a
 // copy.

@@ -27,6 +27,7 @@ import (
 	"github.com/tenantwall/tenantwall/blobstore"
 	"github.com/tenantwall/tenantwall/cachekey"
 	"github.com/tenantwall/tenantwall/credentials"
+	credstore "github.com/tenantwall/tenantwall/credentials/sqlstore"
 	"github.com/tenantwall/tenantwall/jwtclaims"
 	"github.com/tenantwall/tenantwall/resolve"
 	"github.com/tenantwall/tenantwall/session"
@@ -82,12 +83,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 	if a.tokens, err = jwtclaims.New(a.keys, "https://"+cfg.platformHost, "crm", jwtclaims.WithAuditor(a.auditor)); err != nil {
 		return nil, err
 	}
-	var proxies []string
-	for _, p := range strings.Split(cfg.proxies, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			proxies = append(proxies, p)
-		}
-	}
+	proxies := splitList(cfg.proxies)
 	if a.resolver, err = resolve.New(a.tenants,
 		resolve.WithBaseDomain(cfg.baseDomain),
 		resolve.WithTrustedProxies(proxies...),
@@ -196,7 +192,12 @@ func (a *app) openCacheAndSessions(ctx context.Context) error {
 			return err
 		}
 	}
-	opts := []session.Option{session.WithAuditor(a.auditor)}
+	// Cookie-authenticated writes from another origin — a sibling tenant's
+	// subdomain is same-site, so SameSite=Lax does not stop them — are
+	// refused by the session middleware; bearer requests are not affected.
+	opts := []session.Option{session.WithAuditor(a.auditor),
+		session.WithDenyHandler(jsonError(http.StatusForbidden, "cross-origin request refused")),
+		session.WithTrustedOrigins(splitList(a.cfg.trustedOrigins)...)}
 	if a.cfg.secureCookie {
 		opts = append(opts, session.WithSecure(true))
 	}
@@ -222,7 +223,15 @@ func (a *app) openFiles(ctx context.Context) error {
 // base64key://) or else a localsecrets key generated on first start in the
 // data directory (or given base64 in CRM_SECRETS_KEY).
 func (a *app) openVault(ctx context.Context) error {
-	store := credentials.NewSQLStore(a.data.admin, a.data.dialect == sqlscope.Postgres)
+	// credentials has its own dialect type: it does not depend on sqlscope.
+	d := credstore.SQLite
+	if a.data.dialect == sqlscope.Postgres {
+		d = credstore.Postgres
+	}
+	store, err := credstore.New(a.data.admin, d)
+	if err != nil {
+		return err
+	}
 	if err := store.Migrate(ctx); err != nil {
 		return err
 	}
@@ -266,7 +275,6 @@ func (a *app) openVault(ctx context.Context) error {
 	}
 	keeper := localsecrets.NewKeeper(key)
 	a.closers = append(a.closers, keeper.Close)
-	var err error
 	a.vault, err = credentials.New(keeper, store, credentials.WithAuditor(a.auditor))
 	return err
 }
@@ -335,11 +343,14 @@ func (a *app) ready(w http.ResponseWriter, r *http.Request) {
 // respond writes v with code, or the JSON error err maps to.
 func (a *app) respond(w http.ResponseWriter, r *http.Request, code int, v any, err error) {
 	var bad badRequest
+	var media unsupportedMediaType
 	switch {
 	case err == nil:
 		writeJSON(w, code, v)
 	case errors.As(err, &bad):
 		writeError(w, http.StatusBadRequest, bad.msg)
+	case errors.As(err, &media):
+		writeError(w, http.StatusUnsupportedMediaType, media.Error())
 	case errors.Is(err, errNotFound), errors.Is(err, blobstore.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not found")
 	case errors.Is(err, tenant.ErrNoTenant):
@@ -369,6 +380,17 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 
 func jsonError(code int, msg string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeError(w, code, msg) })
+}
+
+// splitList splits a comma-separated flag value, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func randomToken() string {

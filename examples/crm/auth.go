@@ -63,7 +63,12 @@ type loginForm struct {
 	Password string `json:"password"`
 }
 
+// decodeStrict reads one JSON object of a body sent as application/json
+// into v, refusing unknown fields and bodies over 16 KiB.
 func decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
+	if err := requireJSON(r); err != nil {
+		return err
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()

@@ -70,11 +70,19 @@ func (a *app) openUpload(w http.ResponseWriter, r *http.Request) (*multipart.Rea
 	return nil, nil, false
 }
 
+// maxUploadBody bounds a whole upload request: one file at the limit plus
+// room for the other fields.
+const maxUploadBody = maxUpload + 1<<20
+
 func multipartReader(w http.ResponseWriter, r *http.Request) (*multipart.Reader, error) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxUpload+1<<20)
+	if r.ContentLength > maxUploadBody {
+		// Refused before reading: respond answers 413.
+		return nil, &http.MaxBytesError{Limit: maxUploadBody}
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxUploadBody)
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" {
-		return nil, badRequest{"body: multipart/form-data is required"}
+		return nil, unsupportedMediaType{"multipart/form-data"}
 	}
 	mr, err := r.MultipartReader()
 	if err != nil {
@@ -104,7 +112,7 @@ func (a *app) uploadDocument(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err != nil {
-			a.respond(w, r, 0, nil, badRequest{"body: " + err.Error()})
+			a.uploadFailed(w, r, "", err)
 			return
 		}
 		if part.FormName() != "file" {
@@ -115,9 +123,11 @@ func (a *app) uploadDocument(w http.ResponseWriter, r *http.Request) {
 			a.respond(w, r, 0, nil, badRequest{`field "file" must be a file`})
 			return
 		}
+		// blobstore keeps the display name safe: a name without a letter
+		// or digit (".", "..", Unicode dots) is stored as "file".
 		obj, err := b.Upload(ctx, "documents", part.FileName(), part, part.Header.Get("Content-Type"))
 		if err != nil {
-			a.respond(w, r, 0, nil, uploadError(err, "file"))
+			a.uploadFailed(w, r, "file", err)
 			return
 		}
 		now := time.Now()
@@ -137,18 +147,27 @@ func (a *app) uploadDocument(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func uploadError(err error, field string) error {
-	switch {
-	case errors.Is(err, blobstore.ErrTooLarge):
-		return badRequest{`field "` + field + `" is too large`}
-	case errors.Is(err, blobstore.ErrContentType):
-		return badRequest{`field "` + field + `" has a content type that is not allowed`}
-	}
+// uploadFailed answers a failed upload: 413 with a JSON error for a file
+// or a body over its limit (whether blobstore or the body limit noticed
+// first), 400 for a refused content type or a malformed body, else as
+// respond does. field names the form field, or "" for the body.
+func (a *app) uploadFailed(w http.ResponseWriter, r *http.Request, field string, err error) {
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return badRequest{`field "` + field + `" is too large`}
+	if errors.Is(err, blobstore.ErrTooLarge) || errors.As(err, &mbe) {
+		msg := "body too large"
+		if field != "" {
+			msg = `field "` + field + `" is too large`
+		}
+		writeError(w, http.StatusRequestEntityTooLarge, msg)
+		return
 	}
-	return err
+	switch {
+	case errors.Is(err, blobstore.ErrContentType):
+		err = badRequest{`field "` + field + `" has a content type that is not allowed`}
+	case field == "":
+		err = badRequest{"body: " + err.Error()}
+	}
+	a.respond(w, r, 0, nil, err)
 }
 
 func (a *app) listDocuments(w http.ResponseWriter, r *http.Request) {
@@ -200,7 +219,7 @@ func (a *app) createApplicant(w http.ResponseWriter, r *http.Request) {
 		}
 		if err != nil {
 			cleanup()
-			a.respond(w, r, 0, nil, badRequest{"body: " + err.Error()})
+			a.uploadFailed(w, r, "", err)
 			return
 		}
 		switch part.FormName() {
@@ -225,7 +244,7 @@ func (a *app) createApplicant(w http.ResponseWriter, r *http.Request) {
 			}
 			obj, err := b.Upload(ctx, "applicants", part.FileName(), part, ct)
 			if err != nil {
-				a.respond(w, r, 0, nil, uploadError(err, "photo"))
+				a.uploadFailed(w, r, "photo", err)
 				return
 			}
 			photoKey, photoName = obj.Key, obj.Name

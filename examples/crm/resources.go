@@ -66,10 +66,13 @@ type badRequest struct{ msg string }
 
 func (e badRequest) Error() string { return e.msg }
 
-// decodeBody reads a JSON object, refusing unknown fields (tenant_id
-// among them: the tenant is never taken from a body), wrong types and
-// bodies over 64 KiB.
+// decodeBody reads a JSON object sent as application/json, refusing
+// unknown fields (tenant_id among them: the tenant is never taken from a
+// body), wrong types and bodies over 64 KiB.
 func (rs *resource) decodeBody(w http.ResponseWriter, r *http.Request, create bool) (map[string]any, error) {
+	if err := requireJSON(r); err != nil {
+		return nil, err
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	var raw map[string]json.RawMessage
 	dec := json.NewDecoder(r.Body)

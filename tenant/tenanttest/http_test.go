@@ -44,6 +44,11 @@ func TestSuitePassesACorrectService(t *testing.T) {
 	assert.Positive(t, rep.Requests)
 }
 
+func TestSuitePassesAServiceWithoutSignIn(t *testing.T) {
+	s, h := newToy(bugs{hostOnly: true})
+	tenanttest.RunHTTPTests(t, s.suite(h))
+}
+
 // Each deliberately broken variant must be caught, by the check meant
 // for it, with a message naming what leaked.
 func TestSuiteCatchesEachBug(t *testing.T) {
@@ -57,6 +62,8 @@ func TestSuiteCatchesEachBug(t *testing.T) {
 		{"a cookie with a shared Domain", bugs{domainCookie: true}, "Domain="},
 		{"403 instead of 404", bugs{forbiddenNot404: true}, "want 404"},
 		{"the tenant taken from the body", bugs{tenantFromBody: true}, "through the \"tenant_id\" field"},
+		{"an unfiltered list in a service without sign-in", bugs{hostOnly: true, unfilteredList: true}, "list of"},
+		{"a tenant-less cache key in a service without sign-in", bugs{hostOnly: true, sharedCache: true}, "shared between tenants"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -14,9 +14,11 @@
 //     BEGIN. NewRLS refuses an application role that row level security
 //     does not bind (see Security). Audit inspects a live database for
 //     every way this can be misconfigured.
-//   - Schema per tenant (PostgreSQL). Schemas creates, migrates, renames and
-//     drops one schema per tenant; Schemas.Tx sets search_path to the
-//     tenant's schema alone.
+//   - Schema per tenant (PostgreSQL). Schemas creates, migrates and drops
+//     one schema per tenant, named from the tenant's immutable ID (never
+//     its renamable slug); Schemas.Tx sets search_path to the context
+//     tenant's schema alone. AdoptSlugSchema moves schemas that earlier
+//     versions named from slugs.
 //   - Row filter (SQLite, MySQL/MariaDB, PostgreSQL without RLS). Filter
 //     binds the context tenant into every statement at a {tenant} marker and
 //     refuses statements without one; Filter.Insert sets tenant_id itself.
@@ -116,13 +118,15 @@
 // tested differentially against the real servers.
 //
 // Identifiers (tables, schemas, settings) are validated and quoted, never
-// escaped; schema names derive only from slugs that pass
-// tenant.ValidateSlug.
+// escaped; schema names derive only from IDs that pass tenant.ValidateID,
+// in a form no slug can spell, so a slug that changes hands (or spells
+// another tenant's ID) never leads to another tenant's schema.
 //
 // # Errors
 //
-// ErrUnscoped, ErrStatement, ErrTenantColumn, ErrIdentifier, ErrUnsafe (Findings.Err),
-// ErrNoPlatformDB and ErrMigration; test with errors.Is.
+// ErrUnscoped, ErrStatement, ErrTenantColumn, ErrIdentifier, ErrUnsafe
+// (Findings.Err), ErrNoPlatformDB, ErrMigration and ErrSchemaConflict;
+// test with errors.Is.
 //
 // ErrPrivilegedRole comes from NewRLS (and pgxscope) when the application
 // role escapes row level security; the message names the role, each

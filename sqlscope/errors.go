@@ -51,4 +51,10 @@ var (
 	// ErrMigration reports a schema migration that failed for one or more
 	// tenants; the Report says which.
 	ErrMigration = errors.New("sqlscope: migration failed")
+
+	// ErrSchemaConflict reports a tenant with both a slug-named schema of
+	// an earlier version and its ID-named schema, or a migration asked for
+	// a tenant whose slug-named schema has not been adopted: which holds
+	// the tenant's data is for an operator to decide (AdoptSlugSchema).
+	ErrSchemaConflict = errors.New("sqlscope: tenant schema conflict")
 )

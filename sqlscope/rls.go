@@ -110,7 +110,13 @@ func NewRLS(ctx context.Context, db *sql.DB, opts ...Option) (*RLS, error) {
 // tenant.ErrNoTenant before any SQL is sent.
 //
 // fn's error (or panic) rolls the transaction back; otherwise it is
-// committed. fn must not commit or roll back tx itself.
+// committed. fn must not commit or roll back tx itself. If it does (a
+// COMMIT, ROLLBACK or END sent as text, even followed by a BEGIN), the
+// setting ends with that transaction: whatever fn sends afterwards runs
+// without a tenant, so it fails on tenant tables and never sees a tenant's
+// rows, and the connection goes back to the pool with no tenant.
+// database/sql does not expose the transaction status, so Tx cannot report
+// it (pgxscope.Scope.Tx does, with pgxscope.ErrTransactionEnded).
 func (r *RLS) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return r.TxOptions(ctx, nil, fn)
 }

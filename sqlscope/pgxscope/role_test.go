@@ -119,6 +119,13 @@ func TestScopeRefusesPrivilegedRoles(t *testing.T) {
 					b.Queue(`INSERT INTO leads VALUES (1, 'x', 'planted')`)
 					br := scope.SendBatch(a, db.b, b)
 					_, err = br.Exec()
+					if _, unknown := db.b.(wrapped); unknown {
+						// SendBatch refuses a Batcher it cannot read the
+						// transaction status of before the role check.
+						require.ErrorIs(t, err, pgxscope.ErrBatcher)
+						require.ErrorIs(t, br.Close(), pgxscope.ErrBatcher)
+						return
+					}
 					refused(t, err, r, cause)
 					refused(t, br.Close(), r, cause)
 				})

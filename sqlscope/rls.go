@@ -23,20 +23,19 @@ type RLS struct {
 	auditor  tenant.Auditor
 }
 
-// Option configures RLS and Schemas.
+// Option configures NewRLS.
 type Option func(*options) error
 
 type options struct {
 	setting  string
 	auditor  tenant.Auditor
 	platform *sql.DB
-	prefix   string
 	// privileged is WithPrivilegedRole's reason; empty means check.
 	privileged string
 }
 
 func buildOptions(opts []Option) (options, error) {
-	o := options{setting: DefaultSetting, auditor: tenant.DefaultAuditor, prefix: DefaultSchemaPrefix}
+	o := options{setting: DefaultSetting, auditor: tenant.DefaultAuditor}
 	for _, f := range opts {
 		if err := f(&o); err != nil {
 			return o, err

@@ -23,10 +23,19 @@ const DefaultSchemaPrefix = "tenant_"
 // and two tenants could share the truncated schema.
 const maxSchemaPrefix = 63 - 36
 
+// SchemaOption configures NewSchemas. It is a type of its own: RLS's
+// options (the setting, the platform handle, the role check) mean nothing
+// to Schemas and cannot be passed to it.
+type SchemaOption func(*schemaOptions) error
+
+type schemaOptions struct {
+	prefix string
+}
+
 // WithSchemaPrefix sets the tenant schema prefix (default
 // DefaultSchemaPrefix): a valid identifier start of at most 27 bytes.
-func WithSchemaPrefix(p string) Option {
-	return func(o *options) error {
+func WithSchemaPrefix(p string) SchemaOption {
+	return func(o *schemaOptions) error {
 		if err := checkIdent(p); err != nil {
 			return err
 		}
@@ -51,18 +60,19 @@ func WithSchemaPrefix(p string) Option {
 // move them with AdoptSlugSchema. Safe for concurrent use; it does not own
 // db.
 type Schemas struct {
-	db      *sql.DB
-	prefix  string
-	auditor tenant.Auditor
+	db     *sql.DB
+	prefix string
 }
 
 // NewSchemas returns a Schemas over db.
-func NewSchemas(db *sql.DB, opts ...Option) (*Schemas, error) {
-	o, err := buildOptions(opts)
-	if err != nil {
-		return nil, err
+func NewSchemas(db *sql.DB, opts ...SchemaOption) (*Schemas, error) {
+	o := schemaOptions{prefix: DefaultSchemaPrefix}
+	for _, f := range opts {
+		if err := f(&o); err != nil {
+			return nil, err
+		}
 	}
-	return &Schemas{db: db, prefix: o.prefix, auditor: o.auditor}, nil
+	return &Schemas{db: db, prefix: o.prefix}, nil
 }
 
 // Name returns the schema name of tenant t, unquoted: the prefix and t.ID

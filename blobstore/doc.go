@@ -19,7 +19,7 @@
 // # Security
 //
 // gocloud's PrefixedBucket only concatenates strings, so every key is
-// checked first (CheckKey): only ASCII letters, digits, '.', '_', '-' and
+// checked first (checkKey): only ASCII letters, digits, '.', '_', '-' and
 // '/' separators; no empty or dot-only segment. That refuses "..", ".",
 // leading '/', backslashes, percent-encoded dots, NUL and control
 // characters, and full-width dots and every other Unicode look-alike,

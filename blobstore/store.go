@@ -46,7 +46,7 @@ type Option func(*Store) error
 // It must be a valid key followed by '/'.
 func WithRoot(root string) Option {
 	return func(s *Store) error {
-		if !strings.HasSuffix(root, "/") || CheckKey(strings.TrimSuffix(root, "/")) != nil {
+		if !strings.HasSuffix(root, "/") || checkKey(strings.TrimSuffix(root, "/")) != nil {
 			return fmt.Errorf("%w: root %q", ErrConfig, root)
 		}
 		s.root = root
@@ -71,8 +71,8 @@ func WithMaxSize(n int64) Option {
 // are refused with ErrConfig. An upload is compared by its parsed,
 // lowercased essence, so case, blanks and parameters cannot smuggle a type
 // past the list, and a type whose parameters do not parse is refused.
-// Whatever is accepted, downloads render inline only the types of
-// SafeContentType.
+// Whatever is accepted, downloads render inline only PNG, JPEG, GIF and
+// WebP images (see Store.Handler).
 func WithContentTypes(types ...string) Option {
 	return func(s *Store) error {
 		for _, t := range types {
@@ -106,11 +106,13 @@ func New(base *blob.Bucket, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// Prefix returns the full prefix of a tenant's objects.
-func (s *Store) Prefix(tenantID string) string { return s.root + tenantID + "/" }
+// tenantPrefix returns the full prefix of a tenant's objects. It is
+// unexported because it names any tenant without a context: only Bucket
+// (from the context tenant) and Migrate (under a platform scope) use it.
+func (s *Store) tenantPrefix(tenantID string) string { return s.root + tenantID + "/" }
 
 // Bucket is one tenant's view of the store. Every method validates the key
-// with CheckKey before any bucket call, so no key can leave the prefix.
+// with checkKey before any bucket call, so no key can leave the prefix.
 // Safe for concurrent use.
 type Bucket struct {
 	s        *Store
@@ -124,13 +126,13 @@ func (s *Store) Bucket(ctx context.Context) (*Bucket, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Bucket{s: s, tenantID: id, prefix: s.Prefix(id)}, nil
+	return &Bucket{s: s, tenantID: id, prefix: s.tenantPrefix(id)}, nil
 }
 
-// FullKey returns the key in the base bucket for a tenant-relative key,
-// after CheckKey.
-func (b *Bucket) FullKey(key string) (string, error) {
-	if err := CheckKey(key); err != nil {
+// fullKey returns the key in the base bucket for a tenant-relative key,
+// after checkKey.
+func (b *Bucket) fullKey(key string) (string, error) {
+	if err := checkKey(key); err != nil {
 		return "", err
 	}
 	return b.prefix + key, nil
@@ -155,7 +157,7 @@ const metaName = "filename"
 // content type is aborted so that nothing is stored. contentType may be
 // empty, in which case it is sniffed from the first 512 bytes.
 func (b *Bucket) Upload(ctx context.Context, kind, filename string, r io.Reader, contentType string) (Object, error) {
-	key, err := NewKey(kind, filename)
+	key, err := newKey(kind, filename)
 	if err != nil {
 		return Object{}, err
 	}
@@ -164,7 +166,7 @@ func (b *Bucket) Upload(ctx context.Context, kind, filename string, r io.Reader,
 
 // Put is Upload to a chosen key, which must not exist.
 func (b *Bucket) Put(ctx context.Context, key, filename string, r io.Reader, contentType string) (Object, error) {
-	full, err := b.FullKey(key)
+	full, err := b.fullKey(key)
 	if err != nil {
 		return Object{}, err
 	}
@@ -220,7 +222,7 @@ func (b *Bucket) Put(ctx context.Context, key, filename string, r io.Reader, con
 // Stat returns an object's attributes; ErrNotFound if it does not exist
 // in this tenant's prefix.
 func (b *Bucket) Stat(ctx context.Context, key string) (Object, error) {
-	full, err := b.FullKey(key)
+	full, err := b.fullKey(key)
 	if err != nil {
 		return Object{}, err
 	}
@@ -238,7 +240,7 @@ func (b *Bucket) Stat(ctx context.Context, key string) (Object, error) {
 // Open streams an object; close the reader. Readers support Seek, for
 // Range requests.
 func (b *Bucket) Open(ctx context.Context, key string) (*blob.Reader, error) {
-	full, err := b.FullKey(key)
+	full, err := b.fullKey(key)
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +253,7 @@ func (b *Bucket) Open(ctx context.Context, key string) (*blob.Reader, error) {
 
 // Delete removes an object.
 func (b *Bucket) Delete(ctx context.Context, key string) error {
-	full, err := b.FullKey(key)
+	full, err := b.fullKey(key)
 	if err != nil {
 		return err
 	}
@@ -293,7 +295,7 @@ func (b *Bucket) SignedURL(ctx context.Context, key string, expiry time.Duration
 	if _, err := b.Stat(ctx, key); err != nil {
 		return "", err
 	}
-	full, _ := b.FullKey(key)
+	full, _ := b.fullKey(key)
 	return b.s.base.SignedURL(ctx, full, &blob.SignedURLOptions{Expiry: expiry, Method: http.MethodGet})
 }
 

@@ -167,6 +167,55 @@ func TestInvalidateIsImmediateHereAndReachesOtherProcesses(t *testing.T) {
 	assert.Error(t, ks.InvalidateTenant(context.Background(), "not-an-id"))
 }
 
+func TestInvalidateTenantIsPlatformWork(t *testing.T) {
+	var mu sync.Mutex
+	var events []tenant.Event
+	au := tenant.AuditorFunc(func(_ context.Context, e tenant.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		events = append(events, e)
+	})
+	ks := newKeyspace(t, testenv.Redis(t), cachekey.WithRefresh(time.Hour), cachekey.WithAuditor(au))
+	a, b := tenanttest.NewTenant("acme"), tenanttest.NewTenant("globex")
+	purgeAfter(t, ks, a.ID, b.ID)
+	before, err := ks.Key(ctxFor(b), "leads")
+	require.NoError(t, err)
+	platform, err := tenant.WithPlatformScope(context.Background(), "branding changed by an operator")
+	require.NoError(t, err)
+
+	refused := []struct {
+		name string
+		ctx  context.Context
+	}{
+		{"another tenant's context cannot invalidate B", ctxFor(a)},
+		{"B's own context is not a platform scope either", ctxFor(b)},
+		{"a bare context cannot invalidate B", context.Background()},
+	}
+	for _, c := range refused {
+		t.Run(c.name, func(t *testing.T) {
+			require.ErrorIs(t, ks.InvalidateTenant(c.ctx, b.ID), tenant.ErrNoTenant)
+			after, err := ks.Key(ctxFor(b), "leads")
+			require.NoError(t, err)
+			assert.Equal(t, before, after, "B's generation moved")
+		})
+	}
+	t.Run("a platform scope invalidates B and is audited", func(t *testing.T) {
+		require.NoError(t, ks.InvalidateTenant(platform, b.ID))
+		after, err := ks.Key(ctxFor(b), "leads")
+		require.NoError(t, err)
+		assert.NotEqual(t, before, after)
+		mu.Lock()
+		defer mu.Unlock()
+		require.Len(t, events, 1)
+		assert.Equal(t, tenant.EventPlatformAccess, events[0].Kind)
+		assert.Equal(t, b.ID, events[0].OwnerID)
+		assert.Contains(t, events[0].Resource, "branding changed by an operator")
+	})
+	t.Run("a malformed ID is refused even under a platform scope", func(t *testing.T) {
+		assert.ErrorIs(t, ks.InvalidateTenant(platform, "not-an-id"), tenant.ErrInvalidID)
+	})
+}
+
 func TestRefreshBoundsStalenessWithoutPubSub(t *testing.T) {
 	client := testenv.Redis(t)
 	ks := newKeyspace(t, client, cachekey.WithRefresh(20*time.Millisecond))

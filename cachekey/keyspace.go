@@ -247,9 +247,16 @@ func (k *Keyspace) Invalidate(ctx context.Context) error {
 }
 
 // InvalidateTenant is Invalidate for a tenant named by ID, for platform
-// code (a tenant's data changed by an operator or a migration).
+// code (a tenant's data changed by an operator or a migration). It acts
+// outside the context tenant, so it is platform work: ctx must carry
+// tenant.WithPlatformScope's reason, and the use is reported to the
+// auditor; without it the error wraps tenant.ErrNoTenant.
 func (k *Keyspace) InvalidateTenant(ctx context.Context, id string) error {
 	if err := tenant.ValidateID(id); err != nil {
+		return err
+	}
+	if _, err := tenant.RequirePlatformScope(ctx, k.auditor, tenant.Event{Package: "cachekey",
+		OwnerID: id, Resource: "invalidate"}); err != nil {
 		return err
 	}
 	return k.bump(ctx, id)

@@ -20,15 +20,15 @@ const PurgeBatch = 500
 // the purge is reported to the auditor. It returns how many keys it
 // deleted.
 func (k *Keyspace) Purge(ctx context.Context, id string) (int64, error) {
-	reason, ok := tenant.PlatformScope(ctx)
-	if !ok {
-		return 0, fmt.Errorf("cachekey: purge without tenant.WithPlatformScope: %w", tenant.ErrNoTenant)
-	}
+	// The ID is checked first so that an audit record never names a
+	// malformed tenant.
 	if err := tenant.ValidateID(id); err != nil {
 		return 0, err
 	}
-	k.auditor.Audit(ctx, tenant.Event{Kind: tenant.EventPlatformAccess, Package: "cachekey",
-		OwnerID: id, Resource: "purge: " + reason})
+	if _, err := tenant.RequirePlatformScope(ctx, k.auditor, tenant.Event{Package: "cachekey",
+		OwnerID: id, Resource: "purge"}); err != nil {
+		return 0, err
+	}
 	ctx = internal(ctx)
 	pattern := escapeGlob(k.namespace(id)) + "*"
 	var total int64

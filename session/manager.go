@@ -466,14 +466,15 @@ func (m *Manager) DestroyUser(ctx context.Context, userID string) error {
 // DestroyTenant ends every session of a tenant. It is platform work: ctx
 // must carry tenant.WithPlatformScope's reason.
 func (m *Manager) DestroyTenant(ctx context.Context, tenantID string) error {
-	reason, ok := tenant.PlatformScope(ctx)
-	if !ok {
-		return fmt.Errorf("session: destroy tenant without tenant.WithPlatformScope: %w", tenant.ErrNoTenant)
-	}
+	// The ID is checked first so that an audit record never names a
+	// malformed tenant.
 	if err := tenant.ValidateID(tenantID); err != nil {
 		return err
 	}
-	m.auditor.Audit(ctx, tenant.Event{Kind: tenant.EventPlatformAccess, Package: "session", OwnerID: tenantID, Resource: "destroy sessions: " + reason})
+	if _, err := tenant.RequirePlatformScope(ctx, m.auditor, tenant.Event{Package: "session",
+		OwnerID: tenantID, Resource: "destroy sessions"}); err != nil {
+		return err
+	}
 	return m.store.DeleteTenant(ctx, tenantID)
 }
 

@@ -17,8 +17,6 @@ type Codec interface {
 	Unmarshal(data []byte, v any) error
 }
 
-// JSON is the default Codec.
-var JSON Codec = jsonCodec{}
 
 type jsonCodec struct{}
 
@@ -43,7 +41,7 @@ type CacheOption func(*cacheOptions)
 
 type cacheOptions struct{ codec Codec }
 
-// WithCodec replaces the JSON codec.
+// WithCodec replaces the default codec, encoding/json.
 func WithCodec(c Codec) CacheOption { return func(o *cacheOptions) { o.codec = c } }
 
 // NewCache returns a read-through cache keeping entries for ttl.
@@ -51,7 +49,7 @@ func NewCache[T any](ks *Keyspace, ttl time.Duration, opts ...CacheOption) (*Cac
 	if ks == nil || ttl <= 0 {
 		return nil, fmt.Errorf("%w: cache needs a keyspace and a positive TTL", ErrConfig)
 	}
-	o := cacheOptions{codec: JSON}
+	o := cacheOptions{codec: jsonCodec{}}
 	for _, f := range opts {
 		f(&o)
 	}

@@ -9,8 +9,8 @@ import (
 	"github.com/tenantwall/tenantwall/tenant"
 )
 
-// PurgeBatch is how many keys one SCAN step asks for and one UNLINK drops.
-const PurgeBatch = 500
+// purgeBatch is how many keys one SCAN step asks for and one UNLINK drops.
+const purgeBatch = 500
 
 // Purge really deletes every key of a tenant, for tenant deletion: SCAN
 // with a MATCH pattern built from the escaped namespace (which can match
@@ -35,7 +35,7 @@ func (k *Keyspace) Purge(ctx context.Context, id string) (int64, error) {
 	scan := func(ctx context.Context, c redis.UniversalClient) error {
 		var cursor uint64
 		for {
-			keys, next, err := c.Scan(ctx, cursor, pattern, PurgeBatch).Result()
+			keys, next, err := c.Scan(ctx, cursor, pattern, purgeBatch).Result()
 			if err != nil {
 				return err
 			}

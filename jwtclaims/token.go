@@ -103,7 +103,7 @@ func New(keys KeySource, issuer, audience string, opts ...Option) (*Authority, e
 	return a, nil
 }
 
-// checkPayload runs CheckClaimsJSON on a token's payload segment.
+// checkPayload runs checkClaimsJSON on a token's payload segment.
 func checkPayload(token string) error {
 	_, rest, _ := strings.Cut(token, ".")
 	payload, _, _ := strings.Cut(rest, ".")
@@ -118,7 +118,7 @@ func checkPayload(token string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrClaims, err)
 	}
-	return CheckClaimsJSON(dst)
+	return checkClaimsJSON(dst)
 }
 
 func (a *Authority) audienceFor(tenantID string) string { return a.audience + ":" + tenantID }
@@ -204,7 +204,7 @@ func (a *Authority) Validate(ctx context.Context, token, typ string) (*Claims, e
 			return nil, fmt.Errorf("%w: critical header extensions %.100v", ErrClaims, crit)
 		}
 		kid, _ := t.Header["kid"].(string)
-		if err := CheckKid(kid); err != nil {
+		if err := checkKid(kid); err != nil {
 			return nil, err
 		}
 		key, err := a.keys.Key(ctx, id, kid)

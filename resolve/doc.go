@@ -57,6 +57,6 @@
 // # Testing
 //
 // The tests run the middleware end to end over HTTP/1.1 and HTTP/2, fuzz
-// Normalize and ParseForwardedHost, and benchmark a cache hit with 10,000
-// tenants and 100,000 domains (see BENCHMARKS.md).
+// Normalize and the Forwarded header parser, and benchmark a cache hit
+// with 10,000 tenants and 100,000 domains (see BENCHMARKS.md).
 package resolve

@@ -2,7 +2,6 @@ package resolve
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -11,9 +10,6 @@ import (
 	"golang.org/x/crypto/acme/autocert"
 	"golang.org/x/net/publicsuffix"
 )
-
-// ErrHostNotAllowed reports a host the certificate policy refuses.
-var ErrHostNotAllowed = errors.New("resolve: no certificate for this host")
 
 // CertPolicy decides which hosts may get a TLS certificate on demand:
 // active custom domains and subdomains of active tenants, exactly, after

@@ -278,7 +278,7 @@ func (m *Manager) load(r *http.Request) (*Session, string, error) {
 	if err != nil {
 		return nil, "", nil // no tenant, no session
 	}
-	hash := Hash(tok)
+	hash := hashToken(tok)
 	rec, found, err := m.store.Find(ctx, hash)
 	if err != nil || !found {
 		return nil, "", err
@@ -332,7 +332,7 @@ func (m *Manager) Login(w http.ResponseWriter, r *http.Request, userID string, v
 		st.end()
 	} else if tok, _ := m.token(r); tok != "" && (st == nil || !st.noCookie) {
 		// A token we did not load (expired, foreign) still dies here.
-		old = Hash(tok)
+		old = hashToken(tok)
 	}
 	if old != "" {
 		if err := m.store.Delete(ctx, old); err != nil {
@@ -421,7 +421,7 @@ func (m *Manager) issue(w http.ResponseWriter, r *http.Request, rec Record) (*Se
 	var b [32]byte
 	rand.Read(b[:])
 	tok := base64.RawURLEncoding.EncodeToString(b[:])
-	hash := Hash(tok)
+	hash := hashToken(tok)
 	ttl := m.ttl(rec, m.now())
 	if ttl <= 0 {
 		return nil, "", fmt.Errorf("%w: the session reached its lifetime", ErrNoSession)

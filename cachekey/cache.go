@@ -17,7 +17,6 @@ type Codec interface {
 	Unmarshal(data []byte, v any) error
 }
 
-
 type jsonCodec struct{}
 
 func (jsonCodec) Marshal(v any) ([]byte, error)      { return json.Marshal(v) }

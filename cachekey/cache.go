@@ -35,13 +35,23 @@ type Cache[T any] struct {
 	flight singleflight.Group
 }
 
-// CacheOption configures a Cache.
-type CacheOption func(*cacheOptions)
+// CacheOption configures a Cache. An invalid one makes NewCache return an
+// error wrapping ErrConfig that names it.
+type CacheOption func(*cacheOptions) error
 
 type cacheOptions struct{ codec Codec }
 
-// WithCodec replaces the default codec, encoding/json.
-func WithCodec(c Codec) CacheOption { return func(o *cacheOptions) { o.codec = c } }
+// WithCodec replaces the default codec, encoding/json. A nil codec is an
+// error.
+func WithCodec(c Codec) CacheOption {
+	return func(o *cacheOptions) error {
+		if c == nil {
+			return fmt.Errorf("%w: WithCodec(nil)", ErrConfig)
+		}
+		o.codec = c
+		return nil
+	}
+}
 
 // NewCache returns a read-through cache keeping entries for ttl.
 func NewCache[T any](ks *Keyspace, ttl time.Duration, opts ...CacheOption) (*Cache[T], error) {
@@ -50,7 +60,9 @@ func NewCache[T any](ks *Keyspace, ttl time.Duration, opts ...CacheOption) (*Cac
 	}
 	o := cacheOptions{codec: jsonCodec{}}
 	for _, f := range opts {
-		f(&o)
+		if err := f(&o); err != nil {
+			return nil, err
+		}
 	}
 	return &Cache[T]{ks: ks, ttl: ttl, codec: o.codec}, nil
 }

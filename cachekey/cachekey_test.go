@@ -499,13 +499,33 @@ func TestRedisDownDegradesToTheLoader(t *testing.T) {
 
 func TestOptionsAreValidated(t *testing.T) {
 	client := testenv.Redis(t)
-	for _, o := range []cachekey.Option{cachekey.WithPrefix(""), cachekey.WithPrefix("a:b"), cachekey.WithPrefix("a*"),
-		cachekey.WithRefresh(0), cachekey.WithMaxTenants(0)} {
-		_, err := cachekey.New(client, o)
-		assert.ErrorIs(t, err, cachekey.ErrConfig)
+	ks := newKeyspace(t, client)
+	cases := []struct {
+		name   string
+		option string // what the error must name
+		build  func() error
+	}{
+		{"an empty prefix is refused", "WithPrefix", func() error { _, err := cachekey.New(client, cachekey.WithPrefix("")); return err }},
+		{"a prefix with a separator is refused", "WithPrefix", func() error { _, err := cachekey.New(client, cachekey.WithPrefix("a:b")); return err }},
+		{"a prefix with a glob character is refused", "WithPrefix", func() error { _, err := cachekey.New(client, cachekey.WithPrefix("a*")); return err }},
+		{"a zero refresh is refused", "WithRefresh", func() error { _, err := cachekey.New(client, cachekey.WithRefresh(0)); return err }},
+		{"a negative refresh is refused", "WithRefresh", func() error { _, err := cachekey.New(client, cachekey.WithRefresh(-time.Second)); return err }},
+		{"a zero tenant bound is refused", "WithMaxTenants", func() error { _, err := cachekey.New(client, cachekey.WithMaxTenants(0)); return err }},
+		{"a nil client is refused", "nil client", func() error { _, err := cachekey.New(nil); return err }},
+		{"a cache without a keyspace is refused", "keyspace", func() error { _, err := cachekey.NewCache[int](nil, time.Minute); return err }},
+		{"a nil codec is refused", "WithCodec", func() error { _, err := cachekey.NewCache[int](ks, time.Minute, cachekey.WithCodec(nil)); return err }},
+		{"a global key inside the tenant namespaces is refused", "WithGlobalKeys", func() error { _, err := ks.Guard(cachekey.WithGlobalKeys("tw:x")); return err }},
+		{"a global prefix over the tenant namespaces is refused", "WithGlobalPrefixes", func() error { _, err := ks.Guard(cachekey.WithGlobalPrefixes("tw")); return err }},
+		{"an empty global prefix is refused", "WithGlobalPrefixes", func() error { _, err := ks.Guard(cachekey.WithGlobalPrefixes("")); return err }},
+		{"a keyed command cannot be declared keyless", "WithKeylessCommands", func() error { _, err := ks.Guard(cachekey.WithKeylessCommands("get")); return err }},
+		{"a nil trusted script is refused", "WithTrustedScripts", func() error { _, err := ks.Guard(cachekey.WithTrustedScripts(nil)); return err }},
+		{"an empty trusted function is refused", "WithTrustedFunctions", func() error { _, err := ks.Guard(cachekey.WithTrustedFunctions("")); return err }},
 	}
-	_, err := cachekey.New(nil)
-	assert.ErrorIs(t, err, cachekey.ErrConfig)
-	_, err = cachekey.NewCache[int](nil, time.Minute)
-	assert.ErrorIs(t, err, cachekey.ErrConfig)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.build()
+			require.ErrorIs(t, err, cachekey.ErrConfig)
+			assert.Contains(t, err.Error(), c.option, "the error names what is wrong")
+		})
+	}
 }

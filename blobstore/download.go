@@ -57,7 +57,8 @@ func (e *ForeignError) Error() string {
 // Is makes a ForeignError match ErrNotFound.
 func (e *ForeignError) Is(target error) bool { return target == ErrNotFound }
 
-// DownloadOption configures Handler.
+// DownloadOption configures Store.Handler. An invalid one makes Handler
+// return an error wrapping ErrConfig that names it.
 type DownloadOption func(*download) error
 
 type download struct {
@@ -74,7 +75,10 @@ type download struct {
 func WithAccelRedirect(location string) DownloadOption {
 	return func(d *download) error {
 		if !strings.HasPrefix(location, "/") || !strings.HasSuffix(location, "/") || strings.Contains(location, "..") {
-			return fmt.Errorf("%w: accel location %q", ErrConfig, location)
+			return fmt.Errorf("%w: WithAccelRedirect(%q): want an absolute location ending in '/'", ErrConfig, location)
+		}
+		if d.mode != modeStream {
+			return fmt.Errorf("%w: WithAccelRedirect: another serving mode is set already", ErrConfig)
 		}
 		d.mode, d.accelPrefix = modeAccelRedirect, location
 		return nil
@@ -86,16 +90,26 @@ func WithAccelRedirect(location string) DownloadOption {
 func WithSignedURL(expiry time.Duration) DownloadOption {
 	return func(d *download) error {
 		if expiry <= 0 || expiry > time.Hour {
-			return fmt.Errorf("%w: signed URL expiry %v", ErrConfig, expiry)
+			return fmt.Errorf("%w: WithSignedURL(%v): want at most an hour", ErrConfig, expiry)
+		}
+		if d.mode != modeStream {
+			return fmt.Errorf("%w: WithSignedURL: another serving mode is set already", ErrConfig)
 		}
 		d.mode, d.expiry = modeSignedURL, expiry
 		return nil
 	}
 }
 
-// WithDownloadLogger sets the logger for server-side failures.
+// WithDownloadLogger sets the logger for server-side failures (default
+// slog.Default()). A nil logger is an error.
 func WithDownloadLogger(l *slog.Logger) DownloadOption {
-	return func(d *download) error { d.log = l; return nil }
+	return func(d *download) error {
+		if l == nil {
+			return fmt.Errorf("%w: WithDownloadLogger(nil)", ErrConfig)
+		}
+		d.log = l
+		return nil
+	}
 }
 
 // Handler serves downloads of the context tenant's objects found by

@@ -160,11 +160,11 @@ func (s *Store) verify(ctx context.Context, src, dst string, srcAttrs *blob.Attr
 		return fmt.Errorf("verify: %w", err)
 	}
 	if dstAttrs.Size != srcAttrs.Size {
-		return fmt.Errorf("verify: copy has %d bytes, source %d", dstAttrs.Size, srcAttrs.Size)
+		return fmt.Errorf("%w: copy has %d bytes, source %d", ErrVerify, dstAttrs.Size, srcAttrs.Size)
 	}
 	if len(srcAttrs.MD5) > 0 && len(dstAttrs.MD5) > 0 {
 		if !bytes.Equal(srcAttrs.MD5, dstAttrs.MD5) {
-			return errors.New("verify: MD5 differs")
+			return fmt.Errorf("%w: MD5 differs", ErrVerify)
 		}
 		return nil
 	}
@@ -177,7 +177,7 @@ func (s *Store) verify(ctx context.Context, src, dst string, srcAttrs *blob.Attr
 		return err
 	}
 	if a != b {
-		return errors.New("verify: SHA-256 differs")
+		return fmt.Errorf("%w: SHA-256 differs", ErrVerify)
 	}
 	return nil
 }

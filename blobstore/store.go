@@ -32,35 +32,42 @@ const DefaultMaxSize = 100 << 20
 // plan, so renaming a tenant never strands its files. A Store is safe for
 // concurrent use and does not close the base bucket.
 type Store struct {
-	base    *blob.Bucket
+	base *blob.Bucket
+	options
+}
+
+// Option configures a Store. Options write to a private options value,
+// never to a live Store, and an invalid one makes New return an error
+// wrapping ErrConfig that names it.
+type Option func(*options) error
+
+// options are what New's options set; Store embeds them.
+type options struct {
 	root    string
 	maxSize int64
 	types   map[string]bool // allowed media types; empty allows all
 	auditor tenant.Auditor
 }
 
-// Option configures a Store.
-type Option func(*Store) error
-
 // WithRoot sets the prefix of all tenant prefixes (default DefaultRoot).
 // It must be a valid key followed by '/'.
 func WithRoot(root string) Option {
-	return func(s *Store) error {
+	return func(o *options) error {
 		if !strings.HasSuffix(root, "/") || checkKey(strings.TrimSuffix(root, "/")) != nil {
-			return fmt.Errorf("%w: root %q", ErrConfig, root)
+			return fmt.Errorf("%w: WithRoot(%q): want a valid key followed by '/'", ErrConfig, root)
 		}
-		s.root = root
+		o.root = root
 		return nil
 	}
 }
 
 // WithMaxSize sets the upload limit in bytes (default DefaultMaxSize).
 func WithMaxSize(n int64) Option {
-	return func(s *Store) error {
+	return func(o *options) error {
 		if n <= 0 {
-			return fmt.Errorf("%w: max size %d", ErrConfig, n)
+			return fmt.Errorf("%w: WithMaxSize(%d): not positive", ErrConfig, n)
 		}
-		s.maxSize = n
+		o.maxSize = n
 		return nil
 	}
 }
@@ -74,13 +81,13 @@ func WithMaxSize(n int64) Option {
 // Whatever is accepted, downloads render inline only PNG, JPEG, GIF and
 // WebP images (see Store.Handler).
 func WithContentTypes(types ...string) Option {
-	return func(s *Store) error {
+	return func(o *options) error {
 		for _, t := range types {
 			mt, params, err := mime.ParseMediaType(t)
 			if err != nil || len(params) > 0 || !strings.Contains(mt, "/") || strings.Contains(mt, "*") || mt != strings.TrimSpace(strings.ToLower(t)) {
-				return fmt.Errorf("%w: content type %q: want a bare type/subtype", ErrConfig, t)
+				return fmt.Errorf("%w: WithContentTypes: content type %q: want a bare type/subtype", ErrConfig, t)
 			}
-			s.types[mt] = true
+			o.types[mt] = true
 		}
 		return nil
 	}
@@ -89,7 +96,7 @@ func WithContentTypes(types ...string) Option {
 // WithAuditor sets where cross-tenant downloads are reported (default
 // tenant.DefaultAuditor).
 func WithAuditor(a tenant.Auditor) Option {
-	return func(s *Store) error { s.auditor = tenant.OrDefault(a); return nil }
+	return func(o *options) error { o.auditor = tenant.OrDefault(a); return nil }
 }
 
 // New returns a Store over base.
@@ -97,13 +104,13 @@ func New(base *blob.Bucket, opts ...Option) (*Store, error) {
 	if base == nil {
 		return nil, fmt.Errorf("%w: nil bucket", ErrConfig)
 	}
-	s := &Store{base: base, root: DefaultRoot, maxSize: DefaultMaxSize, types: map[string]bool{}, auditor: tenant.DefaultAuditor}
-	for _, o := range opts {
-		if err := o(s); err != nil {
+	o := options{root: DefaultRoot, maxSize: DefaultMaxSize, types: map[string]bool{}, auditor: tenant.DefaultAuditor}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
 			return nil, err
 		}
 	}
-	return s, nil
+	return &Store{base: base, options: o}, nil
 }
 
 // tenantPrefix returns the full prefix of a tenant's objects. It is

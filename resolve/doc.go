@@ -45,8 +45,8 @@
 // A Verifier proves custom domains by a TXT token or a CNAME to
 // CNAMETarget, both bound to (tenant, host): what one tenant publishes, or
 // a CNAME to the platform as such, proves nothing for another. CertPolicy
-// admits only active tenant hosts, and nothing at all with an invalid
-// WithCertRate.
+// admits only active tenant hosts, and Resolver.CertPolicy refuses an
+// invalid WithCertRate (ErrConfig) rather than admit without limit.
 //
 // # Errors
 //

@@ -139,14 +139,12 @@ func (r *RLS) TxOptions(ctx context.Context, opts *sql.TxOptions, fn func(tx *sq
 // must carry tenant.WithPlatformScope's reason, which is reported to the
 // auditor, and RLS must have been given WithPlatformDB.
 func (r *RLS) PlatformTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	reason, ok := tenant.PlatformScope(ctx)
-	if !ok {
-		return fmt.Errorf("sqlscope: platform transaction without tenant.WithPlatformScope: %w", tenant.ErrNoTenant)
-	}
 	if r.platform == nil {
 		return ErrNoPlatformDB
 	}
-	r.auditor.Audit(ctx, tenant.Event{Kind: tenant.EventPlatformAccess, Package: "sqlscope", Resource: "platform transaction: " + reason})
+	if _, err := tenant.RequirePlatformScope(ctx, r.auditor, tenant.Event{Package: "sqlscope", Resource: "platform transaction"}); err != nil {
+		return err
+	}
 	return runTx(ctx, r.platform, nil, fn)
 }
 

@@ -19,10 +19,10 @@ func WithPlatformScope(ctx context.Context, reason string) (context.Context, err
 	return context.WithValue(ctx, platformKey{}, reason), nil
 }
 
-// PlatformScope returns the reason given to WithPlatformScope, if ctx was
+// platformScope returns the reason given to WithPlatformScope, if ctx was
 // marked with it. It only reads the mark: code that acts on the opt-out
 // uses RequirePlatformScope, so that the use is audited.
-func PlatformScope(ctx context.Context) (reason string, ok bool) {
+func platformScope(ctx context.Context) (reason string, ok bool) {
 	reason, ok = ctx.Value(platformKey{}).(string)
 	return reason, ok
 }
@@ -39,7 +39,7 @@ func PlatformScope(ctx context.Context) (reason string, ok bool) {
 // Resource what is reached for ("purge", "migrate 12 objects"), OwnerID the
 // tenant acted on, if one. Its Kind is ignored.
 func RequirePlatformScope(ctx context.Context, a Auditor, e Event) (reason string, err error) {
-	reason, ok := PlatformScope(ctx)
+	reason, ok := platformScope(ctx)
 	if !ok {
 		return "", fmt.Errorf("%s: %s without tenant.WithPlatformScope: %w", e.Package, e.Resource, ErrNoTenant)
 	}

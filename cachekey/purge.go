@@ -29,7 +29,18 @@ func (k *Keyspace) Purge(ctx context.Context, id string) (int64, error) {
 	}
 	k.auditor.Audit(ctx, tenant.Event{Kind: tenant.EventPlatformAccess, Package: "cachekey",
 		OwnerID: id, Resource: "purge: " + reason})
-	ctx = internal(ctx)
+	total, err := k.store.purge(internal(ctx), id)
+	k.gens.forget(id)
+	if err != nil {
+		return total, fmt.Errorf("cachekey: purge tenant %s: %w", id, err)
+	}
+	return total, nil
+}
+
+// purge scans for the tenant's keys with an escaped MATCH pattern and
+// unlinks them in batches.
+func (r redisStore) purge(ctx context.Context, id string) (int64, error) {
+	k := r.k
 	pattern := escapeGlob(k.namespace(id)) + "*"
 	var total int64
 	scan := func(ctx context.Context, c redis.UniversalClient) error {
@@ -58,11 +69,7 @@ func (k *Keyspace) Purge(ctx context.Context, id string) (int64, error) {
 	} else {
 		err = scan(ctx, k.client)
 	}
-	k.gens.forget(id)
-	if err != nil {
-		return total, fmt.Errorf("cachekey: purge tenant %s: %w", id, err)
-	}
-	return total, nil
+	return total, err
 }
 
 // unlink drops keys; without hash tags a cluster's keys may span slots,

@@ -38,6 +38,9 @@ const (
 // process re-reads the generations it holds every refresh interval
 // (WithRefresh), which bounds the staleness if a message is lost.
 //
+// NewMemory builds a Keyspace with the same keys that keeps generations
+// and entries in this process instead of Redis.
+//
 // A Keyspace is safe for concurrent use. Close stops its goroutines; it
 // does not close the Redis client.
 type Keyspace struct {

@@ -15,7 +15,8 @@ const PurgeBatch = 500
 // Purge really deletes every key of a tenant, for tenant deletion: SCAN
 // with a MATCH pattern built from the escaped namespace (which can match
 // no other tenant's keys, whatever the IDs), and UNLINK in batches, so
-// Redis is never blocked for long. On a cluster it scans every master. It
+// Redis is never blocked for long. On a cluster it scans every master. A
+// memory Keyspace (NewMemory) deletes the tenant's entries from memory. It
 // is platform work: ctx must carry tenant.WithPlatformScope's reason, and
 // the purge is reported to the auditor. It returns how many keys it
 // deleted.

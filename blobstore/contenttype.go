@@ -31,14 +31,14 @@ var inlineTypes = map[string]bool{
 // octetStream is what every type outside inlineTypes is served as.
 const octetStream = "application/octet-stream"
 
-// SafeContentType returns the Content-Type a download of an object stored
+// safeContentType returns the Content-Type a download of an object stored
 // with content type ct is served with: the bare essence (such as
 // "image/png", without parameters) when it is in the inline allow-list
 // (PNG, JPEG, GIF and WebP images), and application/octet-stream for
 // everything else — any other type, a malformed one, or one whose
 // parameters do not parse. Parameters never widen the decision: only the
 // parsed essence is compared, and none is served.
-func SafeContentType(ct string) string {
+func safeContentType(ct string) string {
 	if essence, ok := inlineEssence(ct); ok {
 		return essence
 	}

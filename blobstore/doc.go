@@ -19,11 +19,15 @@
 // # Security
 //
 // gocloud's PrefixedBucket only concatenates strings, so every key is
-// checked first (CheckKey): only ASCII letters, digits, '.', '_', '-' and
+// checked first: only ASCII letters, digits, '.', '_', '-' and
 // '/' separators; no empty or dot-only segment. That refuses "..", ".",
 // leading '/', backslashes, percent-encoded dots, NUL and control
 // characters, and full-width dots and every other Unicode look-alike,
-// before any bucket call. No tenant → tenant.ErrNoTenant.
+// before any bucket call. No tenant → tenant.ErrNoTenant. A tenant's
+// objects are reached only through Store.Bucket(ctx) or, for platform work
+// under tenant.WithPlatformScope (checked and audited by
+// tenant.RequirePlatformScope), Store.Migrate; no exported function builds
+// a tenant's prefix from a bare ID.
 //
 // Downloads answer 404 alike for missing objects, other tenants' objects
 // and invalid keys; a Lookup that knows the owner returns *ForeignError so
@@ -51,7 +55,7 @@
 // # Errors
 //
 // ErrInvalidKey, ErrInvalidKind, ErrTooLarge, ErrContentType, ErrNotFound,
-// ErrExists and ErrConfig; test with errors.Is.
+// ErrExists, ErrVerify and ErrConfig; test with errors.Is.
 //
 // # Testing
 //

@@ -13,20 +13,19 @@ import (
 	"github.com/tenantwall/tenantwall/tenant"
 )
 
-// Mode is how a Download handler serves an object.
-type Mode uint8
+// mode is how a download handler serves an object; the options choose it.
+type mode uint8
 
-// Serving modes.
 const (
-	// Stream copies the object through Go, with Range support.
-	Stream Mode = iota + 1
-	// AccelRedirect answers with an nginx X-Accel-Redirect header to an
+	// modeStream copies the object through Go, with Range support.
+	modeStream mode = iota + 1
+	// modeAccelRedirect answers with an nginx X-Accel-Redirect header to an
 	// internal location, built only from the validated key; nginx serves
 	// the bytes, Go keeps the decision and the headers.
-	AccelRedirect
-	// SignedURL redirects to a short-lived signed URL from the driver,
+	modeAccelRedirect
+	// modeSignedURL redirects to a short-lived signed URL from the driver,
 	// signed only after the tenant check.
-	SignedURL
+	modeSignedURL
 )
 
 // File is what a Lookup returns: the object's key in the request tenant's
@@ -58,11 +57,12 @@ func (e *ForeignError) Error() string {
 // Is makes a ForeignError match ErrNotFound.
 func (e *ForeignError) Is(target error) bool { return target == ErrNotFound }
 
-// DownloadOption configures Handler.
+// DownloadOption configures Store.Handler. An invalid one makes Handler
+// return an error wrapping ErrConfig that names it.
 type DownloadOption func(*download) error
 
 type download struct {
-	mode        Mode
+	mode        mode
 	accelPrefix string
 	expiry      time.Duration
 	log         *slog.Logger
@@ -75,9 +75,12 @@ type download struct {
 func WithAccelRedirect(location string) DownloadOption {
 	return func(d *download) error {
 		if !strings.HasPrefix(location, "/") || !strings.HasSuffix(location, "/") || strings.Contains(location, "..") {
-			return fmt.Errorf("%w: accel location %q", ErrConfig, location)
+			return fmt.Errorf("%w: WithAccelRedirect(%q): want an absolute location ending in '/'", ErrConfig, location)
 		}
-		d.mode, d.accelPrefix = AccelRedirect, location
+		if d.mode != modeStream {
+			return fmt.Errorf("%w: WithAccelRedirect: another serving mode is set already", ErrConfig)
+		}
+		d.mode, d.accelPrefix = modeAccelRedirect, location
 		return nil
 	}
 }
@@ -87,16 +90,26 @@ func WithAccelRedirect(location string) DownloadOption {
 func WithSignedURL(expiry time.Duration) DownloadOption {
 	return func(d *download) error {
 		if expiry <= 0 || expiry > time.Hour {
-			return fmt.Errorf("%w: signed URL expiry %v", ErrConfig, expiry)
+			return fmt.Errorf("%w: WithSignedURL(%v): want at most an hour", ErrConfig, expiry)
 		}
-		d.mode, d.expiry = SignedURL, expiry
+		if d.mode != modeStream {
+			return fmt.Errorf("%w: WithSignedURL: another serving mode is set already", ErrConfig)
+		}
+		d.mode, d.expiry = modeSignedURL, expiry
 		return nil
 	}
 }
 
-// WithDownloadLogger sets the logger for server-side failures.
+// WithDownloadLogger sets the logger for server-side failures (default
+// slog.Default()). A nil logger is an error.
 func WithDownloadLogger(l *slog.Logger) DownloadOption {
-	return func(d *download) error { d.log = l; return nil }
+	return func(d *download) error {
+		if l == nil {
+			return fmt.Errorf("%w: WithDownloadLogger(nil)", ErrConfig)
+		}
+		d.log = l
+		return nil
+	}
 }
 
 // Handler serves downloads of the context tenant's objects found by
@@ -104,13 +117,13 @@ func WithDownloadLogger(l *slog.Logger) DownloadOption {
 // requests without a tenant all answer the same 404. Every response that
 // carries a file has X-Content-Type-Options: nosniff, a
 // Content-Security-Policy that forbids everything and a Content-Disposition
-// with an RFC 6266 / RFC 5987 file name. Only the inert image types of
-// SafeContentType (PNG, JPEG, GIF, WebP) are served as themselves and
+// with an RFC 6266 / RFC 5987 file name. Only the inert image types
+// (PNG, JPEG, GIF, WebP) are served as themselves and
 // "inline"; every other stored type — HTML, SVG, XML, JavaScript, PDF,
 // unknown or malformed — is served as application/octet-stream and
 // "attachment". Stream mode supports Range requests.
 func (s *Store) Handler(lookup Lookup, opts ...DownloadOption) (http.Handler, error) {
-	d := &download{mode: Stream, log: slog.Default()}
+	d := &download{mode: modeStream, log: slog.Default()}
 	for _, o := range opts {
 		if err := o(d); err != nil {
 			return nil, err
@@ -168,10 +181,10 @@ func (s *Store) serve(w http.ResponseWriter, r *http.Request, lookup Lookup, d *
 	}
 
 	switch d.mode {
-	case AccelRedirect:
+	case modeAccelRedirect:
 		h.Set("X-Accel-Redirect", d.accelPrefix+escapePath(b.prefix+f.Key))
 		w.WriteHeader(http.StatusOK)
-	case SignedURL:
+	case modeSignedURL:
 		u, err := b.SignedURL(ctx, f.Key, d.expiry)
 		if err != nil {
 			d.fail(ctx, w, "sign", err)
@@ -197,14 +210,14 @@ func (d *download) fail(ctx context.Context, w http.ResponseWriter, step string,
 	http.Error(w, "internal error", http.StatusInternalServerError)
 }
 
-// ContentDisposition returns an "attachment" Content-Disposition for
+// contentDisposition returns an "attachment" Content-Disposition for
 // name: an ASCII fallback in filename= (quotes, backslashes and controls
 // replaced) and the display name, UTF-8 percent-encoded, in filename*=
 // (RFC 6266, RFC 5987). The display name is name without its path,
 // control and bidirectional-override characters; a name without a letter
 // or digit (such as ".", "..", "...", " . " or full-width dots) becomes
 // "file", so a browser is never offered a dot-only file name.
-func ContentDisposition(name string) string { return disposition("attachment", name) }
+func contentDisposition(name string) string { return disposition("attachment", name) }
 
 // disposition builds a Content-Disposition of the given type ("inline"
 // or "attachment") for the display name of name.

@@ -58,12 +58,12 @@ type dlFixture struct {
 	store *blobstore.Store
 	tt    twoTenants
 	docs  *docs
-	audit *tenanttest.Auditor
+	audit *tenanttest.AuditRecorder
 }
 
 func newDL(t *testing.T, base *blob.Bucket) *dlFixture {
 	t.Helper()
-	f := &dlFixture{tt: newTwo(), docs: &docs{rows: map[string][3]string{}}, audit: &tenanttest.Auditor{}}
+	f := &dlFixture{tt: newTwo(), docs: &docs{rows: map[string][3]string{}}, audit: &tenanttest.AuditRecorder{}}
 	var err error
 	f.store, err = blobstore.New(base, blobstore.WithAuditor(f.audit))
 	require.NoError(t, err)

@@ -29,6 +29,11 @@ var (
 	// ErrExists reports an upload to a key that is taken.
 	ErrExists = errors.New("blobstore: object exists")
 
+	// ErrVerify reports, in a MigrationReport's Failed list, an object
+	// whose copy did not match its source (size or checksum). The bad
+	// copy was removed and the source kept; a rerun copies it again.
+	ErrVerify = errors.New("blobstore: copy does not match its source")
+
 	// ErrConfig reports an invalid option.
 	ErrConfig = errors.New("blobstore: invalid configuration")
 )

@@ -9,8 +9,8 @@ import (
 	"unicode/utf8"
 )
 
-// MaxKeyLen bounds an object key relative to the tenant's prefix.
-const MaxKeyLen = 512
+// maxKeyLen bounds an object key relative to the tenant's prefix.
+const maxKeyLen = 512
 
 // keyByte is the safe key alphabet: ASCII letters, digits, '.', '_', '-'
 // and '/' as the separator. Everything else — backslashes, '%' (so no
@@ -32,15 +32,15 @@ var keyByte = func() (t [256]bool) {
 	return t
 }()
 
-// CheckKey validates an object key relative to a tenant's prefix: 1 to
-// MaxKeyLen bytes of the safe alphabet, '/'-separated segments that are
+// checkKey validates an object key relative to a tenant's prefix: 1 to
+// maxKeyLen bytes of the safe alphabet, '/'-separated segments that are
 // neither empty (no leading, trailing or doubled '/') nor made only of
 // dots ("." and ".." in particular). A key that passes can never resolve
 // outside the prefix, on any gocloud.dev driver or file system. The error
 // wraps ErrInvalidKey and names the problem.
-func CheckKey(key string) error {
-	if key == "" || len(key) > MaxKeyLen {
-		return fmt.Errorf("%w %.60q: want 1 to %d bytes", ErrInvalidKey, key, MaxKeyLen)
+func checkKey(key string) error {
+	if key == "" || len(key) > maxKeyLen {
+		return fmt.Errorf("%w %.60q: want 1 to %d bytes", ErrInvalidKey, key, maxKeyLen)
 	}
 	for i := 0; i < len(key); i++ {
 		if !keyByte[key[i]] {
@@ -73,16 +73,16 @@ func checkKind(kind string) error {
 	return nil
 }
 
-// MaxNameLen bounds the readable part of a generated key.
-const MaxNameLen = 100
+// maxNameLen bounds the readable part of a generated key.
+const maxNameLen = 100
 
-// SanitizeName turns a user's file name into the readable part of a key:
+// sanitizeName turns a user's file name into the readable part of a key:
 // path components are dropped (both '/' and '\'), every byte outside the
 // safe alphabet becomes '_', runs of '_' collapse, leading dots, dashes
 // and underscores go (no hidden files, no option-like names), the base is
-// cut so that the whole fits MaxNameLen while the extension is kept, and
+// cut so that the whole fits maxNameLen while the extension is kept, and
 // an empty result becomes "file".
-func SanitizeName(name string) string {
+func sanitizeName(name string) string {
 	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
 		name = name[i+1:]
 	}
@@ -113,8 +113,8 @@ func SanitizeName(name string) string {
 		ext = ""
 	}
 	base := strings.TrimSuffix(s, ext)
-	if len(base)+len(ext) > MaxNameLen {
-		base = strings.TrimRight(base[:MaxNameLen-len(ext)], "._-")
+	if len(base)+len(ext) > maxNameLen {
+		base = strings.TrimRight(base[:maxNameLen-len(ext)], "._-")
 	}
 	if base == "" {
 		base = "file"
@@ -122,15 +122,15 @@ func SanitizeName(name string) string {
 	return base + ext
 }
 
-// NewKey returns a fresh key for an upload of the given kind and user file
+// newKey returns a fresh key for an upload of the given kind and user file
 // name: "<kind>/<16 random hex>_<sanitised name>". The random part keeps
 // uploads from ever overwriting each other, and the key always passes
-// CheckKey.
-func NewKey(kind, filename string) (string, error) {
+// checkKey.
+func newKey(kind, filename string) (string, error) {
 	if err := checkKind(kind); err != nil {
 		return "", err
 	}
 	var r [8]byte
 	rand.Read(r[:])
-	return kind + "/" + hex.EncodeToString(r[:]) + "_" + SanitizeName(filename), nil
+	return kind + "/" + hex.EncodeToString(r[:]) + "_" + sanitizeName(filename), nil
 }

@@ -54,16 +54,16 @@ type MigrateOptions struct {
 	OnMoved func(Moved)
 }
 
-// MigrationKey returns the tenant-relative key an old key moves to:
+// migrationKey returns the tenant-relative key an old key moves to:
 // "<kind>/<first 16 hex of SHA-256(old key)>_<sanitised base name>". It is
 // deterministic, so a rerun finds the copies of an interrupted run instead
 // of making new ones.
-func MigrationKey(kind, oldKey string) (string, error) {
+func migrationKey(kind, oldKey string) (string, error) {
 	if err := checkKind(kind); err != nil {
 		return "", err
 	}
 	sum := sha256.Sum256([]byte(oldKey))
-	return kind + "/" + hex.EncodeToString(sum[:8]) + "_" + SanitizeName(path.Base(oldKey)), nil
+	return kind + "/" + hex.EncodeToString(sum[:8]) + "_" + sanitizeName(path.Base(oldKey)), nil
 }
 
 // Migrate moves objects from a shared layout into tenant prefixes. Each is
@@ -78,15 +78,13 @@ func MigrationKey(kind, oldKey string) (string, error) {
 // object failures are in the report.
 func (s *Store) Migrate(ctx context.Context, moves []Move, opts *MigrateOptions) (MigrationReport, error) {
 	var rep MigrationReport
-	reason, ok := tenant.PlatformScope(ctx)
-	if !ok {
-		return rep, fmt.Errorf("blobstore: migrate without tenant.WithPlatformScope: %w", tenant.ErrNoTenant)
+	if _, err := tenant.RequirePlatformScope(ctx, s.auditor, tenant.Event{Package: "blobstore",
+		Resource: fmt.Sprintf("migrate %d objects", len(moves))}); err != nil {
+		return rep, err
 	}
 	if opts == nil {
 		opts = &MigrateOptions{}
 	}
-	s.auditor.Audit(ctx, tenant.Event{Kind: tenant.EventPlatformAccess, Package: "blobstore",
-		Resource: fmt.Sprintf("migrate %d objects: %s", len(moves), reason)})
 	for _, m := range moves {
 		if err := ctx.Err(); err != nil {
 			return rep, err
@@ -111,14 +109,14 @@ func (s *Store) migrateOne(ctx context.Context, m Move, dryRun bool) (Moved, boo
 	if err := tenant.ValidateID(m.TenantID); err != nil {
 		return Moved{}, false, err
 	}
-	if err := CheckKey(m.OldKey); err != nil {
+	if err := checkKey(m.OldKey); err != nil {
 		return Moved{}, false, err
 	}
-	rel, err := MigrationKey(m.Kind, m.OldKey)
+	rel, err := migrationKey(m.Kind, m.OldKey)
 	if err != nil {
 		return Moved{}, false, err
 	}
-	dst := s.Prefix(m.TenantID) + rel
+	dst := s.tenantPrefix(m.TenantID) + rel
 	moved := Moved{OldKey: m.OldKey, NewKey: rel}
 
 	srcAttrs, srcErr := s.base.Attributes(ctx, m.OldKey)
@@ -162,11 +160,11 @@ func (s *Store) verify(ctx context.Context, src, dst string, srcAttrs *blob.Attr
 		return fmt.Errorf("verify: %w", err)
 	}
 	if dstAttrs.Size != srcAttrs.Size {
-		return fmt.Errorf("verify: copy has %d bytes, source %d", dstAttrs.Size, srcAttrs.Size)
+		return fmt.Errorf("%w: copy has %d bytes, source %d", ErrVerify, dstAttrs.Size, srcAttrs.Size)
 	}
 	if len(srcAttrs.MD5) > 0 && len(dstAttrs.MD5) > 0 {
 		if !bytes.Equal(srcAttrs.MD5, dstAttrs.MD5) {
-			return errors.New("verify: MD5 differs")
+			return fmt.Errorf("%w: MD5 differs", ErrVerify)
 		}
 		return nil
 	}
@@ -179,7 +177,7 @@ func (s *Store) verify(ctx context.Context, src, dst string, srcAttrs *blob.Attr
 		return err
 	}
 	if a != b {
-		return errors.New("verify: SHA-256 differs")
+		return fmt.Errorf("%w: SHA-256 differs", ErrVerify)
 	}
 	return nil
 }

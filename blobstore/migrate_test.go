@@ -80,7 +80,7 @@ func checkMigrated(t *testing.T, base *blob.Bucket, store *blobstore.Store, l le
 
 func TestMigrateInterruptedAndResumed(t *testing.T) {
 	drivers(t, func(t *testing.T, base *blob.Bucket) {
-		store, _ := blobstore.New(base, blobstore.WithAuditor(&tenanttest.Auditor{}))
+		store, _ := blobstore.New(base, blobstore.WithAuditor(&tenanttest.AuditRecorder{}))
 		tt := newTwo()
 		l := seedLegacy(t, base, tt, 12)
 
@@ -128,7 +128,7 @@ func TestMigrateInterruptedAndResumed(t *testing.T) {
 
 func TestMigrateNeverDeletesAnUnverifiedSource(t *testing.T) {
 	drivers(t, func(t *testing.T, base *blob.Bucket) {
-		store, _ := blobstore.New(base, blobstore.WithAuditor(&tenanttest.Auditor{}))
+		store, _ := blobstore.New(base, blobstore.WithAuditor(&tenanttest.AuditRecorder{}))
 		tt := newTwo()
 		l := seedLegacy(t, base, tt, 3)
 		// A corrupt "copy" already sits at one destination.
@@ -147,6 +147,11 @@ func TestMigrateNeverDeletesAnUnverifiedSource(t *testing.T) {
 		var failed []string
 		for _, f := range rep.Failed {
 			failed = append(failed, f.OldKey)
+			if f.OldKey == l.moves[1].OldKey {
+				assert.ErrorIs(t, f.Err, blobstore.ErrVerify, "a corrupt copy is told from other failures")
+			} else {
+				assert.NotErrorIs(t, f.Err, blobstore.ErrVerify, "%s did not fail verification", f.OldKey)
+			}
 		}
 		assert.Contains(t, failed, l.moves[1].OldKey, "a copy that does not verify is a failure")
 		assert.Contains(t, failed, "documents/missing.pdf")

@@ -32,35 +32,42 @@ const DefaultMaxSize = 100 << 20
 // plan, so renaming a tenant never strands its files. A Store is safe for
 // concurrent use and does not close the base bucket.
 type Store struct {
-	base    *blob.Bucket
+	base *blob.Bucket
+	options
+}
+
+// Option configures a Store. Options write to a private options value,
+// never to a live Store, and an invalid one makes New return an error
+// wrapping ErrConfig that names it.
+type Option func(*options) error
+
+// options are what New's options set; Store embeds them.
+type options struct {
 	root    string
 	maxSize int64
 	types   map[string]bool // allowed media types; empty allows all
 	auditor tenant.Auditor
 }
 
-// Option configures a Store.
-type Option func(*Store) error
-
 // WithRoot sets the prefix of all tenant prefixes (default DefaultRoot).
 // It must be a valid key followed by '/'.
 func WithRoot(root string) Option {
-	return func(s *Store) error {
-		if !strings.HasSuffix(root, "/") || CheckKey(strings.TrimSuffix(root, "/")) != nil {
-			return fmt.Errorf("%w: root %q", ErrConfig, root)
+	return func(o *options) error {
+		if !strings.HasSuffix(root, "/") || checkKey(strings.TrimSuffix(root, "/")) != nil {
+			return fmt.Errorf("%w: WithRoot(%q): want a valid key followed by '/'", ErrConfig, root)
 		}
-		s.root = root
+		o.root = root
 		return nil
 	}
 }
 
 // WithMaxSize sets the upload limit in bytes (default DefaultMaxSize).
 func WithMaxSize(n int64) Option {
-	return func(s *Store) error {
+	return func(o *options) error {
 		if n <= 0 {
-			return fmt.Errorf("%w: max size %d", ErrConfig, n)
+			return fmt.Errorf("%w: WithMaxSize(%d): not positive", ErrConfig, n)
 		}
-		s.maxSize = n
+		o.maxSize = n
 		return nil
 	}
 }
@@ -71,16 +78,16 @@ func WithMaxSize(n int64) Option {
 // are refused with ErrConfig. An upload is compared by its parsed,
 // lowercased essence, so case, blanks and parameters cannot smuggle a type
 // past the list, and a type whose parameters do not parse is refused.
-// Whatever is accepted, downloads render inline only the types of
-// SafeContentType.
+// Whatever is accepted, downloads render inline only PNG, JPEG, GIF and
+// WebP images (see Store.Handler).
 func WithContentTypes(types ...string) Option {
-	return func(s *Store) error {
+	return func(o *options) error {
 		for _, t := range types {
 			mt, params, err := mime.ParseMediaType(t)
 			if err != nil || len(params) > 0 || !strings.Contains(mt, "/") || strings.Contains(mt, "*") || mt != strings.TrimSpace(strings.ToLower(t)) {
-				return fmt.Errorf("%w: content type %q: want a bare type/subtype", ErrConfig, t)
+				return fmt.Errorf("%w: WithContentTypes: content type %q: want a bare type/subtype", ErrConfig, t)
 			}
-			s.types[mt] = true
+			o.types[mt] = true
 		}
 		return nil
 	}
@@ -89,7 +96,7 @@ func WithContentTypes(types ...string) Option {
 // WithAuditor sets where cross-tenant downloads are reported (default
 // tenant.DefaultAuditor).
 func WithAuditor(a tenant.Auditor) Option {
-	return func(s *Store) error { s.auditor = tenant.OrDefault(a); return nil }
+	return func(o *options) error { o.auditor = tenant.OrDefault(a); return nil }
 }
 
 // New returns a Store over base.
@@ -97,20 +104,22 @@ func New(base *blob.Bucket, opts ...Option) (*Store, error) {
 	if base == nil {
 		return nil, fmt.Errorf("%w: nil bucket", ErrConfig)
 	}
-	s := &Store{base: base, root: DefaultRoot, maxSize: DefaultMaxSize, types: map[string]bool{}, auditor: tenant.DefaultAuditor}
-	for _, o := range opts {
-		if err := o(s); err != nil {
+	o := options{root: DefaultRoot, maxSize: DefaultMaxSize, types: map[string]bool{}, auditor: tenant.DefaultAuditor}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
 			return nil, err
 		}
 	}
-	return s, nil
+	return &Store{base: base, options: o}, nil
 }
 
-// Prefix returns the full prefix of a tenant's objects.
-func (s *Store) Prefix(tenantID string) string { return s.root + tenantID + "/" }
+// tenantPrefix returns the full prefix of a tenant's objects. It is
+// unexported because it names any tenant without a context: only Bucket
+// (from the context tenant) and Migrate (under a platform scope) use it.
+func (s *Store) tenantPrefix(tenantID string) string { return s.root + tenantID + "/" }
 
 // Bucket is one tenant's view of the store. Every method validates the key
-// with CheckKey before any bucket call, so no key can leave the prefix.
+// with checkKey before any bucket call, so no key can leave the prefix.
 // Safe for concurrent use.
 type Bucket struct {
 	s        *Store
@@ -124,13 +133,13 @@ func (s *Store) Bucket(ctx context.Context) (*Bucket, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Bucket{s: s, tenantID: id, prefix: s.Prefix(id)}, nil
+	return &Bucket{s: s, tenantID: id, prefix: s.tenantPrefix(id)}, nil
 }
 
-// FullKey returns the key in the base bucket for a tenant-relative key,
-// after CheckKey.
-func (b *Bucket) FullKey(key string) (string, error) {
-	if err := CheckKey(key); err != nil {
+// fullKey returns the key in the base bucket for a tenant-relative key,
+// after checkKey.
+func (b *Bucket) fullKey(key string) (string, error) {
+	if err := checkKey(key); err != nil {
 		return "", err
 	}
 	return b.prefix + key, nil
@@ -155,7 +164,7 @@ const metaName = "filename"
 // content type is aborted so that nothing is stored. contentType may be
 // empty, in which case it is sniffed from the first 512 bytes.
 func (b *Bucket) Upload(ctx context.Context, kind, filename string, r io.Reader, contentType string) (Object, error) {
-	key, err := NewKey(kind, filename)
+	key, err := newKey(kind, filename)
 	if err != nil {
 		return Object{}, err
 	}
@@ -164,7 +173,7 @@ func (b *Bucket) Upload(ctx context.Context, kind, filename string, r io.Reader,
 
 // Put is Upload to a chosen key, which must not exist.
 func (b *Bucket) Put(ctx context.Context, key, filename string, r io.Reader, contentType string) (Object, error) {
-	full, err := b.FullKey(key)
+	full, err := b.fullKey(key)
 	if err != nil {
 		return Object{}, err
 	}
@@ -220,7 +229,7 @@ func (b *Bucket) Put(ctx context.Context, key, filename string, r io.Reader, con
 // Stat returns an object's attributes; ErrNotFound if it does not exist
 // in this tenant's prefix.
 func (b *Bucket) Stat(ctx context.Context, key string) (Object, error) {
-	full, err := b.FullKey(key)
+	full, err := b.fullKey(key)
 	if err != nil {
 		return Object{}, err
 	}
@@ -238,7 +247,7 @@ func (b *Bucket) Stat(ctx context.Context, key string) (Object, error) {
 // Open streams an object; close the reader. Readers support Seek, for
 // Range requests.
 func (b *Bucket) Open(ctx context.Context, key string) (*blob.Reader, error) {
-	full, err := b.FullKey(key)
+	full, err := b.fullKey(key)
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +260,7 @@ func (b *Bucket) Open(ctx context.Context, key string) (*blob.Reader, error) {
 
 // Delete removes an object.
 func (b *Bucket) Delete(ctx context.Context, key string) error {
-	full, err := b.FullKey(key)
+	full, err := b.fullKey(key)
 	if err != nil {
 		return err
 	}
@@ -293,7 +302,7 @@ func (b *Bucket) SignedURL(ctx context.Context, key string, expiry time.Duration
 	if _, err := b.Stat(ctx, key); err != nil {
 		return "", err
 	}
-	full, _ := b.FullKey(key)
+	full, _ := b.fullKey(key)
 	return b.s.base.SignedURL(ctx, full, &blob.SignedURLOptions{Expiry: expiry, Method: http.MethodGet})
 }
 

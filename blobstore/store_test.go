@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/rand"
 	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -144,11 +146,40 @@ func TestLimitsLeaveNothingBehind(t *testing.T) {
 
 func TestOptionsAreValidated(t *testing.T) {
 	base := memblob.OpenBucket(nil)
-	for _, o := range []blobstore.Option{blobstore.WithRoot("tenants"), blobstore.WithRoot("../x/"), blobstore.WithRoot("/"),
-		blobstore.WithMaxSize(0), blobstore.WithContentTypes("bad type;;")} {
-		_, err := blobstore.New(base, o)
-		assert.ErrorIs(t, err, blobstore.ErrConfig)
+	store, err := blobstore.New(base)
+	require.NoError(t, err)
+	lookup := func(*http.Request) (blobstore.File, error) { return blobstore.File{}, blobstore.ErrNotFound }
+	newStore := func(opts ...blobstore.Option) func() error {
+		return func() error { _, err := blobstore.New(base, opts...); return err }
 	}
-	_, err := blobstore.New(nil)
-	assert.ErrorIs(t, err, blobstore.ErrConfig)
+	handler := func(opts ...blobstore.DownloadOption) func() error {
+		return func() error { _, err := store.Handler(lookup, opts...); return err }
+	}
+	cases := []struct {
+		name   string
+		option string // what the error must name
+		build  func() error
+	}{
+		{"a root without a trailing slash is refused", "WithRoot", newStore(blobstore.WithRoot("tenants"))},
+		{"a root that climbs out is refused", "WithRoot", newStore(blobstore.WithRoot("../x/"))},
+		{"a bare slash root is refused", "WithRoot", newStore(blobstore.WithRoot("/"))},
+		{"a zero size limit is refused", "WithMaxSize", newStore(blobstore.WithMaxSize(0))},
+		{"a malformed content type is refused", "WithContentTypes", newStore(blobstore.WithContentTypes("bad type;;"))},
+		{"a wildcard content type is refused", "WithContentTypes", newStore(blobstore.WithContentTypes("image/*"))},
+		{"a nil bucket is refused", "nil bucket", func() error { _, err := blobstore.New(nil); return err }},
+		{"a relative accel location is refused", "WithAccelRedirect", handler(blobstore.WithAccelRedirect("protected/"))},
+		{"a signed URL over an hour is refused", "WithSignedURL", handler(blobstore.WithSignedURL(2 * time.Hour))},
+		{"a nil download logger is refused", "WithDownloadLogger", handler(blobstore.WithDownloadLogger(nil))},
+		{"accel redirect and signed URLs together are refused", "WithSignedURL",
+			handler(blobstore.WithAccelRedirect("/protected/"), blobstore.WithSignedURL(time.Minute))},
+		{"signed URLs and accel redirect together are refused", "WithAccelRedirect",
+			handler(blobstore.WithSignedURL(time.Minute), blobstore.WithAccelRedirect("/protected/"))},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.build()
+			require.ErrorIs(t, err, blobstore.ErrConfig)
+			assert.Contains(t, err.Error(), c.option, "the error names what is wrong")
+		})
+	}
 }

@@ -192,12 +192,17 @@ func testInvalidation(t *testing.T, b backend) {
 	require.NoError(t, err, "invalidating one tenant dropped another's entry")
 	assert.Equal(t, o.ID+"|v1", v)
 
-	require.NoError(t, ks.InvalidateTenant(context.Background(), o.ID))
+	assert.ErrorIs(t, ks.InvalidateTenant(ctxFor(a), o.ID), tenant.ErrNoTenant, "one tenant invalidated another")
+	_, err = cache.Get(ctxFor(o), parts, noLoad)
+	require.NoError(t, err, "a refused InvalidateTenant dropped the entry")
+	pctx, err := tenant.WithPlatformScope(context.Background(), "operator edit")
+	require.NoError(t, err)
+	require.NoError(t, ks.InvalidateTenant(pctx, o.ID))
 	v, err = cache.Get(ctxFor(o), parts, loader(&calls, "v2"))
 	require.NoError(t, err)
 	assert.Equal(t, o.ID+"|v2", v, "InvalidateTenant did not drop the tenant's entry")
-	assert.ErrorIs(t, ks.InvalidateTenant(context.Background(), "x"), tenant.ErrInvalidID)
-	assert.ErrorIs(t, ks.InvalidateTenant(context.Background(), ""), tenant.ErrInvalidID)
+	assert.ErrorIs(t, ks.InvalidateTenant(pctx, "x"), tenant.ErrInvalidID)
+	assert.ErrorIs(t, ks.InvalidateTenant(pctx, ""), tenant.ErrInvalidID)
 }
 
 func testExpiry(t *testing.T, b backend) {
@@ -222,7 +227,7 @@ func testExpiry(t *testing.T, b backend) {
 }
 
 func testPurge(t *testing.T, b backend) {
-	audit := &tenanttest.Auditor{}
+	audit := &tenanttest.AuditRecorder{}
 	ks, _ := b.open(t, audit)
 	ts := siblings(4)
 	purgeAfter(t, ks, ids(ts)...)

@@ -18,9 +18,6 @@ type Codec interface {
 	Unmarshal(data []byte, v any) error
 }
 
-// JSON is the default Codec.
-var JSON Codec = jsonCodec{}
-
 type jsonCodec struct{}
 
 func (jsonCodec) Marshal(v any) ([]byte, error)      { return json.Marshal(v) }
@@ -39,22 +36,34 @@ type Cache[T any] struct {
 	flight singleflight.Group
 }
 
-// CacheOption configures a Cache.
-type CacheOption func(*cacheOptions)
+// CacheOption configures a Cache. An invalid one makes NewCache return an
+// error wrapping ErrConfig that names it.
+type CacheOption func(*cacheOptions) error
 
 type cacheOptions struct{ codec Codec }
 
-// WithCodec replaces the JSON codec.
-func WithCodec(c Codec) CacheOption { return func(o *cacheOptions) { o.codec = c } }
+// WithCodec replaces the default codec, encoding/json. A nil codec is an
+// error.
+func WithCodec(c Codec) CacheOption {
+	return func(o *cacheOptions) error {
+		if c == nil {
+			return fmt.Errorf("%w: WithCodec(nil)", ErrConfig)
+		}
+		o.codec = c
+		return nil
+	}
+}
 
 // NewCache returns a read-through cache keeping entries for ttl.
 func NewCache[T any](ks *Keyspace, ttl time.Duration, opts ...CacheOption) (*Cache[T], error) {
 	if ks == nil || ttl <= 0 {
 		return nil, fmt.Errorf("%w: cache needs a keyspace and a positive TTL", ErrConfig)
 	}
-	o := cacheOptions{codec: JSON}
+	o := cacheOptions{codec: jsonCodec{}}
 	for _, f := range opts {
-		f(&o)
+		if err := f(&o); err != nil {
+			return nil, err
+		}
 	}
 	return &Cache[T]{ks: ks, ttl: ttl, codec: o.codec}, nil
 }

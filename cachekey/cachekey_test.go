@@ -167,6 +167,55 @@ func TestInvalidateIsImmediateHereAndReachesOtherProcesses(t *testing.T) {
 	assert.Error(t, ks.InvalidateTenant(context.Background(), "not-an-id"))
 }
 
+func TestInvalidateTenantIsPlatformWork(t *testing.T) {
+	var mu sync.Mutex
+	var events []tenant.Event
+	au := tenant.AuditorFunc(func(_ context.Context, e tenant.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		events = append(events, e)
+	})
+	ks := newKeyspace(t, testenv.Redis(t), cachekey.WithRefresh(time.Hour), cachekey.WithAuditor(au))
+	a, b := tenanttest.NewTenant("acme"), tenanttest.NewTenant("globex")
+	purgeAfter(t, ks, a.ID, b.ID)
+	before, err := ks.Key(ctxFor(b), "leads")
+	require.NoError(t, err)
+	platform, err := tenant.WithPlatformScope(context.Background(), "branding changed by an operator")
+	require.NoError(t, err)
+
+	refused := []struct {
+		name string
+		ctx  context.Context
+	}{
+		{"another tenant's context cannot invalidate B", ctxFor(a)},
+		{"B's own context is not a platform scope either", ctxFor(b)},
+		{"a bare context cannot invalidate B", context.Background()},
+	}
+	for _, c := range refused {
+		t.Run(c.name, func(t *testing.T) {
+			require.ErrorIs(t, ks.InvalidateTenant(c.ctx, b.ID), tenant.ErrNoTenant)
+			after, err := ks.Key(ctxFor(b), "leads")
+			require.NoError(t, err)
+			assert.Equal(t, before, after, "B's generation moved")
+		})
+	}
+	t.Run("a platform scope invalidates B and is audited", func(t *testing.T) {
+		require.NoError(t, ks.InvalidateTenant(platform, b.ID))
+		after, err := ks.Key(ctxFor(b), "leads")
+		require.NoError(t, err)
+		assert.NotEqual(t, before, after)
+		mu.Lock()
+		defer mu.Unlock()
+		require.Len(t, events, 1)
+		assert.Equal(t, tenant.EventPlatformAccess, events[0].Kind)
+		assert.Equal(t, b.ID, events[0].OwnerID)
+		assert.Contains(t, events[0].Resource, "branding changed by an operator")
+	})
+	t.Run("a malformed ID is refused even under a platform scope", func(t *testing.T) {
+		assert.ErrorIs(t, ks.InvalidateTenant(platform, "not-an-id"), tenant.ErrInvalidID)
+	})
+}
+
 func TestRefreshBoundsStalenessWithoutPubSub(t *testing.T) {
 	client := testenv.Redis(t)
 	ks := newKeyspace(t, client, cachekey.WithRefresh(20*time.Millisecond))
@@ -185,7 +234,7 @@ func TestRefreshBoundsStalenessWithoutPubSub(t *testing.T) {
 
 func TestPurgeDeletesOnlyOneTenant(t *testing.T) {
 	client := testenv.Redis(t)
-	audit := &tenanttest.Auditor{}
+	audit := &tenanttest.AuditRecorder{}
 	for _, hashTags := range []bool{false, true} {
 		t.Run(fmt.Sprintf("hash tags %v", hashTags), func(t *testing.T) {
 			ks := newKeyspace(t, client, cachekey.WithHashTags(hashTags), cachekey.WithAuditor(audit))
@@ -244,7 +293,7 @@ func countPrefix(t *testing.T, c *redis.Client, prefix string) int {
 }
 
 func TestGuard(t *testing.T) {
-	audit := &tenanttest.Auditor{}
+	audit := &tenanttest.AuditRecorder{}
 	base := testenv.Redis(t)
 	ks := newKeyspace(t, base, cachekey.WithAuditor(audit))
 	opt := base.Options()
@@ -450,13 +499,33 @@ func TestRedisDownDegradesToTheLoader(t *testing.T) {
 
 func TestOptionsAreValidated(t *testing.T) {
 	client := testenv.Redis(t)
-	for _, o := range []cachekey.Option{cachekey.WithPrefix(""), cachekey.WithPrefix("a:b"), cachekey.WithPrefix("a*"),
-		cachekey.WithRefresh(0), cachekey.WithMaxTenants(0)} {
-		_, err := cachekey.New(client, o)
-		assert.ErrorIs(t, err, cachekey.ErrConfig)
+	ks := newKeyspace(t, client)
+	cases := []struct {
+		name   string
+		option string // what the error must name
+		build  func() error
+	}{
+		{"an empty prefix is refused", "WithPrefix", func() error { _, err := cachekey.New(client, cachekey.WithPrefix("")); return err }},
+		{"a prefix with a separator is refused", "WithPrefix", func() error { _, err := cachekey.New(client, cachekey.WithPrefix("a:b")); return err }},
+		{"a prefix with a glob character is refused", "WithPrefix", func() error { _, err := cachekey.New(client, cachekey.WithPrefix("a*")); return err }},
+		{"a zero refresh is refused", "WithRefresh", func() error { _, err := cachekey.New(client, cachekey.WithRefresh(0)); return err }},
+		{"a negative refresh is refused", "WithRefresh", func() error { _, err := cachekey.New(client, cachekey.WithRefresh(-time.Second)); return err }},
+		{"a zero tenant bound is refused", "WithMaxTenants", func() error { _, err := cachekey.New(client, cachekey.WithMaxTenants(0)); return err }},
+		{"a nil client is refused", "nil client", func() error { _, err := cachekey.New(nil); return err }},
+		{"a cache without a keyspace is refused", "keyspace", func() error { _, err := cachekey.NewCache[int](nil, time.Minute); return err }},
+		{"a nil codec is refused", "WithCodec", func() error { _, err := cachekey.NewCache[int](ks, time.Minute, cachekey.WithCodec(nil)); return err }},
+		{"a global key inside the tenant namespaces is refused", "WithGlobalKeys", func() error { _, err := ks.Guard(cachekey.WithGlobalKeys("tw:x")); return err }},
+		{"a global prefix over the tenant namespaces is refused", "WithGlobalPrefixes", func() error { _, err := ks.Guard(cachekey.WithGlobalPrefixes("tw")); return err }},
+		{"an empty global prefix is refused", "WithGlobalPrefixes", func() error { _, err := ks.Guard(cachekey.WithGlobalPrefixes("")); return err }},
+		{"a keyed command cannot be declared keyless", "WithKeylessCommands", func() error { _, err := ks.Guard(cachekey.WithKeylessCommands("get")); return err }},
+		{"a nil trusted script is refused", "WithTrustedScripts", func() error { _, err := ks.Guard(cachekey.WithTrustedScripts(nil)); return err }},
+		{"an empty trusted function is refused", "WithTrustedFunctions", func() error { _, err := ks.Guard(cachekey.WithTrustedFunctions("")); return err }},
 	}
-	_, err := cachekey.New(nil)
-	assert.ErrorIs(t, err, cachekey.ErrConfig)
-	_, err = cachekey.NewCache[int](nil, time.Minute)
-	assert.ErrorIs(t, err, cachekey.ErrConfig)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.build()
+			require.ErrorIs(t, err, cachekey.ErrConfig)
+			assert.Contains(t, err.Error(), c.option, "the error names what is wrong")
+		})
+	}
 }

@@ -30,7 +30,10 @@
 // so the hot path makes no round trip; bumps reach other processes at
 // once through pub/sub and, if a message is lost, within the refresh
 // interval (WithRefresh, default one second). Purge really deletes a
-// tenant's keys with SCAN and UNLINK in batches.
+// tenant's keys with SCAN and UNLINK in batches. Purge and InvalidateTenant
+// name a tenant by ID, so they are platform work: ctx must carry
+// tenant.WithPlatformScope's reason (checked and audited by
+// tenant.RequirePlatformScope), else they fail with tenant.ErrNoTenant.
 //
 // # Embedded mode
 //

@@ -27,3 +27,6 @@ func GenerationCached(ks *Keyspace, id string) bool {
 	_, ok := ks.gens.load(id)
 	return ok
 }
+
+// DecodePart is decodePart, for the escaping round-trip tests.
+var DecodePart = decodePart

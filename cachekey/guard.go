@@ -53,7 +53,20 @@ func isInternal(ctx context.Context) bool {
 // SELECT: a guarded client uses database 0. A Guard is safe for concurrent
 // use.
 type Guard struct {
-	ks        *Keyspace
+	ks *Keyspace
+	guardOptions
+}
+
+var _ redis.Hook = (*Guard)(nil)
+
+// GuardOption configures the Guard that Keyspace.Guard returns. Options
+// write to a private options value, never to a live Guard, and an invalid
+// one makes Keyspace.Guard return an error wrapping ErrConfig that names it.
+type GuardOption func(*guardOptions) error
+
+// guardOptions are what Keyspace.Guard's options set; Guard embeds them.
+type guardOptions struct {
+	own       string // "<prefix>:", where every tenant namespace starts
 	exact     map[string]bool
 	prefixes  []string
 	keyless   map[string]bool
@@ -61,20 +74,15 @@ type Guard struct {
 	functions map[string]bool
 }
 
-var _ redis.Hook = (*Guard)(nil)
-
-// GuardOption configures a Guard.
-type GuardOption func(*Guard) error
-
 // WithGlobalKeys allows these exact keys for every tenant and for
 // requests without one. A key inside the Keyspace's own namespaces is an
 // error: it would give every tenant one tenant's key.
 func WithGlobalKeys(keys ...string) GuardOption {
-	return func(g *Guard) error {
-		own := g.ks.prefix + ":"
+	return func(g *guardOptions) error {
+		own := g.own
 		for _, k := range keys {
 			if k == "" || strings.HasPrefix(k, own) {
-				return fmt.Errorf("%w: global key %q is empty or inside the tenant namespaces %q", ErrConfig, k, own)
+				return fmt.Errorf("%w: WithGlobalKeys: key %q is empty or inside the tenant namespaces %q", ErrConfig, k, own)
 			}
 			g.exact[k] = true
 		}
@@ -86,11 +94,11 @@ func WithGlobalKeys(keys ...string) GuardOption {
 // tenant and for requests without one. A prefix that overlaps the
 // Keyspace's own namespaces (or is empty) is an error.
 func WithGlobalPrefixes(prefixes ...string) GuardOption {
-	return func(g *Guard) error {
-		own := g.ks.prefix + ":"
+	return func(g *guardOptions) error {
+		own := g.own
 		for _, p := range prefixes {
 			if strings.HasPrefix(own, p) || strings.HasPrefix(p, own) {
-				return fmt.Errorf("%w: global prefix %q overlaps the tenant namespaces %q", ErrConfig, p, own)
+				return fmt.Errorf("%w: WithGlobalPrefixes: prefix %q is empty or overlaps the tenant namespaces %q", ErrConfig, p, own)
 			}
 			g.prefixes = append(g.prefixes, p)
 		}
@@ -106,14 +114,14 @@ func WithGlobalPrefixes(prefixes ...string) GuardOption {
 // Naming a command the table knows to have keys, a script command, or a
 // keyspace-wide or administrative command is an error.
 func WithKeylessCommands(names ...string) GuardOption {
-	return func(g *Guard) error {
+	return func(g *guardOptions) error {
 		for _, n := range names {
 			name, ok := lowerASCII(n)
 			if !ok || name == "" {
-				return fmt.Errorf("%w: keyless command %q", ErrConfig, n)
+				return fmt.Errorf("%w: WithKeylessCommands: command %q", ErrConfig, n)
 			}
 			if c, known := commands[name]; known && c.rule != ruleOptIn {
-				return fmt.Errorf("%w: %q cannot be declared keyless: the guard's table has it as %s", ErrConfig, n, c.rule)
+				return fmt.Errorf("%w: WithKeylessCommands: %q cannot be declared keyless: the guard's table has it as %s", ErrConfig, n, c.rule)
 			}
 			g.keyless[name] = true
 		}
@@ -130,10 +138,10 @@ func WithKeylessCommands(names ...string) GuardOption {
 // see what a script does with its arguments: registering a script trusts
 // it to touch only the keys it declares.
 func WithTrustedScripts(scripts ...*redis.Script) GuardOption {
-	return func(g *Guard) error {
+	return func(g *guardOptions) error {
 		for i, s := range scripts {
 			if s == nil {
-				return fmt.Errorf("%w: trusted script %d is nil", ErrConfig, i)
+				return fmt.Errorf("%w: WithTrustedScripts: script %d is nil", ErrConfig, i)
 			}
 			g.scripts[strings.ToLower(s.Hash())] = true
 		}
@@ -146,10 +154,10 @@ func WithTrustedScripts(scripts ...*redis.Script) GuardOption {
 // A function is trusted by name: the application must control what is
 // loaded under it (the Guard refuses FUNCTION LOAD).
 func WithTrustedFunctions(names ...string) GuardOption {
-	return func(g *Guard) error {
+	return func(g *guardOptions) error {
 		for _, n := range names {
 			if n == "" {
-				return fmt.Errorf("%w: empty trusted function name", ErrConfig)
+				return fmt.Errorf("%w: WithTrustedFunctions: empty function name", ErrConfig)
 			}
 			g.functions[n] = true
 		}
@@ -164,14 +172,14 @@ func (k *Keyspace) Guard(opts ...GuardOption) (*Guard, error) {
 	if k.client == nil {
 		return nil, fmt.Errorf("%w: a memory keyspace (NewMemory) has no Redis client to guard", ErrConfig)
 	}
-	g := &Guard{ks: k, exact: map[string]bool{}, keyless: map[string]bool{},
+	o := guardOptions{own: k.prefix + ":", exact: map[string]bool{}, keyless: map[string]bool{},
 		scripts: map[string]bool{}, functions: map[string]bool{}}
-	for _, o := range opts {
-		if err := o(g); err != nil {
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
 			return nil, err
 		}
 	}
-	return g, nil
+	return &Guard{ks: k, guardOptions: o}, nil
 }
 
 // DialHook implements redis.Hook.

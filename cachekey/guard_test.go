@@ -23,7 +23,7 @@ import (
 type guardFixture struct {
 	base, guarded *redis.Client
 	ks            *cachekey.Keyspace
-	audit         *tenanttest.Auditor
+	audit         *tenanttest.AuditRecorder
 	a, b          tenant.Tenant
 	ctxA          context.Context
 	nsA, nsB      string
@@ -33,7 +33,7 @@ type guardFixture struct {
 
 func newGuardFixture(t *testing.T, opts ...cachekey.GuardOption) *guardFixture {
 	t.Helper()
-	f := &guardFixture{base: testenv.Redis(t), audit: &tenanttest.Auditor{}}
+	f := &guardFixture{base: testenv.Redis(t), audit: &tenanttest.AuditRecorder{}}
 	f.ks = newKeyspace(t, f.base, cachekey.WithAuditor(f.audit))
 	opt := f.base.Options()
 	opt.ClientName = "guarded" // CLIENT SETNAME passes the guard when a connection opens

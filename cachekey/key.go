@@ -90,9 +90,10 @@ func build(prefix, id string, hashTags bool, gen uint64, parts []string) string 
 	return unsafe.String(unsafe.SliceData(buf), len(buf))
 }
 
-// DecodePart reverses the escaping of one key part, for tools that read
-// keys back. It reports false for a malformed escape.
-func DecodePart(p string) (string, bool) {
+// decodePart reverses the escaping of one key part; it reports false for a
+// malformed escape. The tests use it to prove the escaping reversible, and
+// so keys injective.
+func decodePart(p string) (string, bool) {
 	if !strings.Contains(p, "%") {
 		return p, true
 	}

@@ -44,13 +44,8 @@ const (
 // A Keyspace is safe for concurrent use. Close stops its goroutines; it
 // does not close the Redis client.
 type Keyspace struct {
-	client     redis.UniversalClient
-	prefix     string
-	hashTags   bool
-	refresh    time.Duration
-	maxTenants int
-	auditor    tenant.Auditor
-	log        *slog.Logger
+	client redis.UniversalClient
+	options
 
 	gens   *generations
 	flight singleflight.Group
@@ -61,23 +56,35 @@ type Keyspace struct {
 	done    sync.WaitGroup
 }
 
-// Option configures a Keyspace.
-type Option func(*Keyspace) error
+// Option configures a Keyspace. Options write to a private options value,
+// never to a live Keyspace, and an invalid one makes New return an error
+// wrapping ErrConfig that names it.
+type Option func(*options) error
+
+// options are what New's options set; Keyspace embeds them.
+type options struct {
+	prefix     string
+	hashTags   bool
+	refresh    time.Duration
+	maxTenants int
+	auditor    tenant.Auditor
+	log        *slog.Logger
+}
 
 // WithPrefix sets the first key segment (default DefaultPrefix): ASCII
 // letters, digits, '_', '.', '-'.
 func WithPrefix(p string) Option {
-	return func(k *Keyspace) error {
+	return func(o *options) error {
 		if p == "" || len(p) > 32 {
-			return fmt.Errorf("%w: prefix %q", ErrConfig, p)
+			return fmt.Errorf("%w: WithPrefix(%q): 1 to 32 characters", ErrConfig, p)
 		}
 		for i := 0; i < len(p); i++ {
 			c := p[i]
 			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
-				return fmt.Errorf("%w: prefix %q has %q", ErrConfig, p, c)
+				return fmt.Errorf("%w: WithPrefix(%q): character %q", ErrConfig, p, c)
 			}
 		}
-		k.prefix = p
+		o.prefix = p
 		return nil
 	}
 }
@@ -88,18 +95,18 @@ func WithPrefix(p string) Option {
 // that a large or busy tenant cannot be spread over the cluster. Off by
 // default; without a cluster it changes nothing but the key text.
 func WithHashTags(on bool) Option {
-	return func(k *Keyspace) error { k.hashTags = on; return nil }
+	return func(o *options) error { o.hashTags = on; return nil }
 }
 
 // WithRefresh sets how often cached generations are re-read from Redis
 // (default DefaultRefresh): the longest a lost invalidation message can
 // leave this process serving the previous generation.
 func WithRefresh(d time.Duration) Option {
-	return func(k *Keyspace) error {
+	return func(o *options) error {
 		if d <= 0 {
-			return fmt.Errorf("%w: refresh %v", ErrConfig, d)
+			return fmt.Errorf("%w: WithRefresh(%v): not positive", ErrConfig, d)
 		}
-		k.refresh = d
+		o.refresh = d
 		return nil
 	}
 }
@@ -108,11 +115,11 @@ func WithRefresh(d time.Duration) Option {
 // DefaultMaxTenants); beyond it an arbitrary tenant is dropped and re-read
 // on next use.
 func WithMaxTenants(n int) Option {
-	return func(k *Keyspace) error {
+	return func(o *options) error {
 		if n <= 0 {
-			return fmt.Errorf("%w: max tenants %d", ErrConfig, n)
+			return fmt.Errorf("%w: WithMaxTenants(%d): not positive", ErrConfig, n)
 		}
-		k.maxTenants = n
+		o.maxTenants = n
 		return nil
 	}
 }
@@ -120,15 +127,15 @@ func WithMaxTenants(n int) Option {
 // WithAuditor sets where cross-tenant keys refused by the Guard and purges
 // are reported (default tenant.DefaultAuditor).
 func WithAuditor(a tenant.Auditor) Option {
-	return func(k *Keyspace) error { k.auditor = tenant.OrDefault(a); return nil }
+	return func(o *options) error { o.auditor = tenant.OrDefault(a); return nil }
 }
 
 // WithLogger sets the logger for degraded operation (default
 // slog.Default()).
 func WithLogger(l *slog.Logger) Option {
-	return func(k *Keyspace) error {
+	return func(o *options) error {
 		if l != nil {
-			k.log = l
+			o.log = l
 		}
 		return nil
 	}
@@ -140,19 +147,19 @@ func New(client redis.UniversalClient, opts ...Option) (*Keyspace, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil client", ErrConfig)
 	}
-	k := &Keyspace{
-		client:     client,
+	o := options{
 		prefix:     DefaultPrefix,
 		refresh:    DefaultRefresh,
 		maxTenants: DefaultMaxTenants,
 		auditor:    tenant.DefaultAuditor,
 		log:        slog.Default(),
 	}
-	for _, o := range opts {
-		if err := o(k); err != nil {
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
 			return nil, err
 		}
 	}
+	k := &Keyspace{client: client, options: o}
 	k.gens = newGenerations(k.maxTenants)
 	k.store = redisStore{k}
 	k.channel = k.prefix + ":generations"
@@ -250,9 +257,16 @@ func (k *Keyspace) Invalidate(ctx context.Context) error {
 }
 
 // InvalidateTenant is Invalidate for a tenant named by ID, for platform
-// code (a tenant's data changed by an operator or a migration).
+// code (a tenant's data changed by an operator or a migration). It acts
+// outside the context tenant, so it is platform work: ctx must carry
+// tenant.WithPlatformScope's reason, and the use is reported to the
+// auditor; without it the error wraps tenant.ErrNoTenant.
 func (k *Keyspace) InvalidateTenant(ctx context.Context, id string) error {
 	if err := tenant.ValidateID(id); err != nil {
+		return err
+	}
+	if _, err := tenant.RequirePlatformScope(ctx, k.auditor, tenant.Event{Package: "cachekey",
+		OwnerID: id, Resource: "invalidate"}); err != nil {
 		return err
 	}
 	return k.bump(ctx, id)

@@ -29,15 +29,15 @@ type memoryOptions struct {
 func WithMaxBytes(n int64) MemoryOption {
 	return func(o *memoryOptions) error {
 		if n <= 0 {
-			return fmt.Errorf("%w: max bytes %d", ErrConfig, n)
+			return fmt.Errorf("%w: WithMaxBytes(%d): not positive", ErrConfig, n)
 		}
 		o.maxBytes = n
 		return nil
 	}
 }
 
-// WithMemoryAuditor sets where purges are reported (default
-// tenant.DefaultAuditor).
+// WithMemoryAuditor sets where Purge and InvalidateTenant, platform work,
+// are reported (default tenant.DefaultAuditor).
 func WithMemoryAuditor(a tenant.Auditor) MemoryOption {
 	return func(o *memoryOptions) error { o.auditor = tenant.OrDefault(a); return nil }
 }
@@ -64,13 +64,12 @@ func NewMemory(opts ...MemoryOption) (*Keyspace, error) {
 			return nil, err
 		}
 	}
-	k := &Keyspace{
+	k := &Keyspace{options: options{
 		prefix:     DefaultPrefix,
-		refresh:    DefaultRefresh,
 		maxTenants: DefaultMaxTenants,
 		auditor:    o.auditor,
 		log:        slog.Default(),
-	}
+	}}
 	k.gens = newGenerations(k.maxTenants)
 	k.store = newMemoryStore(k, o.maxBytes)
 	return k, nil

@@ -9,8 +9,8 @@ import (
 	"github.com/tenantwall/tenantwall/tenant"
 )
 
-// PurgeBatch is how many keys one SCAN step asks for and one UNLINK drops.
-const PurgeBatch = 500
+// purgeBatch is how many keys one SCAN step asks for and one UNLINK drops.
+const purgeBatch = 500
 
 // Purge really deletes every key of a tenant, for tenant deletion: SCAN
 // with a MATCH pattern built from the escaped namespace (which can match
@@ -21,15 +21,15 @@ const PurgeBatch = 500
 // the purge is reported to the auditor. It returns how many keys it
 // deleted.
 func (k *Keyspace) Purge(ctx context.Context, id string) (int64, error) {
-	reason, ok := tenant.PlatformScope(ctx)
-	if !ok {
-		return 0, fmt.Errorf("cachekey: purge without tenant.WithPlatformScope: %w", tenant.ErrNoTenant)
-	}
+	// The ID is checked first so that an audit record never names a
+	// malformed tenant.
 	if err := tenant.ValidateID(id); err != nil {
 		return 0, err
 	}
-	k.auditor.Audit(ctx, tenant.Event{Kind: tenant.EventPlatformAccess, Package: "cachekey",
-		OwnerID: id, Resource: "purge: " + reason})
+	if _, err := tenant.RequirePlatformScope(ctx, k.auditor, tenant.Event{Package: "cachekey",
+		OwnerID: id, Resource: "purge"}); err != nil {
+		return 0, err
+	}
 	total, err := k.store.purge(internal(ctx), id)
 	k.gens.forget(id)
 	if err != nil {
@@ -47,7 +47,7 @@ func (r redisStore) purge(ctx context.Context, id string) (int64, error) {
 	scan := func(ctx context.Context, c redis.UniversalClient) error {
 		var cursor uint64
 		for {
-			keys, next, err := c.Scan(ctx, cursor, pattern, PurgeBatch).Result()
+			keys, next, err := c.Scan(ctx, cursor, pattern, purgeBatch).Result()
 			if err != nil {
 				return err
 			}

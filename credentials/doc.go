@@ -9,6 +9,18 @@
 //	_, _ = vault.Set(ctx, "openai", "sk-…")        // ctx carries the tenant
 //	client := &http.Client{Transport: &credentials.Transport{Vault: vault, Provider: "openai"}}
 //
+// # Stores
+//
+// The Vault keeps its sealed rows in a Store: MemStore in memory, or
+// credentials/sqlstore in a table on PostgreSQL or SQLite
+// (sqlstore.New(db, sqlstore.Postgres)). A Store refuses rows a Vault
+// could not have written (Row.Validate), never answers one tenant's or
+// provider's lookup with another's rows, and writes each version once:
+// of concurrent Puts of one version exactly one wins, the others get
+// ErrVersionExists, and Vault.Set retries them with the next version.
+// credentials/credentialstest is the conformance suite every store in
+// this repository passes; run it against your own.
+//
 // # Security
 //
 // The tenant, provider and version are sealed inside every ciphertext and
@@ -33,6 +45,14 @@
 //
 // # Errors
 //
-// ErrNoCredential, ErrBinding, ErrProvider, ErrHost and ErrConfig; test
-// with errors.Is. A missing tenant is tenant.ErrNoTenant.
+// ErrNoCredential, ErrBinding, ErrProvider, ErrHost, ErrConfig, ErrRow
+// and ErrVersionExists; test with errors.Is. A missing tenant is
+// tenant.ErrNoTenant; a store asked for an invalid tenant ID answers
+// tenant.ErrInvalidID.
+//
+// # Testing
+//
+// credentialstest.RunStoreTests checks a Store. The Vault needs no
+// service: MemStore and a localsecrets keeper run it in memory, as the
+// Example shows.
 package credentials

@@ -22,6 +22,16 @@ var (
 	// a host it does not understand. Nothing was sent.
 	ErrHost = errors.New("credentials: destination not bound to this provider")
 
-	// ErrConfig reports an invalid option.
+	// ErrConfig reports an invalid option or constructor argument (a
+	// missing keeper or store, an unsupported SQL dialect).
 	ErrConfig = errors.New("credentials: invalid configuration")
+
+	// ErrRow reports a Row that a Store refuses to keep; the wrapping
+	// error says which field is wrong.
+	ErrRow = errors.New("credentials: invalid row")
+
+	// ErrVersionExists reports a Store.Put of a (tenant, provider,
+	// version) that is stored already: a concurrent Set took the
+	// version. The Vault retries with the next one.
+	ErrVersionExists = errors.New("credentials: credential version exists")
 )

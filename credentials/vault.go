@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -68,18 +69,9 @@ func New(keeper *secrets.Keeper, store Store, opts ...Option) (*Vault, error) {
 	return v, nil
 }
 
-// checkProvider allows 1 to 40 of a-z, 0-9, '-', '_'.
-func checkProvider(p string) error {
-	if p == "" || len(p) > 40 {
-		return fmt.Errorf("%w: %.50q", ErrProvider, p)
-	}
-	for i := 0; i < len(p); i++ {
-		if c := p[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return fmt.Errorf("%w: %q", ErrProvider, p)
-		}
-	}
-	return nil
-}
+// checkProvider is ValidateProvider under the name the option code
+// calls it by.
+func checkProvider(p string) error { return ValidateProvider(p) }
 
 // sealed is what is encrypted: the value with its binding.
 type sealed struct {
@@ -89,9 +81,17 @@ type sealed struct {
 	Value    string `json:"s"`
 }
 
+// maxSetAttempts bounds how often Set retries when a concurrent Set of
+// the same tenant and provider took the version it chose. Each attempt
+// loses only to a writer that succeeded, so this many writers racing on
+// one credential all get a version.
+const maxSetAttempts = 16
+
 // Set stores a new version of the context tenant's credential for
 // provider and returns its version. Older versions stay readable
-// (rotation); new calls use the newest.
+// (rotation); new calls use the newest. Concurrent Sets of one
+// credential each get their own version; after maxSetAttempts lost races
+// Set gives up with an error wrapping ErrVersionExists.
 func (v *Vault) Set(ctx context.Context, provider, value string) (int, error) {
 	id, err := tenant.IDFromContext(ctx)
 	if err != nil {
@@ -103,9 +103,23 @@ func (v *Vault) Set(ctx context.Context, provider, value string) (int, error) {
 	if value == "" {
 		return 0, fmt.Errorf("%w: empty credential", ErrConfig)
 	}
+	for attempt := 1; ; attempt++ {
+		version, err := v.put(ctx, id, provider, value)
+		if err == nil {
+			return version, nil
+		}
+		if !errors.Is(err, ErrVersionExists) || attempt == maxSetAttempts {
+			return 0, err
+		}
+	}
+}
+
+// put seals value as the version after the newest stored one and stores
+// it. The version is inside the ciphertext, so a retry seals again.
+func (v *Vault) put(ctx context.Context, id, provider, value string) (int, error) {
 	rows, err := v.store.Rows(ctx, id, provider)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("credentials: store: %w", err)
 	}
 	version := 1
 	if len(rows) > 0 {

@@ -40,13 +40,13 @@ var strictKeyBytes = func() (out [len(strictKeys)][]byte) {
 	return out
 }()
 
-// CheckClaimsJSON scans a claims object without decoding it and refuses
+// checkClaimsJSON scans a claims object without decoding it and refuses
 // every key encoding/json would decode into one of the claims tenantwall
 // reads unless it is that claim's exact name, appearing once; and a
 // tenant_id, tenant_slug or typ that is not a string. Other keys are left
 // alone: they decode into nothing. It does not allocate unless a key is
 // written with escapes.
-func CheckClaimsJSON(data []byte) error {
+func checkClaimsJSON(data []byte) error {
 	var seen uint16 // bit i: strictKeys[i] was present
 	i := skipWS(data, 0)
 	if i >= len(data) || data[i] != '{' {

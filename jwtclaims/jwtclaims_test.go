@@ -26,7 +26,7 @@ import (
 type fixture struct {
 	keys       *jwtclaims.KeySet
 	auth       *jwtclaims.Authority
-	audit      *tenanttest.Auditor
+	audit      *tenanttest.AuditRecorder
 	a, b       tenant.Tenant
 	ctxA, ctxB context.Context
 	keyA, keyB jwtclaims.Key
@@ -35,7 +35,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, mk func(kid string) jwtclaims.Key) *fixture {
 	t.Helper()
-	f := &fixture{keys: jwtclaims.NewKeySet(), audit: &tenanttest.Auditor{}, a: tenanttest.NewTenant("acme"), b: tenanttest.NewTenant("globex"),
+	f := &fixture{keys: jwtclaims.NewKeySet(), audit: &tenanttest.AuditRecorder{}, a: tenanttest.NewTenant("acme"), b: tenanttest.NewTenant("globex"),
 		now: time.Now().Truncate(time.Second)}
 	f.ctxA, f.ctxB = tenant.NewContext(context.Background(), f.a), tenant.NewContext(context.Background(), f.b)
 	f.keyA, f.keyB = mk("a1"), mk("b1")
@@ -303,10 +303,30 @@ func TestKeysAreValidated(t *testing.T) {
 	assert.Error(t, ks.Add("not-a-tenant", jwtclaims.NewHS256Key("k")))
 	require.NoError(t, ks.Add(id, jwtclaims.NewHS256Key("k")))
 	assert.ErrorIs(t, ks.Add(id, jwtclaims.NewHS256Key("k")), jwtclaims.ErrConfig)
-	_, err := jwtclaims.New(nil, "i", "a")
-	assert.ErrorIs(t, err, jwtclaims.ErrConfig)
-	_, err = jwtclaims.New(ks, "i", "a", jwtclaims.WithLeeway(time.Hour))
-	assert.ErrorIs(t, err, jwtclaims.ErrConfig)
+}
+
+func TestOptionsAreValidated(t *testing.T) {
+	ks := jwtclaims.NewKeySet()
+	cases := []struct {
+		name   string
+		option string // what the error must name
+		keys   jwtclaims.KeySource
+		opts   []jwtclaims.Option
+	}{
+		{"an authority without keys is refused", "keys", nil, nil},
+		{"a leeway over five minutes is refused", "WithLeeway", ks, []jwtclaims.Option{jwtclaims.WithLeeway(time.Hour)}},
+		{"a negative leeway is refused", "WithLeeway", ks, []jwtclaims.Option{jwtclaims.WithLeeway(-time.Second)}},
+		{"a zero access TTL is refused", "WithTTL", ks, []jwtclaims.Option{jwtclaims.WithTTL(0, time.Hour)}},
+		{"a refresh TTL shorter than the access TTL is refused", "WithTTL", ks, []jwtclaims.Option{jwtclaims.WithTTL(time.Hour, time.Minute)}},
+		{"a nil clock is refused", "WithClock", ks, []jwtclaims.Option{jwtclaims.WithClock(nil)}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := jwtclaims.New(c.keys, "issuer", "audience", c.opts...)
+			require.ErrorIs(t, err, jwtclaims.ErrConfig)
+			assert.Contains(t, err.Error(), c.option, "the error names what is wrong")
+		})
+	}
 }
 
 func FuzzValidate(f *testing.F) {
@@ -346,7 +366,7 @@ func TestCheckClaimsJSON(t *testing.T) {
 	}
 }
 
-func lastEvent(a *tenanttest.Auditor) tenant.Event {
+func lastEvent(a *tenanttest.AuditRecorder) tenant.Event {
 	e, _ := a.Last()
 	return e
 }

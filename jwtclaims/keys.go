@@ -29,9 +29,9 @@ type Key struct {
 	Verify any               // []byte, *ecdsa.PublicKey or ed25519.PublicKey
 }
 
-// CheckKid validates a kid: 1 to 64 bytes of ASCII letters, digits, '_'
+// checkKid validates a kid: 1 to 64 bytes of ASCII letters, digits, '_'
 // and '-'. kids come from token headers, so nothing else is looked up.
-func CheckKid(kid string) error {
+func checkKid(kid string) error {
 	if kid == "" || len(kid) > 64 {
 		return fmt.Errorf("%w: %.70q", ErrInvalidKid, kid)
 	}
@@ -49,7 +49,7 @@ func CheckKid(kid string) error {
 // (a P-384 key under ES256, a truncated Ed25519 key) and a signing half
 // always matches the verifying half published or used for checks.
 func (k Key) check() error {
-	if err := CheckKid(k.ID); err != nil {
+	if err := checkKid(k.ID); err != nil {
 		return err
 	}
 	switch k.Method {

@@ -14,8 +14,10 @@ func FromContext(ctx context.Context) (*Claims, bool) {
 	return c, ok
 }
 
-// NewContext returns ctx carrying c.
-func NewContext(ctx context.Context, c *Claims) context.Context {
+// newContext returns ctx carrying c. It is unexported so that only
+// Middleware, after Validate, can put claims where FromContext finds them:
+// claims in a context are always verified claims.
+func newContext(ctx context.Context, c *Claims) context.Context {
 	return context.WithValue(ctx, claimsKey{}, c)
 }
 
@@ -35,14 +37,12 @@ func (a *Authority) Middleware(next http.Handler) http.Handler {
 			challenge(w, "invalid_token")
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), c)))
+		next.ServeHTTP(w, r.WithContext(newContext(r.Context(), c)))
 	})
 }
 
-// Bearer returns the token of an "Authorization: Bearer" header; exactly
+// bearer returns the token of an "Authorization: Bearer" header; exactly
 // one such header is accepted.
-func Bearer(r *http.Request) (string, bool) { return bearer(r) }
-
 func bearer(r *http.Request) (string, bool) {
 	h := r.Header.Values("Authorization")
 	if len(h) != 1 {

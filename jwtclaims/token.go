@@ -28,29 +28,36 @@ const (
 // and both are checked against the request's resolved tenant. It is safe
 // for concurrent use.
 type Authority struct {
-	keys       KeySource
-	issuer     string
-	audience   string
+	keys     KeySource
+	issuer   string
+	audience string
+	options
+	methods []string
+	parser  *jwt.Parser
+}
+
+// Option configures an Authority. Options write to a private options
+// value, never to a live Authority, and an invalid one makes New return an
+// error wrapping ErrConfig that names it.
+type Option func(*options) error
+
+// options are what New's options set; Authority embeds them.
+type options struct {
 	accessTTL  time.Duration
 	refreshTTL time.Duration
 	leeway     time.Duration
 	now        func() time.Time
 	auditor    tenant.Auditor
-	methods    []string
-	parser     *jwt.Parser
 }
-
-// Option configures an Authority.
-type Option func(*Authority) error
 
 // WithTTL sets the lifetimes of access and refresh tokens (defaults
 // DefaultAccessTTL, DefaultRefreshTTL).
 func WithTTL(access, refresh time.Duration) Option {
-	return func(a *Authority) error {
+	return func(o *options) error {
 		if access <= 0 || refresh < access {
-			return fmt.Errorf("%w: TTLs %v, %v", ErrConfig, access, refresh)
+			return fmt.Errorf("%w: WithTTL(%v, %v): access must be positive and at most refresh", ErrConfig, access, refresh)
 		}
-		a.accessTTL, a.refreshTTL = access, refresh
+		o.accessTTL, o.refreshTTL = access, refresh
 		return nil
 	}
 }
@@ -58,24 +65,30 @@ func WithTTL(access, refresh time.Duration) Option {
 // WithLeeway sets the clock skew allowed on exp, nbf and iat (default
 // DefaultLeeway, at most five minutes).
 func WithLeeway(d time.Duration) Option {
-	return func(a *Authority) error {
+	return func(o *options) error {
 		if d < 0 || d > 5*time.Minute {
-			return fmt.Errorf("%w: leeway %v", ErrConfig, d)
+			return fmt.Errorf("%w: WithLeeway(%v): between 0 and 5m", ErrConfig, d)
 		}
-		a.leeway = d
+		o.leeway = d
 		return nil
 	}
 }
 
-// WithClock replaces time.Now, for tests.
+// WithClock replaces time.Now, for tests. A nil clock is an error.
 func WithClock(now func() time.Time) Option {
-	return func(a *Authority) error { a.now = now; return nil }
+	return func(o *options) error {
+		if now == nil {
+			return fmt.Errorf("%w: WithClock(nil)", ErrConfig)
+		}
+		o.now = now
+		return nil
+	}
 }
 
 // WithAuditor sets where tokens presented on the wrong tenant are reported
 // (default tenant.DefaultAuditor).
 func WithAuditor(au tenant.Auditor) Option {
-	return func(a *Authority) error { a.auditor = tenant.OrDefault(au); return nil }
+	return func(o *options) error { o.auditor = tenant.OrDefault(au); return nil }
 }
 
 // New returns an Authority for issuer (the iss claim) and audience (the
@@ -84,14 +97,15 @@ func New(keys KeySource, issuer, audience string, opts ...Option) (*Authority, e
 	if keys == nil || issuer == "" || audience == "" {
 		return nil, fmt.Errorf("%w: keys, issuer and audience are required", ErrConfig)
 	}
-	a := &Authority{keys: keys, issuer: issuer, audience: audience, accessTTL: DefaultAccessTTL,
-		refreshTTL: DefaultRefreshTTL, leeway: DefaultLeeway, now: time.Now, auditor: tenant.DefaultAuditor,
-		methods: []string{jwt.SigningMethodHS256.Alg(), jwt.SigningMethodES256.Alg(), jwt.SigningMethodEdDSA.Alg()}}
-	for _, o := range opts {
-		if err := o(a); err != nil {
+	o := options{accessTTL: DefaultAccessTTL, refreshTTL: DefaultRefreshTTL, leeway: DefaultLeeway,
+		now: time.Now, auditor: tenant.DefaultAuditor}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
 			return nil, err
 		}
 	}
+	a := &Authority{keys: keys, issuer: issuer, audience: audience, options: o,
+		methods: []string{jwt.SigningMethodHS256.Alg(), jwt.SigningMethodES256.Alg(), jwt.SigningMethodEdDSA.Alg()}}
 	a.parser = jwt.NewParser(
 		jwt.WithValidMethods(a.methods),
 		jwt.WithExpirationRequired(),
@@ -103,7 +117,7 @@ func New(keys KeySource, issuer, audience string, opts ...Option) (*Authority, e
 	return a, nil
 }
 
-// checkPayload runs CheckClaimsJSON on a token's payload segment.
+// checkPayload runs checkClaimsJSON on a token's payload segment.
 func checkPayload(token string) error {
 	_, rest, _ := strings.Cut(token, ".")
 	payload, _, _ := strings.Cut(rest, ".")
@@ -118,7 +132,7 @@ func checkPayload(token string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrClaims, err)
 	}
-	return CheckClaimsJSON(dst)
+	return checkClaimsJSON(dst)
 }
 
 func (a *Authority) audienceFor(tenantID string) string { return a.audience + ":" + tenantID }
@@ -204,7 +218,7 @@ func (a *Authority) Validate(ctx context.Context, token, typ string) (*Claims, e
 			return nil, fmt.Errorf("%w: critical header extensions %.100v", ErrClaims, crit)
 		}
 		kid, _ := t.Header["kid"].(string)
-		if err := CheckKid(kid); err != nil {
+		if err := checkKid(kid); err != nil {
 			return nil, err
 		}
 		key, err := a.keys.Key(ctx, id, kid)

@@ -45,8 +45,8 @@
 // A Verifier proves custom domains by a TXT token or a CNAME to
 // CNAMETarget, both bound to (tenant, host): what one tenant publishes, or
 // a CNAME to the platform as such, proves nothing for another. CertPolicy
-// admits only active tenant hosts, and nothing at all with an invalid
-// WithCertRate.
+// admits only active tenant hosts, and Resolver.CertPolicy refuses an
+// invalid WithCertRate (ErrConfig) rather than admit without limit.
 //
 // # Errors
 //
@@ -57,6 +57,6 @@
 // # Testing
 //
 // The tests run the middleware end to end over HTTP/1.1 and HTTP/2, fuzz
-// Normalize and ParseForwardedHost, and benchmark a cache hit with 10,000
-// tenants and 100,000 domains (see BENCHMARKS.md).
+// Normalize and the Forwarded header parser, and benchmark a cache hit
+// with 10,000 tenants and 100,000 domains (see BENCHMARKS.md).
 package resolve

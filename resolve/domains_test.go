@@ -19,7 +19,8 @@ import (
 func TestCertPolicy(t *testing.T) {
 	f := newFixture(t)
 	r := f.resolver(t)
-	p := r.CertPolicy()
+	p, err := r.CertPolicy()
+	require.NoError(t, err)
 	ctx := context.Background()
 	allowed := []string{"crm.acme.test", "acme.app.example.com", "globex.app.example.com"}
 	for _, h := range allowed {
@@ -58,7 +59,8 @@ func TestCertPolicyRateLimitsARegisteredDomain(t *testing.T) {
 		require.NoError(t, f.store.PutDomain(ctx, tenant.Domain{Host: h, TenantID: f.acme.ID, Status: tenant.DomainActive}))
 	}
 	r := f.resolver(t)
-	p := r.CertPolicy(resolve.WithCertRate(2, time.Hour))
+	p, err := r.CertPolicy(resolve.WithCertRate(2, time.Hour))
+	require.NoError(t, err)
 	assert.NoError(t, p.Allow(ctx, "a.shop.example.org"))
 	assert.NoError(t, p.Allow(ctx, "b.shop.example.org"))
 	assert.ErrorIs(t, p.Allow(ctx, "c.shop.example.org"), resolve.ErrHostNotAllowed, "a third certificate for example.org within the hour")
@@ -269,8 +271,10 @@ func (*flakyCNAME) LookupCNAME(_ context.Context, host string) (string, error) {
 	return "", &net.DNSError{Err: "i/o timeout", Name: host, IsTimeout: true}
 }
 
-// A rate limit that cannot be applied must not mean "no limit".
-func TestCertPolicyRefusesEverythingWithAnInvalidRate(t *testing.T) {
+// A rate limit that cannot be applied must not mean "no limit": it is a
+// configuration error, and a policy not built by Resolver.CertPolicy
+// admits nothing.
+func TestCertPolicyRefusesAnInvalidRate(t *testing.T) {
 	f := newFixture(t)
 	r := f.resolver(t)
 	for _, c := range []struct {
@@ -284,12 +288,16 @@ func TestCertPolicyRefusesEverythingWithAnInvalidRate(t *testing.T) {
 		{"a negative count", -1, time.Hour},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			p := r.CertPolicy(resolve.WithCertRate(c.n, c.window))
-			for range 3 {
-				err := p.Allow(context.Background(), "crm.acme.test")
-				assert.ErrorIs(t, err, resolve.ErrHostNotAllowed)
-				assert.ErrorIs(t, err, resolve.ErrConfig)
-			}
+			p, err := r.CertPolicy(resolve.WithCertRate(c.n, c.window))
+			require.ErrorIs(t, err, resolve.ErrConfig)
+			assert.Contains(t, err.Error(), "WithCertRate", "the error names the option")
+			assert.Nil(t, p)
 		})
 	}
+	t.Run("a zero CertPolicy admits nothing", func(t *testing.T) {
+		var p resolve.CertPolicy
+		err := p.Allow(context.Background(), "crm.acme.test")
+		assert.ErrorIs(t, err, resolve.ErrHostNotAllowed)
+		assert.ErrorIs(t, err, resolve.ErrConfig)
+	})
 }

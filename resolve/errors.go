@@ -35,4 +35,11 @@ var (
 
 	// ErrConfig reports an invalid option given to New.
 	ErrConfig = errors.New("resolve: invalid configuration")
+
+	// ErrHostNotAllowed reports a host the certificate policy refuses.
+	ErrHostNotAllowed = errors.New("resolve: no certificate for this host")
 )
+
+// errForwarded is what parseForwarded reports for a malformed Forwarded
+// header; the middleware wraps it in ErrInvalidHost, so it stays unexported.
+var errForwarded = errors.New("malformed Forwarded header")

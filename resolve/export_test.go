@@ -3,5 +3,12 @@ package resolve
 // SetClock replaces the cache clock, for TTL tests.
 func SetClock(r *Resolver, now func() int64) { r.now = now }
 
+// ParseForwardedHost is parseForwarded for the table and fuzz tests: the
+// host, and false when there is none or the value is malformed.
+func ParseForwardedHost(v string) (string, bool) {
+	host, found, err := parseForwarded(v)
+	return host, found && err == nil
+}
+
 // CacheLen reports the number of cached answers.
 func CacheLen(r *Resolver) int { return r.cache.len() }

@@ -1,7 +1,6 @@
 package resolve
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -84,20 +83,10 @@ func forwardedHost(h http.Header) (string, bool, error) {
 	return a, true, nil
 }
 
-// errForwarded is what parseForwarded reports; forwardedHost wraps it.
-var errForwarded = errors.New("malformed Forwarded header")
-
-// ParseForwardedHost returns the host parameter of the last element of a
-// Forwarded header value (RFC 7239), unquoting a quoted-string. It reports
-// false when the last element has no host, or the value is malformed. The
-// result is raw: pass it to Normalize.
-func ParseForwardedHost(v string) (string, bool) {
-	host, found, err := parseForwarded(v)
-	return host, found && err == nil
-}
-
-// parseForwarded is ParseForwardedHost telling a malformed value (an
-// error) from a last element without host (found false).
+// parseForwarded returns the host parameter of the last element of a
+// Forwarded header value (RFC 7239), unquoting a quoted-string. It tells a
+// malformed value (an error wrapping errForwarded) from a last element
+// without host (found false). The result is raw: pass it to Normalize.
 func parseForwarded(v string) (host string, found bool, err error) {
 	elems := splitQuoted(v, ',')
 	if len(elems) == 0 {

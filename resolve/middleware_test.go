@@ -47,7 +47,7 @@ func TestMiddlewareOverHTTP1AndHTTP2(t *testing.T) {
 	for _, proto := range []string{"HTTP/1.1", "HTTP/2"} {
 		t.Run(proto+" decides the tenant per request on one connection", func(t *testing.T) {
 			f := newFixture(t)
-			audit := &tenanttest.Auditor{}
+			audit := &tenanttest.AuditRecorder{}
 			r := f.resolver(t, resolve.WithAuditor(audit))
 			srv := httptest.NewUnstartedServer(r.Middleware(whoami))
 			if proto == "HTTP/2" {
@@ -89,7 +89,7 @@ func TestMiddlewareOverHTTP1AndHTTP2(t *testing.T) {
 
 func TestMiddlewareRefusals(t *testing.T) {
 	f := newFixture(t)
-	audit := &tenanttest.Auditor{}
+	audit := &tenanttest.AuditRecorder{}
 	r := f.resolver(t, resolve.WithAuditor(audit))
 	srv := httptest.NewServer(r.Middleware(whoami))
 	t.Cleanup(srv.Close)
@@ -206,7 +206,7 @@ func TestForwardedHostsOnlyFromTrustedProxies(t *testing.T) {
 // skipped in favour of the next source.
 func TestAmbiguousForwardedHostsAreRefused(t *testing.T) {
 	f := newFixture(t)
-	audit := &tenanttest.Auditor{}
+	audit := &tenanttest.AuditRecorder{}
 	r := f.resolver(t, resolve.WithTrustedProxies("10.0.0.0/8"), resolve.WithAuditor(audit))
 	h := r.Middleware(whoami)
 	cases := []struct {

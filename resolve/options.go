@@ -50,20 +50,39 @@ const (
 	DefaultLookupTimeout = 5 * time.Second
 )
 
-// Option configures a Resolver.
-type Option func(*Resolver) error
+// Option configures a Resolver. Options write to a private options value,
+// never to a live Resolver, and an invalid one makes New return an error
+// wrapping ErrConfig that names it.
+type Option func(*options) error
+
+// options are what New's options set; Resolver embeds them.
+type options struct {
+	base, dotBase string
+	strategies    []Strategy
+	trusted       []netip.Prefix
+	header        string
+
+	cacheSize     int
+	ttl, negTTL   time.Duration
+	lookupTimeout time.Duration
+
+	auditor                     tenant.Auditor
+	notFound, suspended, failed http.Handler
+	allowEmptyOrigin            bool
+	trustedOrigins              map[string]bool
+}
 
 // WithBaseDomain sets the platform's base domain for the Subdomain strategy,
 // for example "app.example.com". It is normalised like any host. Without
 // it, Subdomain never matches.
 func WithBaseDomain(base string) Option {
-	return func(r *Resolver) error {
+	return func(o *options) error {
 		h, err := Normalize(base)
 		if err != nil {
-			return fmt.Errorf("%w: base domain: %w", ErrConfig, err)
+			return fmt.Errorf("%w: WithBaseDomain(%q): %w", ErrConfig, base, err)
 		}
-		r.base = h
-		r.dotBase = "." + h
+		o.base = h
+		o.dotBase = "." + h
 		return nil
 	}
 }
@@ -71,18 +90,18 @@ func WithBaseDomain(base string) Option {
 // WithStrategies sets which strategies are tried, in order. The default is
 // CustomDomain then Subdomain.
 func WithStrategies(s ...Strategy) Option {
-	return func(r *Resolver) error {
+	return func(o *options) error {
 		if len(s) == 0 {
-			return fmt.Errorf("%w: no strategies", ErrConfig)
+			return fmt.Errorf("%w: WithStrategies: no strategy", ErrConfig)
 		}
 		seen := map[Strategy]bool{}
 		for _, x := range s {
 			if x < CustomDomain || x > Header || seen[x] {
-				return fmt.Errorf("%w: strategy %v unknown or repeated", ErrConfig, x)
+				return fmt.Errorf("%w: WithStrategies: strategy %v unknown or repeated", ErrConfig, x)
 			}
 			seen[x] = true
 		}
-		r.strategies = append([]Strategy(nil), s...)
+		o.strategies = append([]Strategy(nil), s...)
 		return nil
 	}
 }
@@ -92,17 +111,17 @@ func WithStrategies(s ...Strategy) Option {
 // honoured. Requests from any other peer have those headers ignored. By
 // default no proxy is trusted.
 func WithTrustedProxies(cidrs ...string) Option {
-	return func(r *Resolver) error {
+	return func(o *options) error {
 		for _, c := range cidrs {
 			p, err := netip.ParsePrefix(c)
 			if err != nil {
 				a, err2 := netip.ParseAddr(c)
 				if err2 != nil {
-					return fmt.Errorf("%w: trusted proxy %q: %w", ErrConfig, c, err)
+					return fmt.Errorf("%w: WithTrustedProxies: %q: %w", ErrConfig, c, err)
 				}
 				p = netip.PrefixFrom(a, a.BitLen())
 			}
-			r.trusted = append(r.trusted, p.Masked())
+			o.trusted = append(o.trusted, p.Masked())
 		}
 		return nil
 	}
@@ -112,11 +131,11 @@ func WithTrustedProxies(cidrs ...string) Option {
 // as "X-Tenant". The strategy must also be listed in WithStrategies, and it
 // trusts the header only from WithTrustedProxies peers.
 func WithHeader(name string) Option {
-	return func(r *Resolver) error {
+	return func(o *options) error {
 		if !isToken(name, "") {
-			return fmt.Errorf("%w: header name %q", ErrConfig, name)
+			return fmt.Errorf("%w: WithHeader(%q): not a header name", ErrConfig, name)
 		}
-		r.header = http.CanonicalHeaderKey(name)
+		o.header = http.CanonicalHeaderKey(name)
 		return nil
 	}
 }
@@ -127,11 +146,11 @@ func WithHeader(name string) Option {
 // DefaultNegativeTTL. A change made in the store reaches this process after
 // at most ttl, or at once through the Invalidate methods.
 func WithCache(size int, ttl, negTTL time.Duration) Option {
-	return func(r *Resolver) error {
+	return func(o *options) error {
 		if size < 0 || ttl < 0 || negTTL < 0 {
-			return fmt.Errorf("%w: negative cache setting", ErrConfig)
+			return fmt.Errorf("%w: WithCache(%d, %v, %v): negative setting", ErrConfig, size, ttl, negTTL)
 		}
-		r.cacheSize, r.ttl, r.negTTL = size, ttl, negTTL
+		o.cacheSize, o.ttl, o.negTTL = size, ttl, negTTL
 		return nil
 	}
 }
@@ -140,11 +159,11 @@ func WithCache(size int, ttl, negTTL time.Duration) Option {
 // The lookup is shared by all requests waiting for the same host, so it runs
 // detached from any one request's cancellation.
 func WithLookupTimeout(d time.Duration) Option {
-	return func(r *Resolver) error {
+	return func(o *options) error {
 		if d <= 0 {
-			return fmt.Errorf("%w: lookup timeout %v", ErrConfig, d)
+			return fmt.Errorf("%w: WithLookupTimeout(%v): not positive", ErrConfig, d)
 		}
-		r.lookupTimeout = d
+		o.lookupTimeout = d
 		return nil
 	}
 }
@@ -152,8 +171,8 @@ func WithLookupTimeout(d time.Duration) Option {
 // WithAuditor sets where resolution failures, suspended tenants and
 // cross-tenant origins are reported (default tenant.DefaultAuditor).
 func WithAuditor(a tenant.Auditor) Option {
-	return func(r *Resolver) error {
-		r.auditor = tenant.OrDefault(a)
+	return func(o *options) error {
+		o.auditor = tenant.OrDefault(a)
 		return nil
 	}
 }
@@ -163,7 +182,13 @@ func WithAuditor(a tenant.Auditor) Option {
 // host, so the body never tells whether a tenant exists). ErrorFromContext
 // gives the reason.
 func WithNotFoundHandler(h http.Handler) Option {
-	return func(r *Resolver) error { r.notFound = h; return nil }
+	return func(o *options) error {
+		if h == nil {
+			return fmt.Errorf("%w: WithNotFoundHandler(nil)", ErrConfig)
+		}
+		o.notFound = h
+		return nil
+	}
 }
 
 // WithSuspendedHandler replaces the response to a request for a suspended
@@ -171,31 +196,43 @@ func WithNotFoundHandler(h http.Handler) Option {
 // context so the handler can name it; it is never passed to the next
 // handler.
 func WithSuspendedHandler(h http.Handler) Option {
-	return func(r *Resolver) error { r.suspended = h; return nil }
+	return func(o *options) error {
+		if h == nil {
+			return fmt.Errorf("%w: WithSuspendedHandler(nil)", ErrConfig)
+		}
+		o.suspended = h
+		return nil
+	}
 }
 
 // WithErrorHandler replaces the response when the store fails (default:
 // 503 with Retry-After). No default tenant is ever substituted.
 func WithErrorHandler(h http.Handler) Option {
-	return func(r *Resolver) error { r.failed = h; return nil }
+	return func(o *options) error {
+		if h == nil {
+			return fmt.Errorf("%w: WithErrorHandler(nil)", ErrConfig)
+		}
+		o.failed = h
+		return nil
+	}
 }
 
 // WithEmptyOrigin makes CheckOrigin accept a request without an Origin
 // header (non-browser clients). By default it is refused.
 func WithEmptyOrigin(allow bool) Option {
-	return func(r *Resolver) error { r.allowEmptyOrigin = allow; return nil }
+	return func(o *options) error { o.allowEmptyOrigin = allow; return nil }
 }
 
 // WithTrustedOrigins makes CheckOrigin accept Origins on these hosts for
 // every tenant, such as the platform's own console. Hosts are normalised.
 func WithTrustedOrigins(hosts ...string) Option {
-	return func(r *Resolver) error {
+	return func(o *options) error {
 		for _, h := range hosts {
 			n, err := Normalize(h)
 			if err != nil {
-				return fmt.Errorf("%w: trusted origin: %w", ErrConfig, err)
+				return fmt.Errorf("%w: WithTrustedOrigins: %w", ErrConfig, err)
 			}
-			r.trustedOrigins[n] = true
+			o.trustedOrigins[n] = true
 		}
 		return nil
 	}

@@ -14,7 +14,7 @@ import (
 
 func TestCheckOrigin(t *testing.T) {
 	f := newFixture(t)
-	audit := &tenanttest.Auditor{}
+	audit := &tenanttest.AuditRecorder{}
 	r := f.resolver(t, resolve.WithAuditor(audit), resolve.WithTrustedOrigins("console.example.com"))
 	var got error
 	h := r.Middleware(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { got = r.CheckOrigin(req) }))

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -26,25 +25,14 @@ const (
 // Resolver maps requests to tenants. It is safe for concurrent use; create
 // one per process with New and share it.
 type Resolver struct {
-	store          tenant.Lookup
-	base, dotBase  string
-	strategies     []Strategy
-	trusted        []netip.Prefix
-	header         string
+	store tenant.Lookup
+	options
 	headerMode     headerMode
 	hostStrategies bool
 
-	cacheSize     int
-	ttl, negTTL   time.Duration
-	lookupTimeout time.Duration
-	cache         *cache
-	flight        singleflight.Group
-	now           func() int64
-
-	auditor                     tenant.Auditor
-	notFound, suspended, failed http.Handler
-	allowEmptyOrigin            bool
-	trustedOrigins              map[string]bool
+	cache  *cache
+	flight singleflight.Group
+	now    func() int64
 }
 
 // New returns a Resolver over store. Without options it tries custom
@@ -53,25 +41,24 @@ func New(store tenant.Lookup, opts ...Option) (*Resolver, error) {
 	if store == nil {
 		return nil, fmt.Errorf("%w: nil store", ErrConfig)
 	}
-	r := &Resolver{
-		store:          store,
+	o := options{
 		strategies:     []Strategy{CustomDomain, Subdomain},
 		cacheSize:      DefaultCacheSize,
 		ttl:            DefaultCacheTTL,
 		negTTL:         DefaultNegativeTTL,
 		lookupTimeout:  DefaultLookupTimeout,
-		now:            func() int64 { return time.Now().UnixNano() },
 		auditor:        tenant.DefaultAuditor,
 		notFound:       http.HandlerFunc(http.NotFound),
 		suspended:      http.HandlerFunc(suspendedResponse),
 		failed:         http.HandlerFunc(unavailableResponse),
 		trustedOrigins: map[string]bool{},
 	}
-	for _, o := range opts {
-		if err := o(r); err != nil {
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
 			return nil, err
 		}
 	}
+	r := &Resolver{store: store, options: o, now: func() int64 { return time.Now().UnixNano() }}
 	for i, s := range r.strategies {
 		if s != Header {
 			r.hostStrategies = true

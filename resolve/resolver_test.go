@@ -167,21 +167,32 @@ func TestStrategyOrderAndSelection(t *testing.T) {
 	_, err = onlySub.Resolve(ctx, "crm.acme.test")
 	assert.ErrorIs(t, err, resolve.ErrUnknownHost, "custom domain resolved with the strategy off")
 
-	for _, bad := range [][]resolve.Option{
-		{resolve.WithStrategies()},
-		{resolve.WithStrategies(resolve.Subdomain, resolve.Subdomain)},
-		{resolve.WithStrategies(resolve.Strategy(9))},
-		{resolve.WithStrategies(resolve.Header)},
-		{resolve.WithStrategies(resolve.Header), resolve.WithHeader("X-Tenant")},
-		{resolve.WithBaseDomain("127.0.0.1")},
-		{resolve.WithTrustedProxies("10.0.0.0/33")},
-		{resolve.WithHeader("X Tenant")},
-		{resolve.WithCache(-1, 0, 0)},
-		{resolve.WithLookupTimeout(0)},
-		{resolve.WithTrustedOrigins("a..b")},
-	} {
-		_, err := resolve.New(f.store, bad...)
-		assert.ErrorIs(t, err, resolve.ErrConfig)
+	cases := []struct {
+		name   string
+		option string // what the error must name
+		opts   []resolve.Option
+	}{
+		{"no strategy is refused", "WithStrategies", []resolve.Option{resolve.WithStrategies()}},
+		{"a repeated strategy is refused", "WithStrategies", []resolve.Option{resolve.WithStrategies(resolve.Subdomain, resolve.Subdomain)}},
+		{"an unknown strategy is refused", "WithStrategies", []resolve.Option{resolve.WithStrategies(resolve.Strategy(9))}},
+		{"the header strategy without a header is refused", "WithHeader", []resolve.Option{resolve.WithStrategies(resolve.Header)}},
+		{"the header strategy without trusted proxies is refused", "WithTrustedProxies", []resolve.Option{resolve.WithStrategies(resolve.Header), resolve.WithHeader("X-Tenant")}},
+		{"an IP base domain is refused", "WithBaseDomain", []resolve.Option{resolve.WithBaseDomain("127.0.0.1")}},
+		{"a bad proxy prefix is refused", "WithTrustedProxies", []resolve.Option{resolve.WithTrustedProxies("10.0.0.0/33")}},
+		{"a header name with a blank is refused", "WithHeader", []resolve.Option{resolve.WithHeader("X Tenant")}},
+		{"a negative cache size is refused", "WithCache", []resolve.Option{resolve.WithCache(-1, 0, 0)}},
+		{"a zero lookup timeout is refused", "WithLookupTimeout", []resolve.Option{resolve.WithLookupTimeout(0)}},
+		{"a malformed trusted origin is refused", "WithTrustedOrigins", []resolve.Option{resolve.WithTrustedOrigins("a..b")}},
+		{"a nil not-found handler is refused", "WithNotFoundHandler", []resolve.Option{resolve.WithNotFoundHandler(nil)}},
+		{"a nil suspended handler is refused", "WithSuspendedHandler", []resolve.Option{resolve.WithSuspendedHandler(nil)}},
+		{"a nil error handler is refused", "WithErrorHandler", []resolve.Option{resolve.WithErrorHandler(nil)}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := resolve.New(f.store, c.opts...)
+			require.ErrorIs(t, err, resolve.ErrConfig)
+			assert.Contains(t, err.Error(), c.option, "the error names what is wrong")
+		})
 	}
 	_, err = resolve.New(nil)
 	assert.ErrorIs(t, err, resolve.ErrConfig)

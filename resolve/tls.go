@@ -2,7 +2,6 @@ package resolve
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -12,9 +11,6 @@ import (
 	"golang.org/x/net/publicsuffix"
 )
 
-// ErrHostNotAllowed reports a host the certificate policy refuses.
-var ErrHostNotAllowed = errors.New("resolve: no certificate for this host")
-
 // CertPolicy decides which hosts may get a TLS certificate on demand:
 // active custom domains and subdomains of active tenants, exactly, after
 // Normalize; everything else, and any store error, is refused. Each
@@ -22,38 +18,55 @@ var ErrHostNotAllowed = errors.New("resolve: no certificate for this host")
 // admissions per window, so one customer cannot make the platform request
 // certificates without end. It is safe for concurrent use.
 type CertPolicy struct {
-	r      *Resolver
-	limit  int
-	window time.Duration
-	now    func() time.Time
+	r *Resolver
+	certOptions
+	now func() time.Time
 
 	mu     sync.Mutex
 	counts map[string][]time.Time // registered domain → admission times
 }
 
-// CertPolicyOption configures a CertPolicy.
-type CertPolicyOption func(*CertPolicy)
+// CertPolicyOption configures the CertPolicy that Resolver.CertPolicy
+// returns. An invalid one makes it return an error wrapping ErrConfig that
+// names the option.
+type CertPolicyOption func(*certOptions) error
+
+// certOptions are what Resolver.CertPolicy's options set; CertPolicy
+// embeds them.
+type certOptions struct {
+	limit  int
+	window time.Duration
+}
 
 // WithCertRate sets how many admissions one registered domain may trigger
-// per window (default 10 per hour). Both must be positive: a policy given
-// anything else admits no host at all (the error wraps ErrConfig), rather
-// than admitting without limit.
+// per window (default 10 per hour). Both must be positive: anything else
+// is an error, never a policy without limit.
 func WithCertRate(n int, window time.Duration) CertPolicyOption {
-	return func(p *CertPolicy) { p.limit, p.window = n, window }
+	return func(o *certOptions) error {
+		if n <= 0 || window <= 0 {
+			return fmt.Errorf("%w: WithCertRate(%d, %v): both must be positive", ErrConfig, n, window)
+		}
+		o.limit, o.window = n, window
+		return nil
+	}
 }
 
 // CertPolicy returns the certificate policy of this resolver's tenants.
-func (r *Resolver) CertPolicy(opts ...CertPolicyOption) *CertPolicy {
-	p := &CertPolicy{r: r, limit: 10, window: time.Hour, now: time.Now, counts: map[string][]time.Time{}}
-	for _, o := range opts {
-		o(p)
+func (r *Resolver) CertPolicy(opts ...CertPolicyOption) (*CertPolicy, error) {
+	o := certOptions{limit: 10, window: time.Hour}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
 	}
-	return p
+	return &CertPolicy{r: r, certOptions: o, now: time.Now, counts: map[string][]time.Time{}}, nil
 }
 
 // Allow reports nil if host may get a certificate now.
 func (p *CertPolicy) Allow(ctx context.Context, host string) error {
-	if p.limit <= 0 || p.window <= 0 {
+	if p.r == nil || p.limit <= 0 || p.window <= 0 {
+		// Only a CertPolicy not made by Resolver.CertPolicy gets here:
+		// refuse rather than admit without limit.
 		return fmt.Errorf("%w: %w: certificate rate %d per %v", ErrHostNotAllowed, ErrConfig, p.limit, p.window)
 	}
 	h, err := Normalize(host)

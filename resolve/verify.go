@@ -12,9 +12,9 @@ import (
 	"github.com/tenantwall/tenantwall/tenant"
 )
 
-// ChallengeLabel is the DNS label under a custom domain where its TXT
+// challengeLabel is the DNS label under a custom domain where its TXT
 // verification record lives: _tenantwall-challenge.crm.acme.com.
-const ChallengeLabel = "_tenantwall-challenge"
+const challengeLabel = "_tenantwall-challenge"
 
 // DNS is the part of *net.Resolver that verification uses; inject a fake
 // or a resolver pointed at a test DNS server in tests.
@@ -88,7 +88,7 @@ func (v *Verifier) mac(purpose, tenantID, host string) string {
 }
 
 // RecordName returns where the TXT record goes.
-func (v *Verifier) RecordName(host string) string { return ChallengeLabel + "." + host }
+func (v *Verifier) RecordName(host string) string { return challengeLabel + "." + host }
 
 // Verify checks the DNS of d: the TXT record under RecordName holds the
 // token for d's tenant, or d's host is a CNAME of CNAMETarget for d's

@@ -1,7 +1,7 @@
 package session
 
 import (
-	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -56,23 +56,31 @@ func (m *Manager) auditCrossOrigin(r *http.Request, err error) {
 // one that is spelled otherwise would never match, and a silent no-op in a
 // security setting is a bug.
 func checkOrigin(o string) error {
+	if why := originProblem(o); why != "" {
+		return fmt.Errorf("%w: WithTrustedOrigins: origin %q: %s", ErrConfig, o, why)
+	}
+	return nil
+}
+
+// originProblem says what is wrong with o as a browser's Origin, or "".
+func originProblem(o string) string {
 	u, err := url.Parse(o)
 	if err != nil {
-		return err
+		return err.Error()
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return errors.New("scheme must be http or https")
+		return "scheme must be http or https"
 	}
 	if u.User != nil || u.Opaque != "" || u.Path != "" || u.RawPath != "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		return errors.New("an origin is scheme://host[:port] only")
+		return "an origin is scheme://host[:port] only"
 	}
 	host, port := u.Hostname(), u.Port()
 	if host == "" {
-		return errors.New("host is required")
+		return "host is required"
 	}
 	for i := 0; i < len(host); i++ {
 		if c := host[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == ':') {
-			return errors.New("host must be lowercase ASCII (punycode for IDN)")
+			return "host must be lowercase ASCII (punycode for IDN)"
 		}
 	}
 	canon := u.Scheme + "://"
@@ -80,10 +88,10 @@ func checkOrigin(o string) error {
 	case port != "":
 		n, err := strconv.Atoi(port)
 		if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
-			return errors.New("bad port")
+			return "bad port"
 		}
 		if u.Scheme == "http" && n == 80 || u.Scheme == "https" && n == 443 {
-			return errors.New("browsers omit the default port")
+			return "browsers omit the default port"
 		}
 		canon += net.JoinHostPort(host, port)
 	case strings.Contains(host, ":"):
@@ -92,7 +100,7 @@ func checkOrigin(o string) error {
 		canon += host
 	}
 	if canon != o {
-		return errors.New("not in the form browsers send")
+		return "not in the form browsers send"
 	}
-	return nil
+	return ""
 }

@@ -19,6 +19,8 @@
 // (cookie tossing) is refused with 400. Tokens are 256 random bits; stores
 // keep only their SHA-256. Sessions end after an idle timeout and an
 // absolute lifetime; Logout, DestroyUser and DestroyTenant end them early.
+// DestroyTenant is platform work: ctx must carry tenant.WithPlatformScope's
+// reason (checked and audited by tenant.RequirePlatformScope).
 // A store failure answers 503, never an anonymous or foreign session.
 //
 // Rotation is total. Login and Renew delete the old token and issue a new

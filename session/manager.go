@@ -25,7 +25,17 @@ const tokenLen = 43
 // Manager runs tenant-bound sessions over a Store. It is safe for
 // concurrent use.
 type Manager struct {
-	store    Store
+	store Store
+	options
+}
+
+// Option configures a Manager. Options write to a private options value,
+// never to a live Manager, and an invalid one makes New return an error
+// wrapping ErrConfig that names it.
+type Option func(*options) error
+
+// options are what New's options set; Manager embeds them.
+type options struct {
 	name     string
 	idle     time.Duration
 	lifetime time.Duration
@@ -36,23 +46,20 @@ type Manager struct {
 	deny     http.Handler
 }
 
-// Option configures a Manager.
-type Option func(*Manager) error
-
 // WithCookieName sets the cookie's base name (default DefaultName). Over
 // TLS the cookie is named "__Host-<name>", which browsers accept only
 // host-only, Secure and with Path=/.
 func WithCookieName(name string) Option {
-	return func(m *Manager) error {
+	return func(o *options) error {
 		if name == "" || len(name) > 64 {
-			return fmt.Errorf("%w: cookie name %q", ErrConfig, name)
+			return fmt.Errorf("%w: WithCookieName(%q): 1 to 64 characters", ErrConfig, name)
 		}
 		for i := 0; i < len(name); i++ {
 			if c := name[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-				return fmt.Errorf("%w: cookie name %q", ErrConfig, name)
+				return fmt.Errorf("%w: WithCookieName(%q): character %q", ErrConfig, name, c)
 			}
 		}
-		m.name = name
+		o.name = name
 		return nil
 	}
 }
@@ -61,11 +68,11 @@ func WithCookieName(name string) Option {
 // the absolute lifetime (a session ends that long after login, however
 // busy). Defaults DefaultIdleTimeout and DefaultLifetime.
 func WithTimeouts(idle, lifetime time.Duration) Option {
-	return func(m *Manager) error {
+	return func(o *options) error {
 		if idle <= 0 || lifetime < idle {
-			return fmt.Errorf("%w: timeouts %v, %v", ErrConfig, idle, lifetime)
+			return fmt.Errorf("%w: WithTimeouts(%v, %v): idle must be positive and at most lifetime", ErrConfig, idle, lifetime)
 		}
-		m.idle, m.lifetime = idle, lifetime
+		o.idle, o.lifetime = idle, lifetime
 		return nil
 	}
 }
@@ -73,12 +80,12 @@ func WithTimeouts(idle, lifetime time.Duration) Option {
 // WithSecure forces the Secure attribute and the __Host- name on or off,
 // for servers behind a TLS-terminating proxy (on) or local development
 // (off). By default it follows whether the request came over TLS.
-func WithSecure(on bool) Option { return func(m *Manager) error { m.secure = &on; return nil } }
+func WithSecure(on bool) Option { return func(o *options) error { o.secure = &on; return nil } }
 
 // WithAuditor sets where sessions presented on the wrong tenant are
 // reported (default tenant.DefaultAuditor).
 func WithAuditor(a tenant.Auditor) Option {
-	return func(m *Manager) error { m.auditor = tenant.OrDefault(a); return nil }
+	return func(o *options) error { o.auditor = tenant.OrDefault(a); return nil }
 }
 
 // WithTrustedOrigins lets unsafe requests from these origins through the
@@ -90,13 +97,13 @@ func WithAuditor(a tenant.Auditor) Option {
 // no user — since it is compared byte for byte; anything else makes New
 // fail with ErrConfig.
 func WithTrustedOrigins(origins ...string) Option {
-	return func(m *Manager) error {
-		for _, o := range origins {
-			if err := checkOrigin(o); err != nil {
-				return fmt.Errorf("%w: trusted origin %q: %v", ErrConfig, o, err)
+	return func(o *options) error {
+		for _, origin := range origins {
+			if err := checkOrigin(origin); err != nil {
+				return err
 			}
-			if err := m.cop.AddTrustedOrigin(o); err != nil {
-				return fmt.Errorf("%w: trusted origin %q: %v", ErrConfig, o, err)
+			if err := o.cop.AddTrustedOrigin(origin); err != nil {
+				return fmt.Errorf("%w: WithTrustedOrigins: origin %q: %v", ErrConfig, origin, err)
 			}
 		}
 		return nil
@@ -107,18 +114,24 @@ func WithTrustedOrigins(origins ...string) Option {
 // cross-origin check (default: 403 with a plain-text body). It should
 // answer 403 and must not act on the request.
 func WithDenyHandler(h http.Handler) Option {
-	return func(m *Manager) error {
+	return func(o *options) error {
 		if h == nil {
-			return fmt.Errorf("%w: nil deny handler", ErrConfig)
+			return fmt.Errorf("%w: WithDenyHandler(nil)", ErrConfig)
 		}
-		m.deny = h
+		o.deny = h
 		return nil
 	}
 }
 
-// WithClock replaces time.Now, for tests.
+// WithClock replaces time.Now, for tests. A nil clock is an error.
 func WithClock(now func() time.Time) Option {
-	return func(m *Manager) error { m.now = now; return nil }
+	return func(o *options) error {
+		if now == nil {
+			return fmt.Errorf("%w: WithClock(nil)", ErrConfig)
+		}
+		o.now = now
+		return nil
+	}
 }
 
 // New returns a Manager over store.
@@ -126,14 +139,14 @@ func New(store Store, opts ...Option) (*Manager, error) {
 	if store == nil {
 		return nil, fmt.Errorf("%w: nil store", ErrConfig)
 	}
-	m := &Manager{store: store, name: DefaultName, idle: DefaultIdleTimeout, lifetime: DefaultLifetime,
+	o := options{name: DefaultName, idle: DefaultIdleTimeout, lifetime: DefaultLifetime,
 		auditor: tenant.DefaultAuditor, now: time.Now, cop: http.NewCrossOriginProtection(), deny: http.HandlerFunc(denyCrossOrigin)}
-	for _, o := range opts {
-		if err := o(m); err != nil {
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
 			return nil, err
 		}
 	}
-	return m, nil
+	return &Manager{store: store, options: o}, nil
 }
 
 // Session is a snapshot of the request's session, read with FromContext
@@ -278,7 +291,7 @@ func (m *Manager) load(r *http.Request) (*Session, string, error) {
 	if err != nil {
 		return nil, "", nil // no tenant, no session
 	}
-	hash := Hash(tok)
+	hash := hashToken(tok)
 	rec, found, err := m.store.Find(ctx, hash)
 	if err != nil || !found {
 		return nil, "", err
@@ -332,7 +345,7 @@ func (m *Manager) Login(w http.ResponseWriter, r *http.Request, userID string, v
 		st.end()
 	} else if tok, _ := m.token(r); tok != "" && (st == nil || !st.noCookie) {
 		// A token we did not load (expired, foreign) still dies here.
-		old = Hash(tok)
+		old = hashToken(tok)
 	}
 	if old != "" {
 		if err := m.store.Delete(ctx, old); err != nil {
@@ -421,7 +434,7 @@ func (m *Manager) issue(w http.ResponseWriter, r *http.Request, rec Record) (*Se
 	var b [32]byte
 	rand.Read(b[:])
 	tok := base64.RawURLEncoding.EncodeToString(b[:])
-	hash := Hash(tok)
+	hash := hashToken(tok)
 	ttl := m.ttl(rec, m.now())
 	if ttl <= 0 {
 		return nil, "", fmt.Errorf("%w: the session reached its lifetime", ErrNoSession)
@@ -466,14 +479,15 @@ func (m *Manager) DestroyUser(ctx context.Context, userID string) error {
 // DestroyTenant ends every session of a tenant. It is platform work: ctx
 // must carry tenant.WithPlatformScope's reason.
 func (m *Manager) DestroyTenant(ctx context.Context, tenantID string) error {
-	reason, ok := tenant.PlatformScope(ctx)
-	if !ok {
-		return fmt.Errorf("session: destroy tenant without tenant.WithPlatformScope: %w", tenant.ErrNoTenant)
-	}
+	// The ID is checked first so that an audit record never names a
+	// malformed tenant.
 	if err := tenant.ValidateID(tenantID); err != nil {
 		return err
 	}
-	m.auditor.Audit(ctx, tenant.Event{Kind: tenant.EventPlatformAccess, Package: "session", OwnerID: tenantID, Resource: "destroy sessions: " + reason})
+	if _, err := tenant.RequirePlatformScope(ctx, m.auditor, tenant.Event{Package: "session",
+		OwnerID: tenantID, Resource: "destroy sessions"}); err != nil {
+		return err
+	}
 	return m.store.DeleteTenant(ctx, tenantID)
 }
 

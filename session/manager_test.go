@@ -24,14 +24,14 @@ import (
 // resolve would), /login logs in, /me answers who is logged in.
 type app struct {
 	m     *session.Manager
-	audit *tenanttest.Auditor
+	audit *tenanttest.AuditRecorder
 	now   time.Time
 	mu    sync.Mutex
 	hosts map[string]tenant.Tenant
 }
 
 func newApp(t *testing.T, store session.Store, opts ...session.Option) *app {
-	a := &app{audit: &tenanttest.Auditor{}, now: time.Now(), hosts: map[string]tenant.Tenant{
+	a := &app{audit: &tenanttest.AuditRecorder{}, now: time.Now(), hosts: map[string]tenant.Tenant{
 		"acme.example.com": tenanttest.NewTenant("acme"), "globex.example.com": tenanttest.NewTenant("globex")}}
 	var err error
 	a.m, err = session.New(store, append([]session.Option{session.WithAuditor(a.audit), session.WithClock(a.clock)}, opts...)...)
@@ -243,11 +243,26 @@ func TestStoreDownIs503(t *testing.T) {
 }
 
 func TestOptionsAreValidated(t *testing.T) {
-	_, err := session.New(nil)
-	assert.ErrorIs(t, err, session.ErrConfig)
-	for _, o := range []session.Option{session.WithCookieName(""), session.WithCookieName("a;b"), session.WithTimeouts(0, time.Hour),
-		session.WithTimeouts(time.Hour, time.Minute)} {
-		_, err := session.New(session.NewMemStore(), o)
-		assert.ErrorIs(t, err, session.ErrConfig)
+	cases := []struct {
+		name   string
+		option string // what the error must name
+		store  session.Store
+		opts   []session.Option
+	}{
+		{"a nil store is refused", "nil store", nil, nil},
+		{"an empty cookie name is refused", "WithCookieName", session.NewMemStore(), []session.Option{session.WithCookieName("")}},
+		{"a cookie name with a separator is refused", "WithCookieName", session.NewMemStore(), []session.Option{session.WithCookieName("a;b")}},
+		{"a zero idle timeout is refused", "WithTimeouts", session.NewMemStore(), []session.Option{session.WithTimeouts(0, time.Hour)}},
+		{"a lifetime shorter than the idle timeout is refused", "WithTimeouts", session.NewMemStore(), []session.Option{session.WithTimeouts(time.Hour, time.Minute)}},
+		{"a nil clock is refused", "WithClock", session.NewMemStore(), []session.Option{session.WithClock(nil)}},
+		{"a nil deny handler is refused", "WithDenyHandler", session.NewMemStore(), []session.Option{session.WithDenyHandler(nil)}},
+		{"a trusted origin with a path is refused", "WithTrustedOrigins", session.NewMemStore(), []session.Option{session.WithTrustedOrigins("https://acme.test/x")}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := session.New(c.store, c.opts...)
+			require.ErrorIs(t, err, session.ErrConfig)
+			assert.Contains(t, err.Error(), c.option, "the error names what is wrong")
+		})
 	}
 }

@@ -10,7 +10,7 @@ import (
 )
 
 // Record is what a store keeps for one session. The token itself is never
-// stored: records are keyed by the token's SHA-256 (Hash).
+// stored: records are keyed by the hex SHA-256 of the token.
 type Record struct {
 	TenantID string            `json:"tenant_id"`
 	UserID   string            `json:"user_id"`
@@ -53,8 +53,9 @@ type Store interface {
 	DeleteTenant(ctx context.Context, tenantID string) error
 }
 
-// Hash returns the store key of a token: hex SHA-256.
-func Hash(token string) string {
+// hashToken returns the store key of a token: hex SHA-256. Stores only
+// ever see hashes, so a leaked store never yields a usable cookie.
+func hashToken(token string) string {
 	h := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(h[:])
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/tenantwall/tenantwall/sqlscope/internal/privilege"
 )
 
 // Check names one kind of isolation problem Audit looks for.
@@ -43,13 +45,18 @@ const (
 	// CheckSuperuser: the application role is a superuser, or a member
 	// (directly or through other roles) of one, which it can SET ROLE to
 	// (RLS never applies to superusers).
-	CheckSuperuser Check = "role_superuser"
+	CheckSuperuser Check = privilege.Superuser
 	// CheckBypassRLS: the application role has BYPASSRLS, or is a member
 	// (directly or through other roles) of a role that has it.
-	CheckBypassRLS Check = "role_bypassrls"
+	CheckBypassRLS Check = privilege.BypassRLS
+	// CheckCreateRole: the application role has CREATEROLE, or is a
+	// member of a role that has it. In PostgreSQL 15 such a role may
+	// grant itself membership in the owner of a tenant table or in a
+	// BYPASSRLS role, and so escape row level security.
+	CheckCreateRole Check = privilege.CreateRole
 	// CheckOwner: the application role owns (or is a member of the owner
 	// of) a tenant table, and so may disable RLS or drop policies.
-	CheckOwner Check = "role_owns_table"
+	CheckOwner Check = privilege.Owner
 	// CheckForeignKey: a foreign key between tenant tables that does not
 	// include tenant_id, so a row can reference another tenant's row.
 	CheckForeignKey Check = "foreign_key_without_tenant"
@@ -198,55 +205,32 @@ func (a *auditor) add(c Check, table, object, detail string) {
 }
 
 // tenantTables is the common table expression naming tenant tables.
-const tenantTables = `
-WITH tt AS (
-	SELECT c.oid, n.nspname, c.relname, c.relowner, c.relrowsecurity, c.relforcerowsecurity,
-	       format('%I.%I', n.nspname, c.relname) AS qname, a.attnum, a.attnotnull
-	FROM pg_class c
-	JOIN pg_namespace n ON n.oid = c.relnamespace
-	JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
-	WHERE c.relkind IN ('r', 'p')
-	  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'tenantwall')
-	  AND n.nspname NOT LIKE 'pg_temp_%'
-	  AND (cardinality($1::text[]) = 0 OR n.nspname = ANY($1::text[]))
-)`
+const tenantTables = privilege.TenantTables
 
+// roleChecks reports what lets the role escape row level security:
+// superuser, BYPASSRLS, membership in a role that is, and ownership of a
+// tenant table (or membership in its owner). NewRLS and pgxscope refuse a
+// role on the same query.
 func (a *auditor) roleChecks() error {
-	var super, bypass bool
-	err := a.db.QueryRowContext(a.ctx, `SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1`, a.role).Scan(&super, &bypass)
-	if err != nil {
-		return fmt.Errorf("role %q: %w", a.role, err)
+	var exists bool
+	if err := a.db.QueryRowContext(a.ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, a.role).Scan(&exists); err != nil {
+		return err
 	}
-	if super {
-		// A superuser is a member of every role: listing them adds nothing.
-		a.add(CheckSuperuser, "", a.role, "row level security never applies to a superuser")
-		return nil
+	if !exists {
+		return fmt.Errorf("role %q does not exist", a.role)
 	}
-	if bypass {
-		a.add(CheckBypassRLS, "", a.role, "the role bypasses every policy")
-	}
-	// Superuser and BYPASSRLS are not inherited, but a member may SET ROLE
-	// to any role it belongs to, whatever INHERIT says: MEMBER counts them.
-	rows, err := a.db.QueryContext(a.ctx, `
-SELECT rolname, rolsuper, rolbypassrls FROM pg_roles
-WHERE (rolsuper OR rolbypassrls) AND rolname <> $1 AND pg_has_role($1, oid, 'MEMBER')
-ORDER BY rolname`, a.role)
+	problems, err := privileges(a.ctx, a.db, a.role, a.schemas)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name, &super, &bypass); err != nil {
-			return err
+	for _, p := range problems {
+		object := p.Via
+		if p.Kind == privilege.Owner {
+			object = p.Role
 		}
-		if super {
-			a.add(CheckSuperuser, "", name, a.role+" is a member of superuser "+name+" and can SET ROLE to it")
-		} else {
-			a.add(CheckBypassRLS, "", name, a.role+" is a member of BYPASSRLS role "+name+" and can SET ROLE to it")
-		}
+		a.add(Check(p.Kind), p.Table, object, p.Detail())
 	}
-	return rows.Err()
+	return nil
 }
 
 // guardProbe is the value the guard is asked to return; no tenant ID can
@@ -309,17 +293,16 @@ func (a *auditor) guardChecks() error {
 
 func (a *auditor) tableChecks() error {
 	rows, err := a.db.QueryContext(a.ctx, tenantTables+`
-SELECT qname, relrowsecurity, relforcerowsecurity, attnotnull,
-       pg_has_role($2, relowner, 'MEMBER') AS owns, pg_get_userbyid(relowner)
-FROM tt ORDER BY qname`, schemaArray(a.schemas), a.role)
+SELECT qname, relrowsecurity, relforcerowsecurity, attnotnull
+FROM tt ORDER BY qname`, schemaArray(a.schemas))
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var name, owner string
-		var rls, force, notNull, owns bool
-		if err := rows.Scan(&name, &rls, &force, &notNull, &owns, &owner); err != nil {
+		var name string
+		var rls, force, notNull bool
+		if err := rows.Scan(&name, &rls, &force, &notNull); err != nil {
 			return err
 		}
 		if !rls {
@@ -330,9 +313,6 @@ FROM tt ORDER BY qname`, schemaArray(a.schemas), a.role)
 		}
 		if !notNull {
 			a.add(CheckNullableTenant, name, TenantColumn, "tenant_id must be NOT NULL")
-		}
-		if owns {
-			a.add(CheckOwner, name, a.role, "the table belongs to "+owner+"; connect the application as a role that does not own tenant tables")
 		}
 	}
 	return rows.Err()

@@ -3,6 +3,7 @@ package sqlscope
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -108,6 +109,13 @@ func RLSSQL(table string) ([]string, error) {
 // EnableRLS installs the guard function and isolates each table, in one
 // transaction, with FunctionSQL and RLSSQL. Run it as the tables' owner
 // (a migration role), never as the application role.
+//
+// Before changing anything it checks every table: it must exist and be a
+// table, with a tenant_id column of type text or varchar (else
+// ErrNotTenantTable), and no row may have a NULL or empty tenant_id
+// (else ErrRowsWithoutTenant); each error shows the SQL that fixes it.
+// Everything runs in one transaction, so an error leaves every table and
+// the guard function as they were.
 func EnableRLS(ctx context.Context, db *sql.DB, setting string, tables ...string) error {
 	stmts, err := FunctionSQL(setting)
 	if err != nil {
@@ -125,6 +133,11 @@ func EnableRLS(ctx context.Context, db *sql.DB, setting string, tables ...string
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('tenantwall.ddl'))`); err != nil {
 			return err
 		}
+		for _, t := range tables {
+			if err := checkTenantTable(ctx, tx, t); err != nil {
+				return err
+			}
+		}
 		for _, s := range stmts {
 			if _, err := tx.ExecContext(ctx, s); err != nil {
 				return fmt.Errorf("sqlscope: %s: %w", firstLine(s), err)
@@ -139,4 +152,67 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// checkTenantTable refuses a table that RLSSQL cannot isolate, before
+// anything is changed, with the SQL that makes it ready. table is
+// validated by RLSSQL already.
+func checkTenantTable(ctx context.Context, tx *sql.Tx, table string) error {
+	quoted, err := QuoteQualified(table)
+	if err != nil {
+		return err
+	}
+	var (
+		name, kind string
+		typ        sql.NullString
+		typeOK     bool
+		forced     bool
+		owner      bool
+	)
+	// The table is resolved as ALTER TABLE resolves it (search_path).
+	err = tx.QueryRowContext(ctx, `
+SELECT format('%I.%I', n.nspname, c.relname), c.relkind::text, format_type(a.atttypid, a.atttypmod),
+       coalesce(a.atttypid IN ('text'::regtype, 'varchar'::regtype), false),
+       c.relforcerowsecurity, pg_has_role(current_user, c.relowner, 'USAGE')
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+WHERE c.oid = to_regclass($1)`, quoted).Scan(&name, &kind, &typ, &typeOK, &forced, &owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w: table %s does not exist (as the search_path resolves it): create it, or name it with its schema", ErrNotTenantTable, table)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlscope: EnableRLS: look up table %s: %w", table, err)
+	}
+	switch {
+	case kind != "r" && kind != "p":
+		return fmt.Errorf("%w: %s is not a table (relkind %q): row level security applies to tables; isolate the tables it reads", ErrNotTenantTable, name, kind)
+	case !typ.Valid:
+		return fmt.Errorf("%w: table %s has no %s column: add it and give every row its tenant's ID, then run EnableRLS again:\n"+
+			"\tALTER TABLE %s ADD COLUMN %s text;\n\tUPDATE %s SET %s = … ; -- each row's tenant ID\n"+
+			"(EnableRLS makes it NOT NULL and defaults it to the transaction's tenant)", ErrNotTenantTable, name, TenantColumn, name, TenantColumn, name, TenantColumn)
+	case !typeOK:
+		return fmt.Errorf("%w: table %s: %s is %s, want text: the policy compares it with the tenant setting, which is text:\n"+
+			"\tALTER TABLE %s ALTER COLUMN %s TYPE text;", ErrNotTenantTable, name, TenantColumn, typ.String, name, TenantColumn)
+	}
+	// A forced table hides its rows from its owner too, and the guard
+	// raises without a tenant: count them unforced. The statements below
+	// force it again in this transaction, and an error rolls this back.
+	if forced && owner {
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE `+quoted+` NO FORCE ROW LEVEL SECURITY`); err != nil {
+			return fmt.Errorf("sqlscope: EnableRLS: %s: %w", name, err)
+		}
+	}
+	var nulls, empty int64
+	err = tx.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE `+TenantColumn+` IS NULL), count(*) FILTER (WHERE `+TenantColumn+` = '')
+FROM `+quoted+` WHERE `+TenantColumn+` IS NULL OR `+TenantColumn+` = ''`).Scan(&nulls, &empty)
+	if err != nil {
+		return fmt.Errorf("sqlscope: EnableRLS: read %s.%s (run EnableRLS as the table's owner): %w", name, TenantColumn, err)
+	}
+	if nulls > 0 || empty > 0 {
+		return fmt.Errorf("%w: table %s has %d row(s) whose %s is NULL and %d whose %s is empty: give each its tenant's ID, or delete it, then run EnableRLS again:\n"+
+			"\tUPDATE %s SET %s = … WHERE %s IS NULL OR %s = ''; -- each row's tenant ID",
+			ErrRowsWithoutTenant, name, nulls, TenantColumn, empty, TenantColumn, name, TenantColumn, TenantColumn, TenantColumn)
+	}
+	return nil
 }

@@ -11,11 +11,14 @@
 //     is missing or empty. RLS.Tx runs a transaction with the tenant set by
 //     set_config(setting, id, true): transaction-local, a bound parameter.
 //     Package pgxscope does the same natively on pgx, in the round trip of
-//     BEGIN. Audit inspects a live database for every way this can be
-//     misconfigured.
-//   - Schema per tenant (PostgreSQL). Schemas creates, migrates, renames and
-//     drops one schema per tenant; Schemas.Tx sets search_path to the
-//     tenant's schema alone.
+//     BEGIN. NewRLS refuses an application role that row level security
+//     does not bind (see Security). Audit inspects a live database for
+//     every way this can be misconfigured.
+//   - Schema per tenant (PostgreSQL). Schemas creates, migrates and drops
+//     one schema per tenant, named from the tenant's immutable ID (never
+//     its renamable slug); Schemas.Tx sets search_path to the context
+//     tenant's schema alone. AdoptSlugSchema moves schemas that earlier
+//     versions named from slugs.
 //   - Row filter (SQLite, MySQL/MariaDB, PostgreSQL without RLS). Filter
 //     binds the context tenant into every statement at a {tenant} marker and
 //     refuses statements without one; Filter.Insert sets tenant_id itself.
@@ -30,8 +33,20 @@
 // reason, a separate privileged handle, and reports to the auditor.
 //
 // Run the application as a role that is neither superuser, nor BYPASSRLS,
-// nor owner of tenant tables, nor a member of such a role (it could SET
-// ROLE to it); Audit reports each of these. Audit also reports every
+// nor CREATEROLE (in PostgreSQL 15 it can grant itself any other role),
+// nor owner of a tenant table, nor a member — directly or through other
+// roles, INHERIT or not — of such a role (it could SET ROLE to it):
+// row level security does not bind such a role, and every tenant would
+// see every tenant's rows. This is not left to the reader: NewRLS checks
+// the role its handle connects as (current_user, session_user and the
+// role that logged in) before it returns, and refuses a privileged one
+// with ErrPrivilegedRole, naming each problem and the SQL that fixes it;
+// package pgxscope does the same on first use of each pool or
+// connection. The check sees the tenant tables (tables with a tenant_id
+// column) that exist when it runs, so migrate first. A tool that must
+// run as a privileged role says so with WithPrivilegedRole(reason): the
+// role is then not checked and the reason goes to the auditor. Audit
+// runs the same role check, with the same query, and also reports every
 // permissive policy on a tenant table whose USING or WITH CHECK is not
 // exactly what RLSSQL generates as PostgreSQL deparses it (an expression
 // that merely contains the guard, such as "guard OR true", admits other
@@ -103,13 +118,34 @@
 // tested differentially against the real servers.
 //
 // Identifiers (tables, schemas, settings) are validated and quoted, never
-// escaped; schema names derive only from slugs that pass
-// tenant.ValidateSlug.
+// escaped; schema names derive only from IDs that pass tenant.ValidateID,
+// in a form no slug can spell, so a slug that changes hands (or spells
+// another tenant's ID) never leads to another tenant's schema.
 //
 // # Errors
 //
-// ErrUnscoped, ErrStatement, ErrTenantColumn, ErrIdentifier, ErrUnsafe (Findings.Err),
-// ErrNoPlatformDB and ErrMigration; test with errors.Is.
+// ErrUnscoped, ErrStatement, ErrTenantColumn, ErrIdentifier, ErrUnsafe
+// (Findings.Err), ErrNoPlatformDB, ErrMigration and ErrSchemaConflict;
+// test with errors.Is.
+//
+// ErrPrivilegedRole comes from NewRLS (and pgxscope) when the application
+// role escapes row level security; the message names the role, each
+// problem and its fix, for example:
+//
+//	sqlscope: the application role escapes row level security: role app
+//	owns tenant table public.leads and so may disable its row level
+//	security: give it to the migration role (ALTER TABLE public.leads
+//	OWNER TO <owner role>). Connect the application as a role of its own …
+//
+// EnableRLS checks every table before it changes anything, and changes
+// nothing on an error (one transaction): ErrNotTenantTable when a table
+// is missing, is not a table, or has no tenant_id column of type text
+// or varchar; ErrRowsWithoutTenant when rows have a NULL or empty
+// tenant_id. Both messages show the SQL to run, after which EnableRLS can
+// be run again:
+//
+//	ALTER TABLE public.leads ADD COLUMN tenant_id text;
+//	UPDATE public.leads SET tenant_id = … WHERE tenant_id IS NULL OR tenant_id = '';
 //
 // # Testing
 //

@@ -31,7 +31,30 @@ var (
 	// platform handle (WithPlatformDB).
 	ErrNoPlatformDB = errors.New("sqlscope: no platform database configured")
 
+	// ErrPrivilegedRole reports an application role that row level
+	// security does not bind: superuser, BYPASSRLS, CREATEROLE, owner of
+	// a tenant table, or a member of such a role; or a nil handle, whose
+	// role cannot be checked. The error names each problem and
+	// its fix. NewRLS (and pgxscope on first use) return it.
+	ErrPrivilegedRole = errors.New("sqlscope: the application role escapes row level security")
+
+	// ErrNotTenantTable reports a table EnableRLS cannot isolate: missing,
+	// not a table, or without a text tenant_id column. The error shows
+	// the SQL that fixes it.
+	ErrNotTenantTable = errors.New("sqlscope: not a tenant table")
+
+	// ErrRowsWithoutTenant reports a table EnableRLS cannot isolate
+	// because rows have a NULL or empty tenant_id. The error shows the
+	// SQL that backfills them.
+	ErrRowsWithoutTenant = errors.New("sqlscope: rows without a tenant")
+
 	// ErrMigration reports a schema migration that failed for one or more
 	// tenants; the Report says which.
 	ErrMigration = errors.New("sqlscope: migration failed")
+
+	// ErrSchemaConflict reports a tenant with both a slug-named schema of
+	// an earlier version and its ID-named schema, or a migration asked for
+	// a tenant whose slug-named schema has not been adopted: which holds
+	// the tenant's data is for an operator to decide (AdoptSlugSchema).
+	ErrSchemaConflict = errors.New("sqlscope: tenant schema conflict")
 )

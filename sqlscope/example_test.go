@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log"
 	"os"
 	"path/filepath"
 
@@ -55,4 +56,38 @@ func ExampleRLSSQL() {
 	// ALTER TABLE "crm"."leads" FORCE ROW LEVEL SECURITY
 	// DROP POLICY IF EXISTS tenantwall_isolation ON "crm"."leads"
 	// CREATE POLICY tenantwall_isolation ON "crm"."leads" AS PERMISSIVE FOR ALL USING (tenant_id = (SELECT tenantwall.current_tenant())) WITH CHECK (tenant_id = (SELECT tenantwall.current_tenant()))
+}
+
+// Start-up of a service: migrate as the owner, then scope the application
+// role's handle. NewRLS refuses a role that row level security does not
+// bind, so a misconfigured deployment stops here instead of serving every
+// tenant's rows to every tenant.
+func ExampleNewRLS() {
+	ctx := context.Background()
+	owner, _ := sql.Open("pgx", os.Getenv("OWNER_DATABASE_URL"))
+	app, _ := sql.Open("pgx", os.Getenv("DATABASE_URL"))
+	if err := sqlscope.EnableRLS(ctx, owner, "", "leads", "tasks"); err != nil {
+		// ErrNotTenantTable, ErrRowsWithoutTenant: the message shows the SQL.
+		log.Fatal(err)
+	}
+	rls, err := sqlscope.NewRLS(ctx, app)
+	if errors.Is(err, sqlscope.ErrPrivilegedRole) {
+		log.Fatalf("refusing to serve: %v", err) // names the role and the fix
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	_ = rls // rls.Tx(ctx, …) for every request
+}
+
+// A platform tool that must read every tenant's rows as the table owner
+// names its reason; NewRLS reports it to the auditor instead of refusing.
+func ExampleWithPrivilegedRole() {
+	ctx := context.Background()
+	owner, _ := sql.Open("pgx", os.Getenv("OWNER_DATABASE_URL"))
+	rls, err := sqlscope.NewRLS(ctx, owner, sqlscope.WithPrivilegedRole("nightly export of every tenant"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	_ = rls
 }

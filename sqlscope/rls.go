@@ -23,18 +23,19 @@ type RLS struct {
 	auditor  tenant.Auditor
 }
 
-// Option configures RLS and Schemas.
+// Option configures NewRLS.
 type Option func(*options) error
 
 type options struct {
 	setting  string
 	auditor  tenant.Auditor
 	platform *sql.DB
-	prefix   string
+	// privileged is WithPrivilegedRole's reason; empty means check.
+	privileged string
 }
 
 func buildOptions(opts []Option) (options, error) {
-	o := options{setting: DefaultSetting, auditor: tenant.DefaultAuditor, prefix: DefaultSchemaPrefix}
+	o := options{setting: DefaultSetting, auditor: tenant.DefaultAuditor}
 	for _, f := range opts {
 		if err := f(&o); err != nil {
 			return o, err
@@ -69,11 +70,33 @@ func WithPlatformDB(db *sql.DB) Option {
 }
 
 // NewRLS returns an RLS over db, which must be connected as the
-// application role: not superuser, not BYPASSRLS, not owner of tenant
-// tables (Audit checks this).
-func NewRLS(db *sql.DB, opts ...Option) (*RLS, error) {
+// application role. It checks that role on db before returning, because
+// row level security does not bind a role that is superuser, BYPASSRLS
+// or CREATEROLE (which can grant itself any other role), or owns a tenant
+// table (a table with a tenant_id column),
+// or is a member — directly or through other roles, INHERIT or not,
+// since it can SET ROLE — of a role that is or does: through such a
+// handle every tenant sees every tenant's rows. It refuses such a role
+// with ErrPrivilegedRole, naming each problem and how to fix it. The
+// roles checked are every role db's connection acts as: current_user,
+// session_user and the role that logged in.
+//
+// The check covers the tenant tables that exist when NewRLS runs: create
+// them (migrate) first. Audit checks this and the rest of the set-up at
+// any time. Tools that must run as a privileged role pass
+// WithPrivilegedRole. ctx bounds the check.
+func NewRLS(ctx context.Context, db *sql.DB, opts ...Option) (*RLS, error) {
 	o, err := buildOptions(opts)
 	if err != nil {
+		return nil, err
+	}
+	if db == nil {
+		return nil, fmt.Errorf("%w: NewRLS: db is nil, so there is no role to check", ErrPrivilegedRole)
+	}
+	if o.privileged != "" {
+		o.auditor.Audit(ctx, tenant.Event{Kind: tenant.EventPlatformAccess, Package: "sqlscope",
+			Resource: "RLS on a role not checked for privileges (WithPrivilegedRole): " + o.privileged})
+	} else if err := checkRole(ctx, db); err != nil {
 		return nil, err
 	}
 	return &RLS{db: db, platform: o.platform, setting: o.setting, auditor: o.auditor}, nil
@@ -86,7 +109,13 @@ func NewRLS(db *sql.DB, opts ...Option) (*RLS, error) {
 // tenant.ErrNoTenant before any SQL is sent.
 //
 // fn's error (or panic) rolls the transaction back; otherwise it is
-// committed. fn must not commit or roll back tx itself.
+// committed. fn must not commit or roll back tx itself. If it does (a
+// COMMIT, ROLLBACK or END sent as text, even followed by a BEGIN), the
+// setting ends with that transaction: whatever fn sends afterwards runs
+// without a tenant, so it fails on tenant tables and never sees a tenant's
+// rows, and the connection goes back to the pool with no tenant.
+// database/sql does not expose the transaction status, so Tx cannot report
+// it (pgxscope.Scope.Tx does, with pgxscope.ErrTransactionEnded).
 func (r *RLS) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return r.TxOptions(ctx, nil, fn)
 }

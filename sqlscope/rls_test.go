@@ -23,6 +23,7 @@ import (
 type rlsFixture struct {
 	admin, app *sql.DB
 	role       string
+	appURL     string
 	rls        *sqlscope.RLS
 	a, b       tenant.Tenant
 	ctxA, ctxB context.Context
@@ -56,9 +57,9 @@ func newRLSFixture(t *testing.T) *rlsFixture {
 	app, err := sql.Open("pgx", roleURL)
 	require.NoError(t, err)
 	t.Cleanup(func() { app.Close() })
-	rls, err := sqlscope.NewRLS(app, sqlscope.WithPlatformDB(admin), sqlscope.WithAuditor(discard{}))
+	rls, err := sqlscope.NewRLS(ctx, app, sqlscope.WithPlatformDB(admin), sqlscope.WithAuditor(discard{}))
 	require.NoError(t, err)
-	f := &rlsFixture{admin: admin, app: app, role: role, rls: rls,
+	f := &rlsFixture{admin: admin, app: app, role: role, appURL: roleURL, rls: rls,
 		a: tenanttest.NewTenant("acme"), b: tenanttest.NewTenant("globex")}
 	f.ctxA = tenant.NewContext(ctx, f.a)
 	f.ctxB = tenant.NewContext(ctx, f.b)
@@ -297,7 +298,7 @@ func TestRLSPlatformTx(t *testing.T) {
 	assert.ErrorIs(t, err, tenant.ErrNoTenant)
 
 	var events []tenant.Event
-	rls, err := sqlscope.NewRLS(f.app, sqlscope.WithPlatformDB(f.admin),
+	rls, err := sqlscope.NewRLS(context.Background(), f.app, sqlscope.WithPlatformDB(f.admin),
 		sqlscope.WithAuditor(tenant.AuditorFunc(func(_ context.Context, e tenant.Event) { events = append(events, e) })))
 	require.NoError(t, err)
 	ctx, err := tenant.WithPlatformScope(context.Background(), "nightly report")
@@ -311,14 +312,14 @@ func TestRLSPlatformTx(t *testing.T) {
 	assert.Equal(t, tenant.EventPlatformAccess, events[0].Kind)
 	assert.Contains(t, events[0].Resource, "nightly report")
 
-	noPlatform, err := sqlscope.NewRLS(f.app)
+	noPlatform, err := sqlscope.NewRLS(context.Background(), f.app)
 	require.NoError(t, err)
 	assert.ErrorIs(t, noPlatform.PlatformTx(ctx, func(*sql.Tx) error { return nil }), sqlscope.ErrNoPlatformDB)
 }
 
 func TestRLSOptionsAndDDLRefuseBadIdentifiers(t *testing.T) {
 	for _, s := range []string{"", "tenant_id", "a.b.c", "a;b.c", "a.b'--", "a-b.c"} {
-		_, err := sqlscope.NewRLS(nil, sqlscope.WithSetting(s))
+		_, err := sqlscope.NewRLS(context.Background(), nil, sqlscope.WithSetting(s))
 		assert.ErrorIs(t, err, sqlscope.ErrIdentifier, "setting %q", s)
 		_, err = sqlscope.FunctionSQL(s + "x'")
 		assert.Error(t, err)
@@ -338,14 +339,15 @@ func TestRLSOptionsAndDDLRefuseBadIdentifiers(t *testing.T) {
 // succeeds with an empty result, so the difference tells such code
 // whether a row matching its condition exists in some tenant.
 func TestRLSWithoutTenantFailsOrFindsNothing(t *testing.T) {
+	f := newRLSFixture(t)
 	t.Run("the helpers refuse before any statement is sent", func(t *testing.T) {
-		// Nothing listens on port 1: any attempt to send SQL would fail
-		// with a connection error, not ErrNoTenant.
-		unreachable, err := sql.Open("pgx", "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=1")
+		// A closed handle fails any attempt to send SQL with
+		// "sql: database is closed", not ErrNoTenant.
+		closed, err := sql.Open("pgx", f.appURL)
 		require.NoError(t, err)
-		t.Cleanup(func() { unreachable.Close() })
-		rls, err := sqlscope.NewRLS(unreachable)
+		rls, err := sqlscope.NewRLS(context.Background(), closed)
 		require.NoError(t, err)
+		require.NoError(t, closed.Close())
 		for _, ctx := range []context.Context{
 			context.Background(),
 			tenant.NewContext(context.Background(), tenant.Tenant{ID: "", Slug: "empty"}),
@@ -357,9 +359,9 @@ func TestRLSWithoutTenantFailsOrFindsNothing(t *testing.T) {
 			assert.ErrorIs(t, err, tenant.ErrNoTenant)
 			assert.False(t, called)
 		}
+		assert.Error(t, rls.Tx(f.ctxA, func(*sql.Tx) error { return nil }), "with a tenant, the closed handle is used")
 	})
 
-	f := newRLSFixture(t)
 	idA, _ := f.insertLead(t, f.ctxA, "Secret Lead")
 	// notes has no index leading with tenant_id, leads has one.
 	_, err := f.admin.Exec(`CREATE TABLE notes (id bigint PRIMARY KEY, tenant_id text NOT NULL, name text NOT NULL)`)

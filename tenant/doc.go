@@ -13,8 +13,11 @@
 // ID is the isolation key everywhere; a slug names a tenant in host names
 // but may be renamed. NewContext copies the tenant, and FromContext returns a
 // copy, so the tenant of a request cannot be changed once set. The only way
-// to act without a tenant is WithPlatformScope, which needs a reason and is
-// reported to the Auditor by every package that honours it.
+// to act without a tenant is WithPlatformScope, which needs a reason. Code
+// that acts on it, in tenantwall and in applications, checks it with
+// RequirePlatformScope: without the mark that fails with ErrNoTenant, like
+// any tenant-scoped call without a tenant, and with it the use and its
+// reason are reported to the Auditor as EventPlatformAccess.
 //
 // Cross-tenant attempts are reported to an Auditor as EventCrossTenant; the
 // default, LogAuditor, writes a structured slog warning naming both tenants.

@@ -55,9 +55,9 @@ func (d Domain) Validate() error {
 	return nil
 }
 
-// MaxDomainLen is the longest host name in its ASCII form (RFC 1035, without
+// maxDomainLen is the longest host name in its ASCII form (RFC 1035, without
 // the trailing dot).
-const MaxDomainLen = 253
+const maxDomainLen = 253
 
 // ValidateDomain reports whether host is already a canonical DNS host name:
 // lowercase ASCII letters, digits and hyphens in dot-separated labels of 1 to
@@ -73,7 +73,7 @@ func ValidateDomain(host string) error {
 	case domainEmpty:
 		return fmt.Errorf("%w: empty host", ErrInvalidDomain)
 	case domainTooLong:
-		return fmt.Errorf("%w %.40q…: longer than %d bytes", ErrInvalidDomain, host, MaxDomainLen)
+		return fmt.Errorf("%w %.40q…: longer than %d bytes", ErrInvalidDomain, host, maxDomainLen)
 	case domainBadChar:
 		return fmt.Errorf("%w %q: character %q at byte %d", ErrInvalidDomain, host, host[p.pos], p.pos)
 	case domainEmptyLabel:
@@ -111,7 +111,7 @@ func checkDomain(host string) domainProblem {
 	if host == "" {
 		return domainProblem{kind: domainEmpty}
 	}
-	if len(host) > MaxDomainLen {
+	if len(host) > maxDomainLen {
 		return domainProblem{kind: domainTooLong}
 	}
 	labelStart := 0

@@ -6,8 +6,8 @@ import (
 	"sync"
 )
 
-// MaxSlugLen is the longest slug: one DNS label.
-const MaxSlugLen = 63
+// maxSlugLen is the longest slug: one DNS label.
+const maxSlugLen = 63
 
 // defaultReserved are names that must never be a tenant, because they name
 // the platform's own hosts or would be mistaken for them.
@@ -44,23 +44,13 @@ func Reserve(names ...string) {
 	}
 }
 
-// IsReserved reports whether name is on the reserved list.
-func IsReserved(name string) bool {
+// isReserved reports whether name is on the reserved list. Users ask
+// ValidateSlug, the one slug validator, which also checks the rest.
+func isReserved(name string) bool {
 	reserved.RLock()
 	_, ok := reserved.m[name]
 	reserved.RUnlock()
 	return ok
-}
-
-// Reserved returns the reserved list, unsorted.
-func Reserved() []string {
-	reserved.RLock()
-	defer reserved.RUnlock()
-	out := make([]string, 0, len(reserved.m))
-	for n := range reserved.m {
-		out = append(out, n)
-	}
-	return out
 }
 
 // ValidateSlug checks s against the slug rules: 1 to 63 characters of
@@ -73,8 +63,8 @@ func ValidateSlug(s string) error {
 	switch {
 	case s == "":
 		return fmt.Errorf("%w: empty", ErrInvalidSlug)
-	case len(s) > MaxSlugLen:
-		return fmt.Errorf("%w %.20q…: longer than %d characters", ErrInvalidSlug, s, MaxSlugLen)
+	case len(s) > maxSlugLen:
+		return fmt.Errorf("%w %.20q…: longer than %d characters", ErrInvalidSlug, s, maxSlugLen)
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -91,7 +81,7 @@ func ValidateSlug(s string) error {
 		return fmt.Errorf("%w %q: leading or trailing hyphen", ErrInvalidSlug, s)
 	case strings.HasPrefix(s, "xn--"):
 		return fmt.Errorf("%w %q: the xn-- prefix is for IDNA labels", ErrInvalidSlug, s)
-	case IsReserved(s):
+	case isReserved(s):
 		return fmt.Errorf("%w %q: %w", ErrInvalidSlug, s, ErrReservedSlug)
 	}
 	return nil

@@ -57,7 +57,6 @@ func TestReserveExtendsTheList(t *testing.T) {
 	err := tenant.ValidateSlug(name)
 	assert.ErrorIs(t, err, tenant.ErrReservedSlug)
 	assert.True(t, tenant.IsReserved(name))
-	assert.Contains(t, tenant.Reserved(), name)
 }
 
 func TestIDs(t *testing.T) {
@@ -245,6 +244,91 @@ func TestPlatformScopeNeedsAReason(t *testing.T) {
 	assert.False(t, ok)
 	_, err = tenant.IDFromContext(ctx)
 	assert.ErrorIs(t, err, tenant.ErrNoTenant, "platform scope is not a tenant")
+}
+
+func TestRequirePlatformScope(t *testing.T) {
+	platform, err := tenant.WithPlatformScope(context.Background(), "tenant deleted")
+	require.NoError(t, err)
+	acme := tenant.NewContext(context.Background(), tenant.Tenant{ID: tenant.NewID(), Slug: "acme"})
+	acmePlatform, err := tenant.WithPlatformScope(acme, "support export")
+	require.NoError(t, err)
+	owner := tenant.NewID()
+	cases := []struct {
+		name       string
+		ctx        context.Context
+		event      tenant.Event
+		wantReason string
+		wantErr    error
+		wantEvent  *tenant.Event
+	}{
+		{
+			name:    "a bare context is refused and nothing is reported",
+			ctx:     context.Background(),
+			event:   tenant.Event{Package: "session", Resource: "destroy sessions", OwnerID: owner},
+			wantErr: tenant.ErrNoTenant,
+		},
+		{
+			name:    "a tenant's context is not a platform scope",
+			ctx:     acme,
+			event:   tenant.Event{Package: "cachekey", Resource: "purge", OwnerID: owner},
+			wantErr: tenant.ErrNoTenant,
+		},
+		{
+			name:       "a platform scope is reported with its reason",
+			ctx:        platform,
+			event:      tenant.Event{Package: "session", Resource: "destroy sessions", OwnerID: owner},
+			wantReason: "tenant deleted",
+			wantEvent: &tenant.Event{Kind: tenant.EventPlatformAccess, Package: "session",
+				Resource: "destroy sessions: tenant deleted", OwnerID: owner},
+		},
+		{
+			name:       "a caller cannot report the use as another kind",
+			ctx:        platform,
+			event:      tenant.Event{Kind: tenant.EventSuspended, Package: "blobstore", Resource: "migrate 3 objects"},
+			wantReason: "tenant deleted",
+			wantEvent: &tenant.Event{Kind: tenant.EventPlatformAccess, Package: "blobstore",
+				Resource: "migrate 3 objects: tenant deleted"},
+		},
+		{
+			name:       "a platform scope over a tenant's context is reported too",
+			ctx:        acmePlatform,
+			event:      tenant.Event{Package: "sqlscope", Resource: "platform transaction"},
+			wantReason: "support export",
+			wantEvent: &tenant.Event{Kind: tenant.EventPlatformAccess, Package: "sqlscope",
+				Resource: "platform transaction: support export"},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var got []tenant.Event
+			au := tenant.AuditorFunc(func(_ context.Context, e tenant.Event) { got = append(got, e) })
+			reason, err := tenant.RequirePlatformScope(c.ctx, au, c.event)
+			if c.wantErr != nil {
+				require.ErrorIs(t, err, c.wantErr)
+				assert.Contains(t, err.Error(), c.event.Package+": "+c.event.Resource, "the error names the operation")
+				assert.Empty(t, reason)
+				assert.Empty(t, got, "a refused use is not a platform access")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, c.wantReason, reason)
+			require.Len(t, got, 1)
+			assert.Equal(t, *c.wantEvent, got[0])
+		})
+	}
+}
+
+func TestRequirePlatformScopeWithoutAuditorReportsToTheDefault(t *testing.T) {
+	var got []tenant.Event
+	old := tenant.DefaultAuditor
+	tenant.DefaultAuditor = tenant.AuditorFunc(func(_ context.Context, e tenant.Event) { got = append(got, e) })
+	t.Cleanup(func() { tenant.DefaultAuditor = old })
+	ctx, err := tenant.WithPlatformScope(context.Background(), "nightly report")
+	require.NoError(t, err)
+	_, err = tenant.RequirePlatformScope(ctx, nil, tenant.Event{Package: "report", Resource: "usage"})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.Equal(t, "usage: nightly report", got[0].Resource)
 }
 
 func BenchmarkNewContext(b *testing.B) {

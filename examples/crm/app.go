@@ -27,6 +27,7 @@ import (
 	"github.com/tenantwall/tenantwall/blobstore"
 	"github.com/tenantwall/tenantwall/cachekey"
 	"github.com/tenantwall/tenantwall/credentials"
+	credstore "github.com/tenantwall/tenantwall/credentials/sqlstore"
 	"github.com/tenantwall/tenantwall/jwtclaims"
 	"github.com/tenantwall/tenantwall/resolve"
 	"github.com/tenantwall/tenantwall/session"
@@ -137,10 +138,7 @@ func (a *app) openDatabase(ctx context.Context) error {
 	if err := db.PingContext(ctx); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
-	if a.data, err = newData(db, admin, dialect); err != nil {
-		return err
-	}
-	if err := a.data.migrate(ctx); err != nil {
+	if a.data, err = newData(ctx, db, admin, dialect); err != nil {
 		return err
 	}
 	store, err := sqlstore.New(admin, dialect)
@@ -223,7 +221,15 @@ func (a *app) openFiles(ctx context.Context) error {
 // base64key://) or else a localsecrets key generated on first start in the
 // data directory (or given base64 in CRM_SECRETS_KEY).
 func (a *app) openVault(ctx context.Context) error {
-	store := credentials.NewSQLStore(a.data.admin, a.data.dialect == sqlscope.Postgres)
+	// credentials has its own dialect type: it does not depend on sqlscope.
+	d := credstore.SQLite
+	if a.data.dialect == sqlscope.Postgres {
+		d = credstore.Postgres
+	}
+	store, err := credstore.New(a.data.admin, d)
+	if err != nil {
+		return err
+	}
 	if err := store.Migrate(ctx); err != nil {
 		return err
 	}
@@ -267,7 +273,6 @@ func (a *app) openVault(ctx context.Context) error {
 	}
 	keeper := localsecrets.NewKeeper(key)
 	a.closers = append(a.closers, keeper.Close)
-	var err error
 	a.vault, err = credentials.New(keeper, store, credentials.WithAuditor(a.auditor))
 	return err
 }

@@ -210,7 +210,7 @@ func (a *app) authed(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var subject string
 		if len(r.Header.Values("Authorization")) > 0 {
-			tok, ok := jwtclaims.Bearer(r)
+			tok, ok := bearerToken(r)
 			if ok {
 				if c, err := a.tokens.Validate(r.Context(), tok, jwtclaims.Access); err == nil {
 					subject = c.Subject
@@ -264,8 +264,24 @@ func (k *autoKeys) Current(ctx context.Context, tenantID string) (jwtclaims.Key,
 	return k.KeySet.Current(ctx, tenantID)
 }
 
+// bearerToken returns the token of the request's one "Authorization:
+// Bearer" header. jwtclaims reads the header itself inside its Middleware;
+// the CRM reads it here because a route accepts a token or a session, and
+// the operator API a static token.
+func bearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Values("Authorization")
+	if len(h) != 1 {
+		return "", false
+	}
+	scheme, tok, ok := strings.Cut(h[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" || len(tok) > 8192 {
+		return "", false
+	}
+	return tok, true
+}
+
 // operatorAuth checks the operator token in constant time.
 func (a *app) operatorAuth(r *http.Request) bool {
-	tok, ok := jwtclaims.Bearer(r)
+	tok, ok := bearerToken(r)
 	return ok && a.cfg.operator != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(a.cfg.operator)) == 1
 }

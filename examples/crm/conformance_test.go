@@ -30,13 +30,13 @@ func crmSuite(s *server) tenanttest.HTTPSuite {
 	return tenanttest.HTTPSuite{
 		Handler:              s.Config.Handler,
 		AllowInsecureCookies: true, // plain HTTP test server
-		Tenants: func(sess *tenanttest.Session) ([]tenanttest.Tenant, error) {
-			var out []tenanttest.Tenant
+		Tenants: func(srv *tenanttest.Server) ([]tenanttest.HTTPTenant, error) {
+			var out []tenanttest.HTTPTenant
 			for _, d := range demoTenants {
-				tn := tenanttest.Tenant{Name: d.t.Slug, Host: d.t.Slug + ".localhost", Secrets: []string{d.t.ID}}
+				tn := tenanttest.HTTPTenant{Name: d.t.Slug, Host: d.t.Slug + ".localhost", Secrets: []string{d.t.ID}}
 				creds := map[string]string{"email": "admin@" + d.t.Slug + ".test", "password": demoPassword}
 				if d.t.Slug == "acme" {
-					res, err := sess.Client(tn).Do("POST", "/api/auth/login/", creds, "")
+					res, err := srv.Client(tn).Do("POST", "/api/auth/login/", creds, "")
 					if err != nil || res.Code != http.StatusOK {
 						return nil, fmt.Errorf("login %s: %d %v", d.t.Slug, res.Code, err)
 					}
@@ -45,7 +45,7 @@ func crmSuite(s *server) tenanttest.HTTPSuite {
 					}
 					tn.Cookies = res.Cookies
 				} else {
-					res, err := sess.Client(tn).Do("POST", "/api/auth/token/", creds, "")
+					res, err := srv.Client(tn).Do("POST", "/api/auth/token/", creds, "")
 					if err != nil || res.Code != http.StatusOK {
 						return nil, fmt.Errorf("token %s: %d %v", d.t.Slug, res.Code, err)
 					}

@@ -55,14 +55,23 @@ type data struct {
 	rls     *sqlscope.RLS // nil in SQLite mode
 }
 
-func newData(db, admin *sql.DB, d sqlscope.Dialect) (*data, error) {
+// newData migrates the database (see migrate) and, on PostgreSQL, scopes
+// the application's handle with row level security. It migrates first so
+// that NewRLS's role check sees the tenant tables: it refuses an
+// application role that owns one.
+func newData(ctx context.Context, db, admin *sql.DB, d sqlscope.Dialect) (*data, error) {
 	f, err := sqlscope.NewFilter(db, d)
 	if err != nil {
 		return nil, err
 	}
 	x := &data{db: db, admin: admin, dialect: d, filter: f}
+	if err := x.migrate(ctx); err != nil {
+		return nil, err
+	}
 	if d == sqlscope.Postgres {
-		if x.rls, err = sqlscope.NewRLS(db, sqlscope.WithPlatformDB(admin)); err != nil {
+		// The admin handle is the platform handle: it owns the tables and
+		// bypasses row level security, by design, for PlatformTx only.
+		if x.rls, err = sqlscope.NewRLS(ctx, db, sqlscope.WithPlatformDB(admin)); err != nil {
 			return nil, err
 		}
 	}

@@ -115,7 +115,38 @@ func setup(ctx context.Context, cfg config) (http.Handler, func(), error) {
 
 // newHandler wires tenantwall around the service's routes.
 func newHandler(ctx context.Context, app *sql.DB, rdb *redis.Client, baseDomain string) (http.Handler, error) {
-	// Refuse to serve as a role that row level security does not bind.
+	rls, err := scopedDB(ctx, app)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := guardedCache(rdb)
+	if err != nil {
+		return nil, err
+	}
+	// readme:resolve
+	tenants, err := sqlstore.New(app, sqlscope.Postgres) // or tenant.NewMemStore() in tests
+	if err != nil {
+		return nil, err
+	}
+	res, err := resolve.New(tenants, resolve.WithBaseDomain(baseDomain)) // acme.notes.localhost → acme
+	if err != nil {
+		return nil, err
+	}
+	return res.Middleware(newServer(rls, rdb, keys).routes()), nil
+	// readme:end
+}
+
+// scopedDB checks the application role and returns the RLS runner every
+// query goes through.
+func scopedDB(ctx context.Context, app *sql.DB) (*sqlscope.RLS, error) {
+	// readme:check
+	// NewRLS refuses a role that row level security does not bind: superuser,
+	// BYPASSRLS, owner of a tenant table, or a member of one. Audit reports
+	// everything else that could let one tenant read another's rows.
+	rls, err := sqlscope.NewRLS(ctx, app)
+	if err != nil {
+		return nil, err
+	}
 	findings, err := sqlscope.Audit(ctx, app, nil)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
@@ -123,10 +154,13 @@ func newHandler(ctx context.Context, app *sql.DB, rdb *redis.Client, baseDomain 
 	if err := findings.Err(); err != nil {
 		return nil, err
 	}
-	rls, err := sqlscope.NewRLS(app)
-	if err != nil {
-		return nil, err
-	}
+	return rls, nil
+	// readme:end
+}
+
+// guardedCache returns the tenant keyspace and fences the Redis client in.
+func guardedCache(rdb *redis.Client) (*cachekey.Keyspace, error) {
+	// readme:guard
 	keys, err := cachekey.New(rdb)
 	if err != nil {
 		return nil, err
@@ -135,16 +169,9 @@ func newHandler(ctx context.Context, app *sql.DB, rdb *redis.Client, baseDomain 
 	if err != nil {
 		return nil, err
 	}
-	rdb.AddHook(guard) // any Redis command outside the tenant's keys fails
-	tenants, err := sqlstore.New(app, sqlscope.Postgres)
-	if err != nil {
-		return nil, err
-	}
-	res, err := resolve.New(tenants, resolve.WithBaseDomain(baseDomain))
-	if err != nil {
-		return nil, err
-	}
-	return res.Middleware(newServer(rls, rdb, keys).routes()), nil
+	rdb.AddHook(guard) // any command on a key outside the request tenant's namespace fails
+	return keys, nil
+	// readme:end
 }
 
 // migrate creates the tables and isolates the tenant tables; run as the
@@ -157,16 +184,19 @@ func migrate(ctx context.Context, owner *sql.DB) error {
 	if err := tenants.Migrate(ctx); err != nil {
 		return err
 	}
+	// readme:migrate
 	_, err = owner.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS notes (
 		id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-		tenant_id text NOT NULL,
+		tenant_id text NOT NULL, -- added for tenancy
 		title text NOT NULL,
 		body text NOT NULL DEFAULT '',
 		created_at timestamptz NOT NULL DEFAULT now())`)
 	if err != nil {
 		return err
 	}
+	// As the owner: FORCE ROW LEVEL SECURITY, the policy, tenant_id's default.
 	return sqlscope.EnableRLS(ctx, owner, "", "notes")
+	// readme:end
 }
 
 func envOr(k, def string) string {

@@ -103,12 +103,14 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// readme:query
 	var n Note
-	err := s.db.Tx(r.Context(), func(tx *sql.Tx) error {
+	err := s.db.Tx(r.Context(), func(tx *sql.Tx) error { // the request's tenant, or tenant.ErrNoTenant
 		return tx.QueryRowContext(r.Context(), `SELECT id, title, body, created_at FROM notes WHERE id = $1`, id).
 			Scan(&n.ID, &n.Title, &n.Body, &n.CreatedAt)
 	})
-	if errors.Is(err, sql.ErrNoRows) {
+	// readme:end
+	if errors.Is(err, sql.ErrNoRows) { // another tenant's note: not found, like a missing one
 		reply(w, http.StatusNotFound, map[string]string{"error": "not found"})
 		return
 	}
@@ -175,7 +177,8 @@ func (s *server) delete(w http.ResponseWriter, r *http.Request) {
 // every write.
 func (s *server) stats(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	key, err := s.keys.Key(ctx, "stats")
+	// readme:cache
+	key, err := s.keys.Key(ctx, "stats") // tw:<tenant ID>:g<generation>:stats
 	if err != nil {
 		fail(w, err)
 		return
@@ -195,6 +198,7 @@ func (s *server) stats(w http.ResponseWriter, r *http.Request) {
 	}
 	data, _ := json.Marshal(map[string]int{"notes": count})
 	s.rdb.Set(ctx, key, data, time.Minute)
+	// readme:end
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(data)
 }
@@ -202,9 +206,11 @@ func (s *server) stats(w http.ResponseWriter, r *http.Request) {
 // invalidate drops every cached entry of the request's tenant: one INCR of
 // its generation, whatever the number of keys.
 func (s *server) invalidate(r *http.Request) {
+	// readme:invalidate
 	if err := s.keys.Invalidate(r.Context()); err != nil {
 		slog.Error("notes: cache invalidation failed", "err", err)
 	}
+	// readme:end
 }
 
 func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {

@@ -34,8 +34,11 @@ func envOrDefault(k, def string) string {
 // application role, and returns it with two tenants.
 func testService(t *testing.T) (*sqlscopetest.Database, *redis.Client, []tenant.Tenant) {
 	t.Helper()
+	// readme:testdb
 	db := sqlscopetest.NewDatabase(t, envOrDefault("TENANTWALL_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"),
 		sqlscopetest.WithRequired(required))
+	// db.Owner migrates; db.App is neither superuser, BYPASSRLS nor owner.
+	// readme:end
 	opt, err := redis.ParseURL(envOrDefault("TENANTWALL_REDIS_URL", "redis://127.0.0.1:6379/0"))
 	require.NoError(t, err)
 	rdb := redis.NewClient(opt)
@@ -65,13 +68,14 @@ func TestNotesKeepsTenantsApart(t *testing.T) {
 	h, err := newHandler(context.Background(), db.App, rdb, baseDomain)
 	require.NoError(t, err)
 
+	// readme:kit
 	tenanttest.RunHTTPTests(t, tenanttest.HTTPSuite{
 		Handler: h,
-		Tenants: func(*tenanttest.Session) ([]tenanttest.Tenant, error) {
-			var out []tenanttest.Tenant
+		Tenants: func(*tenanttest.Server) ([]tenanttest.HTTPTenant, error) {
+			var out []tenanttest.HTTPTenant
 			for _, tn := range tenants {
 				// No sign-in: the host alone selects the tenant.
-				out = append(out, tenanttest.Tenant{Name: tn.Slug, Host: tn.Slug + "." + baseDomain, Secrets: []string{tn.ID}})
+				out = append(out, tenanttest.HTTPTenant{Name: tn.Slug, Host: tn.Slug + "." + baseDomain, Secrets: []string{tn.ID}})
 			}
 			return out, nil
 		},
@@ -85,6 +89,7 @@ func TestNotesKeepsTenantsApart(t *testing.T) {
 		}},
 		Cached: []tenanttest.CachedEndpoint{{Name: "stats", Path: "/stats/"}},
 	})
+	// readme:end
 }
 
 func TestNotesRefusesToServeAsAPrivilegedRole(t *testing.T) {
@@ -92,7 +97,8 @@ func TestNotesRefusesToServeAsAPrivilegedRole(t *testing.T) {
 	// The owner role owns the notes table: row level security would not
 	// bind it (FORCE aside, it could turn RLS off).
 	_, err := newHandler(context.Background(), db.Owner, rdb, baseDomain)
-	assert.ErrorIs(t, err, sqlscope.ErrUnsafe)
+	assert.ErrorIs(t, err, sqlscope.ErrPrivilegedRole)
+	assert.ErrorContains(t, err, db.OwnerRole, "the error names the role")
 }
 
 func TestAnUnknownHostIsNotFound(t *testing.T) {

@@ -5,6 +5,8 @@ package sessiontest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"sync"
 	"testing"
@@ -51,7 +53,12 @@ func record(tenantID, user string) session.Record {
 		Created: now, LastSeen: now, Deadline: now.Add(time.Hour)}
 }
 
-func newHash() string { return session.Hash(tenant.NewID()) }
+// newHash returns a fresh token hash in the form the Manager gives stores
+// (64 lowercase hex digits): the SHA-256 of a random value.
+func newHash() string {
+	sum := sha256.Sum256([]byte(tenant.NewID()))
+	return hex.EncodeToString(sum[:])
+}
 
 func testCreateFind(t *testing.T, s session.Store) {
 	h, r := newHash(), record(tenant.NewID(), "u1")

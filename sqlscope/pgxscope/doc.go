@@ -13,6 +13,57 @@
 //     queued first; the batch runs in one implicit transaction (one Sync),
 //     so the setting holds for exactly that batch.
 //
-// Without a tenant in the context both return tenant.ErrNoTenant before
+// Scope.SchemaTx is the schema-per-tenant counterpart of Tx: search_path
+// is the schema of the context tenant's ID (sqlscope.Schemas), never of
+// its slug.
+//
+// Without a tenant in the context each returns tenant.ErrNoTenant before
 // anything is sent. Tables must be isolated with sqlscope.EnableRLS.
+//
+// New takes no pool, so a Scope checks the role on first use: before the
+// first Tx or SendBatch through a *pgxpool.Pool, or through a connection
+// (*pgx.Conn, or a pgx.Tx or *pgxpool.Conn on it), it runs
+// sqlscope's role check there and refuses, with sqlscope.ErrPrivilegedRole,
+// a role that row level security does not bind (superuser, BYPASSRLS,
+// CREATEROLE, owner of a tenant table, or a member of such a role). A
+// pass is remembered per pool (for as long as the pool lives) or per
+// connection (in its pgconn CustomData), so only the first use costs a
+// round trip more; a refusal is not remembered. A Batcher of another type
+// is checked on every call. WithPrivilegedRole(reason) turns the check
+// off for tools that must run as such a role, and New reports the reason
+// to the auditor (WithAuditor). SchemaTx does not rely on row level
+// security and does not check.
+//
+// # Security
+//
+// The tenant setting is transaction-local, so it lives exactly as long as
+// the transaction it was set in. What the application's statements do to
+// that transaction is judged by the transaction status PostgreSQL reports
+// at the end of every round trip ('I' idle, 'T' in a transaction, 'E' in a
+// failed one), never by their text — no spelling of BEGIN, comment or
+// statement order gets past it, and checking costs no round trip:
+//
+//   - A batch sent outside a transaction that leaves one open or failed is
+//     rolled back when its results are closed, taking the setting with it,
+//     and Close returns ErrOpenTransaction. If the rollback fails the
+//     connection is closed; a pool then destroys it instead of handing it
+//     out again. No later statement on that connection runs with the
+//     tenant.
+//   - A batch inside a caller's transaction, or a Tx or SchemaTx callback,
+//     that ends the transaction (COMMIT, ROLLBACK or END as text) ends the
+//     setting too: what runs afterwards has no tenant, so it fails on
+//     tenant tables. SendBatch's Close and Tx return ErrTransactionEnded.
+//     A callback that ends the transaction and begins another gets a new
+//     transaction without the tenant (statements on tenant tables fail in
+//     it); Tx cannot tell that one apart by status and commits it.
+//
+// SendBatch accepts only Batchers whose connection it can read the status
+// of (*pgxpool.Pool, *pgx.Conn, pgx.Tx, *pgxpool.Conn); any other is
+// refused with ErrBatcher before anything is sent.
+//
+// # Errors
+//
+// ErrOpenTransaction, ErrTransactionEnded, ErrBatcher and
+// ErrStatementCache, with tenant.ErrNoTenant and sqlscope's errors; test
+// with errors.Is.
 package pgxscope

@@ -2,7 +2,6 @@ package pgxscope
 
 import (
 	"context"
-	"errors"
 
 	"github.com/jackc/pgx/v5"
 
@@ -10,12 +9,9 @@ import (
 	"github.com/tenantwall/tenantwall/tenant"
 )
 
-// ErrStatementCache reports a connection whose statement-description
-// cache would be shared between tenant schemas.
-var ErrStatementCache = errors.New("pgxscope: schema-per-tenant needs QueryExecModeExec, QueryExecModeDescribeExec or QueryExecModeSimpleProtocol")
-
-// SchemaTx runs fn in a transaction whose search_path is the context
-// tenant's schema alone (see sqlscope.Schemas), set with
+// SchemaTx runs fn in a transaction whose search_path is the schema of
+// the context tenant's ID alone (see sqlscope.Schemas; the slug plays no
+// part), set with
 // set_config('search_path', …, true) in the round trip of BEGIN.
 //
 // PostgreSQL re-plans prepared statements when search_path changes, but
@@ -35,7 +31,7 @@ func (s *Scope) SchemaTx(ctx context.Context, conn *pgx.Conn, schemas *sqlscope.
 	default:
 		return ErrStatementCache
 	}
-	name, err := schemas.Name(t.Slug)
+	name, err := schemas.Name(t)
 	if err != nil {
 		return err
 	}

@@ -22,9 +22,9 @@ func TestSchemaTx(t *testing.T) {
 	require.NoError(t, err)
 	a, b := tenanttest.NewTenant(tenanttest.RandomSlug("acme")), tenanttest.NewTenant(tenanttest.RandomSlug("globex"))
 	// Different shapes on purpose: a cached description would mis-decode.
-	_, err = schemas.Migrate(ctx, []string{a.Slug}, []sqlscope.Migration{{ID: "1", SQL: `CREATE TABLE items (name text); INSERT INTO items VALUES ('a-item')`}}, nil)
+	_, err = schemas.Migrate(ctx, []tenant.Tenant{a}, []sqlscope.Migration{{ID: "1", SQL: `CREATE TABLE items (name text); INSERT INTO items VALUES ('a-item')`}}, nil)
 	require.NoError(t, err)
-	_, err = schemas.Migrate(ctx, []string{b.Slug}, []sqlscope.Migration{{ID: "1", SQL: `CREATE TABLE items (n int, name text); INSERT INTO items VALUES (7, 'b-item')`}}, nil)
+	_, err = schemas.Migrate(ctx, []tenant.Tenant{b}, []sqlscope.Migration{{ID: "1", SQL: `CREATE TABLE items (n int, name text); INSERT INTO items VALUES (7, 'b-item')`}}, nil)
 	require.NoError(t, err)
 	scope, _ := pgxscope.New()
 
@@ -66,5 +66,27 @@ func TestSchemaTx(t *testing.T) {
 	assert.ErrorIs(t, scope.SchemaTx(ctx, conn, schemas, func(pgx.Tx) error { return nil }), tenant.ErrNoTenant)
 	var sp string
 	require.NoError(t, conn.QueryRow(ctx, `SHOW search_path`).Scan(&sp))
-	assert.NotContains(t, sp, a.Slug, "search_path outlived the transaction")
+	aSchema, err := schemas.Name(a)
+	require.NoError(t, err)
+	assert.NotContains(t, sp, aSchema, "search_path outlived the transaction")
+
+	t.Run("a stale tenant whose slug was reused is served in its own schema", func(t *testing.T) {
+		stale := a
+		a.Slug = tenanttest.RandomSlug("renamed")
+		c := tenanttest.NewTenant(stale.Slug) // takes a's old slug
+		_, err := schemas.Migrate(ctx, []tenant.Tenant{c}, []sqlscope.Migration{{ID: "1", SQL: `CREATE TABLE items (name text); INSERT INTO items VALUES ('c-item')`}}, nil)
+		require.NoError(t, err)
+		assert.Equal(t, []any{"a-item"}, read(stale))
+		assert.Equal(t, []any{"a-item"}, read(a))
+		assert.Equal(t, []any{"c-item"}, read(c))
+	})
+	t.Run("a tenant callback that commits is reported", func(t *testing.T) {
+		err := scope.SchemaTx(tenant.NewContext(ctx, a), conn, schemas, func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `COMMIT`)
+			return err
+		})
+		assert.ErrorIs(t, err, pgxscope.ErrTransactionEnded)
+		require.NoError(t, conn.QueryRow(ctx, `SHOW search_path`).Scan(&sp))
+		assert.NotContains(t, sp, aSchema)
+	})
 }

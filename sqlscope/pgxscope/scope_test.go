@@ -35,6 +35,7 @@ func (c countingConn) Write(b []byte) (int, error) {
 type fixture struct {
 	admin      *sql.DB       // owner of the tables
 	role       string        // the application role
+	roleURL    string        // the application role's connection URL
 	pool       *pgxpool.Pool // application role, counted
 	writes     *atomic.Int64
 	scope      *pgxscope.Scope
@@ -56,7 +57,7 @@ CREATE INDEX ON leads (tenant_id);`)
 	_, err = admin.ExecContext(ctx, `GRANT SELECT, INSERT, UPDATE, DELETE ON leads, leads_plain TO `+role)
 	require.NoError(t, err)
 
-	f := &fixture{admin: admin, role: role, writes: new(atomic.Int64), a: tenanttest.NewTenant("acme"), b: tenanttest.NewTenant("globex")}
+	f := &fixture{admin: admin, role: role, roleURL: roleURL, writes: new(atomic.Int64), a: tenanttest.NewTenant("acme"), b: tenanttest.NewTenant("globex")}
 	f.ctxA, f.ctxB = tenant.NewContext(ctx, f.a), tenant.NewContext(ctx, f.b)
 	cfg, err := pgxpool.ParseConfig(roleURL)
 	require.NoError(t, err)
@@ -198,7 +199,7 @@ func TestSendBatchIsScopedToTheBatch(t *testing.T) {
 
 	begins := &pgx.Batch{}
 	begins.BeginTx(pgx.TxOptions{})
-	assert.Error(t, f.scope.SendBatch(f.ctxA, f.pool, begins).Close())
+	assert.ErrorIs(t, f.scope.SendBatch(f.ctxA, f.pool, begins).Close(), pgxscope.ErrOpenTransaction)
 }
 
 func TestPoolHygieneAfterFailures(t *testing.T) {

@@ -49,7 +49,7 @@ func TestRowLevelSecurityAppliesToTheApplicationRole(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, findings.Err(), "a database laid out by NewDatabase audits clean")
 
-	rls, err := sqlscope.NewRLS(db.App)
+	rls, err := sqlscope.NewRLS(ctx, db.App)
 	require.NoError(t, err)
 	a, b := tenant.NewContext(ctx, tenant.Tenant{ID: tenant.NewID()}), tenant.NewContext(ctx, tenant.Tenant{ID: tenant.NewID()})
 	require.NoError(t, rls.Tx(a, func(tx *sql.Tx) error {

@@ -22,7 +22,7 @@ func ExampleNewDatabase() {
 		if err := sqlscope.EnableRLS(ctx, db.Owner, "", "leads"); err != nil {
 			t.Fatal(err)
 		}
-		rls, err := sqlscope.NewRLS(db.App)
+		rls, err := sqlscope.NewRLS(ctx, db.App)
 		if err != nil {
 			t.Fatal(err)
 		}

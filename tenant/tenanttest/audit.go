@@ -7,32 +7,34 @@ import (
 	"github.com/tenantwall/tenantwall/tenant"
 )
 
-// Auditor is a tenant.Auditor that records the events it receives, for
-// tests that assert an attempt was reported. Safe for concurrent use; the
-// zero value is ready.
-type Auditor struct {
+// AuditRecorder is a tenant.Auditor that keeps the events it receives, so
+// that a test can assert that an attempt was reported (a cross-tenant
+// access, an unknown host). Pass it wherever a package takes an auditor,
+// such as resolve.WithAuditor. Safe for concurrent use; the zero value is
+// ready and nothing needs closing.
+type AuditRecorder struct {
 	mu     sync.Mutex
 	events []tenant.Event
 }
 
-var _ tenant.Auditor = (*Auditor)(nil)
+var _ tenant.Auditor = (*AuditRecorder)(nil)
 
-// Audit implements tenant.Auditor.
-func (a *Auditor) Audit(_ context.Context, e tenant.Event) {
+// Audit implements tenant.Auditor by recording e.
+func (a *AuditRecorder) Audit(_ context.Context, e tenant.Event) {
 	a.mu.Lock()
 	a.events = append(a.events, e)
 	a.mu.Unlock()
 }
 
-// Events returns a copy of the events so far.
-func (a *Auditor) Events() []tenant.Event {
+// Events returns a copy of the events so far, oldest first.
+func (a *AuditRecorder) Events() []tenant.Event {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return append([]tenant.Event(nil), a.events...)
 }
 
-// Kinds returns the kinds of the events so far, in order.
-func (a *Auditor) Kinds() []tenant.EventKind {
+// Kinds returns the kinds of the events so far, oldest first.
+func (a *AuditRecorder) Kinds() []tenant.EventKind {
 	var out []tenant.EventKind
 	for _, e := range a.Events() {
 		out = append(out, e.Kind)
@@ -41,7 +43,7 @@ func (a *Auditor) Kinds() []tenant.EventKind {
 }
 
 // Count returns how many events of kind k were recorded.
-func (a *Auditor) Count(k tenant.EventKind) int {
+func (a *AuditRecorder) Count(k tenant.EventKind) int {
 	n := 0
 	for _, e := range a.Events() {
 		if e.Kind == k {
@@ -51,8 +53,8 @@ func (a *Auditor) Count(k tenant.EventKind) int {
 	return n
 }
 
-// Last returns the latest event, if any.
-func (a *Auditor) Last() (tenant.Event, bool) {
+// Last returns the latest event; ok is false when there is none.
+func (a *AuditRecorder) Last() (e tenant.Event, ok bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(a.events) == 0 {

@@ -7,9 +7,10 @@ import (
 	"github.com/tenantwall/tenantwall/tenant"
 )
 
-// RandomSlug returns a valid, unreserved slug with the given prefix and 8
-// random hex characters, such as "acme-1f3a9c0b". The prefix must itself be
-// made of slug characters.
+// RandomSlug returns a valid, unreserved slug made of prefix, a dash and 8
+// random hex characters, such as "acme-1f3a9c0b", so that tests sharing a
+// database do not collide. The prefix must itself be made of slug
+// characters; an empty one is "t".
 func RandomSlug(prefix string) string {
 	var b [4]byte
 	rand.Read(b[:])
@@ -19,8 +20,8 @@ func RandomSlug(prefix string) string {
 	return prefix + "-" + hex.EncodeToString(b[:])
 }
 
-// NewTenant returns an active tenant with a fresh ID and the given slug,
-// named after it. It does not store it.
+// NewTenant returns a valid, active tenant with a fresh random ID and the
+// given slug, named "Tenant <slug>". It does not store it.
 func NewTenant(slug string) tenant.Tenant {
 	return tenant.Tenant{
 		ID:     tenant.NewID(),

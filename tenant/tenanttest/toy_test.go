@@ -22,6 +22,9 @@ type bugs struct {
 	domainCookie    bool // session cookie with Domain=.example.com
 	forbiddenNot404 bool // another tenant's note answers 403
 	tenantFromBody  bool // create honours a tenant_id field
+	unboundToken    bool // any tenant's token is accepted on every host
+	openDownload    bool // downloads skip the tenant check
+	probeable404    bool // another tenant's note answers 404 with its own body
 	// hostOnly is no bug: the service takes the tenant from the host
 	// alone and has no sign-in, so the suite's clients carry no
 	// credentials.
@@ -47,9 +50,14 @@ type note struct {
 	tenant string
 }
 
-func newToy(b bugs) (*toy, http.Handler) {
+// newToy starts the toy with the given bugs and tenants (default acme and
+// globex).
+func newToy(b bugs, slugs ...string) (*toy, http.Handler) {
+	if len(slugs) == 0 {
+		slugs = []string{"acme", "globex"}
+	}
 	s := &toy{bugs: b, notes: map[int]note{}, tokens: map[string]string{}, cache: map[string]string{}, store: tenant.NewMemStore()}
-	for _, slug := range []string{"acme", "globex"} {
+	for _, slug := range slugs {
 		tn := tenanttest.NewTenant(slug)
 		_ = s.store.Create(context.Background(), tn)
 		s.ts = append(s.ts, tn)
@@ -79,7 +87,9 @@ func (s *toy) login(w http.ResponseWriter, r *http.Request) {
 func (s *toy) auth(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !s.hostOnly && s.tokens[tok] != tenant.MustFromContext(r.Context()).ID {
+		owner, known := s.tokens[tok]
+		bound := owner == tenant.MustFromContext(r.Context()).ID || (s.unboundToken && known)
+		if !s.hostOnly && !bound {
 			http.Error(w, `{"error":"unauthenticated"}`, http.StatusUnauthorized)
 			return
 		}
@@ -127,9 +137,14 @@ func (s *toy) find(w http.ResponseWriter, r *http.Request) (note, bool) {
 	s.mu.Lock()
 	n, ok := s.notes[id]
 	s.mu.Unlock()
-	if ok && n.tenant != tenant.MustFromContext(r.Context()).ID {
-		if s.forbiddenNot404 {
+	open := s.openDownload && strings.HasSuffix(r.URL.Path, "/download/")
+	if ok && !open && n.tenant != tenant.MustFromContext(r.Context()).ID {
+		switch {
+		case s.forbiddenNot404:
 			http.Error(w, `{"error":"forbidden"}`, http.StatusForbidden)
+			return note{}, false
+		case s.probeable404:
+			http.Error(w, `{"error":"not yours"}`, http.StatusNotFound)
 			return note{}, false
 		}
 		ok = false
@@ -206,16 +221,16 @@ func (s *toy) suite(h http.Handler) tenanttest.HTTPSuite {
 	return tenanttest.HTTPSuite{
 		Handler:              h,
 		AllowInsecureCookies: false,
-		Tenants: func(sess *tenanttest.Session) ([]tenanttest.Tenant, error) {
-			var out []tenanttest.Tenant
+		Tenants: func(srv *tenanttest.Server) ([]tenanttest.HTTPTenant, error) {
+			var out []tenanttest.HTTPTenant
 			for _, tn := range s.ts {
-				t := tenanttest.Tenant{Name: tn.Slug, Host: tn.Slug + ".example.com", Secrets: []string{tn.ID}}
+				t := tenanttest.HTTPTenant{Name: tn.Slug, Host: tn.Slug + ".example.com", Secrets: []string{tn.ID}}
 				if s.hostOnly {
 					out = append(out, t)
 					continue
 				}
 				t.Bearer = "token-" + tn.Slug
-				res, err := sess.Client(t).Do("POST", "/login", nil, "")
+				res, err := srv.Client(t).Do("POST", "/login", nil, "")
 				if err != nil {
 					return nil, err
 				}

@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
 )
 
-// Codec turns cached values into bytes and back.
+// Codec turns cached values into bytes and back. As with
+// encoding.BinaryUnmarshaler, Unmarshal must copy data if it keeps it: a
+// memory Keyspace hands it the stored bytes.
 type Codec interface {
 	Marshal(v any) ([]byte, error)
 	Unmarshal(data []byte, v any) error
@@ -23,9 +24,9 @@ func (jsonCodec) Marshal(v any) ([]byte, error)      { return json.Marshal(v) }
 func (jsonCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 
 // Cache is a read-through cache of T values in the context tenant's
-// namespace. Get answers from Redis, or calls the loader once for any
-// number of concurrent misses of the same key and stores its result for
-// the TTL. If Redis fails, Get logs it and serves the loader's result: a
+// namespace, on a Redis or a memory Keyspace. Get answers from the store,
+// or calls the loader once for any number of concurrent misses of the same
+// key and stores its result for the TTL. If Redis fails, Get logs it and serves the loader's result: a
 // degraded cache is slower, never wrong, and never another tenant's.
 // Safe for concurrent use.
 type Cache[T any] struct {
@@ -81,23 +82,22 @@ func (c *Cache[T]) Get(ctx context.Context, parts []string, load func(context.Co
 		c.ks.log.WarnContext(ctx, "cachekey: cache bypassed", "err", err)
 		return load(ctx)
 	}
-	data, err := c.ks.client.Get(ctx, key).Bytes()
+	data, found, err := c.ks.store.get(ctx, key)
 	switch {
-	case err == nil:
+	case err != nil:
+		c.ks.log.WarnContext(ctx, "cachekey: cache read failed, loading", "key", key, "err", err)
+		return load(ctx)
+	case found:
 		var v T
 		if err := c.codec.Unmarshal(data, &v); err == nil {
 			return v, nil
 		}
 		c.ks.log.WarnContext(ctx, "cachekey: undecodable entry, reloading", "key", key)
-	case errors.Is(err, redis.Nil):
-	default:
-		c.ks.log.WarnContext(ctx, "cachekey: cache read failed, loading", "key", key, "err", err)
-		return load(ctx)
 	}
 	ch := c.flight.DoChan(key, func() (any, error) {
 		// A caller that missed just before the previous load stored its
 		// value must not load again.
-		if data, err := c.ks.client.Get(ctx, key).Bytes(); err == nil {
+		if data, found, err := c.ks.store.get(ctx, key); err == nil && found {
 			var v T
 			if c.codec.Unmarshal(data, &v) == nil {
 				return v, nil
@@ -110,7 +110,7 @@ func (c *Cache[T]) Get(ctx context.Context, parts []string, load func(context.Co
 		}
 		if data, err := c.codec.Marshal(v); err != nil {
 			c.ks.log.WarnContext(ctx, "cachekey: value not cached", "key", key, "err", err)
-		} else if err := c.ks.client.Set(ctx, key, data, c.ttl).Err(); err != nil {
+		} else if err := c.ks.store.set(ctx, key, data, c.ttl); err != nil {
 			c.ks.log.WarnContext(ctx, "cachekey: cache write failed", "key", key, "err", err)
 		}
 		return v, nil
@@ -132,7 +132,7 @@ func (c *Cache[T]) Delete(ctx context.Context, parts ...string) error {
 	if err != nil {
 		return err
 	}
-	return c.ks.client.Del(ctx, key).Err()
+	return c.ks.store.del(ctx, key)
 }
 
 func (c *Cache[T]) noTenant(ctx context.Context) bool {

@@ -2,7 +2,8 @@
 // tenant's immutable ID in a segment no part can forge, O(1) invalidation
 // of one tenant's entries, a purge for tenant deletion, a read-through
 // cache, and a go-redis hook that refuses any command reaching outside the
-// context tenant's namespace.
+// context tenant's namespace. For a single process without Redis,
+// NewMemory gives the same keys, generations and cache in memory.
 //
 //	ks, _ := cachekey.New(rdb)                       // redis.UniversalClient
 //	guard, _ := ks.Guard()                           // fail closed
@@ -34,9 +35,25 @@
 // tenant.WithPlatformScope's reason (checked and audited by
 // tenant.RequirePlatformScope), else they fail with tenant.ErrNoTenant.
 //
+// # Embedded mode
+//
+// NewMemory returns a Keyspace whose generations and Cache entries live in
+// the process, for tests, development and one-binary installs; Cache,
+// Key, Invalidate, InvalidateTenant and Purge work on it unchanged, with
+// the same keys as New with the default options. Entries expire after
+// their TTL and are bounded in bytes (WithMaxBytes, default 64 MiB; the
+// oldest go first). Its generations are bounded like a Redis Keyspace's
+// (DefaultMaxTenants); a tenant dropped from them comes back at a
+// generation no lower than any it had, so invalidated entries never
+// return. Invalidations reach only this process, and it has no Guard
+// (there is no Redis client to guard).
+//
 // # Security
 //
-// No tenant in the context → tenant.ErrNoTenant, never a shared key.
+// No tenant in the context → tenant.ErrNoTenant, never a shared key, on
+// either store: the tenant checks and the key layout live in the
+// Keyspace, and the store (Redis or memory) only keeps what the Keyspace
+// built.
 //
 // The Guard decides by allow-list, from one table of every Redis 7 command
 // and subcommand (commands.go). For a keyed command the table holds the
@@ -76,7 +93,8 @@
 // # Errors
 //
 // ErrNoParts, ErrForeignKey, ErrCommand, ErrUntrustedScript (which also
-// wraps ErrCommand) and ErrConfig; test with errors.Is.
+// wraps ErrCommand) and ErrConfig (also from Guard on a memory Keyspace);
+// test with errors.Is.
 //
 // # Testing
 //
@@ -84,4 +102,7 @@
 // tenant IDs and never flush a database; FuzzKey checks injectivity and
 // the tenant segment, FuzzGuardAgainstServer that whatever the Guard lets
 // through has only the tenant's keys by the server's COMMAND GETKEYS.
+// TestBackends runs the same behaviour tests (isolation, invalidation,
+// expiry, purge, fail-closed, concurrency) against the Redis and the
+// memory store.
 package cachekey

@@ -15,6 +15,9 @@ type generations struct {
 	mu     sync.Mutex
 	recent map[string]*atomic.Uint64
 	max    int
+	// floor is at least every generation dropped from the cache; a memory
+	// Keyspace starts unknown tenants there (see memoryStore).
+	floor uint64
 }
 
 const mergeAt = 256
@@ -84,10 +87,11 @@ func (g *generations) mergeLocked() {
 		next[id] = c
 	}
 	// Bounded: drop arbitrary tenants; they are re-read on next use.
-	for id := range next {
+	for id, c := range next {
 		if len(next) <= g.max {
 			break
 		}
+		g.floor = max(g.floor, c.Load())
 		delete(next, id)
 	}
 	g.snap.Store(&next)
@@ -98,11 +102,16 @@ func (g *generations) mergeLocked() {
 func (g *generations) forget(id string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if c := g.recent[id]; c != nil {
+		g.floor = max(g.floor, c.Load())
+	}
 	delete(g.recent, id)
 	old := *g.snap.Load()
-	if _, ok := old[id]; !ok {
+	c, ok := old[id]
+	if !ok {
 		return
 	}
+	g.floor = max(g.floor, c.Load())
 	next := make(map[string]*atomic.Uint64, len(old))
 	for k, c := range old {
 		if k != id {
@@ -125,4 +134,44 @@ func (g *generations) ids() []string {
 		out = append(out, id)
 	}
 	return out
+}
+
+// The methods below serve a memory Keyspace, whose generations live only
+// here. They take the lock, so that a generation handed out or bumped
+// cannot be lost to a concurrent eviction: an evicted tenant comes back at
+// the floor, which is at least its last generation, so entries written
+// under an older generation stay unreachable.
+
+// lockedAdd adds n to id's generation, starting an unknown id at the
+// floor, and returns it; g.mu is held. The counter holds its new value
+// before any merge can evict it, so an eviction raises the floor past it.
+func (g *generations) lockedAdd(id string, n uint64) uint64 {
+	if c := g.recent[id]; c != nil {
+		return c.Add(n)
+	}
+	if c := (*g.snap.Load())[id]; c != nil {
+		return c.Add(n)
+	}
+	v := g.floor + n
+	c := new(atomic.Uint64)
+	c.Store(v)
+	g.recent[id] = c
+	if len(g.recent) >= mergeAt || len(*g.snap.Load()) < 4096 {
+		g.mergeLocked()
+	}
+	return v
+}
+
+// current returns id's generation, starting an unknown id at the floor.
+func (g *generations) current(id string) uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.lockedAdd(id, 0)
+}
+
+// increment bumps id's generation and returns the new one.
+func (g *generations) increment(id string) uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.lockedAdd(id, 1)
 }

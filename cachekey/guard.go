@@ -166,8 +166,12 @@ func WithTrustedFunctions(names ...string) GuardOption {
 }
 
 // Guard returns a fail-closed hook for this Keyspace's namespaces. An
-// invalid option makes it return an error wrapping ErrConfig.
+// invalid option, or a memory Keyspace, makes it return an error wrapping
+// ErrConfig.
 func (k *Keyspace) Guard(opts ...GuardOption) (*Guard, error) {
+	if k.client == nil {
+		return nil, fmt.Errorf("%w: a memory keyspace (NewMemory) has no Redis client to guard", ErrConfig)
+	}
 	o := guardOptions{own: k.prefix + ":", exact: map[string]bool{}, keyless: map[string]bool{},
 		scripts: map[string]bool{}, functions: map[string]bool{}}
 	for _, opt := range opts {

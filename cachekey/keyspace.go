@@ -38,6 +38,9 @@ const (
 // process re-reads the generations it holds every refresh interval
 // (WithRefresh), which bounds the staleness if a message is lost.
 //
+// NewMemory builds a Keyspace with the same keys that keeps generations
+// and entries in this process instead of Redis.
+//
 // A Keyspace is safe for concurrent use. Close stops its goroutines; it
 // does not close the Redis client.
 type Keyspace struct {
@@ -46,6 +49,7 @@ type Keyspace struct {
 
 	gens   *generations
 	flight singleflight.Group
+	store  store // Redis (New) or memory (NewMemory)
 
 	channel string
 	stop    context.CancelFunc
@@ -157,6 +161,7 @@ func New(client redis.UniversalClient, opts ...Option) (*Keyspace, error) {
 	}
 	k := &Keyspace{client: client, options: o}
 	k.gens = newGenerations(k.maxTenants)
+	k.store = redisStore{k}
 	k.channel = k.prefix + ":generations"
 	ctx, cancel := context.WithCancel(internal(context.Background()))
 	k.stop = cancel
@@ -167,9 +172,12 @@ func New(client redis.UniversalClient, opts ...Option) (*Keyspace, error) {
 	return k, nil
 }
 
-// Close stops the subscriber and the refresher.
+// Close stops the subscriber and the refresher of a Redis Keyspace. A
+// memory Keyspace has neither; Close does nothing.
 func (k *Keyspace) Close() error {
-	k.stop()
+	if k.stop != nil {
+		k.stop()
+	}
 	k.done.Wait()
 	return nil
 }
@@ -219,12 +227,7 @@ func (k *Keyspace) generation(ctx context.Context, id string) (uint64, error) {
 		return c.Load(), nil
 	}
 	v, err, _ := k.flight.Do(id, func() (any, error) {
-		g, err := k.fetch(internal(ctx), id)
-		if err != nil {
-			return uint64(0), err
-		}
-		k.gens.observe(id, g)
-		return g, nil
+		return k.store.generation(internal(ctx), id)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("cachekey: generation of tenant %s: %w", id, err)
@@ -270,16 +273,8 @@ func (k *Keyspace) InvalidateTenant(ctx context.Context, id string) error {
 }
 
 func (k *Keyspace) bump(ctx context.Context, id string) error {
-	ctx = internal(ctx)
-	g, err := k.client.Incr(ctx, k.genKey(id)).Uint64()
-	if err != nil {
+	if _, err := k.store.bump(internal(ctx), id); err != nil {
 		return fmt.Errorf("cachekey: invalidate tenant %s: %w", id, err)
-	}
-	k.gens.observe(id, g)
-	if err := k.client.Publish(ctx, k.channel, id+" "+strconv.FormatUint(g, 10)).Err(); err != nil {
-		// The bump stands; other processes see it within the refresh
-		// interval.
-		k.log.WarnContext(ctx, "cachekey: publish invalidation", "tenant", id, "err", err)
 	}
 	return nil
 }

@@ -15,7 +15,8 @@ const purgeBatch = 500
 // Purge really deletes every key of a tenant, for tenant deletion: SCAN
 // with a MATCH pattern built from the escaped namespace (which can match
 // no other tenant's keys, whatever the IDs), and UNLINK in batches, so
-// Redis is never blocked for long. On a cluster it scans every master. It
+// Redis is never blocked for long. On a cluster it scans every master. A
+// memory Keyspace (NewMemory) deletes the tenant's entries from memory. It
 // is platform work: ctx must carry tenant.WithPlatformScope's reason, and
 // the purge is reported to the auditor. It returns how many keys it
 // deleted.
@@ -29,7 +30,18 @@ func (k *Keyspace) Purge(ctx context.Context, id string) (int64, error) {
 		OwnerID: id, Resource: "purge"}); err != nil {
 		return 0, err
 	}
-	ctx = internal(ctx)
+	total, err := k.store.purge(internal(ctx), id)
+	k.gens.forget(id)
+	if err != nil {
+		return total, fmt.Errorf("cachekey: purge tenant %s: %w", id, err)
+	}
+	return total, nil
+}
+
+// purge scans for the tenant's keys with an escaped MATCH pattern and
+// unlinks them in batches.
+func (r redisStore) purge(ctx context.Context, id string) (int64, error) {
+	k := r.k
 	pattern := escapeGlob(k.namespace(id)) + "*"
 	var total int64
 	scan := func(ctx context.Context, c redis.UniversalClient) error {
@@ -58,11 +70,7 @@ func (k *Keyspace) Purge(ctx context.Context, id string) (int64, error) {
 	} else {
 		err = scan(ctx, k.client)
 	}
-	k.gens.forget(id)
-	if err != nil {
-		return total, fmt.Errorf("cachekey: purge tenant %s: %w", id, err)
-	}
-	return total, nil
+	return total, err
 }
 
 // unlink drops keys; without hash tags a cluster's keys may span slots,

@@ -46,7 +46,8 @@ type app struct {
 	tenants  tenant.Store
 	resolver *resolve.Resolver
 	data     *data
-	cache    dashCache
+	keyspace *cachekey.Keyspace // Redis with -redis, else this process's memory
+	dash     dashCache
 	sessions *session.Manager
 	tokens   *jwtclaims.Authority
 	keys     *autoKeys
@@ -163,8 +164,12 @@ func (a *app) openDatabase(ctx context.Context) error {
 
 func (a *app) openCacheAndSessions(ctx context.Context) error {
 	var store session.Store = session.NewMemStore()
-	a.cache = newMemCache(5 * time.Minute)
-	if a.cfg.redis != "" {
+	var err error
+	if a.cfg.redis == "" {
+		if a.keyspace, err = cachekey.NewMemory(cachekey.WithMemoryAuditor(a.auditor)); err != nil {
+			return err
+		}
+	} else {
 		opt, err := redis.ParseURL(a.cfg.redis)
 		if err != nil {
 			return fmt.Errorf("redis: %w", err)
@@ -175,19 +180,16 @@ func (a *app) openCacheAndSessions(ctx context.Context) error {
 			return fmt.Errorf("redis: %w", err)
 		}
 		a.redis = rdb
-		ks, err := cachekey.New(rdb, cachekey.WithAuditor(a.auditor), cachekey.WithLogger(a.log))
-		if err != nil {
+		if a.keyspace, err = cachekey.New(rdb, cachekey.WithAuditor(a.auditor), cachekey.WithLogger(a.log)); err != nil {
 			return err
 		}
-		a.closers = append(a.closers, ks.Close)
-		c, err := cachekey.NewCache[overview](ks, 5*time.Minute)
-		if err != nil {
-			return err
-		}
-		a.cache = &redisCache{ks: ks, c: c}
 		if store, err = session.NewRedisStore(rdb, "crmsess"); err != nil {
 			return err
 		}
+	}
+	a.closers = append(a.closers, a.keyspace.Close)
+	if a.dash, err = cachekey.NewCache[overview](a.keyspace, 5*time.Minute); err != nil {
+		return err
 	}
 	// Cookie-authenticated writes from another origin — a sibling tenant's
 	// subdomain is same-site, so SameSite=Lax does not stop them — are
@@ -198,7 +200,6 @@ func (a *app) openCacheAndSessions(ctx context.Context) error {
 	if a.cfg.secureCookie {
 		opts = append(opts, session.WithSecure(true))
 	}
-	var err error
 	a.sessions, err = session.New(store, opts...)
 	return err
 }

@@ -20,197 +20,238 @@ import (
 	"github.com/tenantwall/tenantwall/tenant"
 )
 
-// command runs an operator subcommand against the configured database.
-func (a *app) command(ctx context.Context, args []string, out io.Writer) error {
-	sub := func(name string, rest []string) (*flag.FlagSet, map[string]*string) {
-		fs := flag.NewFlagSet(name, flag.ContinueOnError)
-		fs.SetOutput(out)
-		return fs, map[string]*string{}
-	}
-	str := func(fs *flag.FlagSet, m map[string]*string, names ...string) {
-		for _, n := range names {
-			m[n] = fs.String(n, "", n)
-		}
-	}
-	need := func(m map[string]*string, names ...string) error {
-		for _, n := range names {
-			if *m[n] == "" {
-				return fmt.Errorf("-%s is required", n)
-			}
-		}
-		return nil
-	}
-	if len(args) == 0 {
-		fmt.Fprintln(out, usage)
-		return errUsage
-	}
-	switch args[0] + " " + first(args[1:]) {
-	case "tenant create":
-		fs, m := sub("tenant create", args[2:])
-		str(fs, m, "slug", "name", "logo-url", "color")
-		if err := fs.Parse(args[2:]); err != nil {
-			return err
-		}
-		if err := need(m, "slug", "name"); err != nil {
-			return err
-		}
-		t, err := a.createTenant(ctx, *m["slug"], *m["name"], tenant.Branding{LogoURL: *m["logo-url"], PrimaryColor: *m["color"]})
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "created tenant %s (%s)\n", t.Slug, t.ID)
-		return nil
-	case "tenant list":
-		ts, err := a.tenants.List(ctx)
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SLUG\tID\tSTATUS\tNAME")
-		for _, t := range ts {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Slug, t.ID, t.Status, t.Name)
-		}
-		return tw.Flush()
-	case "tenant suspend", "tenant activate":
-		fs, m := sub(args[0], args[2:])
-		str(fs, m, "slug")
-		if err := fs.Parse(args[2:]); err != nil {
-			return err
-		}
-		if err := need(m, "slug"); err != nil {
-			return err
-		}
-		st := tenant.StatusSuspended
-		if args[1] == "activate" {
-			st = tenant.StatusActive
-		}
-		t, err := a.setStatus(ctx, *m["slug"], st)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "tenant %s is %s\n", t.Slug, t.Status)
-		return nil
-	case "domain add":
-		fs, m := sub("domain add", args[2:])
-		str(fs, m, "tenant", "host")
-		if err := fs.Parse(args[2:]); err != nil {
-			return err
-		}
-		if err := need(m, "tenant", "host"); err != nil {
-			return err
-		}
-		d, err := a.putDomain(ctx, *m["tenant"], *m["host"], tenant.DomainPending)
-		if err != nil {
-			return err
-		}
-		v, err := a.verifier()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "added %s (pending). Publish this DNS record, then run 'crm domain verify -host %s':\n  %s TXT %q\n",
-			d.Host, d.Host, v.RecordName(d.Host), v.Token(d.TenantID, d.Host))
-		return nil
-	case "domain verify":
-		fs, m := sub("domain verify", args[2:])
-		str(fs, m, "host")
-		if err := fs.Parse(args[2:]); err != nil {
-			return err
-		}
-		if err := need(m, "host"); err != nil {
-			return err
-		}
-		host, err := resolve.Normalize(*m["host"])
-		if err != nil {
-			return err
-		}
-		t, d, err := a.tenants.ByDomain(ctx, host)
-		if err != nil {
-			return err
-		}
-		v, err := a.verifier()
-		if err != nil {
-			return err
-		}
-		if err := v.Verify(ctx, d); err != nil {
-			return err
-		}
-		if _, err := a.putDomain(ctx, t.Slug, host, tenant.DomainActive); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "%s verified and active for tenant %s\n", host, t.Slug)
-		return nil
-	case "domain list":
-		fs, m := sub("domain list", args[2:])
-		str(fs, m, "tenant")
-		if err := fs.Parse(args[2:]); err != nil {
-			return err
-		}
-		if err := need(m, "tenant"); err != nil {
-			return err
-		}
-		t, err := a.tenants.BySlug(ctx, *m["tenant"])
-		if err != nil {
-			return err
-		}
-		ds, err := a.tenants.Domains(ctx, t.ID)
-		if err != nil {
-			return err
-		}
-		for _, d := range ds {
-			fmt.Fprintf(out, "%s\t%s\n", d.Host, d.Status)
-		}
-		return nil
-	}
-	switch args[0] {
-	case "resolve":
-		fs := flag.NewFlagSet("resolve", flag.ContinueOnError)
-		fs.SetOutput(out)
-		host := fs.String("host", "", "host to resolve")
-		if err := fs.Parse(args[1:]); err != nil {
-			return err
-		}
-		if *host == "" {
-			return errors.New("-host is required")
-		}
-		fmt.Fprintln(out, a.resolver.Explain(ctx, *host))
-		return nil
-	case "audit":
-		if a.data.dialect != sqlscope.Postgres {
-			return errors.New("audit inspects PostgreSQL row level security; the SQLite database uses the row filter")
-		}
-		fs, err := sqlscope.Audit(ctx, a.data.db, nil)
-		if err != nil {
-			return err
-		}
-		if len(fs) == 0 {
-			fmt.Fprintln(out, "isolation audit: clean")
-			return nil
-		}
-		return fs.Err()
-	case "migrate-files":
-		fs := flag.NewFlagSet("migrate-files", flag.ContinueOnError)
-		fs.SetOutput(out)
-		mapFile := fs.String("map", "", "CSV of old_key,tenant_slug,kind")
-		dry := fs.Bool("dry-run", false, "report only")
-		if err := fs.Parse(args[1:]); err != nil {
-			return err
-		}
-		if *mapFile == "" {
-			return errors.New("-map is required")
-		}
-		return a.migrateFiles(ctx, *mapFile, *dry, out)
-	}
-	fmt.Fprintln(out, usage)
-	return fmt.Errorf("%w: %q", errUsage, args[0])
+// command is one operator subcommand of the crm binary.
+type command struct {
+	name  string   // one or two words: "audit", "tenant create"
+	flags string   // its flags, for the usage text
+	help  string   // one line, for the usage text
+	need  []string // required string flags
+	opt   []string // optional string flags
+	bools []string // boolean flags
+	run   func(ctx context.Context, a *app, in input) error
+}
+
+// input is what a command receives: its parsed flags and where to write.
+type input struct {
+	str  map[string]string
+	bool map[string]bool
+	out  io.Writer
+}
+
+// commands is the command line, in the order the usage text lists it.
+var commands = []command{
+	{name: "tenant create", flags: "-slug S -name N [-logo-url U] [-color C]", help: "create a tenant",
+		need: []string{"slug", "name"}, opt: []string{"logo-url", "color"}, run: tenantCreate},
+	{name: "tenant list", help: "list tenants", run: tenantList},
+	{name: "tenant suspend", flags: "-slug S", help: "suspend a tenant",
+		need: []string{"slug"}, run: tenantStatus(tenant.StatusSuspended)},
+	{name: "tenant activate", flags: "-slug S", help: "activate a suspended tenant",
+		need: []string{"slug"}, run: tenantStatus(tenant.StatusActive)},
+	{name: "domain add", flags: "-tenant S -host H", help: "add a custom domain (pending)",
+		need: []string{"tenant", "host"}, run: domainAdd},
+	{name: "domain verify", flags: "-host H", help: "check the domain's DNS and activate it",
+		need: []string{"host"}, run: domainVerify},
+	{name: "domain list", flags: "-tenant S", help: "list a tenant's domains",
+		need: []string{"tenant"}, run: domainList},
+	{name: "resolve", flags: "-host H", help: "explain how a host resolves, and why",
+		need: []string{"host"}, run: resolveHost},
+	{name: "audit", help: "run the database isolation audit (PostgreSQL)", run: audit},
+	{name: "migrate-files", flags: "-map FILE [-dry-run]", help: "move shared-layout files into tenant prefixes",
+		need: []string{"map"}, bools: []string{"dry-run"}, run: migrateFilesCommand},
 }
 
 var errUsage = errors.New("unknown command")
 
-func first(s []string) string {
-	if len(s) == 0 {
-		return ""
+// usage is the command line's help text, built from the table.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage: crm [flags] [command]\n\ncommands:\n")
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "  serve\trun the server (default)\n")
+	for _, c := range commands {
+		fmt.Fprintf(tw, "  %s\t%s\n", strings.TrimSpace(c.name+" "+c.flags), c.help)
 	}
-	return s[0]
+	_ = tw.Flush()
+	b.WriteString("\nflags (before the command) are shown with -h.")
+	return b.String()
+}
+
+// command runs the operator subcommand args names against the configured
+// database. A name it does not know, a flag it does not declare, a stray
+// argument or a missing required flag is an error.
+func (a *app) command(ctx context.Context, args []string, out io.Writer) error {
+	c, rest, ok := lookup(args)
+	if !ok {
+		fmt.Fprintln(out, usage())
+		if len(args) == 0 {
+			return errUsage
+		}
+		return fmt.Errorf("%w: %q", errUsage, strings.Join(args[:min(len(args), 2)], " "))
+	}
+	in, err := c.parse(rest, out)
+	if err != nil {
+		return err
+	}
+	return c.run(ctx, a, in)
+}
+
+// lookup finds the command args start with: two words before one, so
+// that "tenant list" is never taken for a one-word command.
+func lookup(args []string) (command, []string, bool) {
+	for _, n := range []int{2, 1} {
+		if len(args) < n {
+			continue
+		}
+		name := strings.Join(args[:n], " ")
+		for _, c := range commands {
+			if c.name == name {
+				return c, args[n:], true
+			}
+		}
+	}
+	return command{}, nil, false
+}
+
+func (c command) parse(args []string, out io.Writer) (input, error) {
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	strs := map[string]*string{}
+	for _, n := range append(append([]string(nil), c.need...), c.opt...) {
+		strs[n] = fs.String(n, "", n)
+	}
+	bools := map[string]*bool{}
+	for _, n := range c.bools {
+		bools[n] = fs.Bool(n, false, n)
+	}
+	if err := fs.Parse(args); err != nil {
+		return input{}, err
+	}
+	if fs.NArg() > 0 {
+		return input{}, fmt.Errorf("%s: unexpected argument %q", c.name, fs.Arg(0))
+	}
+	in := input{str: map[string]string{}, bool: map[string]bool{}, out: out}
+	for n, v := range strs {
+		in.str[n] = *v
+	}
+	for n, v := range bools {
+		in.bool[n] = *v
+	}
+	for _, n := range c.need {
+		if in.str[n] == "" {
+			return input{}, fmt.Errorf("%s: -%s is required", c.name, n)
+		}
+	}
+	return in, nil
+}
+
+func tenantCreate(ctx context.Context, a *app, in input) error {
+	t, err := a.createTenant(ctx, in.str["slug"], in.str["name"],
+		tenant.Branding{LogoURL: in.str["logo-url"], PrimaryColor: in.str["color"]})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(in.out, "created tenant %s (%s)\n", t.Slug, t.ID)
+	return nil
+}
+
+func tenantList(ctx context.Context, a *app, in input) error {
+	ts, err := a.tenants.List(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(in.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SLUG\tID\tSTATUS\tNAME")
+	for _, t := range ts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Slug, t.ID, t.Status, t.Name)
+	}
+	return tw.Flush()
+}
+
+func tenantStatus(st tenant.Status) func(context.Context, *app, input) error {
+	return func(ctx context.Context, a *app, in input) error {
+		t, err := a.setStatus(ctx, in.str["slug"], st)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(in.out, "tenant %s is %s\n", t.Slug, t.Status)
+		return nil
+	}
+}
+
+func domainAdd(ctx context.Context, a *app, in input) error {
+	d, err := a.putDomain(ctx, in.str["tenant"], in.str["host"], tenant.DomainPending)
+	if err != nil {
+		return err
+	}
+	v, err := a.verifier()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(in.out, "added %s (pending). Publish this DNS record, then run 'crm domain verify -host %s':\n  %s TXT %q\n",
+		d.Host, d.Host, v.RecordName(d.Host), v.Token(d.TenantID, d.Host))
+	return nil
+}
+
+func domainVerify(ctx context.Context, a *app, in input) error {
+	host, err := resolve.Normalize(in.str["host"])
+	if err != nil {
+		return err
+	}
+	t, d, err := a.tenants.ByDomain(ctx, host)
+	if err != nil {
+		return err
+	}
+	v, err := a.verifier()
+	if err != nil {
+		return err
+	}
+	if err := v.Verify(ctx, d); err != nil {
+		return err
+	}
+	if _, err := a.putDomain(ctx, t.Slug, host, tenant.DomainActive); err != nil {
+		return err
+	}
+	fmt.Fprintf(in.out, "%s verified and active for tenant %s\n", host, t.Slug)
+	return nil
+}
+
+func domainList(ctx context.Context, a *app, in input) error {
+	t, err := a.tenants.BySlug(ctx, in.str["tenant"])
+	if err != nil {
+		return err
+	}
+	ds, err := a.tenants.Domains(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		fmt.Fprintf(in.out, "%s\t%s\n", d.Host, d.Status)
+	}
+	return nil
+}
+
+func resolveHost(ctx context.Context, a *app, in input) error {
+	fmt.Fprintln(in.out, a.resolver.Explain(ctx, in.str["host"]))
+	return nil
+}
+
+func audit(ctx context.Context, a *app, in input) error {
+	if a.data.dialect != sqlscope.Postgres {
+		return errors.New("audit inspects PostgreSQL row level security; the SQLite database uses the row filter")
+	}
+	fs, err := sqlscope.Audit(ctx, a.data.db, nil)
+	if err != nil {
+		return err
+	}
+	if len(fs) == 0 {
+		fmt.Fprintln(in.out, "isolation audit: clean")
+		return nil
+	}
+	return fs.Err()
+}
+
+func migrateFilesCommand(ctx context.Context, a *app, in input) error {
+	return a.migrateFiles(ctx, in.str["map"], in.bool["dry-run"], in.out)
 }
 
 func (a *app) migrateFiles(ctx context.Context, mapFile string, dry bool, out io.Writer) error {

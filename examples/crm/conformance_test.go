@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
+	"github.com/tenantwall/tenantwall/cachekey"
 	"github.com/tenantwall/tenantwall/tenant"
 	"github.com/tenantwall/tenantwall/tenant/tenanttest"
 )
@@ -132,15 +134,13 @@ func (f *failures) mention(s string) bool {
 // sharedCache is the source plan's bug: a cache key without the tenant,
 // here on a tenant-wide dashboard (no user in the key either, or the
 // globally unique user ids would keep the keys apart by luck).
-type sharedCache struct{ m *memCache }
+type sharedCache struct{ c *cachekey.Cache[overview] }
 
-func (c sharedCache) get(ctx context.Context, parts []string, load func(context.Context) (overview, error)) (overview, error) {
+func (c sharedCache) Get(ctx context.Context, parts []string, load func(context.Context) (overview, error)) (overview, error) {
 	shared := tenant.NewContext(ctx, tenant.Tenant{ID: "00000000-0000-4000-8000-000000000000"})
 	withoutUser := []string{parts[0], parts[1], parts[3]}
-	return c.m.get(shared, withoutUser, func(context.Context) (overview, error) { return load(ctx) })
+	return c.c.Get(shared, withoutUser, func(context.Context) (overview, error) { return load(ctx) })
 }
-
-func (c sharedCache) invalidate(context.Context) error { return nil }
 
 // TestConformanceCatchesBrokenCRMs breaks the reference server in the
 // ways the source plan warns about and checks the suite fails each time.
@@ -175,7 +175,11 @@ func TestConformanceCatchesBrokenCRMs(t *testing.T) {
 	})
 	t.Run("a cache key without the tenant", func(t *testing.T) {
 		s := newServer(t, "sqlite")
-		s.app.cache = sharedCache{m: newMemCache(time.Minute)}
+		ks, err := cachekey.NewMemory()
+		require.NoError(t, err)
+		c, err := cachekey.NewCache[overview](ks, time.Minute)
+		require.NoError(t, err)
+		s.app.dash = sharedCache{c: c}
 		f := &failures{}
 		tenanttest.CheckHTTPIsolation(f, crmSuite(s))
 		assert.True(t, f.mention("dashboard"), "%q", f.msgs)

@@ -35,7 +35,7 @@ func (a *app) dashboard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u := userFrom(ctx)
-	v, err := a.cache.get(ctx, []string{"dashboard", "overview", strconv.FormatInt(u.ID, 10), filter},
+	v, err := a.dash.Get(ctx, []string{"dashboard", "overview", strconv.FormatInt(u.ID, 10), filter},
 		func(ctx context.Context) (overview, error) { return a.countAll(ctx, filter) })
 	a.respond(w, r, http.StatusOK, v, err)
 }

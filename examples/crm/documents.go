@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -206,69 +208,117 @@ func (a *app) createApplicant(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var name, photoKey, photoName string
-	cleanup := func() {
-		if photoKey != "" {
-			_ = b.Delete(ctx, photoKey)
+	form, err := readApplicantForm(ctx, mr, b)
+	if err != nil {
+		var fe *formError
+		if errors.As(err, &fe) {
+			a.uploadFailed(w, r, fe.field, fe.err)
+			return
 		}
+		a.respond(w, r, 0, nil, err)
+		return
 	}
+	now := time.Now()
+	ap := applicant{Name: form.name, HasPhoto: form.photoKey != "", CreatedAt: now.UTC().Format(time.RFC3339)}
+	err = a.data.tx(ctx, func(f *sqlscope.Filter) error {
+		return f.InsertReturning(ctx, "applicants", []string{"name", "photo_key", "photo_name", "created_at"},
+			[]any{form.name, form.photoKey, form.photoName, now.UnixMilli()}, "id").Scan(&ap.ID)
+	})
+	if err != nil {
+		form.discard(ctx, b)
+		a.respond(w, r, 0, nil, err)
+		return
+	}
+	a.changed(ctx)
+	writeJSON(w, http.StatusCreated, ap)
+}
+
+// applicantForm is a parsed applicant creation: its name and, if one was
+// sent, the photo already stored in the tenant's bucket.
+type applicantForm struct {
+	name, photoKey, photoName string
+}
+
+// discard deletes the stored photo of a form that will not be saved, so
+// that no object is left without its row.
+func (f applicantForm) discard(ctx context.Context, b *blobstore.Bucket) {
+	if f.photoKey != "" {
+		_ = b.Delete(ctx, f.photoKey)
+	}
+}
+
+// formError is a failure reading a multipart field (field "" for the body
+// itself), answered by uploadFailed: 413 for a size limit, else 400.
+type formError struct {
+	field string
+	err   error
+}
+
+func (e *formError) Error() string { return e.field + ": " + e.err.Error() }
+func (e *formError) Unwrap() error { return e.err }
+
+// readApplicantForm reads an applicant creation, storing the photo in b
+// as it streams by. It knows two fields, "name" (required, at most 200
+// bytes, once) and "photo" (an optional PNG, JPEG, GIF or WebP file,
+// once); any other field, a repeated one, a name sent as a file or a
+// photo sent as a value is a badRequest naming it, like an unknown JSON
+// field. On any error the photo it stored is deleted again.
+func readApplicantForm(ctx context.Context, mr *multipart.Reader, b *blobstore.Bucket) (form applicantForm, err error) {
+	defer func() {
+		if err != nil {
+			form.discard(ctx, b)
+			form = applicantForm{}
+		}
+	}()
+	seen := map[string]bool{}
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			cleanup()
-			a.uploadFailed(w, r, "", err)
-			return
+			return form, &formError{err: err}
 		}
-		switch part.FormName() {
+		field := part.FormName()
+		if seen[field] {
+			return form, badRequest{fmt.Sprintf("field %q is sent more than once", field)}
+		}
+		seen[field] = true
+		switch field {
 		case "name":
-			v, err := io.ReadAll(io.LimitReader(part, 201))
-			if err != nil || len(v) > 200 {
-				cleanup()
-				a.respond(w, r, 0, nil, badRequest{`field "name" must be at most 200 bytes`})
-				return
+			if part.FileName() != "" {
+				return form, badRequest{`field "name" must be a value, not a file`}
 			}
-			name = strings.TrimSpace(string(v))
+			v, err := io.ReadAll(io.LimitReader(part, 201))
+			if err != nil {
+				return form, &formError{err: err} // the body broke off or ran over its limit
+			}
+			if len(v) > 200 {
+				return form, badRequest{`field "name" must be at most 200 bytes`}
+			}
+			form.name = strings.TrimSpace(string(v))
 		case "photo":
-			if photoKey != "" || part.FileName() == "" {
-				cleanup()
-				a.respond(w, r, 0, nil, badRequest{`field "photo" must be one image file`})
-				return
+			if part.FileName() == "" {
+				return form, badRequest{`field "photo" must be one image file`}
 			}
 			ct := part.Header.Get("Content-Type")
 			if mt, _, err := mime.ParseMediaType(ct); err != nil || !imageTypes[mt] {
-				a.respond(w, r, 0, nil, badRequest{`field "photo" must be a PNG, JPEG, GIF or WebP image`})
-				return
+				return form, badRequest{`field "photo" must be a PNG, JPEG, GIF or WebP image`}
 			}
 			obj, err := b.Upload(ctx, "applicants", part.FileName(), part, ct)
 			if err != nil {
-				a.uploadFailed(w, r, "photo", err)
-				return
+				return form, &formError{field: "photo", err: err}
 			}
-			photoKey, photoName = obj.Key, obj.Name
+			form.photoKey, form.photoName = obj.Key, obj.Name
+		default:
+			return form, badRequest{fmt.Sprintf("field %q is not allowed", field)}
 		}
 		part.Close()
 	}
-	if name == "" {
-		cleanup()
-		a.respond(w, r, 0, nil, badRequest{`field "name" is required`})
-		return
+	if form.name == "" {
+		return form, badRequest{`field "name" is required`}
 	}
-	now := time.Now()
-	ap := applicant{Name: name, HasPhoto: photoKey != "", CreatedAt: now.UTC().Format(time.RFC3339)}
-	err := a.data.tx(ctx, func(f *sqlscope.Filter) error {
-		return f.InsertReturning(ctx, "applicants", []string{"name", "photo_key", "photo_name", "created_at"},
-			[]any{name, photoKey, photoName, now.UnixMilli()}, "id").Scan(&ap.ID)
-	})
-	if err != nil {
-		cleanup()
-		a.respond(w, r, 0, nil, err)
-		return
-	}
-	a.changed(ctx)
-	writeJSON(w, http.StatusCreated, ap)
+	return form, nil
 }
 
 func (a *app) listApplicants(w http.ResponseWriter, r *http.Request) {

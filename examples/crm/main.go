@@ -29,22 +29,6 @@ func main() {
 	}
 }
 
-const usage = `usage: crm [flags] [command]
-
-commands:
-  serve                                   run the server (default)
-  tenant create -slug S -name N           create a tenant
-  tenant list                             list tenants
-  tenant suspend -slug S                  suspend a tenant
-  domain add -tenant S -host H            add a custom domain (pending)
-  domain verify -host H                   check the domain's DNS and activate it
-  domain list -tenant S                   list a tenant's domains
-  resolve -host H                         explain how a host resolves, and why
-  audit                                   run the database isolation audit (PostgreSQL)
-  migrate-files -map FILE [-dry-run]      move shared-layout files into tenant prefixes
-
-flags (before the command) are shown with -h.`
-
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, rest, err := parseFlags("crm", args, stderr)
 	if err != nil {

@@ -35,7 +35,7 @@ type server struct {
 // newServer starts the CRM in SQLite mode (mode "sqlite") or PostgreSQL
 // row-level-security mode (mode "postgres": a fresh database, migrated by
 // its owner, served as an unprivileged role).
-func newServer(t *testing.T, mode string, extra ...string) *server {
+func newServer(t testing.TB, mode string, extra ...string) *server {
 	t.Helper()
 	dir := t.TempDir()
 	args := []string{"-data", dir, "-operator-token", "op-secret", "-bcrypt-cost", "4"}

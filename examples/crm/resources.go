@@ -323,7 +323,7 @@ func (a *app) notFound(ctx context.Context, rs *resource, id int64) error {
 
 // changed drops the tenant's cached dashboards.
 func (a *app) changed(ctx context.Context) {
-	if err := a.cache.invalidate(ctx); err != nil {
+	if err := a.keyspace.Invalidate(ctx); err != nil {
 		a.log.WarnContext(ctx, "cache invalidation failed", "err", err)
 	}
 }

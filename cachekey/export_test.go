@@ -18,8 +18,6 @@ func MemoryUsage(ks *Keyspace) (bytes int64, entries int) {
 // reach it; call it before the Keyspace is used.
 func SetMaxTenants(ks *Keyspace, n int) { ks.gens.max = n }
 
-// MemoryEntryOverhead is what an entry costs beyond its key and value.
-const MemoryEntryOverhead = memoryEntryOverhead
 
 // GenerationCached reports whether the Keyspace holds tenant id's
 // generation.

@@ -18,7 +18,6 @@ func MemoryUsage(ks *Keyspace) (bytes int64, entries int) {
 // reach it; call it before the Keyspace is used.
 func SetMaxTenants(ks *Keyspace, n int) { ks.gens.max = n }
 
-
 // GenerationCached reports whether the Keyspace holds tenant id's
 // generation.
 func GenerationCached(ks *Keyspace, id string) bool {

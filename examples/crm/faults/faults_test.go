@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -112,20 +113,24 @@ func runScenario(t *testing.T, bin string, sc scenario) {
 	})
 	require.True(t, warm, "the load did not warm up: fewer than 20 acknowledged leads for some tenant after %v\n%s", 4*warmFor, rec.summary())
 
-	rec.phase.Store(phaseDuring)
 	faultStart := time.Now()
+	rec.startFault()
 	sc.inject(t, e, rec)
 	rec.endFault()
 	held := time.Since(faultStart)
 	recovered := waitUntil(recoverWithin, func() bool { return rec.cleanSince(cleanFor) })
 	recovery := rec.recovery()
+	outage := "every answer a success"
+	if from, to, ok := rec.outage(); ok {
+		outage = fmt.Sprintf("answers other than successes from +%v to +%v", from.Round(time.Millisecond), to.Round(time.Millisecond))
+	}
 	l.stop()
 	maxBackends := backends()
 
 	e.checkAfter(rec)
 
-	t.Logf("%s: fault held %v; time to recover (fault's end to last non-success answer) %v; PostgreSQL client backends at most %d\n%s",
-		sc.name, held.Round(time.Millisecond), recovery.Round(time.Millisecond), maxBackends, rec.summary())
+	t.Logf("%s\n  fault held %v; %s; time to recover (fault's end to last non-success) %v; PostgreSQL client backends at most %d\n%s",
+		sc.name, held.Round(time.Millisecond), outage, recovery.Round(time.Millisecond), maxBackends, rec.summary())
 	assert.True(t, recovered, "the server did not answer only successes for %v within %v of the fault's end", cleanFor, recoverWithin)
 	assert.Empty(t, rec.report(), "checks failed")
 }
@@ -134,36 +139,43 @@ func runScenario(t *testing.T, bin string, sc scenario) {
 // server: every acknowledged lead is listed by its tenant, and after one
 // more write the dashboard agrees with the list within staleWithin.
 func (e *env) checkAfter(rec *recorder) {
+	var wg sync.WaitGroup
 	for _, f := range e.tenants {
+		wg.Go(func() { e.checkTenantAfter(rec, f) })
+	}
+	wg.Wait()
+}
+
+// checkTenantAfter is checkAfter for one tenant.
+func (e *env) checkTenantAfter(rec *recorder, f *tenantFixture) {
+	a := e.do(context.Background(), f.host, f.token, http.MethodGet, "/api/leads/", nil)
+	if e.judge(rec, f, "final list", http.StatusOK, a) {
+		e.checkList(rec, f, a.body, f.ackedSnapshot())
+	}
+	// Read the dashboard (so that it is cached), write, then expect
+	// the dashboard to count the write.
+	a = e.do(context.Background(), f.host, f.token, http.MethodGet, "/api/dashboard/overview/?filter=all", nil)
+	if e.judge(rec, f, "final dashboard", http.StatusOK, a) {
+		e.checkDashboard(rec, f, a.body)
+	}
+	e.createLead(rec, f, f.slug+"/final")
+	listed, counted := -1, -1
+	agreed := waitUntil(staleWithin, func() bool {
 		a := e.do(context.Background(), f.host, f.token, http.MethodGet, "/api/leads/", nil)
-		if e.judge(rec, f, "final list", http.StatusOK, a) {
-			e.checkList(rec, f, a.body, f.ackedSnapshot())
+		if !e.judge(rec, f, "final list", http.StatusOK, a) {
+			return false
 		}
-		// Read the dashboard (so that it is cached), write, then expect
-		// the dashboard to count the write.
+		listed = e.checkList(rec, f, a.body, nil)
 		a = e.do(context.Background(), f.host, f.token, http.MethodGet, "/api/dashboard/overview/?filter=all", nil)
-		if e.judge(rec, f, "final dashboard", http.StatusOK, a) {
-			e.checkDashboard(rec, f, a.body)
+		if !e.judge(rec, f, "final dashboard", http.StatusOK, a) {
+			return false
 		}
-		e.createLead(rec, f, f.slug+"/final")
-		listed, counted := -1, -1
-		agreed := waitUntil(staleWithin, func() bool {
-			a := e.do(context.Background(), f.host, f.token, http.MethodGet, "/api/leads/", nil)
-			if !e.judge(rec, f, "final list", http.StatusOK, a) {
-				return false
-			}
-			listed = e.checkList(rec, f, a.body, nil)
-			a = e.do(context.Background(), f.host, f.token, http.MethodGet, "/api/dashboard/overview/?filter=all", nil)
-			if !e.judge(rec, f, "final dashboard", http.StatusOK, a) {
-				return false
-			}
-			counted = e.checkDashboard(rec, f, a.body)
-			return listed >= 0 && listed == counted
-		})
-		if !agreed {
-			rec.violate(vStale, fmt.Sprintf("the dashboard of %s counts %d leads, its list holds %d, %v after a write once the fault was over",
-				f.slug, counted, listed, staleWithin))
-		}
+		counted = e.checkDashboard(rec, f, a.body)
+		return listed >= 0 && listed == counted
+	})
+	if !agreed {
+		rec.violate(vStale, fmt.Sprintf("the dashboard of %s counts %d leads, its list holds %d, %v after a write once the fault was over",
+			f.slug, counted, listed, staleWithin))
 	}
 }
 

@@ -48,9 +48,11 @@ type recorder struct {
 	phase atomic.Int32
 
 	mu         sync.Mutex
+	faultStart time.Time
 	faultEnd   time.Time
-	lastBad    time.Time // arrival of the last answer that was not a success
-	counts     [phases]map[string]int
+	firstBad   time.Time           // arrival of the first answer that was not a success
+	lastBad    time.Time           // arrival of the last answer that was not a success
+	counts     [phases]map[int]int // by status code; 0 is no answer
 	latencies  [phases][]time.Duration
 	violations map[string]int
 	examples   map[string][]string
@@ -59,9 +61,17 @@ type recorder struct {
 func newRecorder() *recorder {
 	r := &recorder{violations: map[string]int{}, examples: map[string][]string{}}
 	for i := range r.counts {
-		r.counts[i] = map[string]int{}
+		r.counts[i] = map[int]int{}
 	}
 	return r
+}
+
+// startFault marks the moment the fault was injected.
+func (r *recorder) startFault() {
+	r.mu.Lock()
+	r.faultStart = time.Now()
+	r.mu.Unlock()
+	r.phase.Store(phaseDuring)
 }
 
 // endFault marks the moment the fault was lifted.
@@ -83,17 +93,23 @@ func (r *recorder) violate(kind, example string) {
 
 // record counts one answer as a success or not; the caller has checked
 // its body and reported any violation.
-func (r *recorder) record(op string, a answer, success bool) {
+func (r *recorder) record(a answer, success bool) {
 	p := r.phase.Load()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	label := op + " " + strconv.Itoa(a.code)
+	code := a.code
 	if a.err != nil {
-		label = op + " no answer"
+		code = 0
 	}
-	r.counts[p][label]++
+	r.counts[p][code]++
 	r.latencies[p] = append(r.latencies[p], a.end.Sub(a.start))
-	if !success && a.end.After(r.lastBad) {
+	if success {
+		return
+	}
+	if r.firstBad.IsZero() || a.end.Before(r.firstBad) {
+		r.firstBad = a.end
+	}
+	if a.end.After(r.lastBad) {
 		r.lastBad = a.end
 	}
 }
@@ -121,7 +137,18 @@ func (r *recorder) recovery() time.Duration {
 	return 0
 }
 
-// summary is one line per phase: answers by operation and status, and the
+// outage is when answers other than successes arrived, relative to the
+// fault's start; ok is false when there were none.
+func (r *recorder) outage() (from, to time.Duration, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.firstBad.IsZero() {
+		return 0, 0, false
+	}
+	return r.firstBad.Sub(r.faultStart), r.lastBad.Sub(r.faultStart), true
+}
+
+// summary is one line per phase: answers by status (0: no answer) and the
 // latency percentiles.
 func (r *recorder) summary() string {
 	r.mu.Lock()
@@ -129,20 +156,15 @@ func (r *recorder) summary() string {
 	var b strings.Builder
 	for p := range phases {
 		total := 0
-		byCode := map[string]int{}
-		for label, n := range r.counts[p] {
+		codes := make([]int, 0, len(r.counts[p]))
+		for c, n := range r.counts[p] {
 			total += n
-			_, code, _ := strings.Cut(label, " ")
-			byCode[code] += n
-		}
-		codes := make([]string, 0, len(byCode))
-		for c := range byCode {
 			codes = append(codes, c)
 		}
-		sort.Strings(codes)
+		sort.Ints(codes)
 		fmt.Fprintf(&b, "  %-6s %6d answers", phaseNames[p], total)
 		for _, c := range codes {
-			fmt.Fprintf(&b, ", %s×%d", c, byCode[c])
+			fmt.Fprintf(&b, ", %d×%d", c, r.counts[p][c])
 		}
 		if l := r.latencies[p]; len(l) > 0 {
 			sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
@@ -250,7 +272,7 @@ func (e *env) op(rec *recorder, f *tenantFixture, rng *rand.Rand, name string) {
 // answer was the success, whose body the caller then checks.
 func (e *env) judge(rec *recorder, f *tenantFixture, op string, want int, a answer) bool {
 	ok := a.err == nil && a.code == want
-	rec.record(op, a, ok)
+	rec.record(a, ok)
 	switch {
 	case ok:
 	case a.err != nil:
@@ -336,7 +358,7 @@ func (e *env) checkList(rec *recorder, f *tenantFixture, body []byte, before []l
 func (e *env) getLead(rec *recorder, f *tenantFixture, l lead, op string, want int) {
 	a := e.do(context.Background(), f.host, f.token, http.MethodGet, "/api/leads/"+strconv.FormatInt(l.ID, 10)+"/", nil)
 	if want == http.StatusNotFound && a.err == nil && a.code == http.StatusOK {
-		rec.record(op, a, false)
+		rec.record(a, false)
 		rec.violate(vForeign, fmt.Sprintf("%s (%s): another tenant's lead %d %q answered 200 %s", op, f.slug, l.ID, l.Name, snippet(a.body)))
 		return
 	}

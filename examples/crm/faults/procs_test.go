@@ -138,8 +138,13 @@ func (c *pgCluster) url(role, db string) string {
 	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", role, c.port, db)
 }
 
+// cmd prepares a PostgreSQL program, run as the cluster's user. Its
+// output is read for at most 5 s after it exits: a postmaster that pg_ctl
+// starts inherits the pipe and would otherwise hold the test. (Every
+// pg_ctl call passes -l, so none does.)
 func (c *pgCluster) cmd(name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(filepath.Join(c.bin, name), args...)
+	cmd.WaitDelay = 5 * time.Second
 	cmd.Dir = c.dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LC_ALL=C", "HOME=" + c.dir}
 	if c.cred != nil {
@@ -162,7 +167,7 @@ func (c *pgCluster) run(t testing.TB, name string, args ...string) {
 // accepts connections.
 func (c *pgCluster) restart(t testing.TB) {
 	t.Helper()
-	c.run(t, "pg_ctl", "-D", c.data(), "-m", "fast", "-w", "-t", "60", "restart")
+	c.run(t, "pg_ctl", "-D", c.data(), "-l", c.logPath(), "-m", "fast", "-w", "-t", "60", "restart")
 }
 
 // postmasterPID reads the running postmaster's PID from postmaster.pid.
@@ -253,6 +258,7 @@ func (r *redisServer) start(t testing.TB) {
 	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", r.dir, "--daemonize", "no")
 	r.cmd.Stdout, r.cmd.Stderr = &out, &out
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	require.NoError(t, r.cmd.Start())
 	r.done = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(r.cmd, r.done)

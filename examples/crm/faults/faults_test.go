@@ -63,7 +63,9 @@ var scenarios = []scenario{
 	{
 		name: "connection pools exhausted by 128 clients for 6 s",
 		inject: func(t *testing.T, e *env, rec *recorder) {
-			extra := e.startLoad(rec, 128-clients, clients)
+			// The 64 more clients only create and list: every one of
+			// their requests wants a connection for a while.
+			extra := e.startLoad(rec, dbBound, 128-clients, clients)
 			t.Cleanup(extra.stop)
 			hold(6 * time.Second)
 			extra.stop()
@@ -96,7 +98,7 @@ func runScenario(t *testing.T, bin string, sc scenario) {
 	rec := newRecorder()
 	backends := e.sampleBackends()
 	t.Cleanup(func() { backends() })
-	l := e.startLoad(rec, clients, 0)
+	l := e.startLoad(rec, mixed, clients, 0)
 	t.Cleanup(l.stop)
 
 	start := time.Now()
@@ -179,13 +181,13 @@ func (e *env) checkTenantAfter(rec *recorder, f *tenantFixture) {
 	}
 }
 
-// sampleBackends counts the cluster's client backends every 200 ms until
+// sampleBackends counts the cluster's client backends every 100 ms until
 // the returned function is called, which returns the largest count.
 func (e *env) sampleBackends() func() int {
 	stop, done := make(chan struct{}), make(chan int)
 	go func() {
 		highest := 0
-		tick := time.NewTicker(200 * time.Millisecond)
+		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for {
 			select {

@@ -206,9 +206,21 @@ type load struct {
 	wg     sync.WaitGroup
 }
 
+// mix is a load's choice of operations.
+type mix int
+
+const (
+	// mixed: 30% lead creations, 15% lists, 20% dashboards, 10% reads of
+	// an own lead, 5% of another tenant's, 10% /me, 10% branding.
+	mixed mix = iota
+	// dbBound: lead creations and lists only, the two operations that
+	// hold a database connection longest; half each.
+	dbBound
+)
+
 // startLoad starts n clients; client i works for tenant first+i modulo
 // the number of tenants.
-func (e *env) startLoad(rec *recorder, n, first int) *load {
+func (e *env) startLoad(rec *recorder, m mix, n, first int) *load {
 	l := &load{e: e, rec: rec, stopCh: make(chan struct{})}
 	for i := range n {
 		f := e.tenants[(first+i)%len(e.tenants)]
@@ -222,7 +234,16 @@ func (e *env) startLoad(rec *recorder, n, first int) *load {
 					return
 				default:
 				}
-				e.op(rec, f, rng, fmt.Sprintf("%s/c%d/%d", f.slug, first+i, seq))
+				name := fmt.Sprintf("%s/c%d/%d", f.slug, first+i, seq)
+				if m == dbBound {
+					if rng.IntN(2) == 0 {
+						e.createLead(rec, f, name)
+					} else {
+						e.listLeads(rec, f)
+					}
+					continue
+				}
+				e.op(rec, f, rng, name)
 			}
 		}()
 	}
@@ -236,7 +257,7 @@ func (l *load) stop() {
 	l.wg.Wait()
 }
 
-// op sends one request of the mix and checks its answer.
+// op sends one request of the mixed load and checks its answer.
 func (e *env) op(rec *recorder, f *tenantFixture, rng *rand.Rand, name string) {
 	switch n := rng.IntN(100); {
 	case n < 30:

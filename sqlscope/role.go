@@ -16,15 +16,7 @@ func privileges(ctx context.Context, q Querier, role string, schemas []string) (
 		return nil, err
 	}
 	defer rows.Close()
-	var out []privilege.Problem
-	for rows.Next() {
-		var p privilege.Problem
-		if err := rows.Scan(&p.Kind, &p.Role, &p.Via, &p.Table); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return privilege.Read(rows)
 }
 
 // WithPrivilegedRole lets NewRLS accept a handle whose role escapes row

@@ -114,13 +114,5 @@ func readProblems(br pgx.BatchResults) ([]privilege.Problem, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []privilege.Problem
-	for rows.Next() {
-		var p privilege.Problem
-		if err := rows.Scan(&p.Kind, &p.Role, &p.Via, &p.Table); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return privilege.Read(rows)
 }

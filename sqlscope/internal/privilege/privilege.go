@@ -149,3 +149,24 @@ func Explain(problems []Problem, optOut string) string {
 		"see package sqlscopetest's doc for the SQL. A tool that must run as a privileged role passes %s", optOut)
 	return b.String()
 }
+
+// Rows is what Read needs of a result: database/sql's *sql.Rows and pgx's
+// pgx.Rows both have it.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// Read scans the rows of SQL into problems. The caller closes rows.
+func Read(rows Rows) ([]Problem, error) {
+	var out []Problem
+	for rows.Next() {
+		var p Problem
+		if err := rows.Scan(&p.Kind, &p.Role, &p.Via, &p.Table); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}

@@ -256,7 +256,7 @@ func TestNewRLSRefusesPrivilegedRoles(t *testing.T) {
 		require.NoError(t, err)
 		findings, err := sqlscope.Audit(ctx, open(t, url), nil)
 		require.NoError(t, err)
-		assert.False(t, findings.Has(sqlscope.Check("role_server_access"), ""), "%v", findings)
+		assert.False(t, findings.Has(sqlscope.CheckServerAccess, ""), "%v", findings)
 	})
 
 	t.Run("a nil handle is refused", func(t *testing.T) {

@@ -25,7 +25,8 @@
 // (*pgx.Conn, or a pgx.Tx or *pgxpool.Conn on it), it runs
 // sqlscope's role check there and refuses, with sqlscope.ErrPrivilegedRole,
 // a role that row level security does not bind (superuser, BYPASSRLS,
-// CREATEROLE, owner of a tenant table, or a member of such a role). A
+// CREATEROLE, owner of a tenant table, a member of such a role, or a role
+// that reaches the server's files or programs; see sqlscope.NewRLS). A
 // pass is remembered per pool (for as long as the pool lives) or per
 // connection (in its pgconn CustomData), so only the first use costs a
 // round trip more; a refusal is not remembered. A Batcher of another type

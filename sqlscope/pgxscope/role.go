@@ -17,7 +17,8 @@ import (
 
 // WithPrivilegedRole lets a Scope run on connections whose role escapes
 // row level security (superuser, BYPASSRLS, CREATEROLE, owner of a tenant
-// table, or a member of such a role), for tools that must. The Scope then does not
+// table, a member of such a role, or a role that reaches the server's
+// files or programs), for tools that must. The Scope then does not
 // check roles, and New reports reason to the auditor (an
 // EventPlatformAccess). The reason is required.
 func WithPrivilegedRole(reason string) Option {

@@ -178,7 +178,7 @@ func (p Problem) fix() string {
 	case p.Kind == ServerAccess:
 		return fmt.Sprintf("role %s is a member of %s, which reaches the server's files or programs (a table's file holds every tenant's rows): revoke that membership (REVOKE %s FROM %s, or from the role through which %s belongs to it)", p.Role, p.Via, p.Via, p.Role, p.Role)
 	case p.Via == p.Role:
-		return fmt.Sprintf("role %s owns tenant table %s and so may disable its row level security: give it to the migration role (ALTER TABLE %s OWNER TO <owner role>)", p.Role, p.Table, p.Table)
+		return fmt.Sprintf("role %s owns tenant table %s and so may disable its row level security: if %s is the role that runs migrations, keep it for them and connect the application as another role; otherwise give the table to the migration role (ALTER TABLE %s OWNER TO <migration role>)", p.Role, p.Table, p.Role, p.Table)
 	default:
 		return fmt.Sprintf("role %s is a member of %s, owner of tenant table %s, and so may disable its row level security: revoke that membership (REVOKE %s FROM %s)", p.Role, p.Via, p.Table, p.Via, p.Role)
 	}

@@ -63,6 +63,14 @@
 // The Guard cannot see what a script does with its arguments: a trusted
 // script is trusted to touch only KEYS[].
 //
+// The Guard reads every argument as the text go-redis sends: string,
+// []byte, *string, net.IP, time.Time, encoding.BinaryMarshaler and nil
+// (sent as ""), so a keyword, key or pattern in any of these forms is
+// seen as Redis sees it. Numbers (which spell no keyword and no
+// namespaced key) are passed over where it looks for keywords; a key, a
+// key count or a script that is not text, and any argument it cannot read
+// where it looks, refuse the command.
+//
 // Pipelines and MULTI/EXEC transactions are checked command by command;
 // one refused command refuses all of them before anything is sent. Every
 // argument of a refused command that lies in another tenant's namespace is

@@ -286,6 +286,9 @@ func (g *Guard) check(ctx context.Context, args []any) error {
 		return nil
 	case ruleOptIn:
 		if g.keyless[name] {
+			if name == "publish" || name == "spublish" {
+				return g.checkChannel(ctx, &s, name, args)
+			}
 			return nil
 		}
 		return fmt.Errorf("%w: %q reaches beyond the tenant; allow it with WithKeylessCommands", ErrCommand, name)
@@ -487,6 +490,33 @@ func (g *Guard) checkScript(ctx context.Context, s *scope, name string, c comman
 				return fmt.Errorf("%w: %s argument %.100q", ErrForeignKey, name, v)
 			}
 		}
+	}
+	return nil
+}
+
+// checkChannel keeps an allowed PUBLISH or SPUBLISH out of the Keyspace's
+// own channels: everything under "<prefix>:" is the Keyspace's, like its
+// keys. Its invalidation channel sets tenants' generations in every
+// process (a forged maximum would freeze a tenant's invalidation), and a
+// channel in a tenant's namespace is that tenant's. Other channels are the
+// application's, shared by all tenants, as WithKeylessCommands says.
+func (g *Guard) checkChannel(ctx context.Context, s *scope, name string, args []any) error {
+	if len(args) < 2 {
+		return fmt.Errorf("%w: %s without a channel", ErrCommand, name)
+	}
+	ch, ok := argString(args[1])
+	if !ok {
+		return fmt.Errorf("%w: %s: channel argument is a %T", ErrCommand, name, args[1])
+	}
+	if !strings.HasPrefix(ch, g.ks.prefix+":") {
+		return nil
+	}
+	s.load(ctx)
+	if s.err != nil {
+		return fmt.Errorf("%w: %s channel %.100q: %w", ErrForeignKey, name, ch, s.err)
+	}
+	if !g.ks.owns(ch, s.id) {
+		return fmt.Errorf("%w: %s channel %.100q", ErrForeignKey, name, ch)
 	}
 	return nil
 }

@@ -48,7 +48,9 @@
 // Keyless commands are allowed only where they show nothing of any tenant
 // (PING, ECHO, HELLO, AUTH, CLIENT SETNAME, MULTI/EXEC…); PUBLISH, SPUBLISH,
 // INFO, LASTSAVE and ROLE only when the application names them in
-// WithKeylessCommands. Keyspace-wide and administrative commands (KEYS,
+// WithKeylessCommands, and even then PUBLISH and SPUBLISH refuse a channel
+// under the Keyspace's prefix outside the tenant's namespace (the
+// Keyspace's own invalidation channel is there). Keyspace-wide and administrative commands (KEYS,
 // SCAN, FLUSHDB, RANDOMKEY, DBSIZE, SWAPDB, SELECT, CONFIG, DEBUG, CLIENT
 // LIST/KILL, CLIENT TRACKING BCAST/PREFIX/REDIRECT, MONITOR, SUBSCRIBE and
 // its kin, PUBSUB, CLUSTER, FUNCTION…) are always refused, and so is

@@ -105,6 +105,9 @@ func WithGlobalPrefixes(prefixes ...string) GuardOption {
 // and SPUBLISH, whose channels all tenants share; INFO, LASTSAVE, ROLE),
 // or that are not in its table at all (module commands; a subcommand is
 // named "container|sub"). The application vouches that they touch no key.
+// PUBLISH and SPUBLISH still refuse a channel under the Keyspace's prefix
+// ("<prefix>:") outside the context tenant's namespace: the Keyspace's
+// invalidation channel is there.
 // Naming a command the table knows to have keys, a script command, or a
 // keyspace-wide or administrative command is an error.
 func WithKeylessCommands(names ...string) GuardOption {

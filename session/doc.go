@@ -19,6 +19,9 @@
 // (cookie tossing) is refused with 400. Tokens are 256 random bits; stores
 // keep only their SHA-256. Sessions end after an idle timeout and an
 // absolute lifetime; Logout, DestroyUser and DestroyTenant end them early.
+// A session created while DestroyUser or DestroyTenant runs (a login
+// racing it) may outlive that call, but stays in the store's index, so the
+// next call ends it.
 // A store failure answers 503, never an anonymous or foreign session.
 //
 // Rotation is total. Login and Renew delete the old token and issue a new

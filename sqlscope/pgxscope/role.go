@@ -22,7 +22,7 @@ import (
 // check roles, and New reports reason to the auditor (an
 // EventPlatformAccess). The reason is required.
 func WithPrivilegedRole(reason string) Option {
-	return func(s *Scope) error {
+	return func(s *options) error {
 		if reason == "" {
 			return fmt.Errorf("pgxscope: WithPrivilegedRole: %w", tenant.ErrNoReason)
 		}
@@ -34,7 +34,7 @@ func WithPrivilegedRole(reason string) Option {
 // WithAuditor sets where WithPrivilegedRole's reason is reported (default
 // tenant.DefaultAuditor).
 func WithAuditor(a tenant.Auditor) Option {
-	return func(s *Scope) error { s.auditor = tenant.OrDefault(a); return nil }
+	return func(s *options) error { s.auditor = tenant.OrDefault(a); return nil }
 }
 
 // checkedKey marks, in a connection's pgconn CustomData, that the roles it

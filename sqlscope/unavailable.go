@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"net"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // IsUnavailable reports whether err says that the database could not
@@ -22,7 +24,9 @@ import (
 //
 //   - context.DeadlineExceeded: the request's deadline passed waiting
 //     for a pool connection or for the server;
-//   - driver.ErrBadConn and sql.ErrConnDone: the connection broke;
+//   - driver.ErrBadConn, sql.ErrConnDone and pgconn.ErrConnClosed: the
+//     connection broke (pgx reports a connection it found dead while in
+//     use with the last);
 //   - any net.Error (refused, reset, timed out) and io.ErrUnexpectedEOF
 //     (the server closed the connection mid-message);
 //   - an error whose SafeToRetry method reports true (pgconn: nothing was
@@ -42,7 +46,8 @@ func IsUnavailable(err error) bool {
 		return false
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, driver.ErrBadConn) ||
-		errors.Is(err, sql.ErrConnDone) || errors.Is(err, io.ErrUnexpectedEOF) {
+		errors.Is(err, sql.ErrConnDone) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, pgconn.ErrConnClosed) {
 		return true
 	}
 	var ne net.Error

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -157,6 +158,7 @@ func TestIsUnavailableOnGoErrors(t *testing.T) {
 		{"a closed connection is unavailable", sql.ErrConnDone, true},
 		{"a connection cut mid-message is unavailable", fmt.Errorf("receive: %w", io.ErrUnexpectedEOF), true},
 		{"a SafeToRetry true is unavailable", retryErr(true), true},
+		{"a connection pgx found closed is unavailable", fmt.Errorf("query: %w", pgconn.ErrConnClosed), true},
 		{"a wrapped deadline is unavailable", fmt.Errorf("a: %w", fmt.Errorf("b: %w", context.DeadlineExceeded)), true},
 		{"a joined error with a bad connection is unavailable", errors.Join(errors.New("x"), driver.ErrBadConn), true},
 	} {

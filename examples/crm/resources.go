@@ -77,6 +77,9 @@ func (rs *resource) decodeBody(w http.ResponseWriter, r *http.Request, create bo
 	var raw map[string]json.RawMessage
 	dec := json.NewDecoder(r.Body)
 	if err := dec.Decode(&raw); err != nil {
+		if errors.Is(err, errSlowBody) {
+			return nil, err
+		}
 		return nil, badRequest{"body: a JSON object is required"}
 	}
 	if dec.More() {

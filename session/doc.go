@@ -21,6 +21,9 @@
 // absolute lifetime; Logout, DestroyUser and DestroyTenant end them early.
 // DestroyTenant is platform work: ctx must carry tenant.WithPlatformScope's
 // reason (checked and audited by tenant.RequirePlatformScope).
+// A session created while DestroyUser or DestroyTenant runs (a login
+// racing it) may outlive that call, but stays in the store's index, so the
+// next call ends it.
 // A store failure answers 503 with Retry-After (WithErrorHandler), never
 // an anonymous or foreign session, and the cookie is left alone: when the
 // store's data survives a brief outage, the session works again once the

@@ -73,8 +73,8 @@ func decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		if errors.Is(err, errSlowBody) {
-			return err
+		if errors.Is(err, errSlowBody) || tooLarge(err) {
+			return err // respond answers 408 or 413
 		}
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) {

@@ -17,7 +17,8 @@ import (
 
 // WithPrivilegedRole lets a Scope run on connections whose role escapes
 // row level security (superuser, BYPASSRLS, CREATEROLE, owner of a tenant
-// table, or a member of such a role), for tools that must. The Scope then does not
+// table, a member of such a role, or a role that reaches the server's
+// files or programs), for tools that must. The Scope then does not
 // check roles, and New reports reason to the auditor (an
 // EventPlatformAccess). The reason is required.
 func WithPrivilegedRole(reason string) Option {
@@ -114,13 +115,5 @@ func readProblems(br pgx.BatchResults) ([]privilege.Problem, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []privilege.Problem
-	for rows.Next() {
-		var p privilege.Problem
-		if err := rows.Scan(&p.Kind, &p.Role, &p.Via, &p.Table); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return privilege.Read(rows)
 }

@@ -77,8 +77,8 @@ func (rs *resource) decodeBody(w http.ResponseWriter, r *http.Request, create bo
 	var raw map[string]json.RawMessage
 	dec := json.NewDecoder(r.Body)
 	if err := dec.Decode(&raw); err != nil {
-		if tooLarge(err) {
-			return nil, err // respond answers 413
+		if errors.Is(err, errSlowBody) || tooLarge(err) {
+			return nil, err // respond answers 408 or 413
 		}
 		return nil, badRequest{"body: a JSON object is required"}
 	}

@@ -32,7 +32,16 @@
 //
 // ErrTenantMismatch, ErrTokenType, ErrUnknownKey, ErrInvalidKid,
 // ErrClaims and ErrConfig; validation errors also wrap golang-jwt's, so
-// errors.Is(err, jwt.ErrTokenExpired) works.
+// errors.Is(err, jwt.ErrTokenExpired) works. ErrKeySource is not about
+// the token: the KeySource failed (any error of it but ErrUnknownKey), so
+// the token could not be checked; Middleware answers it 503 with
+// Retry-After, and a handler calling Validate, Issue or Refresh should
+// too, never 401.
+//
+// # Under faults
+//
+// A KeySource that fails makes Validate, Issue and Refresh fail with
+// ErrKeySource: no token is admitted, and none is called invalid.
 //
 // # Testing
 //

@@ -17,6 +17,13 @@ var (
 	// tenant.
 	ErrUnknownKey = errors.New("jwtclaims: unknown signing key")
 
+	// ErrKeySource reports that the KeySource failed (its store was
+	// unreachable, timed out): the token could not be checked, which says
+	// nothing about whether it is valid. Only a KeySource error wrapping
+	// ErrUnknownKey means the kid names no key; every other error is
+	// wrapped in ErrKeySource. Middleware answers it 503, never 401.
+	ErrKeySource = errors.New("jwtclaims: key source failed")
+
 	// ErrInvalidKid reports a kid outside the allowed alphabet.
 	ErrInvalidKid = errors.New("jwtclaims: invalid kid")
 

@@ -8,6 +8,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -487,4 +490,87 @@ func TestKeysOfTheWrongShapeAreRefused(t *testing.T) {
 			assert.ErrorIs(t, jwtclaims.NewKeySet().Add(tenant.NewID(), c.key), jwtclaims.ErrConfig)
 		})
 	}
+}
+
+// failingKeys is a KeySource over a KeySet whose backing store can be
+// made to fail, as a database-backed KeySource does when its database is
+// unreachable.
+type failingKeys struct {
+	*jwtclaims.KeySet
+	err error // nil: healthy
+}
+
+func (k *failingKeys) Key(ctx context.Context, tenantID, kid string) (jwtclaims.Key, error) {
+	if k.err != nil {
+		return jwtclaims.Key{}, k.err
+	}
+	return k.KeySet.Key(ctx, tenantID, kid)
+}
+
+func (k *failingKeys) Current(ctx context.Context, tenantID string) (jwtclaims.Key, error) {
+	if k.err != nil {
+		return jwtclaims.Key{}, k.err
+	}
+	return k.KeySet.Current(ctx, tenantID)
+}
+
+func TestAKeySourceFailureIsNotAnInvalidToken(t *testing.T) {
+	f := newFixture(t, jwtclaims.NewEdDSAKey)
+	keys := &failingKeys{KeySet: f.keys}
+	auth, err := jwtclaims.New(keys, "https://auth.example.com", "crm", jwtclaims.WithClock(func() time.Time { return f.now }))
+	require.NoError(t, err)
+	access, refresh, err := auth.Issue(f.ctxA, "alice")
+	require.NoError(t, err)
+	h := auth.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	serve := func(tok string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", "/api/leads/", nil).WithContext(f.ctxA)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	for _, fault := range []struct {
+		name string
+		err  error
+	}{
+		{"an unreachable store", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}},
+		{"a store past the deadline", context.DeadlineExceeded},
+		{"a store error of any other kind", errors.New("keys table is locked")},
+	} {
+		t.Run("a good token while the key source has "+fault.name+" gets 503, not 401", func(t *testing.T) {
+			keys.err = fault.err
+			defer func() { keys.err = nil }()
+			rec := serve(access)
+			assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+			assert.NotEmpty(t, rec.Header().Get("Retry-After"))
+			assert.Empty(t, rec.Header().Get("WWW-Authenticate"), "no challenge: the credentials were not judged")
+
+			_, err := auth.Validate(f.ctxA, access, jwtclaims.Access)
+			assert.ErrorIs(t, err, jwtclaims.ErrKeySource)
+			assert.ErrorIs(t, err, fault.err, "the cause stays reachable")
+			assert.NotErrorIs(t, err, jwtclaims.ErrUnknownKey)
+			_, err = auth.Refresh(f.ctxA, refresh)
+			assert.ErrorIs(t, err, jwtclaims.ErrKeySource)
+			_, _, err = auth.Issue(f.ctxA, "alice")
+			assert.ErrorIs(t, err, jwtclaims.ErrKeySource)
+		})
+	}
+	t.Run("an unknown kid is a wrong credential, not a key source failure", func(t *testing.T) {
+		keys.err = fmt.Errorf("lookup: %w", jwtclaims.ErrUnknownKey)
+		defer func() { keys.err = nil }()
+		rec := serve(access)
+		assert.Equal(t, http.StatusUnauthorized, rec.Code)
+		_, err := auth.Validate(f.ctxA, access, jwtclaims.Access)
+		assert.ErrorIs(t, err, jwtclaims.ErrUnknownKey)
+		assert.NotErrorIs(t, err, jwtclaims.ErrKeySource)
+	})
+	t.Run("a forged token while the key source is down is still never admitted", func(t *testing.T) {
+		keys.err = context.DeadlineExceeded
+		defer func() { keys.err = nil }()
+		rec := serve(access[:len(access)-4] + "AAAA")
+		assert.NotEqual(t, http.StatusOK, rec.Code)
+	})
+	t.Run("the same token works once the key source is back", func(t *testing.T) {
+		assert.Equal(t, http.StatusOK, serve(access).Code)
+	})
 }

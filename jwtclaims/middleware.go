@@ -2,6 +2,7 @@ package jwtclaims
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 )
@@ -24,7 +25,11 @@ func newContext(ctx context.Context, c *Claims) context.Context {
 // Middleware authenticates requests by an "Authorization: Bearer" access
 // token valid on the request's tenant and puts the claims in the context.
 // A missing or invalid token answers 401 with a WWW-Authenticate
-// challenge (RFC 6750) that does not say why, beyond invalid_token.
+// challenge (RFC 6750) that does not say why, beyond invalid_token. When
+// the token could not be checked because the KeySource failed
+// (ErrKeySource, which includes its timeouts), it answers 503 with
+// Retry-After: the credentials may well be good, so 401 would send the
+// client to log in again for nothing.
 func (a *Authority) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := bearer(r)
@@ -33,6 +38,10 @@ func (a *Authority) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		c, err := a.Validate(r.Context(), tok, Access)
+		if errors.Is(err, ErrKeySource) {
+			unavailable(w)
+			return
+		}
 		if err != nil {
 			challenge(w, "invalid_token")
 			return
@@ -64,4 +73,11 @@ func challenge(w http.ResponseWriter, errCode string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusUnauthorized)
 	_, _ = w.Write([]byte(`{"error":"unauthorized"}` + "\n"))
+}
+
+func unavailable(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "5")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = w.Write([]byte(`{"error":"service unavailable"}` + "\n"))
 }

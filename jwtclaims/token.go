@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -155,7 +156,7 @@ func (a *Authority) Issue(ctx context.Context, subject string) (access, refresh 
 	}
 	key, err := a.keys.Current(ctx, t.ID)
 	if err != nil {
-		return "", "", err
+		return "", "", keySourceErr(t.ID, "current", err)
 	}
 	if access, err = a.sign(key, t, subject, Access, a.accessTTL); err != nil {
 		return "", "", err
@@ -223,7 +224,7 @@ func (a *Authority) Validate(ctx context.Context, token, typ string) (*Claims, e
 		}
 		key, err := a.keys.Key(ctx, id, kid)
 		if err != nil {
-			return nil, err
+			return nil, keySourceErr(id, kid, err)
 		}
 		if t.Method.Alg() != key.Method.Alg() {
 			return nil, fmt.Errorf("%w: kid %s is an %s key, token says %s", jwt.ErrTokenSignatureInvalid, kid, key.Method.Alg(), t.Method.Alg())
@@ -263,7 +264,17 @@ func (a *Authority) Refresh(ctx context.Context, refresh string) (string, error)
 	t := tenant.MustFromContext(ctx)
 	key, err := a.keys.Current(ctx, t.ID)
 	if err != nil {
-		return "", err
+		return "", keySourceErr(t.ID, "current", err)
 	}
 	return a.sign(key, t, c.Subject, Access, a.accessTTL)
+}
+
+// keySourceErr keeps a KeySource's ErrUnknownKey (the kid names no key: a
+// wrong credential) and wraps every other error in ErrKeySource (the keys
+// could not be read: nothing is known about the token).
+func keySourceErr(tenantID, kid string, err error) error {
+	if errors.Is(err, ErrUnknownKey) {
+		return err
+	}
+	return fmt.Errorf("%w: tenant %s kid %s: %w", ErrKeySource, tenantID, kid, err)
 }

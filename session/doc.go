@@ -21,7 +21,13 @@
 // absolute lifetime; Logout, DestroyUser and DestroyTenant end them early.
 // DestroyTenant is platform work: ctx must carry tenant.WithPlatformScope's
 // reason (checked and audited by tenant.RequirePlatformScope).
-// A store failure answers 503, never an anonymous or foreign session.
+// A session created while DestroyUser or DestroyTenant runs (a login
+// racing it) may outlive that call, but stays in the store's index, so the
+// next call ends it.
+// A store failure answers 503 with Retry-After (WithErrorHandler), never
+// an anonymous or foreign session, and the cookie is left alone: when the
+// store's data survives a brief outage, the session works again once the
+// store is back.
 //
 // Rotation is total. Login and Renew delete the old token and issue a new
 // one (session fixation), and the request's session moves with them:
@@ -54,8 +60,10 @@
 // # Errors
 //
 // ErrNoSession (Renew or Set without a live session), ErrCookieTossing,
-// ErrHashInUse (Store.Create over a live record) and ErrConfig (a bad
-// option) are sentinels; test them with errors.Is.
+// ErrHashInUse (Store.Create over a live record), ErrStore (the store
+// failed: Login, Logout, Renew, Set and the Destroy methods wrap the
+// store's error in it; answer it 503) and ErrConfig (a bad option) are
+// sentinels; test them with errors.Is.
 //
 // # Testing
 //

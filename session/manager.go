@@ -44,6 +44,7 @@ type options struct {
 	now      func() time.Time
 	cop      *http.CrossOriginProtection // configured only by New's options
 	deny     http.Handler
+	failed   http.Handler
 }
 
 // WithCookieName sets the cookie's base name (default DefaultName). Over
@@ -123,6 +124,21 @@ func WithDenyHandler(h http.Handler) Option {
 	}
 }
 
+// WithErrorHandler sets the handler that answers a request whose session
+// could not be read because the store failed (default: 503 with
+// Retry-After and a plain-text body). It should answer 503: the session may well be alive, so the
+// handler must neither clear the cookie nor treat the request as
+// anonymous.
+func WithErrorHandler(h http.Handler) Option {
+	return func(o *options) error {
+		if h == nil {
+			return fmt.Errorf("%w: WithErrorHandler(nil)", ErrConfig)
+		}
+		o.failed = h
+		return nil
+	}
+}
+
 // WithClock replaces time.Now, for tests. A nil clock is an error.
 func WithClock(now func() time.Time) Option {
 	return func(o *options) error {
@@ -140,7 +156,8 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		return nil, fmt.Errorf("%w: nil store", ErrConfig)
 	}
 	o := options{name: DefaultName, idle: DefaultIdleTimeout, lifetime: DefaultLifetime,
-		auditor: tenant.DefaultAuditor, now: time.Now, cop: http.NewCrossOriginProtection(), deny: http.HandlerFunc(denyCrossOrigin)}
+		auditor: tenant.DefaultAuditor, now: time.Now, cop: http.NewCrossOriginProtection(), deny: http.HandlerFunc(denyCrossOrigin),
+		failed: http.HandlerFunc(storeUnavailable)}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -271,8 +288,9 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 				http.Error(w, "bad request", http.StatusBadRequest)
 				return
 			case err != nil:
-				w.Header().Set("Retry-After", "5")
-				http.Error(w, "service unavailable", http.StatusServiceUnavailable)
+				// The session's state is unknown, not absent: neither
+				// anonymous service nor a cleared cookie would be true.
+				m.failed.ServeHTTP(w, r)
 				return
 			}
 			st.hash, st.sess = hash, s
@@ -293,8 +311,11 @@ func (m *Manager) load(r *http.Request) (*Session, string, error) {
 	}
 	hash := hashToken(tok)
 	rec, found, err := m.store.Find(ctx, hash)
-	if err != nil || !found {
-		return nil, "", err
+	if err != nil {
+		return nil, "", storeErr("find", err)
+	}
+	if !found {
+		return nil, "", nil
 	}
 	if rec.TenantID != id {
 		m.auditor.Audit(ctx, tenant.Event{Kind: tenant.EventCrossTenant, Package: "session",
@@ -304,15 +325,18 @@ func (m *Manager) load(r *http.Request) (*Session, string, error) {
 	now := m.now()
 	ttl := m.ttl(rec, now)
 	if ttl <= 0 || !now.Before(rec.LastSeen.Add(m.idle)) {
-		return nil, "", m.store.Delete(ctx, hash)
+		return nil, "", storeErr("delete expired", m.store.Delete(ctx, hash))
 	}
 	// Extend the idle window, at most once a minute per session. Update
 	// writes nothing if another request ended the session since Find.
 	if now.Sub(rec.LastSeen) > time.Minute {
 		rec.LastSeen = now
 		found, err := m.store.Update(ctx, hash, rec, ttl)
-		if err != nil || !found {
-			return nil, "", err
+		if err != nil {
+			return nil, "", storeErr("update", err)
+		}
+		if !found {
+			return nil, "", nil
 		}
 	}
 	return &Session{Record: rec}, hash, nil
@@ -349,7 +373,7 @@ func (m *Manager) Login(w http.ResponseWriter, r *http.Request, userID string, v
 	}
 	if old != "" {
 		if err := m.store.Delete(ctx, old); err != nil {
-			return nil, err
+			return nil, storeErr("delete", err)
 		}
 	}
 	now := m.now()
@@ -382,7 +406,7 @@ func (m *Manager) Renew(w http.ResponseWriter, r *http.Request) (*Session, error
 	old, rec := st.hash, copyRecord(st.sess.Record)
 	st.end()
 	if err := m.store.Delete(r.Context(), old); err != nil {
-		return nil, err
+		return nil, storeErr("delete", err)
 	}
 	rec.LastSeen = m.now()
 	s, hash, err := m.issue(w, r, rec)
@@ -419,7 +443,7 @@ func (m *Manager) Set(r *http.Request, key, value string) error {
 	}
 	found, err := m.store.Update(r.Context(), st.hash, rec, ttl)
 	if err != nil {
-		return err
+		return storeErr("update", err)
 	}
 	if !found {
 		st.end()
@@ -440,7 +464,7 @@ func (m *Manager) issue(w http.ResponseWriter, r *http.Request, rec Record) (*Se
 		return nil, "", fmt.Errorf("%w: the session reached its lifetime", ErrNoSession)
 	}
 	if err := m.store.Create(r.Context(), hash, rec, ttl); err != nil {
-		return nil, "", err
+		return nil, "", storeErr("create", err)
 	}
 	http.SetCookie(w, m.cookie(r, tok, rec.Deadline))
 	return &Session{Record: rec}, hash, nil
@@ -456,7 +480,7 @@ func (m *Manager) Logout(w http.ResponseWriter, r *http.Request) error {
 		st.mu.Unlock()
 		if old != "" {
 			if err := m.store.Delete(r.Context(), old); err != nil {
-				return err
+				return storeErr("delete", err)
 			}
 		}
 	}
@@ -473,7 +497,7 @@ func (m *Manager) DestroyUser(ctx context.Context, userID string) error {
 	if err != nil {
 		return err
 	}
-	return m.store.DeleteUser(ctx, id, userID)
+	return storeErr("delete user", m.store.DeleteUser(ctx, id, userID))
 }
 
 // DestroyTenant ends every session of a tenant. It is platform work: ctx
@@ -488,7 +512,22 @@ func (m *Manager) DestroyTenant(ctx context.Context, tenantID string) error {
 		OwnerID: tenantID, Resource: "destroy sessions"}); err != nil {
 		return err
 	}
-	return m.store.DeleteTenant(ctx, tenantID)
+	return storeErr("delete tenant", m.store.DeleteTenant(ctx, tenantID))
+}
+
+// storeErr wraps a store failure in ErrStore, naming the operation; nil
+// stays nil.
+func storeErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %s: %w", ErrStore, op, err)
+}
+
+// storeUnavailable is the default error handler.
+func storeUnavailable(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Retry-After", "5")
+	http.Error(w, "service unavailable", http.StatusServiceUnavailable)
 }
 
 // cookie builds the session cookie: host-only (never a Domain), Path=/,

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenantwall/tenantwall/internal/testenv"
 	"github.com/tenantwall/tenantwall/session"
 	"github.com/tenantwall/tenantwall/tenant"
 	"github.com/tenantwall/tenantwall/tenant/tenanttest"
@@ -256,6 +257,7 @@ func TestOptionsAreValidated(t *testing.T) {
 		{"a lifetime shorter than the idle timeout is refused", "WithTimeouts", session.NewMemStore(), []session.Option{session.WithTimeouts(time.Hour, time.Minute)}},
 		{"a nil clock is refused", "WithClock", session.NewMemStore(), []session.Option{session.WithClock(nil)}},
 		{"a nil deny handler is refused", "WithDenyHandler", session.NewMemStore(), []session.Option{session.WithDenyHandler(nil)}},
+		{"a nil error handler is refused", "WithErrorHandler", session.NewMemStore(), []session.Option{session.WithErrorHandler(nil)}},
 		{"a trusted origin with a path is refused", "WithTrustedOrigins", session.NewMemStore(), []session.Option{session.WithTrustedOrigins("https://acme.test/x")}},
 	}
 	for _, c := range cases {
@@ -265,4 +267,54 @@ func TestOptionsAreValidated(t *testing.T) {
 			assert.Contains(t, err.Error(), c.option, "the error names what is wrong")
 		})
 	}
+}
+
+// TestSessionSurvivesABriefStoreOutage takes a real Redis away behind a
+// proxy and brings it back: the requests in between get the error handler
+// (503), never an anonymous answer or a cleared cookie, and the same
+// cookie works again afterwards.
+func TestSessionSurvivesABriefStoreOutage(t *testing.T) {
+	real := testenv.Redis(t)
+	proxy := testenv.NewProxy(t, real.Options().Addr)
+	rdb := redis.NewClient(&redis.Options{Addr: proxy.Addr(), DB: real.Options().DB, MaxRetries: -1,
+		DialTimeout: 500 * time.Millisecond, ReadTimeout: 500 * time.Millisecond})
+	t.Cleanup(func() { rdb.Close() })
+	store, err := session.NewRedisStore(rdb, testenv.Name("sess"))
+	require.NoError(t, err)
+	failed := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Retry-After", "7")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `{"error":"service unavailable"}`)
+	})
+	a := newApp(t, store, session.WithErrorHandler(failed))
+	h := a.handler()
+	c := sessionCookie(t, call(h, "acme.example.com", "/login?user=alice"))
+	require.Equal(t, "alice", call(h, "acme.example.com", "/me", c).Body.String())
+
+	proxy.Down()
+	for _, path := range []string{"/me", "/logout", "/renew"} {
+		t.Run("a request to "+path+" while the store is down gets the error handler", func(t *testing.T) {
+			rec := call(h, "acme.example.com", path, c)
+			assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+			assert.Equal(t, "7", rec.Header().Get("Retry-After"))
+			assert.JSONEq(t, `{"error":"service unavailable"}`, rec.Body.String())
+			assert.Empty(t, rec.Result().Cookies(), "the cookie is neither cleared nor replaced")
+		})
+	}
+	t.Run("a login while the store is down fails with ErrStore", func(t *testing.T) {
+		req := httptest.NewRequest("POST", "http://acme.example.com/login", nil)
+		req = req.WithContext(tenant.NewContext(req.Context(), a.hosts["acme.example.com"]))
+		rec := httptest.NewRecorder()
+		_, err := a.m.Login(rec, req, "bob", nil)
+		require.ErrorIs(t, err, session.ErrStore)
+		assert.Empty(t, rec.Result().Cookies(), "no cookie for a session that was never stored")
+		assert.ErrorIs(t, a.m.DestroyUser(req.Context(), "alice"), session.ErrStore)
+	})
+
+	proxy.Up(t)
+	t.Run("the same cookie works once the store is back", func(t *testing.T) {
+		rec := call(h, "acme.example.com", "/me", c)
+		assert.Equal(t, http.StatusOK, rec.Code)
+		assert.Equal(t, "alice", rec.Body.String())
+	})
 }

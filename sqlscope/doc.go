@@ -35,9 +35,16 @@
 // Run the application as a role that is neither superuser, nor BYPASSRLS,
 // nor CREATEROLE (in PostgreSQL 15 it can grant itself any other role),
 // nor owner of a tenant table, nor a member — directly or through other
-// roles, INHERIT or not — of such a role (it could SET ROLE to it):
-// row level security does not bind such a role, and every tenant would
-// see every tenant's rows. This is not left to the reader: NewRLS checks
+// roles, INHERIT or not — of such a role (it could SET ROLE to it), and
+// that cannot reach the server's files or programs: no membership in a
+// predefined role other than those that stay inside the database
+// (pg_read_server_files, pg_write_server_files and
+// pg_execute_server_program are refused, and so is any predefined role
+// not reviewed), and no EXECUTE on a superuser-only function
+// (pg_read_file, pg_read_binary_file, lo_import, lo_export, …) beyond the
+// grants PostgreSQL installs: a table's file holds every tenant's rows,
+// and no policy applies to it. Row level security does not bind such a
+// role, and every tenant would see every tenant's rows. This is not left to the reader: NewRLS checks
 // the role its handle connects as (current_user, session_user and the
 // role that logged in) before it returns, and refuses a privileged one
 // with ErrPrivilegedRole, naming each problem and the SQL that fixes it;
@@ -126,7 +133,8 @@
 //
 // ErrUnscoped, ErrStatement, ErrTenantColumn, ErrIdentifier, ErrUnsafe
 // (Findings.Err), ErrNoPlatformDB, ErrMigration and ErrSchemaConflict;
-// test with errors.Is.
+// test with errors.Is. Driver errors are returned wrapped with %w, so
+// IsUnavailable sees through them.
 //
 // ErrPrivilegedRole comes from NewRLS (and pgxscope) when the application
 // role escapes row level security; the message names the role, each
@@ -146,6 +154,36 @@
 //
 //	ALTER TABLE public.leads ADD COLUMN tenant_id text;
 //	UPDATE public.leads SET tenant_id = … WHERE tenant_id IS NULL OR tenant_id = '';
+//
+// IsUnavailable tells an outage from a wrong statement: it reports true,
+// by allow-list, for errors that mean the database cannot serve now (a
+// broken or refused connection, the caller's deadline, SQLSTATE classes
+// 08, 53 and 58, 57P01 to 57P05, 57014, 55P03, 40001, 40P01). A server
+// answers those 503 with Retry-After — never 401 because a user lookup
+// failed, nor 404 or 500.
+//
+// # Pools
+//
+// The helpers take the caller's *sql.DB and open no pool of their own, so
+// its size is the caller's to set, and database/sql's default is
+// unbounded. Bound every pool below the server's max_connections
+// (PostgreSQL's default is 100, minus superuser_reserved_connections),
+// summed over every process and handle that connects:
+//
+//	db.SetMaxOpenConns(32)           // the application role's handle
+//	db.SetMaxIdleConns(32)           // as many idle as open: no churn
+//	db.SetConnMaxLifetime(30 * time.Minute)
+//	db.SetConnMaxIdleTime(5 * time.Minute)
+//	admin.SetMaxOpenConns(8)         // the platform/owner handle
+//
+// With a maximum, a query beyond it waits for a free connection until its
+// context's deadline, then fails with context.DeadlineExceeded
+// (IsUnavailable): give each request a deadline. Keeping fewer idle than
+// open connections makes the pool close and reopen backends under load.
+// On two cores, 32 connections serve 128 concurrent clients of the
+// reference server without a 5xx (examples/crm's TestBoundedPoolsHoldAt128Clients);
+// more connections than a few per core add contention, not throughput.
+// With pgxpool, set pool_max_conns in the URL the same way.
 //
 // # Testing
 //

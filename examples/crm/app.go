@@ -92,7 +92,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 		resolve.WithEmptyOrigin(true), // non-browser WebSocket clients send none
 		resolve.WithNotFoundHandler(jsonError(http.StatusNotFound, "not found")),
 		resolve.WithSuspendedHandler(jsonError(http.StatusForbidden, "tenant suspended")),
-		resolve.WithErrorHandler(jsonError(http.StatusServiceUnavailable, "service unavailable")),
+		resolve.WithErrorHandler(unavailableHandler),
 	); err != nil {
 		return nil, err
 	}
@@ -128,12 +128,15 @@ func (a *app) openDatabase(ctx context.Context) error {
 		return err
 	}
 	a.closers = append(a.closers, db.Close)
+	p := a.cfg.pools
+	bound(db, p.dbMaxOpen, p.dbMaxIdle, p)
 	admin := db
 	if adminDSN != dsn {
 		if admin, err = sql.Open(driver, adminDSN); err != nil {
 			return err
 		}
 		a.closers = append(a.closers, admin.Close)
+		bound(admin, p.adminMaxOpen, p.adminMaxOpen, p)
 	}
 	if err := db.PingContext(ctx); err != nil {
 		return fmt.Errorf("database: %w", err)
@@ -162,6 +165,16 @@ func (a *app) openDatabase(ctx context.Context) error {
 	return nil
 }
 
+// bound sizes a database pool: at most maxOpen connections, of which
+// maxIdle stay open between requests. database/sql makes a query wait for a
+// free connection, until its context's deadline, rather than open more.
+func bound(db *sql.DB, maxOpen, maxIdle int, p poolConfig) {
+	db.SetMaxOpenConns(maxOpen)
+	db.SetMaxIdleConns(maxIdle)
+	db.SetConnMaxLifetime(p.dbConnMaxLifetime)
+	db.SetConnMaxIdleTime(p.dbConnMaxIdleTime)
+}
+
 func (a *app) openCacheAndSessions(ctx context.Context) error {
 	var store session.Store = session.NewMemStore()
 	var err error
@@ -174,6 +187,9 @@ func (a *app) openCacheAndSessions(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("redis: %w", err)
 		}
+		// A full pool makes a command wait up to PoolTimeout, never open
+		// more connections than PoolSize.
+		opt.PoolSize, opt.PoolTimeout = a.cfg.pools.redisPoolSize, a.cfg.pools.redisPoolTimeout
 		rdb := redis.NewClient(opt)
 		a.closers = append(a.closers, rdb.Close)
 		if err := rdb.Ping(ctx).Err(); err != nil {
@@ -196,6 +212,7 @@ func (a *app) openCacheAndSessions(ctx context.Context) error {
 	// refused by the session middleware; bearer requests are not affected.
 	opts := []session.Option{session.WithAuditor(a.auditor),
 		session.WithDenyHandler(jsonError(http.StatusForbidden, "cross-origin request refused")),
+		session.WithErrorHandler(unavailableHandler),
 		session.WithTrustedOrigins(splitList(a.cfg.trustedOrigins)...)}
 	if a.cfg.secureCookie {
 		opts = append(opts, session.WithSecure(true))
@@ -294,9 +311,9 @@ func (a *app) routes() http.Handler {
 	api.HandleFunc("GET /api/dashboard/overview/", a.authed(a.dashboard))
 	api.HandleFunc("GET /ws/notifications", a.authed(a.notificationsSocket))
 	api.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeError(w, http.StatusNotFound, "not found") })
-	tenantSide := a.resolver.Middleware(a.sessions.Middleware(api))
+	tenantSide := withRequestLimits(a.cfg.requestTimeout, a.resolver.Middleware(a.sessions.Middleware(api)))
 
-	platform := a.operatorRoutes()
+	platformSide := withRequestLimits(a.cfg.requestTimeout, a.operatorRoutes())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/healthz":
@@ -307,7 +324,7 @@ func (a *app) routes() http.Handler {
 			return
 		}
 		if host, err := resolve.Normalize(r.Host); err == nil && host == a.cfg.platformHost {
-			platform.ServeHTTP(w, r)
+			platformSide.ServeHTTP(w, r)
 			return
 		}
 		tenantSide.ServeHTTP(w, r)
@@ -335,6 +352,9 @@ func (a *app) ready(w http.ResponseWriter, r *http.Request) {
 	if ok, err := a.bucket.IsAccessible(ctx); err != nil || !ok {
 		fail("blob", fmt.Errorf("not accessible: %v", err))
 	}
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
+	}
 	writeJSON(w, code, checks)
 }
 
@@ -353,6 +373,14 @@ func (a *app) respond(w http.ResponseWriter, r *http.Request, code int, v any, e
 		writeError(w, http.StatusNotFound, "not found")
 	case errors.Is(err, tenant.ErrNoTenant):
 		writeError(w, http.StatusNotFound, "not found")
+	case errors.Is(err, errSlowBody):
+		writeError(w, http.StatusRequestTimeout, "request body too slow")
+	case unavailable(err):
+		a.log.WarnContext(r.Context(), "backing service unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeUnavailable(w)
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client left; nobody reads this answer, and it is no failure.
+		writeUnavailable(w)
 	default:
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

@@ -73,6 +73,9 @@ func decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, errSlowBody) || tooLarge(err) {
+			return err // respond answers 408 or 413
+		}
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) {
 			return badRequest{"field \"" + ute.Field + "\" has the wrong type"}
@@ -197,6 +200,10 @@ func (a *app) refresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	access, err := a.tokens.Refresh(r.Context(), body.Refresh)
+	if err != nil && unavailable(err) {
+		a.respond(w, r, 0, nil, err)
+		return
+	}
 	if err != nil {
 		writeError(w, http.StatusUnauthorized, "invalid refresh token")
 		return
@@ -212,7 +219,13 @@ func (a *app) authed(next http.HandlerFunc) http.HandlerFunc {
 		if len(r.Header.Values("Authorization")) > 0 {
 			tok, ok := bearerToken(r)
 			if ok {
-				if c, err := a.tokens.Validate(r.Context(), tok, jwtclaims.Access); err == nil {
+				c, err := a.tokens.Validate(r.Context(), tok, jwtclaims.Access)
+				if err != nil && unavailable(err) {
+					// The keys could not be read: the token was not judged.
+					a.respond(w, r, 0, nil, err)
+					return
+				}
+				if err == nil {
 					subject = c.Subject
 				}
 			}
@@ -230,9 +243,15 @@ func (a *app) authed(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		u, err := a.userByID(r.Context(), id)
-		if err != nil {
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
 			// A deleted user's session or token authenticates nobody.
 			writeError(w, http.StatusUnauthorized, "unauthenticated")
+			return
+		case err != nil:
+			// The lookup failed, which says nothing about the
+			// credentials: 503 when the database is down, never 401.
+			a.respond(w, r, 0, nil, err)
 			return
 		}
 		next(w, r.WithContext(context.WithValue(r.Context(), userKey{}, u)))

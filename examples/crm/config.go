@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // config is the server's configuration: flags, with environment variables
@@ -31,6 +33,24 @@ type config struct {
 	// trustedOrigins: comma-separated origins whose cookie-authenticated
 	// writes pass the cross-origin check.
 	trustedOrigins string
+
+	// Timeouts: readTimeout bounds reading a whole request (headers and
+	// body), readHeaderTimeout its headers, requestTimeout the work of a
+	// request (its context deadline, which also bounds the wait for a
+	// pool connection).
+	readTimeout, readHeaderTimeout, requestTimeout time.Duration
+
+	pools poolConfig
+}
+
+// poolConfig sizes the connection pools. Requests beyond the pool's size
+// wait for a connection until their context deadline (then 503) instead
+// of opening more: the server never takes more connections than these.
+type poolConfig struct {
+	dbMaxOpen, dbMaxIdle, adminMaxOpen   int
+	dbConnMaxLifetime, dbConnMaxIdleTime time.Duration
+	redisPoolSize                        int
+	redisPoolTimeout                     time.Duration
 }
 
 func parseFlags(name string, args []string, stderr io.Writer) (config, []string, error) {
@@ -52,7 +72,54 @@ func parseFlags(name string, args []string, stderr io.Writer) (config, []string,
 	fs.StringVar(&c.trustedOrigins, "trusted-origins", envOr("CRM_TRUSTED_ORIGINS", ""), "comma-separated origins (https://app.example.com) allowed to send cookie-authenticated writes (env CRM_TRUSTED_ORIGINS)")
 	cost, _ := strconv.Atoi(envOr("CRM_BCRYPT_COST", "10"))
 	fs.IntVar(&c.bcryptCost, "bcrypt-cost", cost, "bcrypt cost of password hashes (env CRM_BCRYPT_COST)")
+	var envErr error
+	envInt := func(key string, def int) int {
+		v, err := strconv.Atoi(envOr(key, strconv.Itoa(def)))
+		if err != nil {
+			envErr = errors.Join(envErr, fmt.Errorf("%s: %w", key, err))
+		}
+		return v
+	}
+	envDur := func(key string, def time.Duration) time.Duration {
+		v, err := time.ParseDuration(envOr(key, def.String()))
+		if err != nil {
+			envErr = errors.Join(envErr, fmt.Errorf("%s: %w", key, err))
+		}
+		return v
+	}
+	fs.DurationVar(&c.readTimeout, "read-timeout", envDur("CRM_READ_TIMEOUT", 30*time.Second),
+		"time to read a whole request, body included; a slower body is cut off (env CRM_READ_TIMEOUT)")
+	fs.DurationVar(&c.readHeaderTimeout, "read-header-timeout", envDur("CRM_READ_HEADER_TIMEOUT", 5*time.Second),
+		"time to read a request's headers (env CRM_READ_HEADER_TIMEOUT)")
+	fs.DurationVar(&c.requestTimeout, "request-timeout", envDur("CRM_REQUEST_TIMEOUT", 15*time.Second),
+		"deadline of a request's work, including the wait for a database connection; past it the answer is 503 (env CRM_REQUEST_TIMEOUT)")
+	p := &c.pools
+	fs.IntVar(&p.dbMaxOpen, "db-max-open", envInt("CRM_DB_MAX_OPEN", 32),
+		"most open connections of the application's database pool (env CRM_DB_MAX_OPEN)")
+	fs.IntVar(&p.dbMaxIdle, "db-max-idle", envInt("CRM_DB_MAX_IDLE", 0),
+		"most idle connections kept by the application's pool (env CRM_DB_MAX_IDLE; default -db-max-open)")
+	fs.IntVar(&p.adminMaxOpen, "db-admin-max-open", envInt("CRM_DB_ADMIN_MAX_OPEN", 8),
+		"most open connections of the PostgreSQL owner pool: tenant lookups, migrations (env CRM_DB_ADMIN_MAX_OPEN)")
+	fs.DurationVar(&p.dbConnMaxLifetime, "db-conn-max-lifetime", envDur("CRM_DB_CONN_MAX_LIFETIME", 30*time.Minute),
+		"close database connections this old (env CRM_DB_CONN_MAX_LIFETIME)")
+	fs.DurationVar(&p.dbConnMaxIdleTime, "db-conn-max-idle-time", envDur("CRM_DB_CONN_MAX_IDLE_TIME", 5*time.Minute),
+		"close database connections idle this long (env CRM_DB_CONN_MAX_IDLE_TIME)")
+	fs.IntVar(&p.redisPoolSize, "redis-pool-size", envInt("CRM_REDIS_POOL_SIZE", 32),
+		"most Redis connections (env CRM_REDIS_POOL_SIZE)")
+	fs.DurationVar(&p.redisPoolTimeout, "redis-pool-timeout", envDur("CRM_REDIS_POOL_TIMEOUT", 2*time.Second),
+		"longest wait for a free Redis connection (env CRM_REDIS_POOL_TIMEOUT)")
+	if envErr != nil {
+		return c, nil, envErr
+	}
 	if err := fs.Parse(args); err != nil {
+		return c, nil, err
+	}
+	if p.dbMaxIdle == 0 {
+		// As many idle as open: a pool that keeps fewer idle than it
+		// opens closes and reopens backends under load (churn).
+		p.dbMaxIdle = p.dbMaxOpen
+	}
+	if err := c.checkLimits(); err != nil {
 		return c, nil, err
 	}
 	if c.platformHost == "" {
@@ -83,6 +150,34 @@ func parseFlags(name string, args []string, stderr io.Writer) (config, []string,
 		c.blob = fileBucketURL(filepath.Join(abs, "files"))
 	}
 	return c, fs.Args(), nil
+}
+
+// checkLimits refuses timeouts and pool sizes that would unbound what
+// they are meant to bound: zero means "no limit" to net/http and
+// database/sql, so it is not accepted.
+func (c config) checkLimits() error {
+	p := c.pools
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"-read-timeout", c.readTimeout}, {"-read-header-timeout", c.readHeaderTimeout}, {"-request-timeout", c.requestTimeout},
+		{"-db-conn-max-lifetime", p.dbConnMaxLifetime}, {"-db-conn-max-idle-time", p.dbConnMaxIdleTime}, {"-redis-pool-timeout", p.redisPoolTimeout}} {
+		if d.v <= 0 {
+			return fmt.Errorf("%s %v: must be positive", d.flag, d.v)
+		}
+	}
+	for _, n := range []struct {
+		flag string
+		v    int
+	}{{"-db-max-open", p.dbMaxOpen}, {"-db-max-idle", p.dbMaxIdle}, {"-db-admin-max-open", p.adminMaxOpen}, {"-redis-pool-size", p.redisPoolSize}} {
+		if n.v <= 0 {
+			return fmt.Errorf("%s %d: must be positive", n.flag, n.v)
+		}
+	}
+	if p.dbMaxIdle > p.dbMaxOpen {
+		return fmt.Errorf("-db-max-idle %d: more than -db-max-open %d", p.dbMaxIdle, p.dbMaxOpen)
+	}
+	return nil
 }
 
 // fileBucketURL is the gocloud.dev fileblob URL of the absolute directory

@@ -164,6 +164,8 @@ func (a *app) uploadFailed(w http.ResponseWriter, r *http.Request, field string,
 		return
 	}
 	switch {
+	case errors.Is(err, errSlowBody):
+		// respond answers 408.
 	case errors.Is(err, blobstore.ErrContentType):
 		err = badRequest{`field "` + field + `" has a content type that is not allowed`}
 	case field == "":

@@ -57,14 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	printBanner(stdout, ln.Addr().String(), cfg)
-	srv := &http.Server{
-		Handler:           a.routes(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(cfg, a.routes(), log)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
@@ -82,6 +75,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// newHTTPServer is the server's net/http configuration. ReadTimeout bounds
+// reading a whole request, body included, so a client that trickles its
+// body is cut off (the handler sees errSlowBody and answers 408) instead
+// of holding a connection and a goroutine; it applies to uploads too, so
+// raise -read-timeout for large files over slow links. WriteTimeout is
+// not set: the WebSocket streams for as long as it is open, and every
+// other request has a deadline of its own (-request-timeout).
+func newHTTPServer(cfg config, h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cfg.readHeaderTimeout,
+		ReadTimeout:       cfg.readTimeout,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 func printBanner(w io.Writer, addr string, cfg config) {

@@ -49,12 +49,27 @@ func newServer(t testing.TB, mode string, extra ...string) *server {
 		require.NoError(t, err)
 		args = append(args, "-db", roleURL, "-db-admin", adminURL)
 	}
-	cfg, _, err := parseFlags("crm", append(args, extra...), io.Discard)
+	return startServer(t, append(args, extra...))
+}
+
+// startServer runs the CRM with args, under the server's own net/http
+// configuration (its timeouts included).
+func startServer(t testing.TB, args []string) *server {
+	t.Helper()
+	cfg, _, err := parseFlags("crm", args, io.Discard)
 	require.NoError(t, err)
-	a, err := newApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var logw io.Writer = io.Discard
+	if os.Getenv("CRM_TEST_LOG") == "1" {
+		logw = os.Stderr // to see why a request failed
+	}
+	log := slog.New(slog.NewTextHandler(logw, nil))
+	a, err := newApp(context.Background(), cfg, log)
 	require.NoError(t, err)
 	t.Cleanup(a.close)
-	s := &server{Server: httptest.NewServer(a.routes()), app: a}
+	ts := httptest.NewUnstartedServer(nil)
+	ts.Config = newHTTPServer(cfg, a.routes(), log)
+	ts.Start()
+	s := &server{Server: ts, app: a}
 	t.Cleanup(s.Close)
 	return s
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/tenantwall/tenantwall/credentials"
 	"github.com/tenantwall/tenantwall/resolve"
@@ -110,7 +111,11 @@ func notFoundIf(err error) error {
 // createTenant validates and stores a tenant; its slug subdomain works at
 // once.
 func (a *app) createTenant(ctx context.Context, slug, name string, b tenant.Branding) (tenant.Tenant, error) {
-	t := tenant.Tenant{ID: tenant.NewID(), Slug: slug, Name: name, Status: tenant.StatusActive, Branding: b}
+	// The creation time is set here, at the stores' microsecond
+	// precision, so that the answer carries the time stored rather than
+	// the zero time of a value the store filled in on its own copy.
+	t := tenant.Tenant{ID: tenant.NewID(), Slug: slug, Name: name, Status: tenant.StatusActive, Branding: b,
+		CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
 	if err := t.Validate(); err != nil {
 		return t, badRequest{err.Error()}
 	}

@@ -1,4 +1,4 @@
-// Package faults is the fault suite of the reference CRM server
+// Package faultsuite is the fault suite of the reference CRM server
 // (examples/crm) in PostgreSQL + Redis mode. It holds tests only.
 //
 // The suite builds the server, starts it as a subprocess on a PostgreSQL
@@ -29,7 +29,7 @@
 // The suite runs only when TENANTWALL_FAULTS=1, because it takes about a
 // minute and a half of a 2-core machine; .ci/run sets it:
 //
-//	TENANTWALL_FAULTS=1 go test -count=1 -v -run TestFaults ./examples/crm/faults/
+//	TENANTWALL_FAULTS=1 go test -count=1 -v -run TestFaults ./examples/crm/faultsuite/
 //
 // It needs PostgreSQL's server binaries (initdb, pg_ctl, postgres; found
 // through TENANTWALL_PG_BINDIR, /usr/lib/postgresql/*/bin or PATH) and
@@ -37,4 +37,4 @@
 // fails when TENANTWALL_REQUIRE_SERVICES=1. Run as root, it runs the
 // cluster as the "postgres" operating-system user, because initdb and
 // postgres refuse to run as root.
-package faults
+package faultsuite

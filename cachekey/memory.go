@@ -70,7 +70,7 @@ func NewMemory(opts ...MemoryOption) (*Keyspace, error) {
 		auditor:    o.auditor,
 		log:        slog.Default(),
 	}}
-	k.gens = newGenerations(k.maxTenants)
+	k.gens.Store(newGenerations(k.maxTenants, memoryEpoch))
 	k.store = newMemoryStore(k, o.maxBytes)
 	return k, nil
 }
@@ -129,12 +129,13 @@ func (m *memoryStore) shard(key string) *memoryShard {
 	return &m.shards[maphash.String(m.seed, key)%memoryShards]
 }
 
-func (m *memoryStore) generation(_ context.Context, id string) (uint64, error) {
-	return m.k.gens.current(id), nil
+func (m *memoryStore) generation(_ context.Context, id string) (*generations, uint64, error) {
+	g := m.k.gens.Load()
+	return g, g.current(id), nil
 }
 
 func (m *memoryStore) bump(_ context.Context, id string) (uint64, error) {
-	return m.k.gens.increment(id), nil
+	return m.k.gens.Load().increment(id), nil
 }
 
 func (m *memoryStore) get(_ context.Context, key string) ([]byte, bool, error) {

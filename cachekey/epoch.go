@@ -125,6 +125,16 @@ func (k *Keyspace) adopt(e string) *generations {
 		}
 		next := newGenerations(k.maxTenants, e)
 		if k.gens.CompareAndSwap(cur, next) {
+			if cur.epoch == "" {
+				// Not a change but the first read of the epoch:
+				// invalidations that failed before it must still reach
+				// Redis (after a change, the new epoch has invalidated
+				// everything). Copied after the swap, so that with
+				// markPending none is missed.
+				for _, id := range cur.pendingIDs() {
+					next.setPending(id)
+				}
+			}
 			if cur.epoch != "" {
 				k.remember(cur.epoch)
 				k.log.Warn("cachekey: Redis epoch changed: every tenant's cached entries dropped",
@@ -132,6 +142,16 @@ func (k *Keyspace) adopt(e string) *generations {
 			}
 			return next
 		}
+	}
+}
+
+// markPending records that tenant id's invalidation did not reach Redis,
+// in g (the generations the bump started from) and, if g was the
+// generations of the unknown epoch, in those that replaced it.
+func (k *Keyspace) markPending(g *generations, id string) {
+	g.setPending(id)
+	if cur := k.gens.Load(); cur != g && g.epoch == "" {
+		cur.setPending(id)
 	}
 }
 

@@ -79,7 +79,7 @@ func (r redisStore) bump(ctx context.Context, id string) (uint64, error) {
 		err = eerr
 	}
 	if err != nil {
-		g.setPending(id)
+		k.markPending(g, id)
 		return 0, err
 	}
 	switch {
@@ -92,7 +92,7 @@ func (r redisStore) bump(ctx context.Context, id string) (uint64, error) {
 		g.observe(id, v)
 	}
 	if err != nil {
-		k.gens.Load().setPending(id)
+		k.markPending(k.gens.Load(), id)
 		return 0, err
 	}
 	k.publish(ctx, id, g.epoch, v)

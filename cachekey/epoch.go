@@ -3,7 +3,7 @@ package cachekey
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -37,9 +37,14 @@ import (
 // live and die together in this process, so it never changes.
 const memoryEpoch = "0"
 
-// epochBytes is the entropy of an epoch: two random epochs are never
-// equal in practice, so no key of an old epoch is ever built again.
-const epochBytes = 8
+// epochBytes is the entropy of an epoch, written as 8 base64url
+// characters: 48 bits make a new epoch equal to one of the few whose keys
+// may still exist (within their TTL) a chance of about 2^-48 per change,
+// while keeping keys short (the key is the hot path's one allocation).
+const epochBytes = 6
+
+// epochLen is the length of an epoch's text.
+var epochLen = base64.RawURLEncoding.EncodedLen(epochBytes)
 
 // maxRetired bounds the epochs a process remembers having left.
 const maxRetired = 16
@@ -47,18 +52,18 @@ const maxRetired = 16
 func newEpoch() string {
 	var b [epochBytes]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return hex.EncodeToString(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // validEpoch reports whether s is an epoch this package writes: exactly
-// 2*epochBytes lower-case hex digits. Anything else in the epoch key is
-// never written into a key.
+// epochLen base64url characters, none of which a key escapes. Anything
+// else in the epoch key is never written into a key.
 func validEpoch(s string) bool {
-	if len(s) != 2*epochBytes {
+	if len(s) != epochLen {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '-' || c == '_') {
 			return false
 		}
 	}

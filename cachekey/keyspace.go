@@ -27,7 +27,7 @@ const (
 // Keyspace builds tenant-scoped Redis keys and drops a tenant's entries in
 // O(1). Every key of tenant T is
 //
-//	<prefix>:<T's ID>:g<generation>:<part>:<part>…     ({T's ID} with hash tags)
+//	<prefix>:<T's ID>:e<epoch>:g<generation>:<part>:<part>…     ({T's ID} with hash tags)
 //
 // built on the tenant's immutable ID, with parts escaped so that no part
 // list can collide with another or leave the tenant's namespace.
@@ -37,7 +37,10 @@ const (
 // The generation is cached in the process, so Key costs no round trip.
 // Bumps reach other processes at once through Redis pub/sub, and every
 // process re-reads the generations it holds every refresh interval
-// (WithRefresh), which bounds the staleness if a message is lost.
+// (WithRefresh), which bounds the staleness if a message is lost. The
+// epoch, a random token kept in Redis beside the generations, changes
+// when Redis is found to have lost data, which makes every earlier key
+// unreachable (see epoch.go and the package documentation).
 //
 // NewMemory builds a Keyspace with the same keys that keeps generations
 // and entries in this process instead of Redis.
@@ -104,8 +107,10 @@ func WithHashTags(on bool) Option {
 }
 
 // WithRefresh sets how often cached generations are re-read from Redis
-// (default DefaultRefresh): the longest a lost invalidation message can
-// leave this process serving the previous generation.
+// (default DefaultRefresh), with the epoch: the longest a lost
+// invalidation message, or a loss of Redis's data noticed by another
+// process, can leave this process serving the previous generation. It is
+// also how often a failed invalidation is retried.
 func WithRefresh(d time.Duration) Option {
 	return func(o *options) error {
 		if d <= 0 {
@@ -404,7 +409,13 @@ func (k *Keyspace) refreshOnce(ctx context.Context) {
 			}
 			return
 		}
-		seen, found, _ := readEpoch(ep)
+		seen, found, err := readEpoch(ep)
+		if err != nil {
+			if ctx.Err() == nil {
+				k.log.Warn("cachekey: refresh epoch", "err", err)
+			}
+			return
+		}
 		if !found || seen != g.epoch {
 			if _, err := k.settle(ctx, seen, found); err != nil && ctx.Err() == nil {
 				k.log.Warn("cachekey: refresh epoch", "err", err)

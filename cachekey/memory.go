@@ -45,7 +45,8 @@ func WithMemoryAuditor(a tenant.Auditor) MemoryOption {
 // NewMemory returns a Keyspace that keeps generations and Cache entries in
 // this process's memory, for a single process in embedded mode (tests, a
 // development server, a one-binary install). Its keys are those of a
-// Redis Keyspace with the default options, and so are its guarantees: the
+// Redis Keyspace with the default options but for the epoch segment (e0:
+// the epoch never changes), and so are its guarantees: the
 // tenant comes from the context and a missing one is tenant.ErrNoTenant,
 // Invalidate drops a tenant's entries in O(1) by bumping its generation,
 // Purge deletes them. Entries expire after their Cache's TTL and take at

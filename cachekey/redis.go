@@ -41,7 +41,11 @@ func (r redisStore) generation(ctx context.Context, id string) (*generations, ui
 	if err != nil {
 		return nil, 0, fmt.Errorf("generation key %s: %w", k.genKey(id), err)
 	}
-	seen, found, _ := readEpoch(ep)
+	seen, found, err := readEpoch(ep)
+	if err != nil {
+		// An unreadable epoch is no evidence of a loss: fail, not rotate.
+		return nil, 0, fmt.Errorf("epoch key %s: %w", k.epochKey(), err)
+	}
 	// Whatever the epoch, gen is a valid start: within a new epoch no key
 	// has been written yet, at any generation.
 	g, err := k.settle(ctx, seen, found)

@@ -101,7 +101,9 @@
 // Keyless commands are allowed only where they show nothing of any tenant
 // (PING, ECHO, HELLO, AUTH, CLIENT SETNAME, MULTI/EXEC…); PUBLISH, SPUBLISH,
 // INFO, LASTSAVE and ROLE only when the application names them in
-// WithKeylessCommands. Keyspace-wide and administrative commands (KEYS,
+// WithKeylessCommands, and even then PUBLISH and SPUBLISH refuse a channel
+// under the Keyspace's prefix outside the tenant's namespace (the
+// Keyspace's own invalidation channel is there). Keyspace-wide and administrative commands (KEYS,
 // SCAN, FLUSHDB, RANDOMKEY, DBSIZE, SWAPDB, SELECT, CONFIG, DEBUG, CLIENT
 // LIST/KILL, CLIENT TRACKING BCAST/PREFIX/REDIRECT, MONITOR, SUBSCRIBE and
 // its kin, PUBSUB, CLUSTER, FUNCTION…) are always refused, and so is
@@ -115,6 +117,14 @@
 // checked, and an argument inside another tenant's namespace is refused.
 // The Guard cannot see what a script does with its arguments: a trusted
 // script is trusted to touch only KEYS[].
+//
+// The Guard reads every argument as the text go-redis sends: string,
+// []byte, *string, net.IP, time.Time, encoding.BinaryMarshaler and nil
+// (sent as ""), so a keyword, key or pattern in any of these forms is
+// seen as Redis sees it. Numbers (which spell no keyword and no
+// namespaced key) are passed over where it looks for keywords; a key, a
+// key count or a script that is not text, and any argument it cannot read
+// where it looks, refuse the command.
 //
 // Pipelines and MULTI/EXEC transactions are checked command by command;
 // one refused command refuses all of them before anything is sent. Every

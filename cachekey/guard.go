@@ -3,11 +3,13 @@ package cachekey
 import (
 	"context"
 	"crypto/sha1"
+	"encoding"
 	"encoding/hex"
 	"fmt"
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -111,6 +113,9 @@ func WithGlobalPrefixes(prefixes ...string) GuardOption {
 // and SPUBLISH, whose channels all tenants share; INFO, LASTSAVE, ROLE),
 // or that are not in its table at all (module commands; a subcommand is
 // named "container|sub"). The application vouches that they touch no key.
+// PUBLISH and SPUBLISH still refuse a channel under the Keyspace's prefix
+// ("<prefix>:") outside the context tenant's namespace: the Keyspace's
+// invalidation channel is there.
 // Naming a command the table knows to have keys, a script command, or a
 // keyspace-wide or administrative command is an error.
 func WithKeylessCommands(names ...string) GuardOption {
@@ -296,6 +301,9 @@ func (g *Guard) check(ctx context.Context, args []any) error {
 		return nil
 	case ruleOptIn:
 		if g.keyless[name] {
+			if name == "publish" || name == "spublish" {
+				return g.checkChannel(ctx, &s, name, args)
+			}
 			return nil
 		}
 		return fmt.Errorf("%w: %q reaches beyond the tenant; allow it with WithKeylessCommands", ErrCommand, name)
@@ -307,7 +315,10 @@ func (g *Guard) check(ctx context.Context, args []any) error {
 	case ruleScript, ruleScriptSHA, ruleFunction:
 		return g.checkScript(ctx, &s, name, c, args)
 	case ruleScriptLoad:
-		body, _ := argString(arg(args, 2))
+		body, ok := argString(arg(args, 2))
+		if !ok || len(args) < 3 {
+			return fmt.Errorf("%w: %w: %s of a script body that is a %T", ErrCommand, ErrUntrustedScript, name, arg(args, 2))
+		}
 		return g.trustedSHA(name, sha1Hex(body))
 	case ruleScriptExists:
 		for _, a := range args[2:] {
@@ -333,7 +344,11 @@ func (g *Guard) checkSpecs(ctx context.Context, s *scope, name string, specs []k
 		}
 		// A keyword as the last argument has no key after it.
 		for i := sp.from; i < len(args)-1; i++ {
-			if w, ok := argString(args[i]); ok && equalFoldASCII(w, sp.keyword) {
+			w, ok, err := argText(name, i, args[i])
+			if err != nil {
+				return err
+			}
+			if ok && equalFoldASCII(w, sp.keyword) {
 				if err := g.checkRun(ctx, s, name, sp, i+1, args); err != nil {
 					return err
 				}
@@ -421,8 +436,11 @@ func (g *Guard) checkKey(ctx context.Context, s *scope, name string, a any) erro
 // cannot hide behind another option's value.
 func (g *Guard) checkSortPatterns(ctx context.Context, s *scope, name string, args []any) error {
 	for i := 2; i < len(args)-1; i++ {
-		tok, _ := argString(args[i])
-		if !equalFoldASCII(tok, "BY") && !equalFoldASCII(tok, "GET") {
+		tok, ok, err := argText(name, i, args[i])
+		if err != nil {
+			return err
+		}
+		if !ok || !equalFoldASCII(tok, "BY") && !equalFoldASCII(tok, "GET") {
 			continue
 		}
 		p, ok := argString(args[i+1])
@@ -451,7 +469,10 @@ func (g *Guard) checkSortPatterns(ctx context.Context, s *scope, name string, ar
 // that lies in another tenant's namespace is still refused, as a last
 // line behind the trust the application gave the script.
 func (g *Guard) checkScript(ctx context.Context, s *scope, name string, c command, args []any) error {
-	ident, _ := argString(arg(args, 1))
+	ident, ok := argString(arg(args, 1))
+	if !ok || len(args) < 2 {
+		return fmt.Errorf("%w: %w: %s of a script that is a %T", ErrCommand, ErrUntrustedScript, name, arg(args, 1))
+	}
 	switch c.rule {
 	case ruleScript:
 		if err := g.trustedSHA(name, sha1Hex(ident)); err != nil {
@@ -470,8 +491,11 @@ func (g *Guard) checkScript(ctx context.Context, s *scope, name string, c comman
 		return err
 	}
 	n, _ := argInt(args[2]) // checked by checkSpecs
-	for _, a := range args[3+n:] {
-		v, ok := argString(a)
+	for i, a := range args[3+n:] {
+		v, ok, err := argText(name, 3+n+i, a)
+		if err != nil {
+			return err
+		}
 		if !ok {
 			continue
 		}
@@ -481,6 +505,33 @@ func (g *Guard) checkScript(ctx context.Context, s *scope, name string, c comman
 				return fmt.Errorf("%w: %s argument %.100q", ErrForeignKey, name, v)
 			}
 		}
+	}
+	return nil
+}
+
+// checkChannel keeps an allowed PUBLISH or SPUBLISH out of the Keyspace's
+// own channels: everything under "<prefix>:" is the Keyspace's, like its
+// keys. Its invalidation channel sets tenants' generations in every
+// process (a forged maximum would freeze a tenant's invalidation), and a
+// channel in a tenant's namespace is that tenant's. Other channels are the
+// application's, shared by all tenants, as WithKeylessCommands says.
+func (g *Guard) checkChannel(ctx context.Context, s *scope, name string, args []any) error {
+	if len(args) < 2 {
+		return fmt.Errorf("%w: %s without a channel", ErrCommand, name)
+	}
+	ch, ok := argString(args[1])
+	if !ok {
+		return fmt.Errorf("%w: %s: channel argument is a %T", ErrCommand, name, args[1])
+	}
+	if !strings.HasPrefix(ch, g.ks.prefix+":") {
+		return nil
+	}
+	s.load(ctx)
+	if s.err != nil {
+		return fmt.Errorf("%w: %s channel %.100q: %w", ErrForeignKey, name, ch, s.err)
+	}
+	if !g.ks.owns(ch, s.id) {
+		return fmt.Errorf("%w: %s channel %.100q", ErrForeignKey, name, ch)
 	}
 	return nil
 }
@@ -596,16 +647,69 @@ func arg(args []any, i int) any {
 	return nil
 }
 
-// argString returns a string or []byte argument; go-redis writes other
-// types (numbers) in forms no key or keyword check relies on.
+// argString returns the text go-redis writes for an argument of a type
+// it writes as text: string, *string, []byte, net.IP, time.Time,
+// encoding.BinaryMarshaler, and nil (written as ""). The Guard must read
+// each argument exactly as Redis receives it: a keyword, key or pattern it
+// did not read would let the keys after it through unchecked. It reports
+// false for numbers (see argNumber) and for what go-redis cannot write,
+// including a BinaryMarshaler that fails.
 func argString(a any) (string, bool) {
 	switch v := a.(type) {
 	case string:
 		return v, true
 	case []byte:
 		return string(v), true
+	case nil:
+		return "", true
+	case *string:
+		if v == nil {
+			return "", true
+		}
+		return *v, true
+	case net.IP:
+		return string(v), true
+	case time.Time:
+		return v.Format(time.RFC3339Nano), true
+	case *time.Time:
+		if v == nil {
+			return time.Time{}.Format(time.RFC3339Nano), true
+		}
+		return v.Format(time.RFC3339Nano), true
+	case encoding.BinaryMarshaler:
+		b, err := v.MarshalBinary()
+		return string(b), err == nil
 	}
 	return "", false
+}
+
+// argNumber reports whether go-redis writes a as a number (an integer, a
+// float, a bool as 0 or 1, a duration in nanoseconds, or a pointer to one
+// of them). A number spells no keyword and no key in a tenant's namespace,
+// so where the Guard looks for those it may pass over a number; anything
+// that is neither text (argString) nor a number is refused there.
+func argNumber(a any) bool {
+	switch a.(type) {
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, uintptr,
+		float32, float64, bool, time.Duration,
+		*int, *int8, *int16, *int32, *int64, *uint, *uint8, *uint16, *uint32, *uint64, *uintptr,
+		*float32, *float64, *bool, *time.Duration:
+		return true
+	}
+	return false
+}
+
+// argText is argString for the places where the Guard scans arguments for
+// a keyword, a pattern or a foreign key: it reports ok=false for a number
+// (which can be none of them) and an error for an argument it cannot read.
+func argText(name string, i int, a any) (s string, ok bool, err error) {
+	if s, ok := argString(a); ok {
+		return s, true, nil
+	}
+	if argNumber(a) {
+		return "", false, nil
+	}
+	return "", false, fmt.Errorf("%w: %s: argument %d is a %T, which the guard cannot read", ErrCommand, name, i, a)
 }
 
 // argInt reads a key count the way go-redis writes it.

@@ -24,8 +24,8 @@ import (
 // non-canonical IP, an all-numeric top label) is refused with ErrConfig.
 // Repeated calls add hosts.
 func WithHosts(provider string, hosts ...string) Option {
-	return func(v *Vault) error {
-		if err := checkProvider(provider); err != nil {
+	return func(v *options) error {
+		if err := ValidateProvider(provider); err != nil {
 			return err
 		}
 		if len(hosts) == 0 {

@@ -21,24 +21,28 @@ import (
 // copied to another tenant's row (or provider, or version) is refused with
 // ErrBinding. Safe for concurrent use; it does not close the keeper.
 type Vault struct {
-	keeper   *secrets.Keeper
-	store    Store
+	keeper *secrets.Keeper
+	store  Store
+	options
+	now func() time.Time
+}
+
+// Option configures New.
+type Option func(*options) error
+
+type options struct {
 	fallback map[string]string          // provider → platform-wide key
 	hosts    map[string]map[string]bool // provider → canonical host:port its credential may go to
 	auditor  tenant.Auditor
-	now      func() time.Time
 }
-
-// Option configures a Vault.
-type Option func(*Vault) error
 
 // WithFallback lets provider fall back to a platform-wide key for tenants
 // that have none of their own. Off by default: a missing tenant key is an
 // error, never the platform's key. Every fallback is reported to the
 // auditor.
 func WithFallback(provider, key string) Option {
-	return func(v *Vault) error {
-		if err := checkProvider(provider); err != nil {
+	return func(v *options) error {
+		if err := ValidateProvider(provider); err != nil {
 			return err
 		}
 		if key == "" {
@@ -52,7 +56,7 @@ func WithFallback(provider, key string) Option {
 // WithAuditor sets where fallbacks and binding failures are reported
 // (default tenant.DefaultAuditor).
 func WithAuditor(a tenant.Auditor) Option {
-	return func(v *Vault) error { v.auditor = tenant.OrDefault(a); return nil }
+	return func(v *options) error { v.auditor = tenant.OrDefault(a); return nil }
 }
 
 // New returns a Vault.
@@ -60,18 +64,15 @@ func New(keeper *secrets.Keeper, store Store, opts ...Option) (*Vault, error) {
 	if keeper == nil || store == nil {
 		return nil, fmt.Errorf("%w: keeper and store are required", ErrConfig)
 	}
-	v := &Vault{keeper: keeper, store: store, fallback: map[string]string{}, hosts: map[string]map[string]bool{}, auditor: tenant.DefaultAuditor, now: time.Now}
+	v := &Vault{keeper: keeper, store: store, now: time.Now,
+		options: options{fallback: map[string]string{}, hosts: map[string]map[string]bool{}, auditor: tenant.DefaultAuditor}}
 	for _, o := range opts {
-		if err := o(v); err != nil {
+		if err := o(&v.options); err != nil {
 			return nil, err
 		}
 	}
 	return v, nil
 }
-
-// checkProvider is ValidateProvider under the name the option code
-// calls it by.
-func checkProvider(p string) error { return ValidateProvider(p) }
 
 // sealed is what is encrypted: the value with its binding.
 type sealed struct {
@@ -97,7 +98,7 @@ func (v *Vault) Set(ctx context.Context, provider, value string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := checkProvider(provider); err != nil {
+	if err := ValidateProvider(provider); err != nil {
 		return 0, err
 	}
 	if value == "" {
@@ -157,7 +158,7 @@ func (v *Vault) get(ctx context.Context, provider string, version int) (Secret, 
 	if err != nil {
 		return Secret{}, err
 	}
-	if err := checkProvider(provider); err != nil {
+	if err := ValidateProvider(provider); err != nil {
 		return Secret{}, err
 	}
 	rows, err := v.store.Rows(ctx, id, provider)

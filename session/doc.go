@@ -21,6 +21,9 @@
 // absolute lifetime; Logout, DestroyUser and DestroyTenant end them early.
 // DestroyTenant is platform work: ctx must carry tenant.WithPlatformScope's
 // reason (checked and audited by tenant.RequirePlatformScope).
+// A session created while DestroyUser or DestroyTenant runs (a login
+// racing it) may outlive that call, but stays in the store's index, so the
+// next call ends it.
 // A store failure answers 503, never an anonymous or foreign session.
 //
 // Rotation is total. Login and Renew delete the old token and issue a new

@@ -172,5 +172,12 @@ func (s *RedisStore) deleteSet(ctx context.Context, set, tenantID, userID string
 			}
 		}
 	}
-	return s.client.Del(ctx, set).Err()
+	if len(hashes) == 0 {
+		return nil
+	}
+	// Only the members read above leave the index: a session created
+	// meanwhile (a login racing the destroy) stays indexed, so the next
+	// DestroyUser or DestroyTenant still ends it. DEL of the whole set
+	// would orphan it for good.
+	return s.client.SRem(ctx, set, hashes).Err()
 }

@@ -57,6 +57,17 @@ const (
 	// CheckOwner: the application role owns (or is a member of the owner
 	// of) a tenant table, and so may disable RLS or drop policies.
 	CheckOwner Check = privilege.Owner
+	// CheckServerAccess: the application role can read or write the
+	// server's files or run programs on it, and so read every tenant's
+	// rows from the table files, where no policy applies: it is a member
+	// (directly or through other roles) of a predefined role other than
+	// those that stay inside the database (pg_read_server_files,
+	// pg_write_server_files, pg_execute_server_program, or one a later
+	// PostgreSQL adds), or may execute a superuser-only pg_catalog
+	// function (pg_read_file, pg_read_binary_file, lo_import, lo_export,
+	// …) through a grant added after installation. Object names the
+	// predefined role or the function.
+	CheckServerAccess Check = privilege.ServerAccess
 	// CheckForeignKey: a foreign key between tenant tables that does not
 	// include tenant_id, so a row can reference another tenant's row.
 	CheckForeignKey Check = "foreign_key_without_tenant"
@@ -208,8 +219,9 @@ func (a *auditor) add(c Check, table, object, detail string) {
 const tenantTables = privilege.TenantTables
 
 // roleChecks reports what lets the role escape row level security:
-// superuser, BYPASSRLS, membership in a role that is, and ownership of a
-// tenant table (or membership in its owner). NewRLS and pgxscope refuse a
+// superuser, BYPASSRLS, CREATEROLE, membership in a role that is,
+// ownership of a tenant table (or membership in its owner), and access to
+// the server's files or programs. NewRLS and pgxscope refuse a
 // role on the same query.
 func (a *auditor) roleChecks() error {
 	var exists bool
@@ -224,11 +236,14 @@ func (a *auditor) roleChecks() error {
 		return err
 	}
 	for _, p := range problems {
-		object := p.Via
-		if p.Kind == privilege.Owner {
+		table, object := p.Table, p.Via
+		switch {
+		case p.Kind == privilege.Owner:
 			object = p.Role
+		case p.Kind == privilege.ServerAccess && p.Table != "":
+			table, object = "", p.Table // a function, not a table
 		}
-		a.add(Check(p.Kind), p.Table, object, p.Detail())
+		a.add(Check(p.Kind), table, object, p.Detail())
 	}
 	return nil
 }

@@ -35,9 +35,16 @@
 // Run the application as a role that is neither superuser, nor BYPASSRLS,
 // nor CREATEROLE (in PostgreSQL 15 it can grant itself any other role),
 // nor owner of a tenant table, nor a member — directly or through other
-// roles, INHERIT or not — of such a role (it could SET ROLE to it):
-// row level security does not bind such a role, and every tenant would
-// see every tenant's rows. This is not left to the reader: NewRLS checks
+// roles, INHERIT or not — of such a role (it could SET ROLE to it), and
+// that cannot reach the server's files or programs: no membership in a
+// predefined role other than those that stay inside the database
+// (pg_read_server_files, pg_write_server_files and
+// pg_execute_server_program are refused, and so is any predefined role
+// not reviewed), and no EXECUTE on a superuser-only function
+// (pg_read_file, pg_read_binary_file, lo_import, lo_export, …) beyond the
+// grants PostgreSQL installs: a table's file holds every tenant's rows,
+// and no policy applies to it. Row level security does not bind such a
+// role, and every tenant would see every tenant's rows. This is not left to the reader: NewRLS checks
 // the role its handle connects as (current_user, session_user and the
 // role that logged in) before it returns, and refuses a privileged one
 // with ErrPrivilegedRole, naming each problem and the SQL that fixes it;

@@ -33,7 +33,8 @@ var (
 
 	// ErrPrivilegedRole reports an application role that row level
 	// security does not bind: superuser, BYPASSRLS, CREATEROLE, owner of
-	// a tenant table, or a member of such a role; or a nil handle, whose
+	// a tenant table, a member of such a role, or a role that reaches the
+	// server's files or programs; or a nil handle, whose
 	// role cannot be checked. The error names each problem and
 	// its fix. NewRLS (and pgxscope on first use) return it.
 	ErrPrivilegedRole = errors.New("sqlscope: the application role escapes row level security")

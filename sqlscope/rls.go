@@ -75,8 +75,12 @@ func WithPlatformDB(db *sql.DB) Option {
 // or CREATEROLE (which can grant itself any other role), or owns a tenant
 // table (a table with a tenant_id column),
 // or is a member — directly or through other roles, INHERIT or not,
-// since it can SET ROLE — of a role that is or does: through such a
-// handle every tenant sees every tenant's rows. It refuses such a role
+// since it can SET ROLE — of a role that is or does, or reaches the
+// server's files or programs (membership in a predefined role other than
+// the reviewed harmless ones, such as pg_execute_server_program, or
+// EXECUTE on a superuser-only function such as pg_read_binary_file beyond
+// the grants PostgreSQL installs), which read every tenant's rows from the
+// table files: through such a handle every tenant sees every tenant's rows. It refuses such a role
 // with ErrPrivilegedRole, naming each problem and how to fix it. The
 // roles checked are every role db's connection acts as: current_user,
 // session_user and the role that logged in.

@@ -16,20 +16,13 @@ func privileges(ctx context.Context, q Querier, role string, schemas []string) (
 		return nil, err
 	}
 	defer rows.Close()
-	var out []privilege.Problem
-	for rows.Next() {
-		var p privilege.Problem
-		if err := rows.Scan(&p.Kind, &p.Role, &p.Via, &p.Table); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return privilege.Read(rows)
 }
 
 // WithPrivilegedRole lets NewRLS accept a handle whose role escapes row
 // level security (superuser, BYPASSRLS, CREATEROLE, owner of a tenant
-// table, or a member of such a role), for tools that must run as one. NewRLS then
+// table, a member of such a role, or a role that reaches the server's
+// files or programs), for tools that must run as one. NewRLS then
 // does not check the role, and reports reason to the auditor (an
 // EventPlatformAccess) when it is called. The reason is required. An
 // application serving tenants must never use it: every tenant's rows

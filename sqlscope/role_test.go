@@ -134,6 +134,50 @@ func TestNewRLSRefusesPrivilegedRoles(t *testing.T) {
 			t.Cleanup(func() { d.exec(t, `ALTER TABLE items OWNER TO `+d.superuser) })
 			return owner, "REVOKE " + owner
 		}},
+		// PostgreSQL's predefined roles that reach the server's files or
+		// programs read every tenant's rows from the table files, past
+		// every policy (TestServerAccessReadsEveryTenant).
+		{"a member of pg_execute_server_program, which runs programs on the server", func(t *testing.T, app string) (string, string) {
+			d.exec(t, `GRANT pg_execute_server_program TO `+app)
+			return "pg_execute_server_program", "REVOKE pg_execute_server_program FROM " + app
+		}},
+		{"a member of pg_read_server_files, which reads the server's files", func(t *testing.T, app string) (string, string) {
+			d.exec(t, `GRANT pg_read_server_files TO `+app)
+			return "pg_read_server_files", "REVOKE pg_read_server_files FROM " + app
+		}},
+		{"a member of pg_write_server_files, which writes the server's files", func(t *testing.T, app string) (string, string) {
+			d.exec(t, `GRANT pg_write_server_files TO `+app)
+			return "pg_write_server_files", "REVOKE pg_write_server_files FROM " + app
+		}},
+		{"a member, through a NOINHERIT role, of pg_execute_server_program", func(t *testing.T, app string) (string, string) {
+			mid, _ := d.role(t, "NOINHERIT")
+			d.exec(t, `GRANT pg_execute_server_program TO `+mid+`; GRANT `+mid+` TO `+app)
+			return "pg_execute_server_program", "REVOKE pg_execute_server_program"
+		}},
+		{"a role granted pg_read_binary_file, which reads the table files", func(t *testing.T, app string) (string, string) {
+			d.exec(t, `GRANT EXECUTE ON FUNCTION pg_read_binary_file(text) TO `+app)
+			return "pg_read_binary_file(text)", "REVOKE EXECUTE ON FUNCTION pg_read_binary_file(text) FROM " + app
+		}},
+		{"a role granted pg_read_file with a range", func(t *testing.T, app string) (string, string) {
+			d.exec(t, `GRANT EXECUTE ON FUNCTION pg_read_file(text, bigint, bigint) TO `+app)
+			return "pg_read_file(text,bigint,bigint)", "REVOKE EXECUTE ON FUNCTION pg_read_file(text,bigint,bigint) FROM " + app
+		}},
+		{"a member of a role granted lo_import, which imports server files", func(t *testing.T, app string) (string, string) {
+			group, _ := d.role(t, "")
+			d.exec(t, `GRANT EXECUTE ON FUNCTION lo_import(text) TO `+group+`; GRANT `+group+` TO `+app)
+			return "lo_import(text)", "REVOKE EXECUTE ON FUNCTION lo_import(text) FROM " + group
+		}},
+		{"a role granted lo_export, which writes server files", func(t *testing.T, app string) (string, string) {
+			d.exec(t, `GRANT EXECUTE ON FUNCTION lo_export(oid, text) TO `+app)
+			return "lo_export(oid,text)", "REVOKE EXECUTE ON FUNCTION lo_export(oid,text) FROM " + app
+		}},
+		{"a member of pg_monitor granted pg_read_binary_file through it", func(t *testing.T, app string) (string, string) {
+			// pg_monitor is harmless as PostgreSQL installs it; a grant
+			// added to it is not.
+			d.exec(t, `GRANT pg_monitor TO `+app+`; GRANT EXECUTE ON FUNCTION pg_read_binary_file(text) TO pg_monitor`)
+			t.Cleanup(func() { d.exec(t, `REVOKE EXECUTE ON FUNCTION pg_read_binary_file(text) FROM pg_monitor`) })
+			return "pg_read_binary_file(text)", "REVOKE EXECUTE ON FUNCTION pg_read_binary_file(text) FROM pg_monitor"
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name+" is refused", func(t *testing.T) {
@@ -205,6 +249,16 @@ func TestNewRLSRefusesPrivilegedRoles(t *testing.T) {
 		require.NoError(t, err)
 	})
 
+	t.Run("a member of the predefined roles that stay inside the database is accepted", func(t *testing.T) {
+		app, url := d.role(t, "NOINHERIT")
+		d.exec(t, `GRANT pg_monitor, pg_read_all_data, pg_write_all_data, pg_signal_backend, pg_checkpoint TO `+app)
+		_, err := sqlscope.NewRLS(ctx, open(t, url))
+		require.NoError(t, err)
+		findings, err := sqlscope.Audit(ctx, open(t, url), nil)
+		require.NoError(t, err)
+		assert.False(t, findings.Has(sqlscope.CheckServerAccess, ""), "%v", findings)
+	})
+
 	t.Run("a nil handle is refused", func(t *testing.T) {
 		_, err := sqlscope.NewRLS(ctx, nil)
 		assert.ErrorIs(t, err, sqlscope.ErrPrivilegedRole)
@@ -254,6 +308,57 @@ func TestAPrivilegedRoleReadsEveryTenant(t *testing.T) {
 	assert.True(t, readsA(t, db, `SET LOCAL ROLE `+owner+`; ALTER TABLE items NO FORCE ROW LEVEL SECURITY`), "and then reads every tenant")
 	_, err = sqlscope.NewRLS(ctx, db)
 	assert.ErrorIs(t, err, sqlscope.ErrPrivilegedRole)
+}
+
+// TestServerAccessReadsEveryTenant shows why NewRLS refuses a role that
+// reaches the server's files or programs: with tenant B's setting, where
+// the policy hides tenant A's row, it reads that row from the table's file.
+func TestServerAccessReadsEveryTenant(t *testing.T) {
+	ctx := context.Background()
+	d := newRoleDB(t)
+	a, b := tenant.NewID(), tenant.NewID()
+	secret := "secret of A " + tenant.NewID()
+	d.exec(t, fmt.Sprintf(`ALTER TABLE items NO FORCE ROW LEVEL SECURITY; INSERT INTO items VALUES (1, '%s', '%s'); ALTER TABLE items FORCE ROW LEVEL SECURITY`, a, secret))
+	d.exec(t, `CHECKPOINT`) // the row reaches the table's file
+	for _, c := range []struct {
+		name, grant string
+		steal       []string // run in B's transaction; the last one returns the loot
+	}{
+		{"EXECUTE on pg_read_binary_file", `GRANT EXECUTE ON FUNCTION pg_read_binary_file(text) TO {app}`, []string{
+			`SELECT encode(pg_read_binary_file(pg_relation_filepath('items')), 'escape')`,
+		}},
+		{"membership in pg_execute_server_program", `GRANT pg_execute_server_program TO {app}`, []string{
+			`SET LOCAL ROLE pg_execute_server_program`,
+			`CREATE TEMP TABLE loot (line text) ON COMMIT DROP`,
+			`COPY loot FROM PROGRAM 'strings {file}'`,
+			`SELECT string_agg(line, ' ') FROM loot`,
+		}},
+	} {
+		t.Run("a role with "+c.name+" reads another tenant's row", func(t *testing.T) {
+			app, url := d.role(t, "NOINHERIT")
+			d.exec(t, strings.ReplaceAll(c.grant, "{app}", app))
+			db := open(t, url)
+			tx, err := db.BeginTx(ctx, nil)
+			require.NoError(t, err)
+			defer tx.Rollback()
+			_, err = tx.ExecContext(ctx, `SELECT set_config('tenantwall.tenant_id', $1, true)`, b)
+			require.NoError(t, err)
+			var n int
+			var file, loot string
+			require.NoError(t, tx.QueryRowContext(ctx, `SELECT count(*), pg_relation_filepath('items') FROM items`).Scan(&n, &file))
+			require.Zero(t, n, "the policy hides A's row from B")
+			last := len(c.steal) - 1
+			for _, q := range c.steal[:last] {
+				_, err := tx.ExecContext(ctx, strings.ReplaceAll(q, "{file}", file))
+				require.NoError(t, err, q)
+			}
+			require.NoError(t, tx.QueryRowContext(ctx, c.steal[last]).Scan(&loot))
+			assert.Contains(t, loot, secret, "B read A's row from the file")
+
+			_, err = sqlscope.NewRLS(ctx, db)
+			assert.ErrorIs(t, err, sqlscope.ErrPrivilegedRole)
+		})
+	}
 }
 
 // TestWithPrivilegedRole checks the opt-out: a reason is required, the

@@ -137,6 +137,14 @@ func (s *Schemas) Drop(ctx context.Context, t tenant.Tenant) error {
 // as the store has it, before serving with this version; a tenant that
 // has no slug-named schema is left alone.
 //
+// It cannot tell whose data a slug-named schema holds: only that its name
+// is the prefix and t's current slug. A slug that passed from one tenant to
+// another (a rename or a deletion that left the schema behind) leaves the
+// former holder's schema under that name, and adopting it gives the former
+// holder's rows to t. Adopt a tenant only if the earlier version served it
+// from that schema; a schema left by a former holder of the slug is for an
+// operator to rename or drop.
+//
 // It is idempotent: it reports adopted=false, and does nothing, when the
 // slug-named schema does not exist (never created, or already adopted).
 // It refuses, with ErrSchemaConflict, when both the slug-named and the
@@ -313,7 +321,7 @@ func (s *Schemas) checkAdopted(ctx context.Context, t tenant.Tenant, name string
 		return err
 	}
 	if exists {
-		return fmt.Errorf("%w: schema %s of slug %q is not adopted yet (AdoptSlugSchema)", ErrSchemaConflict, old, t.Slug)
+		return fmt.Errorf("%w: schema %s, named from slug %q by an earlier version, exists: if the earlier version served tenant %s from it, adopt it (AdoptSlugSchema); if it was left by a former holder of the slug, it holds that tenant's rows: rename or drop it, never adopt it", ErrSchemaConflict, old, t.Slug, t.ID)
 	}
 	return nil
 }

@@ -95,6 +95,10 @@ func TestAdoptSlugSchema(t *testing.T) {
 		report, err := s.Migrate(ctx, []tenant.Tenant{x}, ownerMigration, nil)
 		require.ErrorIs(t, err, sqlscope.ErrMigration)
 		assert.ErrorIs(t, report[0].Err, sqlscope.ErrSchemaConflict)
+		// The slug may have passed from another tenant, whose rows the
+		// schema then holds: the error must not just say "adopt it".
+		assert.Contains(t, report[0].Err.Error(), "former holder of the slug")
+		assert.Contains(t, report[0].Err.Error(), "never adopt it")
 		name, _ := s.Name(x)
 		assert.False(t, schemaExists(t, db, name), "Migrate must not create the ID-named schema beside the slug-named one")
 	})

@@ -73,6 +73,9 @@ func decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if tooLarge(err) {
+			return err // respond answers 413
+		}
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) {
 			return badRequest{"field \"" + ute.Field + "\" has the wrong type"}

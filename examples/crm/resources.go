@@ -77,6 +77,9 @@ func (rs *resource) decodeBody(w http.ResponseWriter, r *http.Request, create bo
 	var raw map[string]json.RawMessage
 	dec := json.NewDecoder(r.Body)
 	if err := dec.Decode(&raw); err != nil {
+		if tooLarge(err) {
+			return nil, err // respond answers 413
+		}
 		return nil, badRequest{"body: a JSON object is required"}
 	}
 	if dec.More() {
@@ -108,6 +111,13 @@ func (rs *resource) decodeBody(w http.ResponseWriter, r *http.Request, create bo
 		return nil, badRequest{"body: no field to update"}
 	}
 	return out, nil
+}
+
+// tooLarge reports whether err is a body limit being reached, which is
+// the body's size and not its syntax: 413, not 400.
+func tooLarge(err error) bool {
+	var mbe *http.MaxBytesError
+	return errors.As(err, &mbe)
 }
 
 func (rs *resource) field(name string) (field, bool) {

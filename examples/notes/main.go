@@ -105,24 +105,35 @@ func setup(ctx context.Context, cfg config) (http.Handler, func(), error) {
 	}
 	rdb := redis.NewClient(opt)
 	closeAll := func() { rdb.Close(); app.Close() }
-	handler, err := newHandler(ctx, app, rdb, cfg.baseDomain)
+	handler, closeKeys, err := newHandler(ctx, app, rdb, cfg.baseDomain)
 	if err != nil {
 		closeAll()
 		return nil, nil, err
 	}
-	return handler, closeAll, nil
+	return handler, func() { closeKeys(); closeAll() }, nil
 }
 
-// newHandler wires tenantwall around the service's routes.
-func newHandler(ctx context.Context, app *sql.DB, rdb *redis.Client, baseDomain string) (http.Handler, error) {
+// newHandler wires tenantwall around the service's routes. Call stop
+// at shutdown: it stops the keyspace's invalidation subscriber.
+func newHandler(ctx context.Context, app *sql.DB, rdb *redis.Client, baseDomain string) (h http.Handler, stop func() error, err error) {
 	rls, err := scopedDB(ctx, app)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	keys, err := guardedCache(rdb)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	h, err = tenantRoutes(app, rls, rdb, keys, baseDomain)
+	if err != nil {
+		keys.Close()
+		return nil, nil, err
+	}
+	return h, keys.Close, nil
+}
+
+// tenantRoutes resolves the tenant from the host before the routes.
+func tenantRoutes(app *sql.DB, rls *sqlscope.RLS, rdb *redis.Client, keys *cachekey.Keyspace, baseDomain string) (http.Handler, error) {
 	// readme:resolve
 	tenants, err := sqlstore.New(app, sqlscope.Postgres) // or tenant.NewMemStore() in tests
 	if err != nil {
@@ -141,7 +152,8 @@ func newHandler(ctx context.Context, app *sql.DB, rdb *redis.Client, baseDomain 
 func scopedDB(ctx context.Context, app *sql.DB) (*sqlscope.RLS, error) {
 	// readme:check
 	// NewRLS refuses a role that row level security does not bind: superuser,
-	// BYPASSRLS, owner of a tenant table, or a member of one. Audit reports
+	// BYPASSRLS, CREATEROLE, owner of a tenant table, one that reaches the
+	// server's files or programs, or a member of one. Audit reports
 	// everything else that could let one tenant read another's rows.
 	rls, err := sqlscope.NewRLS(ctx, app)
 	if err != nil {
@@ -177,6 +189,8 @@ func guardedCache(rdb *redis.Client) (*cachekey.Keyspace, error) {
 // migrate creates the tables and isolates the tenant tables; run as the
 // owner role.
 func migrate(ctx context.Context, owner *sql.DB) error {
+	// readme:migrate
+	// The tenant registry: tenantwall_tenants and tenantwall_domains.
 	tenants, err := sqlstore.New(owner, sqlscope.Postgres)
 	if err != nil {
 		return err
@@ -184,7 +198,6 @@ func migrate(ctx context.Context, owner *sql.DB) error {
 	if err := tenants.Migrate(ctx); err != nil {
 		return err
 	}
-	// readme:migrate
 	_, err = owner.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS notes (
 		id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 		tenant_id text NOT NULL, -- added for tenancy
@@ -194,7 +207,8 @@ func migrate(ctx context.Context, owner *sql.DB) error {
 	if err != nil {
 		return err
 	}
-	// As the owner: FORCE ROW LEVEL SECURITY, the policy, tenant_id's default.
+	// As the owner: FORCE ROW LEVEL SECURITY, the policy, tenant_id's
+	// default; "" is the default setting name, tenantwall.tenant_id.
 	return sqlscope.EnableRLS(ctx, owner, "", "notes")
 	// readme:end
 }

@@ -30,15 +30,36 @@ func envOrDefault(k, def string) string {
 	return def
 }
 
-// testService starts the notes service on a throwaway database, as its
-// application role, and returns it with two tenants.
+// testService prepares the notes service on a throwaway database and
+// returns its database, Redis client and two tenants.
 func testService(t *testing.T) (*sqlscopetest.Database, *redis.Client, []tenant.Tenant) {
 	t.Helper()
+	rdb := testRedis(t)
 	// readme:testdb
+	// required := os.Getenv("TENANTWALL_REQUIRE_SERVICES") == "1": in CI,
+	// fail instead of skipping when PostgreSQL is unreachable.
 	db := sqlscopetest.NewDatabase(t, envOrDefault("TENANTWALL_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"),
 		sqlscopetest.WithRequired(required))
-	// db.Owner migrates; db.App is neither superuser, BYPASSRLS nor owner.
+	ctx := context.Background()
+	require.NoError(t, migrate(ctx, db.Owner)) // as the owner role
+	// Tenants are created in the registry by the owner (the application
+	// role only reads it); random slugs and IDs keep parallel runs apart.
+	registry, err := sqlstore.New(db.Owner, sqlscope.Postgres)
+	require.NoError(t, err)
+	var tenants []tenant.Tenant
+	for _, prefix := range []string{"acme", "globex"} {
+		tn := tenanttest.NewTenant(tenanttest.RandomSlug(prefix))
+		require.NoError(t, registry.Create(ctx, tn))
+		tenants = append(tenants, tn)
+	}
 	// readme:end
+	return db, rdb, tenants
+}
+
+// testRedis returns a client of the test Redis. Keys are in random
+// tenants' namespaces; nothing is flushed.
+func testRedis(t *testing.T) *redis.Client {
+	t.Helper()
 	opt, err := redis.ParseURL(envOrDefault("TENANTWALL_REDIS_URL", "redis://127.0.0.1:6379/0"))
 	require.NoError(t, err)
 	rdb := redis.NewClient(opt)
@@ -49,24 +70,21 @@ func testService(t *testing.T) (*sqlscopetest.Database, *redis.Client, []tenant.
 		}
 		t.Skipf("skipping: Redis unavailable: %v", err)
 	}
+	return rdb
+}
 
-	ctx := context.Background()
-	require.NoError(t, migrate(ctx, db.Owner))
-	store, err := sqlstore.New(db.Owner, sqlscope.Postgres)
+// serve builds the service's handler as the application role.
+func serve(t *testing.T, db *sqlscopetest.Database, rdb *redis.Client) http.Handler {
+	t.Helper()
+	h, stop, err := newHandler(context.Background(), db.App, rdb, baseDomain)
 	require.NoError(t, err)
-	var tenants []tenant.Tenant
-	for _, prefix := range []string{"acme", "globex"} {
-		tn := tenanttest.NewTenant(tenanttest.RandomSlug(prefix))
-		require.NoError(t, store.Create(ctx, tn))
-		tenants = append(tenants, tn)
-	}
-	return db, rdb, tenants
+	t.Cleanup(func() { stop() })
+	return h
 }
 
 func TestNotesKeepsTenantsApart(t *testing.T) {
 	db, rdb, tenants := testService(t)
-	h, err := newHandler(context.Background(), db.App, rdb, baseDomain)
-	require.NoError(t, err)
+	h := serve(t, db, rdb) // newHandler with db.App
 
 	// readme:kit
 	tenanttest.RunHTTPTests(t, tenanttest.HTTPSuite{
@@ -96,15 +114,14 @@ func TestNotesRefusesToServeAsAPrivilegedRole(t *testing.T) {
 	db, rdb, _ := testService(t)
 	// The owner role owns the notes table: row level security would not
 	// bind it (FORCE aside, it could turn RLS off).
-	_, err := newHandler(context.Background(), db.Owner, rdb, baseDomain)
+	_, _, err := newHandler(context.Background(), db.Owner, rdb, baseDomain)
 	assert.ErrorIs(t, err, sqlscope.ErrPrivilegedRole)
 	assert.ErrorContains(t, err, db.OwnerRole, "the error names the role")
 }
 
 func TestAnUnknownHostIsNotFound(t *testing.T) {
 	db, rdb, _ := testService(t)
-	h, err := newHandler(context.Background(), db.App, rdb, baseDomain)
-	require.NoError(t, err)
+	h := serve(t, db, rdb)
 	for _, host := range []string{"nobody." + baseDomain, baseDomain, "127.0.0.1", "evil.example"} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", "http://"+host+"/notes/", nil))

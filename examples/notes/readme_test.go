@@ -180,11 +180,11 @@ func TestTheReadmeRoleRecipeWorks(t *testing.T) {
 	owner, err := sql.Open("pgx", ownerURL)
 	require.NoError(t, err)
 	defer owner.Close()
+	require.NoError(t, migrate(ctx, owner)) // step 3 runs before its grants
 	for _, stmt := range statements(names.Replace(sqlBlocks["owner"])) {
 		_, err := owner.ExecContext(ctx, stmt)
 		require.NoError(t, err, stmt)
 	}
-	require.NoError(t, migrate(ctx, owner))
 	app, err := sql.Open("pgx", appURL)
 	require.NoError(t, err)
 	defer app.Close()
@@ -209,6 +209,10 @@ func TestTheReadmeRoleRecipeWorks(t *testing.T) {
 		return tx.QueryRowContext(actx, `SELECT title FROM notes`).Scan(&title)
 	}))
 	assert.Equal(t, "from the recipe", title)
+
+	// The registry is read-only to the application role.
+	_, err = app.ExecContext(ctx, `UPDATE tenantwall_tenants SET status = status`)
+	assert.ErrorContains(t, err, "permission denied", "the application role cannot rewrite the tenant registry")
 }
 
 func statements(script string) []string {

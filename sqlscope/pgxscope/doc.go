@@ -25,7 +25,8 @@
 // (*pgx.Conn, or a pgx.Tx or *pgxpool.Conn on it), it runs
 // sqlscope's role check there and refuses, with sqlscope.ErrPrivilegedRole,
 // a role that row level security does not bind (superuser, BYPASSRLS,
-// CREATEROLE, owner of a tenant table, or a member of such a role). A
+// CREATEROLE, owner of a tenant table, a member of such a role, or a role
+// that reaches the server's files or programs; see sqlscope.NewRLS). A
 // pass is remembered per pool (for as long as the pool lives) or per
 // connection (in its pgconn CustomData), so only the first use costs a
 // round trip more; a refusal is not remembered. A Batcher of another type
@@ -52,10 +53,15 @@
 //   - A batch inside a caller's transaction, or a Tx or SchemaTx callback,
 //     that ends the transaction (COMMIT, ROLLBACK or END as text) ends the
 //     setting too: what runs afterwards has no tenant, so it fails on
-//     tenant tables. SendBatch's Close and Tx return ErrTransactionEnded.
-//     A callback that ends the transaction and begins another gets a new
-//     transaction without the tenant (statements on tenant tables fail in
-//     it); Tx cannot tell that one apart by status and commits it.
+//     tenant tables. SendBatch's Close, Tx and SchemaTx return
+//     ErrTransactionEnded. Statements (a batch inside a caller's
+//     transaction, or a callback) that end the transaction and begin
+//     another leave a new transaction without the tenant: the status is
+//     'T' again, so nothing is reported and Tx and SchemaTx commit it.
+//     Under row level security its statements on tenant tables fail;
+//     under SchemaTx its unqualified names resolve in the session's
+//     search_path (public by default), which no tenant owns, and what it
+//     writes there is committed (tested).
 //
 // SendBatch accepts only Batchers whose connection it can read the status
 // of (*pgxpool.Pool, *pgx.Conn, pgx.Tx, *pgxpool.Conn); any other is

@@ -17,11 +17,12 @@ import (
 
 // WithPrivilegedRole lets a Scope run on connections whose role escapes
 // row level security (superuser, BYPASSRLS, CREATEROLE, owner of a tenant
-// table, or a member of such a role), for tools that must. The Scope then does not
+// table, a member of such a role, or a role that reaches the server's
+// files or programs), for tools that must. The Scope then does not
 // check roles, and New reports reason to the auditor (an
 // EventPlatformAccess). The reason is required.
 func WithPrivilegedRole(reason string) Option {
-	return func(s *Scope) error {
+	return func(s *options) error {
 		if reason == "" {
 			return fmt.Errorf("pgxscope: WithPrivilegedRole: %w", tenant.ErrNoReason)
 		}
@@ -33,7 +34,7 @@ func WithPrivilegedRole(reason string) Option {
 // WithAuditor sets where WithPrivilegedRole's reason is reported (default
 // tenant.DefaultAuditor).
 func WithAuditor(a tenant.Auditor) Option {
-	return func(s *Scope) error { s.auditor = tenant.OrDefault(a); return nil }
+	return func(s *options) error { s.auditor = tenant.OrDefault(a); return nil }
 }
 
 // checkedKey marks, in a connection's pgconn CustomData, that the roles it
@@ -114,13 +115,5 @@ func readProblems(br pgx.BatchResults) ([]privilege.Problem, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []privilege.Problem
-	for rows.Next() {
-		var p privilege.Problem
-		if err := rows.Scan(&p.Kind, &p.Role, &p.Via, &p.Table); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return privilege.Read(rows)
 }

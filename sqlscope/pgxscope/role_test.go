@@ -74,6 +74,16 @@ func TestScopeRefusesPrivilegedRoles(t *testing.T) {
 			exec(t, `GRANT `+p+` TO `+mid+`; GRANT `+mid+` TO `+r)
 			return u, r, "BYPASSRLS role " + p
 		}},
+		{"a member of pg_execute_server_program", func(t *testing.T) (string, string, string) {
+			r, u := role(t, "NOINHERIT")
+			exec(t, `GRANT pg_execute_server_program TO `+r)
+			return u, r, "REVOKE pg_execute_server_program FROM " + r
+		}},
+		{"a role granted pg_read_binary_file", func(t *testing.T) (string, string, string) {
+			r, u := role(t, "")
+			exec(t, `GRANT EXECUTE ON FUNCTION pg_read_binary_file(text) TO `+r)
+			return u, r, "REVOKE EXECUTE ON FUNCTION pg_read_binary_file(text) FROM " + r
+		}},
 		{"the owner of a tenant table", func(t *testing.T) (string, string, string) {
 			r, u := role(t, "")
 			exec(t, `ALTER TABLE leads OWNER TO `+r)

@@ -21,6 +21,11 @@ import (
 // refuses (ErrStatementCache) connections whose DefaultQueryExecMode
 // caches statements or descriptions; configure the pool with
 // QueryExecModeExec or QueryExecModeDescribeExec.
+//
+// fn must not end the transaction: one that sends COMMIT, ROLLBACK or END
+// gets ErrTransactionEnded, but one that then sends BEGIN is not told
+// apart (see the package doc), and its later statements run in the
+// session's search_path, not the tenant's schema.
 func (s *Scope) SchemaTx(ctx context.Context, conn *pgx.Conn, schemas *sqlscope.Schemas, fn func(pgx.Tx) error) error {
 	t, ok := tenant.FromContext(ctx)
 	if !ok || t.ID == "" {

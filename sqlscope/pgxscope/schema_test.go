@@ -80,6 +80,28 @@ func TestSchemaTx(t *testing.T) {
 		assert.Equal(t, []any{"a-item"}, read(a))
 		assert.Equal(t, []any{"c-item"}, read(c))
 	})
+	t.Run("a tenant callback that commits and begins again runs in the session's search_path, unreported", func(t *testing.T) {
+		// Pinned so that the documentation stays exact: the status is 'T'
+		// again at the end, so SchemaTx cannot tell, and unqualified names
+		// then resolve in the session's search_path (here public), which
+		// no tenant owns.
+		_, err := db.ExecContext(ctx, `CREATE TABLE public.items (name text)`)
+		require.NoError(t, err)
+		t.Cleanup(func() { _, _ = db.ExecContext(ctx, `DROP TABLE public.items`) })
+		err = scope.SchemaTx(tenant.NewContext(ctx, a), conn, schemas, func(tx pgx.Tx) error {
+			for _, q := range []string{`COMMIT`, `BEGIN`, `INSERT INTO items VALUES ('written by a after its end')`} {
+				if _, err := tx.Exec(ctx, q); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		require.NoError(t, err)
+		var n int
+		require.NoError(t, db.QueryRowContext(ctx, `SELECT count(*) FROM public.items`).Scan(&n))
+		assert.Equal(t, 1, n, "the row went to the shared schema, not a's")
+		assert.Equal(t, []any{"a-item"}, read(a))
+	})
 	t.Run("a tenant callback that commits is reported", func(t *testing.T) {
 		err := scope.SchemaTx(tenant.NewContext(ctx, a), conn, schemas, func(tx pgx.Tx) error {
 			_, err := tx.Exec(ctx, `COMMIT`)

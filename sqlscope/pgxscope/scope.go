@@ -21,19 +21,23 @@ const setConfigSQL = `select from set_config($1, $2, true)`
 // connections passed the role check (see New). The zero value is not
 // usable; call New. It is safe for concurrent use.
 type Scope struct {
+	options
+	roles roleCache
+}
+
+// Option configures New.
+type Option func(*options) error
+
+type options struct {
 	setting    string
 	privileged string // WithPrivilegedRole's reason; empty means check
 	auditor    tenant.Auditor
-	roles      roleCache
 }
-
-// Option configures a Scope.
-type Option func(*Scope) error
 
 // WithSetting sets the run-time parameter that carries the tenant ID
 // (default sqlscope.DefaultSetting); it must match the policies.
 func WithSetting(name string) Option {
-	return func(s *Scope) error {
+	return func(s *options) error {
 		// Reuse sqlscope's validation, where an empty name means the default.
 		err := fmt.Errorf("%w: empty setting", sqlscope.ErrIdentifier)
 		if name != "" {
@@ -56,9 +60,9 @@ func WithSetting(name string) Option {
 // one round trip more. WithPrivilegedRole turns the check off, and New
 // reports its reason to the auditor.
 func New(opts ...Option) (*Scope, error) {
-	s := &Scope{setting: sqlscope.DefaultSetting, auditor: tenant.DefaultAuditor}
+	s := &Scope{options: options{setting: sqlscope.DefaultSetting, auditor: tenant.DefaultAuditor}}
 	for _, o := range opts {
-		if err := o(s); err != nil {
+		if err := o(&s.options); err != nil {
 			return nil, err
 		}
 	}

@@ -14,16 +14,19 @@
 // The roles it makes are the ones to create in production; the SQL, as the
 // server's administrator:
 //
-//	CREATE ROLE app_owner LOGIN PASSWORD '…';   -- runs migrations
-//	CREATE ROLE app LOGIN PASSWORD '…' NOINHERIT; -- serves requests
+//	CREATE ROLE app_owner LOGIN PASSWORD '…';             -- runs migrations
+//	CREATE ROLE app LOGIN PASSWORD '…' NOINHERIT;         -- serves requests
 //	CREATE DATABASE app OWNER app_owner;
 //
-// and, connected to that database as app_owner:
+// For convenience in tests, the application role of a Database is granted
+// SELECT, INSERT, UPDATE and DELETE on every table the owner creates
+// (default privileges), so a test needs no grants of its own. In
+// production grant per table instead, and the tenant registry
+// (sqlscope/sqlstore's tables) read only, so that the application role
+// cannot point a domain at another tenant; as app_owner, after migrating:
 //
 //	REVOKE ALL ON SCHEMA public FROM PUBLIC;
 //	GRANT USAGE ON SCHEMA public TO app;
-//	ALTER DEFAULT PRIVILEGES FOR ROLE app_owner IN SCHEMA public
-//		GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO app;
-//	ALTER DEFAULT PRIVILEGES FOR ROLE app_owner IN SCHEMA public
-//		GRANT USAGE, SELECT ON SEQUENCES TO app;
+//	GRANT SELECT, INSERT, UPDATE, DELETE ON leads, tasks TO app;      -- the tenant tables
+//	GRANT SELECT ON tenantwall_tenants, tenantwall_domains TO app;    -- the registry
 package sqlscopetest

@@ -146,6 +146,8 @@ func TestSuiteCatchesEachBug(t *testing.T) {
 			"lists show only the tenant's own items", "list of"},
 		{"a cache key without the tenant", bugs{sharedCache: true},
 			"cached answers are not shared between tenants", "shared between tenants"},
+		{"a cache its tenant's writes do not invalidate", bugs{staleCache: true},
+			"cached answers are not shared between tenants", "do not invalidate it"},
 		{"a cookie with a shared Domain", bugs{domainCookie: true},
 			"cookies are host-only, HttpOnly and Secure", "Domain="},
 		{"403 instead of 404", bugs{forbiddenNot404: true},

@@ -19,6 +19,7 @@ import (
 type bugs struct {
 	unfilteredList  bool // list every tenant's notes
 	sharedCache     bool // cache key without the tenant
+	staleCache      bool // writes do not invalidate the writer's cached stats
 	domainCookie    bool // session cookie with Domain=.example.com
 	forbiddenNot404 bool // another tenant's note answers 403
 	tenantFromBody  bool // create honours a tenant_id field
@@ -127,7 +128,9 @@ func (s *toy) create(w http.ResponseWriter, r *http.Request) {
 	s.next++
 	n := note{ID: s.next, Text: body["text"], tenant: owner}
 	s.notes[n.ID] = n
-	delete(s.cache, "stats:"+owner) // invalidate the writer's cached stats
+	if !s.staleCache {
+		delete(s.cache, "stats:"+owner) // invalidate the writer's cached stats
+	}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusCreated, n)
 }

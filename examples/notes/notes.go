@@ -178,7 +178,7 @@ func (s *server) delete(w http.ResponseWriter, r *http.Request) {
 func (s *server) stats(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	// readme:cache
-	key, err := s.keys.Key(ctx, "stats") // tw:<tenant ID>:g<generation>:stats
+	key, err := s.keys.Key(ctx, "stats") // tw:<tenant ID>:e<epoch>:g<generation>:stats
 	if err != nil {
 		fail(w, err)
 		return

@@ -230,5 +230,10 @@ func reply(w http.ResponseWriter, code int, v any) {
 
 func fail(w http.ResponseWriter, err error) {
 	slog.Error("notes: request failed", "err", err)
+	if sqlscope.IsUnavailable(err) { // the database is down or busy: say so, truthfully
+		w.Header().Set("Retry-After", "5")
+		reply(w, http.StatusServiceUnavailable, map[string]string{"error": "service unavailable"})
+		return
+	}
 	reply(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
 }

@@ -31,8 +31,8 @@ const (
 // File is what a Lookup returns: the object's key in the request tenant's
 // bucket and, optionally, the name to download it as.
 type File struct {
-	Key  string
-	Name string
+	Key  string // the object's key, relative to the request tenant's prefix
+	Name string // the download's file name; empty means the name stored at upload
 }
 
 // Lookup finds the object a request asks for, scoped to the request's

@@ -20,22 +20,22 @@ import (
 // into a tenant's prefix, as the caller's mapping says.
 type Move struct {
 	OldKey   string // full key in the base bucket
-	TenantID string
-	Kind     string
+	TenantID string // the tenant whose prefix receives it (tenant.ValidateID)
+	Kind     string // the kind folder inside that prefix, as for Bucket.Upload
 }
 
 // Moved reports where an object went.
 type Moved struct {
-	OldKey string
+	OldKey string // full key in the base bucket
 	NewKey string // relative to the tenant's prefix
-	Size   int64
+	Size   int64  // bytes copied and verified
 }
 
 // Failure reports an object that was not moved, and why. Its source is
 // untouched.
 type Failure struct {
-	OldKey string
-	Err    error
+	OldKey string // full key in the base bucket
+	Err    error  // why it was not moved
 }
 
 // MigrationReport is what Migrate did.

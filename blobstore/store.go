@@ -147,12 +147,12 @@ func (b *Bucket) fullKey(key string) (string, error) {
 
 // Object describes a stored object.
 type Object struct {
-	Key         string // relative to the tenant's prefix
-	Name        string // the user's file name, for downloads
-	Size        int64
-	ContentType string
-	ModTime     time.Time
-	MD5         []byte
+	Key         string    // relative to the tenant's prefix
+	Name        string    // the user's file name, for downloads
+	Size        int64     // bytes
+	ContentType string    // as stored: parsed and re-formatted at upload
+	ModTime     time.Time // last modification, as the bucket reports it
+	MD5         []byte    // content checksum, when the driver provides one
 }
 
 // metaName is the metadata key holding the user's original file name.
@@ -272,8 +272,8 @@ func (b *Bucket) Delete(ctx context.Context, key string) error {
 
 // Usage is a tenant's storage use.
 type Usage struct {
-	Objects int64
-	Bytes   int64
+	Objects int64 // number of objects under the tenant's prefix
+	Bytes   int64 // their total size
 }
 
 // Usage lists the tenant's objects and adds up their sizes.

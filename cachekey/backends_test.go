@@ -405,7 +405,8 @@ func testConcurrent(t *testing.T, b backend) {
 }
 
 // TestBackendsBuildTheSameKeys: a memory Keyspace is a drop-in for a Redis
-// one with the default options, down to the key text.
+// one with the default options, down to the key text but for the epoch
+// (a random token in Redis, memoryEpoch in memory).
 func TestBackendsBuildTheSameKeys(t *testing.T) {
 	r := newKeyspace(t, testenv.Redis(t))
 	m, _ := openMemory(t)
@@ -417,10 +418,23 @@ func TestBackendsBuildTheSameKeys(t *testing.T) {
 			require.NoError(t, err)
 			mk, err := m.Key(ctxFor(tt), parts...)
 			require.NoError(t, err)
-			assert.Equal(t, rk, mk)
+			rn, _ := r.Namespace(ctxFor(tt))
+			assert.Equal(t, withoutEpoch(t, rn, rk), withoutEpoch(t, rn, mk))
+			assert.Regexp(t, `^e[A-Za-z0-9_-]{8}:g`, rk[len(rn):], "a Redis key carries the epoch")
+			assert.Equal(t, rn+"e0:g0:", mk[:len(rn)+6])
 		}
 		rn, _ := r.Namespace(ctxFor(tt))
 		mn, _ := m.Namespace(ctxFor(tt))
 		assert.Equal(t, rn, mn)
 	}
+}
+
+// withoutEpoch removes the epoch segment that follows the namespace ns in
+// key.
+func withoutEpoch(t *testing.T, ns, key string) string {
+	t.Helper()
+	require.True(t, strings.HasPrefix(key, ns+"e"), "key %q does not start with %q and an epoch", key, ns)
+	_, rest, ok := strings.Cut(key[len(ns):], ":")
+	require.True(t, ok, "key %q has no segment after the epoch", key)
+	return ns + rest
 }

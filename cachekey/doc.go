@@ -13,7 +13,7 @@
 //
 // # Key layout
 //
-//	tw:<tenant ID>:g<generation>:<part>:<part>…
+//	tw:<tenant ID>:e<epoch>:g<generation>:<part>:<part>…
 //
 // Parts are escaped (':', '%', '{', '}', glob characters and control
 // bytes become %XX), so different part lists never give the same key, a
@@ -30,7 +30,38 @@
 // so the hot path makes no round trip; bumps reach other processes at
 // once through pub/sub and, if a message is lost, within the refresh
 // interval (WithRefresh, default one second). Purge really deletes a
-// tenant's keys with SCAN and UNLINK in batches. Purge and InvalidateTenant
+// tenant's keys with SCAN and UNLINK in batches.
+//
+// # When Redis loses data
+//
+// Generations are only as good as the data that produced them. A Redis
+// restarted without persistence, flushed, or failed over to a replica
+// that lags counts them from a lower value again, while processes still
+// hold the higher ones. So a Redis Keyspace keeps an epoch, a random token
+// under "<prefix>:epoch" written into every key, and reads it with every
+// generation read, bump and refresh. The epoch key missing or malformed, a
+// generation lower than one already seen under the same epoch, or an
+// epoch this process has left coming back, all mean Redis lost writes:
+// a new random epoch replaces it (atomically, one script), and every
+// process that reads an epoch other than its own drops its whole
+// generation cache and adopts it. Every key written before is then
+// unreachable, for every tenant, and generations may start low again
+// without reviving anything. The process that notices (an Invalidate, a
+// first read, its refresher) switches at once and tells the others
+// through pub/sub; the others switch within the refresh interval at the
+// latest. Key still makes no round trip.
+//
+// Invalidate returns an error when the bump cannot reach Redis, and keeps
+// it pending: until a retry succeeds (on the tenant's next Key, and from
+// the refresher every interval) this process uses no generation of the
+// tenant, so Key fails and a Cache loads without caching. Other
+// processes see the invalidation once the retry reaches Redis. Losses no
+// live process can notice stay undetectable: a lagging replica that lost
+// an invalidation while every process that saw it has since restarted.
+// Purge deletes the tenant's generation counter too, which other
+// processes holding it read as a loss: a purge starts a new epoch.
+//
+// Purge and InvalidateTenant
 // name a tenant by ID, so they are platform work: ctx must carry
 // tenant.WithPlatformScope's reason (checked and audited by
 // tenant.RequirePlatformScope), else they fail with tenant.ErrNoTenant.
@@ -40,7 +71,9 @@
 // NewMemory returns a Keyspace whose generations and Cache entries live in
 // the process, for tests, development and one-binary installs; Cache,
 // Key, Invalidate, InvalidateTenant and Purge work on it unchanged, with
-// the same keys as New with the default options. Entries expire after
+// the same keys as New with the default options, except for the epoch,
+// which is always 0: its generations and entries are lost together, so
+// it needs none. Entries expire after
 // their TTL and are bounded in bytes (WithMaxBytes, default 64 MiB; the
 // oldest go first). Its generations are bounded like a Redis Keyspace's
 // (DefaultMaxTenants); a tenant dropped from them comes back at a
@@ -103,7 +136,7 @@
 // # Errors
 //
 // ErrNoParts, ErrForeignKey, ErrCommand, ErrUntrustedScript (which also
-// wraps ErrCommand) and ErrConfig (also from Guard on a memory Keyspace);
+// wraps ErrCommand), ErrEpoch and ErrConfig (also from Guard on a memory Keyspace);
 // test with errors.Is.
 //
 // # Testing
@@ -114,5 +147,7 @@
 // through has only the tenant's keys by the server's COMMAND GETKEYS.
 // TestBackends runs the same behaviour tests (isolation, invalidation,
 // expiry, purge, fail-closed, concurrency) against the Redis and the
-// memory store.
+// memory store. The data-loss tests start their own redis-server (on PATH)
+// on a free port, without persistence, and restart it empty, restore an
+// older snapshot, or stall it (SIGSTOP) between writes and reads.
 package cachekey

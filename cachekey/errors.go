@@ -23,6 +23,11 @@ var (
 	// wrap ErrCommand.
 	ErrUntrustedScript = errors.New("cachekey: script or function not registered as trusted")
 
+	// ErrEpoch reports a Redis epoch key (see Keyspace) that keeps holding
+	// something other than an epoch this package wrote, even after being
+	// replaced: generations cannot be trusted, so no key is built.
+	ErrEpoch = errors.New("cachekey: Redis epoch key unusable")
+
 	// ErrConfig reports an invalid option.
 	ErrConfig = errors.New("cachekey: invalid configuration")
 )

@@ -42,6 +42,6 @@ func ExampleNewMemory() {
 	// 3
 	// loading 4
 	// 4
-	// tw:3f0c9a52-6a7e-4c4e-9a35-2d1f0e8b7c61:g1:leads
+	// tw:3f0c9a52-6a7e-4c4e-9a35-2d1f0e8b7c61:e0:g1:leads
 	// true
 }

@@ -16,12 +16,12 @@ func MemoryUsage(ks *Keyspace) (bytes int64, entries int) {
 
 // SetMaxTenants lowers a Keyspace's generation cache bound, so that tests
 // reach it; call it before the Keyspace is used.
-func SetMaxTenants(ks *Keyspace, n int) { ks.gens.max = n }
+func SetMaxTenants(ks *Keyspace, n int) { ks.maxTenants = n; ks.gens.Load().max = n }
 
 // GenerationCached reports whether the Keyspace holds tenant id's
 // generation.
 func GenerationCached(ks *Keyspace, id string) bool {
-	_, ok := ks.gens.load(id)
+	_, ok := ks.gens.Load().load(id)
 	return ok
 }
 

@@ -10,11 +10,21 @@ import (
 // they look in an immutable snapshot map. Tenants seen for the first time
 // go into a small locked map, merged into a new snapshot when it grows or
 // on the refresher's tick; a generation bump updates its counter in place.
+//
+// A generations value belongs to one epoch of the store (see epoch.go):
+// counters only ever rise within it, and when Redis's epoch changes the
+// Keyspace replaces the whole value with an empty one for the new epoch,
+// so a counter of one epoch is never combined with another's key segment.
 type generations struct {
-	snap   atomic.Pointer[map[string]*atomic.Uint64]
-	mu     sync.Mutex
-	recent map[string]*atomic.Uint64
-	max    int
+	epoch string // "" until the Redis epoch is known; memoryEpoch for NewMemory
+	seg   string // "e<epoch>:g", written into every key after the tenant ID
+	snap  atomic.Pointer[map[string]*atomic.Uint64]
+	mu    sync.Mutex
+	// pending holds tenants whose invalidation did not reach Redis: they
+	// are kept out of the cache (observe refuses them) until it does.
+	pending map[string]struct{}
+	recent  map[string]*atomic.Uint64
+	max     int
 	// floor is at least every generation dropped from the cache; a memory
 	// Keyspace starts unknown tenants there (see memoryStore).
 	floor uint64
@@ -22,8 +32,9 @@ type generations struct {
 
 const mergeAt = 256
 
-func newGenerations(max int) *generations {
-	g := &generations{recent: map[string]*atomic.Uint64{}, max: max}
+func newGenerations(max int, epoch string) *generations {
+	g := &generations{epoch: epoch, seg: "e" + epoch + ":g", recent: map[string]*atomic.Uint64{},
+		pending: map[string]struct{}{}, max: max}
 	empty := map[string]*atomic.Uint64{}
 	g.snap.Store(&empty)
 	return g
@@ -39,11 +50,16 @@ func (g *generations) load(id string) (*atomic.Uint64, bool) {
 	return c, c != nil
 }
 
-// observe records generation v for id, never moving backwards.
+// observe records generation v for id, never moving backwards. A tenant
+// with a pending invalidation is not cached.
 func (g *generations) observe(id string, v uint64) {
 	c, ok := g.load(id)
 	if !ok {
 		g.mu.Lock()
+		if _, p := g.pending[id]; p {
+			g.mu.Unlock()
+			return
+		}
 		if c = g.recent[id]; c == nil {
 			if c = (*g.snap.Load())[id]; c == nil {
 				c = new(atomic.Uint64)
@@ -102,6 +118,54 @@ func (g *generations) mergeLocked() {
 func (g *generations) forget(id string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.forgetLocked(id)
+}
+
+// value returns id's cached generation, if any.
+func (g *generations) value(id string) (uint64, bool) {
+	if c, ok := g.load(id); ok {
+		return c.Load(), true
+	}
+	return 0, false
+}
+
+// setPending drops id and keeps it out of the cache until clearPending:
+// its invalidation has not reached Redis, so no generation this process
+// knows of may be used for it.
+func (g *generations) setPending(id string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.pending[id] = struct{}{}
+	g.forgetLocked(id)
+}
+
+// clearPending lets id be cached again: its invalidation reached Redis.
+func (g *generations) clearPending(id string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.pending, id)
+}
+
+func (g *generations) isPending(id string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, p := g.pending[id]
+	return p
+}
+
+// pendingIDs lists the tenants whose invalidation is pending.
+func (g *generations) pendingIDs() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]string, 0, len(g.pending))
+	for id := range g.pending {
+		out = append(out, id)
+	}
+	return out
+}
+
+// forgetLocked drops id; g.mu is held.
+func (g *generations) forgetLocked(id string) {
 	if c := g.recent[id]; c != nil {
 		g.floor = max(g.floor, c.Load())
 	}

@@ -35,14 +35,14 @@ func partLen(p string) int {
 	return n
 }
 
-// build writes "<prefix>:<id>:g<gen>:<part>:<part>…" (the ID in braces
-// with hash tags) with exactly one allocation: the length is computed
+// build writes "<prefix>:<id>:<seg><gen>:<part>:<part>…", seg being
+// "e<epoch>:g" (the ID in braces with hash tags) with exactly one allocation: the length is computed
 // first, the bytes copied into a buffer of that size, and the buffer
 // becomes the string without a copy, as strings.Builder does.
-func build(prefix, id string, hashTags bool, gen uint64, parts []string) string {
+func build(prefix, id string, hashTags bool, seg string, gen uint64, parts []string) string {
 	var num [20]byte
 	g := strconv.AppendUint(num[:0], gen, 10)
-	n := len(prefix) + len(id) + 3 + len(g) + len(parts)
+	n := len(prefix) + len(id) + 2 + len(seg) + len(g) + len(parts)
 	if hashTags {
 		n += 2
 	}
@@ -67,8 +67,9 @@ func build(prefix, id string, hashTags bool, gen uint64, parts []string) string 
 	} else {
 		w += copy(buf[w:], id)
 	}
-	buf[w], buf[w+1] = ':', 'g'
-	w += 2
+	buf[w] = ':'
+	w++
+	w += copy(buf[w:], seg)
 	w += copy(buf[w:], g)
 	for i, p := range parts {
 		buf[w] = ':'

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -26,7 +27,7 @@ const (
 // Keyspace builds tenant-scoped Redis keys and drops a tenant's entries in
 // O(1). Every key of tenant T is
 //
-//	<prefix>:<T's ID>:g<generation>:<part>:<part>…     ({T's ID} with hash tags)
+//	<prefix>:<T's ID>:e<epoch>:g<generation>:<part>:<part>…     ({T's ID} with hash tags)
 //
 // built on the tenant's immutable ID, with parts escaped so that no part
 // list can collide with another or leave the tenant's namespace.
@@ -36,7 +37,10 @@ const (
 // The generation is cached in the process, so Key costs no round trip.
 // Bumps reach other processes at once through Redis pub/sub, and every
 // process re-reads the generations it holds every refresh interval
-// (WithRefresh), which bounds the staleness if a message is lost.
+// (WithRefresh), which bounds the staleness if a message is lost. The
+// epoch, a random token kept in Redis beside the generations, changes
+// when Redis is found to have lost data, which makes every earlier key
+// unreachable (see epoch.go and the package documentation).
 //
 // NewMemory builds a Keyspace with the same keys that keeps generations
 // and entries in this process instead of Redis.
@@ -47,9 +51,13 @@ type Keyspace struct {
 	client redis.UniversalClient
 	options
 
-	gens   *generations
+	gens   atomic.Pointer[generations] // replaced whole when the epoch changes
 	flight singleflight.Group
 	store  store // Redis (New) or memory (NewMemory)
+
+	retiredMu sync.Mutex
+	retired   []string      // epochs this process has left, newest last
+	kick      chan struct{} // asks the refresher for an early refresh
 
 	channel string
 	stop    context.CancelFunc
@@ -99,8 +107,10 @@ func WithHashTags(on bool) Option {
 }
 
 // WithRefresh sets how often cached generations are re-read from Redis
-// (default DefaultRefresh): the longest a lost invalidation message can
-// leave this process serving the previous generation.
+// (default DefaultRefresh), with the epoch: the longest a lost
+// invalidation message, or a loss of Redis's data noticed by another
+// process, can leave this process serving the previous generation. It is
+// also how often a failed invalidation is retried.
 func WithRefresh(d time.Duration) Option {
 	return func(o *options) error {
 		if d <= 0 {
@@ -160,8 +170,11 @@ func New(client redis.UniversalClient, opts ...Option) (*Keyspace, error) {
 		}
 	}
 	k := &Keyspace{client: client, options: o}
-	k.gens = newGenerations(k.maxTenants)
+	// The epoch is read with the first generation: New needs no round
+	// trip, and Redis may be down when the process starts.
+	k.gens.Store(newGenerations(k.maxTenants, ""))
 	k.store = redisStore{k}
+	k.kick = make(chan struct{}, 1)
 	k.channel = k.prefix + ":generations"
 	ctx, cancel := context.WithCancel(internal(context.Background()))
 	k.stop = cancel
@@ -215,39 +228,45 @@ func (k *Keyspace) Key(ctx context.Context, parts ...string) (string, error) {
 	if len(parts) == 0 {
 		return "", ErrNoParts
 	}
-	gen, err := k.generation(ctx, id)
+	// The generation and the epoch segment come from one generations
+	// value: a counter is never written beside another epoch's segment.
+	g := k.gens.Load()
+	if c, ok := g.load(id); ok {
+		return build(k.prefix, id, k.hashTags, g.seg, c.Load(), parts), nil
+	}
+	v, err := k.generation(ctx, id)
 	if err != nil {
 		return "", err
 	}
-	return build(k.prefix, id, k.hashTags, gen, parts), nil
+	return build(k.prefix, id, k.hashTags, v.g.seg, v.gen, parts), nil
 }
 
-func (k *Keyspace) generation(ctx context.Context, id string) (uint64, error) {
-	if c, ok := k.gens.load(id); ok {
-		return c.Load(), nil
-	}
+// generationOf is a tenant's generation and the generations (so the
+// epoch) it belongs to.
+type generationOf struct {
+	g   *generations
+	gen uint64
+}
+
+func (k *Keyspace) generation(ctx context.Context, id string) (generationOf, error) {
 	v, err, _ := k.flight.Do(id, func() (any, error) {
-		return k.store.generation(internal(ctx), id)
+		g, gen, err := k.store.generation(internal(ctx), id)
+		return generationOf{g, gen}, err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("cachekey: generation of tenant %s: %w", id, err)
+		return generationOf{}, fmt.Errorf("cachekey: generation of tenant %s: %w", id, err)
 	}
-	return v.(uint64), nil
-}
-
-func (k *Keyspace) fetch(ctx context.Context, id string) (uint64, error) {
-	s, err := k.client.Get(ctx, k.genKey(id)).Result()
-	if errors.Is(err, redis.Nil) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	return strconv.ParseUint(s, 10, 64)
+	return v.(generationOf), nil
 }
 
 // Invalidate drops every cached entry of the context tenant at once, by
 // bumping its generation (one INCR) and telling the other processes.
+//
+// If Redis cannot be reached, Invalidate returns the error and keeps the
+// invalidation pending: until it reaches Redis (retried on the tenant's
+// next Key and every refresh interval), this process uses no generation
+// of the tenant, so Key fails and a Cache loads without caching. Other
+// processes see the invalidation once it reaches Redis.
 func (k *Keyspace) Invalidate(ctx context.Context) error {
 	id, err := tenant.IDFromContext(ctx)
 	if err != nil {
@@ -291,16 +310,42 @@ func (k *Keyspace) subscribe(ctx context.Context, ps *redis.PubSub) {
 			if !ok {
 				return
 			}
-			id, gs, found := strings.Cut(m.Payload, " ")
-			g, err := strconv.ParseUint(gs, 10, 64)
-			if !found || err != nil || tenant.ValidateID(id) != nil {
+			id, rest, ok1 := strings.Cut(m.Payload, " ")
+			epoch, gs, ok2 := strings.Cut(rest, " ")
+			gen, err := strconv.ParseUint(gs, 10, 64)
+			if !ok1 || !ok2 || err != nil || tenant.ValidateID(id) != nil || !validEpoch(epoch) {
 				k.log.Warn("cachekey: malformed invalidation message", "payload", m.Payload)
 				continue
 			}
-			if _, known := k.gens.load(id); known {
-				k.gens.observe(id, g)
+			g := k.gens.Load()
+			if epoch != g.epoch {
+				// A message is no authority on the epoch (it may be
+				// older than the current one): read it from Redis now.
+				k.refreshSoon()
+				continue
+			}
+			if _, known := g.load(id); known {
+				g.observe(id, gen)
 			}
 		}
+	}
+}
+
+// refreshSoon asks the refresher for a refresh now, without waiting.
+func (k *Keyspace) refreshSoon() {
+	select {
+	case k.kick <- struct{}{}:
+	default:
+	}
+}
+
+// publish tells the other processes about a bump.
+func (k *Keyspace) publish(ctx context.Context, id, epoch string, gen uint64) {
+	msg := id + " " + epoch + " " + strconv.FormatUint(gen, 10)
+	if err := k.client.Publish(ctx, k.channel, msg).Err(); err != nil {
+		// The bump stands; other processes see it within the refresh
+		// interval.
+		k.log.WarnContext(ctx, "cachekey: publish invalidation", "tenant", id, "err", err)
 	}
 }
 
@@ -316,19 +361,43 @@ func (k *Keyspace) refresher(ctx context.Context) {
 			return
 		case <-t.C:
 			k.refreshOnce(ctx)
+		case <-k.kick:
+			k.refreshOnce(ctx)
 		}
 	}
 }
 
+// refreshOnce retries pending invalidations, then reads the epoch and
+// every cached generation in pipelines of 1,000. A changed epoch replaces
+// the whole generation cache; a generation lower than the one cached
+// before the read was sent retires the epoch (see epoch.go).
 func (k *Keyspace) refreshOnce(ctx context.Context) {
-	k.gens.merge()
-	ids := k.gens.ids()
-	for len(ids) > 0 {
+	ctx = internal(ctx)
+	for _, id := range k.gens.Load().pendingIDs() {
+		if _, err := k.store.bump(ctx, id); err != nil {
+			if ctx.Err() == nil {
+				k.log.Warn("cachekey: pending invalidation", "tenant", id, "err", err)
+			}
+			return
+		}
+	}
+	g := k.gens.Load()
+	g.merge()
+	ids := g.ids()
+	for first := true; first || len(ids) > 0; first = false {
 		n := min(len(ids), 1000)
 		batch := ids[:n]
 		ids = ids[n:]
+		// What was known before the read was sent: Redis cannot answer
+		// less unless it lost writes.
+		before := make([]uint64, len(batch))
+		for i, id := range batch {
+			before[i], _ = g.value(id)
+		}
+		var ep *redis.StringCmd
 		cmds := make([]*redis.StringCmd, len(batch))
 		_, err := k.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			ep = p.Get(ctx, k.epochKey())
 			for i, id := range batch {
 				cmds[i] = p.Get(ctx, k.genKey(id))
 			}
@@ -340,10 +409,36 @@ func (k *Keyspace) refreshOnce(ctx context.Context) {
 			}
 			return
 		}
-		for i, c := range cmds {
-			if g, err := c.Uint64(); err == nil {
-				k.gens.observe(batch[i], g)
+		seen, found, err := readEpoch(ep)
+		if err != nil {
+			if ctx.Err() == nil {
+				k.log.Warn("cachekey: refresh epoch", "err", err)
 			}
+			return
+		}
+		if !found || seen != g.epoch {
+			if _, err := k.settle(ctx, seen, found); err != nil && ctx.Err() == nil {
+				k.log.Warn("cachekey: refresh epoch", "err", err)
+			}
+			return // a new epoch starts with no generations
+		}
+		for i, c := range cmds {
+			v, err := c.Uint64()
+			if errors.Is(err, redis.Nil) {
+				v, err = 0, nil
+			}
+			if err != nil {
+				k.log.Warn("cachekey: unreadable generation", "tenant", batch[i], "err", err)
+				g.forget(batch[i])
+				continue
+			}
+			if v < before[i] {
+				if _, err := k.retire(ctx, g.epoch); err != nil && ctx.Err() == nil {
+					k.log.Warn("cachekey: refresh epoch", "err", err)
+				}
+				return
+			}
+			g.observe(batch[i], v)
 		}
 	}
 }

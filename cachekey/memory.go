@@ -45,7 +45,8 @@ func WithMemoryAuditor(a tenant.Auditor) MemoryOption {
 // NewMemory returns a Keyspace that keeps generations and Cache entries in
 // this process's memory, for a single process in embedded mode (tests, a
 // development server, a one-binary install). Its keys are those of a
-// Redis Keyspace with the default options, and so are its guarantees: the
+// Redis Keyspace with the default options but for the epoch segment (e0:
+// the epoch never changes), and so are its guarantees: the
 // tenant comes from the context and a missing one is tenant.ErrNoTenant,
 // Invalidate drops a tenant's entries in O(1) by bumping its generation,
 // Purge deletes them. Entries expire after their Cache's TTL and take at
@@ -70,7 +71,7 @@ func NewMemory(opts ...MemoryOption) (*Keyspace, error) {
 		auditor:    o.auditor,
 		log:        slog.Default(),
 	}}
-	k.gens = newGenerations(k.maxTenants)
+	k.gens.Store(newGenerations(k.maxTenants, memoryEpoch))
 	k.store = newMemoryStore(k, o.maxBytes)
 	return k, nil
 }
@@ -129,12 +130,13 @@ func (m *memoryStore) shard(key string) *memoryShard {
 	return &m.shards[maphash.String(m.seed, key)%memoryShards]
 }
 
-func (m *memoryStore) generation(_ context.Context, id string) (uint64, error) {
-	return m.k.gens.current(id), nil
+func (m *memoryStore) generation(_ context.Context, id string) (*generations, uint64, error) {
+	g := m.k.gens.Load()
+	return g, g.current(id), nil
 }
 
 func (m *memoryStore) bump(_ context.Context, id string) (uint64, error) {
-	return m.k.gens.increment(id), nil
+	return m.k.gens.Load().increment(id), nil
 }
 
 func (m *memoryStore) get(_ context.Context, key string) ([]byte, bool, error) {

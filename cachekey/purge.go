@@ -31,7 +31,7 @@ func (k *Keyspace) Purge(ctx context.Context, id string) (int64, error) {
 		return 0, err
 	}
 	total, err := k.store.purge(internal(ctx), id)
-	k.gens.forget(id)
+	k.gens.Load().forget(id)
 	if err != nil {
 		return total, fmt.Errorf("cachekey: purge tenant %s: %w", id, err)
 	}

@@ -3,7 +3,7 @@ package cachekey
 import (
 	"context"
 	"errors"
-	"strconv"
+	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -16,28 +16,91 @@ type redisStore struct{ k *Keyspace }
 
 var _ store = redisStore{}
 
-func (r redisStore) generation(ctx context.Context, id string) (uint64, error) {
-	g, err := r.k.fetch(ctx, id)
-	if err != nil {
-		return 0, err
+// generation reads the epoch and the tenant's generation in one round
+// trip. A tenant whose invalidation is pending gets it first.
+func (r redisStore) generation(ctx context.Context, id string) (*generations, uint64, error) {
+	k := r.k
+	if k.gens.Load().isPending(id) {
+		if _, err := r.bump(ctx, id); err != nil {
+			return nil, 0, fmt.Errorf("invalidation pending: %w", err)
+		}
 	}
-	r.k.gens.observe(id, g)
-	return g, nil
+	var ep, gc *redis.StringCmd
+	_, err := k.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		ep = p.Get(ctx, k.epochKey())
+		gc = p.Get(ctx, k.genKey(id))
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, 0, err
+	}
+	gen, err := gc.Uint64()
+	if errors.Is(err, redis.Nil) {
+		gen, err = 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("generation key %s: %w", k.genKey(id), err)
+	}
+	seen, found, err := readEpoch(ep)
+	if err != nil {
+		// An unreadable epoch is no evidence of a loss: fail, not rotate.
+		return nil, 0, fmt.Errorf("epoch key %s: %w", k.epochKey(), err)
+	}
+	// Whatever the epoch, gen is a valid start: within a new epoch no key
+	// has been written yet, at any generation.
+	g, err := k.settle(ctx, seen, found)
+	if err != nil {
+		return nil, 0, err
+	}
+	g.observe(id, gen)
+	if v, ok := g.value(id); ok {
+		gen = v
+	} else if g.isPending(id) {
+		return nil, 0, fmt.Errorf("invalidation of tenant %s pending", id)
+	}
+	return g, gen, nil
 }
 
+// bump increments the tenant's generation and reads the epoch in one
+// round trip. If Redis cannot be reached the invalidation stays pending
+// (see Keyspace.Invalidate). If the epoch changed, or the new generation
+// is not above the one cached before, Redis lost data: a new epoch, which
+// the bump then needs no more, drops every entry.
 func (r redisStore) bump(ctx context.Context, id string) (uint64, error) {
 	k := r.k
-	g, err := k.client.Incr(ctx, k.genKey(id)).Uint64()
+	g := k.gens.Load()
+	before, known := g.value(id)
+	var ep *redis.StringCmd
+	var inc *redis.IntCmd
+	_, _ = k.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		ep = p.Get(ctx, k.epochKey())
+		inc = p.Incr(ctx, k.genKey(id))
+		return nil
+	})
+	seen, found, eerr := readEpoch(ep)
+	v, err := inc.Uint64()
+	if err == nil {
+		err = eerr
+	}
 	if err != nil {
+		k.markPending(g, id)
 		return 0, err
 	}
-	k.gens.observe(id, g)
-	if err := k.client.Publish(ctx, k.channel, id+" "+strconv.FormatUint(g, 10)).Err(); err != nil {
-		// The bump stands; other processes see it within the refresh
-		// interval.
-		k.log.WarnContext(ctx, "cachekey: publish invalidation", "tenant", id, "err", err)
+	switch {
+	case !found || seen != g.epoch:
+		g, err = k.settle(ctx, seen, found)
+	case known && v <= before:
+		g, err = k.retire(ctx, g.epoch)
+	default:
+		g.clearPending(id)
+		g.observe(id, v)
 	}
-	return g, nil
+	if err != nil {
+		k.markPending(k.gens.Load(), id)
+		return 0, err
+	}
+	k.publish(ctx, id, g.epoch, v)
+	return v, nil
 }
 
 func (r redisStore) get(ctx context.Context, key string) ([]byte, bool, error) {

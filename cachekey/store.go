@@ -10,9 +10,9 @@ import (
 // escaping and the tenant checks stay in the Keyspace, so that both
 // stores see the same keys and no store can weaken the namespace.
 type store interface {
-	// generation returns tenant id's current generation and records it
-	// in the Keyspace's generations.
-	generation(ctx context.Context, id string) (uint64, error)
+	// generation returns tenant id's current generation and the
+	// generations (so the epoch) it belongs to, where it is recorded.
+	generation(ctx context.Context, id string) (*generations, uint64, error)
 	// bump raises tenant id's generation, records it and returns it.
 	bump(ctx context.Context, id string) (uint64, error)
 	// get returns the entry under key; found is false for a missing or

@@ -7,8 +7,8 @@ import "fmt"
 // Reveal to use it.
 type Secret struct {
 	value    string
-	Provider string
-	Version  int
+	Provider string // the provider the value is for
+	Version  int    // the stored version it came from
 	// Fallback is true when the value is the platform-wide key, served
 	// because the provider allows fallback and the tenant has none.
 	Fallback bool

@@ -14,6 +14,8 @@ import (
 // Vault seals the value with its tenant, provider and version and stores
 // the result as base64 text.
 type Row struct {
+	// TenantID, Provider and Version name the row; a store matches
+	// them by equality and writes each (TenantID, Provider, Version) once.
 	TenantID string
 	Provider string
 	Version  int

@@ -19,6 +19,8 @@ import (
 // ErrHost instead of carrying the key along. The credential never appears
 // in its errors. Safe for concurrent use.
 type Transport struct {
+	// Vault holds the credentials; Provider names the one to add, whose
+	// hosts (WithHosts) are the only destinations allowed.
 	Vault    *Vault
 	Provider string
 	// Header carries the key as is (such as "xi-api-key"); empty means

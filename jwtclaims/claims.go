@@ -19,9 +19,9 @@ const (
 // token carries it (tenant_id, tenant_slug), and the token type.
 type Claims struct {
 	jwt.RegisteredClaims
-	TenantID   string `json:"tenant_id"`
-	TenantSlug string `json:"tenant_slug,omitempty"`
-	Type       string `json:"typ"`
+	TenantID   string `json:"tenant_id"`             // the tenant's ID, checked against the request's
+	TenantSlug string `json:"tenant_slug,omitempty"` // informational: the slug may be renamed
+	Type       string `json:"typ"`                   // Access or Refresh
 }
 
 var _ jwt.Claims = (*Claims)(nil)

@@ -11,13 +11,13 @@ import (
 // Explanation says how a host resolves and why: the source plan's "test
 // tenant resolution" step as a helper.
 type Explanation struct {
-	Input      string
-	Normalized string
-	Strategy   string // "custom-domain", "subdomain" or ""
-	Tenant     *tenant.Tenant
+	Input      string         // the host as given
+	Normalized string         // Normalize's result, empty if it failed
+	Strategy   string         // "custom-domain", "subdomain" or ""
+	Tenant     *tenant.Tenant // the tenant it resolves to, if any
 	Domain     *tenant.Domain // the custom-domain record, if any
-	Err        error
-	Reason     string
+	Err        error          // what Resolve would return
+	Reason     string         // why, in words
 }
 
 // String is the explanation in one line.

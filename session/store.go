@@ -12,12 +12,12 @@ import (
 // Record is what a store keeps for one session. The token itself is never
 // stored: records are keyed by the hex SHA-256 of the token.
 type Record struct {
-	TenantID string            `json:"tenant_id"`
-	UserID   string            `json:"user_id"`
-	Values   map[string]string `json:"values,omitempty"`
-	Created  time.Time         `json:"created"`
-	LastSeen time.Time         `json:"last_seen"`
-	Deadline time.Time         `json:"deadline"` // absolute expiry
+	TenantID string            `json:"tenant_id"`        // the tenant the session belongs to
+	UserID   string            `json:"user_id"`          // the signed-in user
+	Values   map[string]string `json:"values,omitempty"` // what Manager.Set stored
+	Created  time.Time         `json:"created"`          // sign-in time
+	LastSeen time.Time         `json:"last_seen"`        // last use, for the idle timeout
+	Deadline time.Time         `json:"deadline"`         // absolute expiry
 }
 
 // Store keeps session records by token hash. Implementations must be safe

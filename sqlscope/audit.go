@@ -79,11 +79,13 @@ const (
 
 // Finding is one problem Audit found.
 type Finding struct {
+	// Check is the kind of problem.
 	Check Check
 	// Table is the schema-qualified tenant table, or empty for role checks.
 	Table string
 	// Object names the policy, constraint or role concerned.
 	Object string
+	// Detail says what is wrong and how to fix it.
 	Detail string
 }
 

@@ -225,8 +225,8 @@ func (s *Schemas) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // Migration is one schema change applied to every tenant schema. IDs are
 // recorded per schema; a migration whose ID is recorded is skipped.
 type Migration struct {
-	ID  string
-	SQL string
+	ID  string // unique and stable: recorded in each schema once applied
+	SQL string // run with search_path set to the tenant's schema
 }
 
 // MigrateOptions tunes Migrate.
@@ -237,8 +237,8 @@ type MigrateOptions struct {
 
 // TenantReport is what Migrate did for one tenant.
 type TenantReport struct {
-	ID      string // the tenant's ID
-	Schema  string
+	ID      string   // the tenant's ID
+	Schema  string   // the tenant's schema name, unquoted
 	Applied []string // migrations applied by this run, in order
 	Skipped []string // migrations already recorded
 	Err     error    // the first failure; later migrations were not tried

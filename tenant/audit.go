@@ -26,6 +26,7 @@ const (
 
 // Event is one audit record.
 type Event struct {
+	// Kind is what happened.
 	Kind EventKind
 	// TenantID is the tenant the request was served as, if any.
 	TenantID string
@@ -56,7 +57,7 @@ func (f AuditorFunc) Audit(ctx context.Context, e Event) { f(ctx, e) }
 // slog record — cross-tenant attempts and lookup failures at Warn, the rest
 // at Info — with both tenants named. A nil Logger means slog.Default().
 type LogAuditor struct {
-	Logger *slog.Logger
+	Logger *slog.Logger // where events go; nil means slog.Default()
 }
 
 // Audit implements Auditor.

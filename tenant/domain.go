@@ -35,10 +35,10 @@ type Domain struct {
 	// Host is the canonical host name (see ValidateDomain); normalise user
 	// input with resolve.Normalize first.
 	Host      string       `json:"host"`
-	TenantID  string       `json:"tenant_id"`
-	Status    DomainStatus `json:"status"`
-	CreatedAt time.Time    `json:"created_at"`
-	UpdatedAt time.Time    `json:"updated_at"`
+	TenantID  string       `json:"tenant_id"`  // the owning tenant's ID
+	Status    DomainStatus `json:"status"`     // only DomainActive serves
+	CreatedAt time.Time    `json:"created_at"` // set by the store
+	UpdatedAt time.Time    `json:"updated_at"` // set by the store
 }
 
 // Validate checks the host, tenant ID and status of d.

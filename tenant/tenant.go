@@ -44,12 +44,12 @@ type Branding struct {
 // copied and cannot be changed through the context: FromContext returns a
 // copy.
 type Tenant struct {
-	ID        string    `json:"tenant_id"`
-	Slug      string    `json:"slug"`
-	Name      string    `json:"company_name"`
-	Status    Status    `json:"status"`
-	Branding  Branding  `json:"branding"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        string    `json:"tenant_id"`    // canonical lowercase UUID; the isolation key
+	Slug      string    `json:"slug"`         // DNS label naming the tenant in hosts (ValidateSlug)
+	Name      string    `json:"company_name"` // display name, 1 to 200 bytes
+	Status    Status    `json:"status"`       // only StatusActive is served
+	Branding  Branding  `json:"branding"`     // presentation metadata
+	CreatedAt time.Time `json:"created_at"`   // set by the store
 }
 
 // Active reports whether the tenant may be served.

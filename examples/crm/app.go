@@ -196,9 +196,21 @@ func (a *app) openCacheAndSessions(ctx context.Context) error {
 			return fmt.Errorf("redis: %w", err)
 		}
 		a.redis = rdb
-		if a.keyspace, err = cachekey.New(rdb, cachekey.WithAuditor(a.auditor), cachekey.WithLogger(a.log)); err != nil {
+		// The cache gets a client of its own, fenced in by the Guard: a
+		// command on any key outside the request tenant's namespace, a
+		// script or a keyspace-wide command fails before it is sent. The
+		// session store keeps its keys (token hashes under crmsess) on
+		// the other client.
+		cacheClient := redis.NewClient(opt)
+		a.closers = append(a.closers, cacheClient.Close)
+		if a.keyspace, err = cachekey.New(cacheClient, cachekey.WithAuditor(a.auditor), cachekey.WithLogger(a.log)); err != nil {
 			return err
 		}
+		guard, err := a.keyspace.Guard()
+		if err != nil {
+			return err
+		}
+		cacheClient.AddHook(guard)
 		if store, err = session.NewRedisStore(rdb, "crmsess"); err != nil {
 			return err
 		}

@@ -68,7 +68,7 @@ func run(args []string) error {
 		return err
 	}
 	defer closeAll()
-	srv := &http.Server{Addr: *addr, Handler: handler, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: *addr, Handler: handler, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second}
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -98,11 +98,19 @@ func setup(ctx context.Context, cfg config) (http.Handler, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// A bounded pool that keeps its connections: past 16 busy ones a
+	// request waits (until its deadline) instead of opening more, and
+	// none is closed and reopened between requests. Keep the sum over all
+	// processes below PostgreSQL's max_connections.
+	app.SetMaxOpenConns(16)
+	app.SetMaxIdleConns(16)
+	app.SetConnMaxLifetime(30 * time.Minute)
 	opt, err := redis.ParseURL(cfg.redisURL)
 	if err != nil {
 		app.Close()
 		return nil, nil, err
 	}
+	opt.PoolSize, opt.PoolTimeout = 16, 2*time.Second
 	rdb := redis.NewClient(opt)
 	closeAll := func() { rdb.Close(); app.Close() }
 	handler, closeKeys, err := newHandler(ctx, app, rdb, cfg.baseDomain)

@@ -178,7 +178,7 @@ func (s *server) delete(w http.ResponseWriter, r *http.Request) {
 func (s *server) stats(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	// readme:cache
-	key, err := s.keys.Key(ctx, "stats") // tw:<tenant ID>:g<generation>:stats
+	key, err := s.keys.Key(ctx, "stats") // tw:<tenant ID>:e<epoch>:g<generation>:stats
 	if err != nil {
 		fail(w, err)
 		return
@@ -230,5 +230,10 @@ func reply(w http.ResponseWriter, code int, v any) {
 
 func fail(w http.ResponseWriter, err error) {
 	slog.Error("notes: request failed", "err", err)
+	if sqlscope.IsUnavailable(err) { // the database is down or busy: say so, truthfully
+		w.Header().Set("Retry-After", "5")
+		reply(w, http.StatusServiceUnavailable, map[string]string{"error": "service unavailable"})
+		return
+	}
 	reply(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
 }

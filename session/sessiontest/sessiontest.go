@@ -1,6 +1,3 @@
-// Package sessiontest is the conformance suite for session.Store
-// implementations. This repository runs it against session.MemStore and
-// session.RedisStore; run it against your own store.
 package sessiontest
 
 import (

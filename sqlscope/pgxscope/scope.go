@@ -73,8 +73,8 @@ func New(opts ...Option) (*Scope, error) {
 	return s, nil
 }
 
-// Batcher is what scoped statements are sent through: a *pgxpool.Pool or a
-// *pgx.Conn.
+// Batcher is what scoped statements are sent through: a *pgxpool.Pool, a
+// *pgx.Conn, or a pgx.Tx or *pgxpool.Conn (SendBatch takes only these).
 type Batcher interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }

@@ -37,7 +37,8 @@ type Database struct {
 	// and Audit with it.
 	Owner *sql.DB
 	// App is an open handle as the application role: serve requests with
-	// it, through sqlscope.RLS or pgxscope.
+	// it, through sqlscope.RLS or pgxscope. Owner and App each keep at most
+	// 8 connections, all of them idle between uses.
 	App *sql.DB
 }
 
@@ -165,11 +166,17 @@ func NewDatabase(t testing.TB, serverURL string, opts ...Option) *Database {
 	return d
 }
 
+// maxConns bounds each handle's pool, so that tests running in parallel
+// against one server cannot exhaust its max_connections.
+const maxConns = 8
+
 func open(ctx context.Context, u string) (*sql.DB, error) {
 	db, err := sql.Open("pgx", u)
 	if err != nil {
 		return nil, err
 	}
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, err

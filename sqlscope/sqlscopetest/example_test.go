@@ -10,7 +10,9 @@ import (
 )
 
 // A service's isolation test: tables created and RLS enabled as the owner,
-// queries run as the application role.
+// queries run as the application role. NewDatabase needs a PostgreSQL
+// server and the *testing.T that only go test provides, so this example is
+// compiled but not run; the package's own tests run it against a server.
 func ExampleNewDatabase() {
 	testLeadsAreIsolated := func(t *testing.T) {
 		db := sqlscopetest.NewDatabase(t, os.Getenv("TEST_POSTGRES_URL"),

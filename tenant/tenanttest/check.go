@@ -42,8 +42,10 @@ func RunHTTPTests(t *testing.T, s HTTPSuite) {
 //     item to Y;
 //   - "another tenant's files cannot be downloaded": Y's download of X's
 //     file answers 404 without its content;
-//   - "cached answers are not shared between tenants": a cached endpoint
-//     warmed by X never answers Y with X's answer.
+//   - "cached answers are not shared between tenants": X's writes through
+//     the first Endpoint change X's cached answer (so the cache is
+//     invalidated) and not Y's, and once X's answer is cached Y is never
+//     served it.
 //
 // A check with nothing to check (no files, no credentials) is skipped.
 // Every failure names the endpoint, the tenants and the evidence. A suite

@@ -12,8 +12,8 @@ import (
 // and the HTTP client to use. The suite makes one per run and passes it to
 // HTTPSuite.Tenants; it is safe for concurrent use.
 type Server struct {
-	BaseURL string
-	HTTP    *http.Client
+	BaseURL string       // scheme and address, such as "http://127.0.0.1:8080"
+	HTTP    *http.Client // the client every request goes through
 }
 
 // Client returns a client that sends requests as tenant tn.
@@ -23,14 +23,14 @@ func (s *Server) Client(tn HTTPTenant) *Client { return &Client{srv: s, Tenant: 
 // Safe for concurrent use.
 type Client struct {
 	srv    *Server
-	Tenant HTTPTenant
+	Tenant HTTPTenant // the tenant it sends as
 }
 
 // Response is an answer read in full (up to 32 MiB of body).
 type Response struct {
-	Code    int
-	Body    []byte
-	Header  http.Header
+	Code    int            // the status code
+	Body    []byte         // the body, read in full
+	Header  http.Header    // the response headers
 	Cookies []*http.Cookie // the cookies set by the answer
 }
 

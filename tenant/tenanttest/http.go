@@ -12,16 +12,16 @@ type HTTPSuite struct {
 	// Handler is the service, served on a fresh httptest server for each
 	// run. Leave it nil and set BaseURL to test a running service.
 	Handler http.Handler
-	BaseURL string
+	BaseURL string // a running service's base URL, used when Handler is nil
 	// Tenants returns two or more tenants of the service, each with a
 	// distinct Name and Host. A service with sign-in signs each one in
 	// here, through srv.Client(tn).Do, and sets its Cookies or Bearer; a
 	// service that takes the tenant from the host alone returns them
 	// without credentials.
 	Tenants   func(srv *Server) ([]HTTPTenant, error)
-	Endpoints []Endpoint
-	Files     []FileEndpoint
-	Cached    []CachedEndpoint
+	Endpoints []Endpoint       // JSON collections and their items
+	Files     []FileEndpoint   // uploads and their downloads
+	Cached    []CachedEndpoint // answers the service caches
 	// AllowInsecureCookies accepts cookies without Secure, for plain-HTTP
 	// test servers; host-only and HttpOnly are always required.
 	AllowInsecureCookies bool

@@ -86,13 +86,14 @@ func (f *tenantFixture) ackedSnapshot() []lead {
 	return f.acked[:len(f.acked):len(f.acked)]
 }
 
-// newEnv starts a cluster, a Redis and the server built at bin, and makes
-// n tenants with a user and an access token each.
-func newEnv(t *testing.T, bin string, n int) *env {
+// newEnv starts a cluster, a Redis and the server built at bin (with the
+// flags extra added to the suite's), and makes n tenants with a user and
+// an access token each.
+func newEnv(t *testing.T, bin string, n int, extra ...string) *env {
 	t.Helper()
 	e := &env{pg: startPostgres(t), redis: startRedis(t)}
 	e.prepareDatabase(t)
-	e.crm = startCRM(t, bin, e.pg, e.redis)
+	e.crm = startCRM(t, bin, e.pg, e.redis, extra...)
 	e.client = &http.Client{
 		Timeout: clientTimeout,
 		Transport: &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512,
@@ -223,7 +224,7 @@ type crmProcess struct {
 
 // startCRM runs the server on the suite's cluster and Redis and returns
 // once /readyz answers 200. Its log is printed when the test fails.
-func startCRM(t *testing.T, bin string, pg *pgCluster, rs *redisServer) *crmProcess {
+func startCRM(t *testing.T, bin string, pg *pgCluster, rs *redisServer, extra ...string) *crmProcess {
 	t.Helper()
 	dir := t.TempDir()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -233,6 +234,7 @@ func startCRM(t *testing.T, bin string, pg *pgCluster, rs *redisServer) *crmProc
 	p.cmd = exec.Command(bin, "-addr", addr, "-data", filepath.Join(dir, "data"),
 		"-db", pg.url(appRole, database), "-db-admin", pg.url("postgres", database),
 		"-redis", rs.url(), "-operator-token", operatorToken, "-bcrypt-cost", "4", "-demo=false")
+	p.cmd.Args = append(p.cmd.Args, extra...)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	// A test killed by its timeout runs no cleanup: the server dies with it.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

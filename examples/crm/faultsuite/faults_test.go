@@ -32,7 +32,9 @@ const (
 // scenario is one fault. inject runs while the load runs; it returns when
 // the fault is lifted.
 type scenario struct {
-	name   string
+	name string
+	// flags are added to the server's command line.
+	flags  []string
 	inject func(t *testing.T, e *env, rec *recorder)
 }
 
@@ -53,6 +55,9 @@ var scenarios = []scenario{
 	},
 	{
 		name: "PostgreSQL stalled for 5 s by SIGSTOP to the postmaster and every backend",
+		// The stall outlasts the requests' deadline, so that requests
+		// caught in it must be answered, truthfully, before it ends.
+		flags: []string{"-request-timeout", "2s"},
 		inject: func(t *testing.T, e *env, _ *recorder) {
 			n := e.pg.signalAll(syscall.SIGSTOP)
 			require.Greater(t, n, 1, "SIGSTOP reached the postmaster and its children")
@@ -94,7 +99,7 @@ func TestFaults(t *testing.T) {
 // runScenario starts a fresh world, warms it with load, injects the fault,
 // waits for recovery and checks everything the server answered.
 func runScenario(t *testing.T, bin string, sc scenario) {
-	e := newEnv(t, bin, tenants)
+	e := newEnv(t, bin, tenants, sc.flags...)
 	rec := newRecorder()
 	backends := e.sampleBackends()
 	t.Cleanup(func() { backends() })

@@ -13,8 +13,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/tenantwall/tenantwall/internal/testenv"
 )
 
 const (
@@ -82,13 +80,13 @@ var scenarios = []scenario{
 // the package documentation for what it checks.
 func TestFaults(t *testing.T) {
 	if os.Getenv("TENANTWALL_FAULTS") != "1" {
-		t.Skip("skipping the fault suite: set TENANTWALL_FAULTS=1 to run it (.ci/run does); it starts its own PostgreSQL cluster and Redis and takes about 2 minutes")
+		t.Skip("skipping the fault suite: set TENANTWALL_FAULTS=1 to run it (.ci/run does); it starts its own PostgreSQL cluster and Redis and takes about a minute")
 	}
 	if _, err := pgBinDir(); err != nil {
-		testenv.Unavailable(t, "PostgreSQL server binaries", err)
+		missing(t, "PostgreSQL server binaries", err)
 	}
 	if _, err := exec.LookPath("redis-server"); err != nil {
-		testenv.Unavailable(t, "redis-server", fmt.Errorf("%w; on Debian: apt-get install redis-server", err))
+		missing(t, "redis-server", fmt.Errorf("%w; on Debian: apt-get install redis-server", err))
 	}
 	bin := buildCRM(t)
 	for _, sc := range scenarios {

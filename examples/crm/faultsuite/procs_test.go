@@ -55,6 +55,16 @@ func waitUntil(d time.Duration, cond func() bool) bool {
 // the fault's duration, not a synchronisation.
 func hold(d time.Duration) { <-time.After(d) }
 
+// missing skips the test for want, a program or user the suite needs, or
+// fails it when services are required (TENANTWALL_REQUIRE_SERVICES=1).
+func missing(t testing.TB, want string, err error) {
+	t.Helper()
+	if testenv.Required() {
+		t.Fatalf("fault suite: %s is required (%s=1) but missing: %v", want, testenv.RequireEnv, err)
+	}
+	t.Skipf("skipping the fault suite: %s is missing: %v", want, err)
+}
+
 // pgBinDir finds a directory holding initdb, pg_ctl and postgres.
 func pgBinDir() (string, error) {
 	var candidates []string
@@ -96,7 +106,7 @@ func startPostgres(t testing.TB) *pgCluster {
 	t.Helper()
 	bin, err := pgBinDir()
 	if err != nil {
-		testenv.Unavailable(t, "PostgreSQL server binaries", err)
+		missing(t, "PostgreSQL server binaries", err)
 	}
 	base := t.TempDir()
 	c := &pgCluster{t: t, bin: bin, dir: filepath.Join(base, "pg"), port: freePort(t)}
@@ -107,7 +117,7 @@ func startPostgres(t testing.TB) *pgCluster {
 		// directories are 0700, so let others traverse (not list) them.
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			testenv.Unavailable(t, "an operating-system user \"postgres\" to run PostgreSQL as (the test runs as root)", err)
+			missing(t, "an operating-system user \"postgres\" to run PostgreSQL as (the test runs as root)", err)
 		}
 		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
 		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
@@ -241,7 +251,7 @@ type redisServer struct {
 func startRedis(t testing.TB) *redisServer {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
-		testenv.Unavailable(t, "redis-server", fmt.Errorf("%w; on Debian: apt-get install redis-server", err))
+		missing(t, "redis-server", fmt.Errorf("%w; on Debian: apt-get install redis-server", err))
 	}
 	r := &redisServer{t: t, port: freePort(t), dir: t.TempDir()}
 	r.start(t)

@@ -125,6 +125,7 @@ func runScenario(t *testing.T, bin string, sc scenario) {
 	held := time.Since(faultStart)
 	recovered := waitUntil(recoverWithin, func() bool { return rec.cleanSince(cleanFor) })
 	recovery := rec.recovery()
+	drain := rec.drain()
 	outage := "every answer a success"
 	if from, to, ok := rec.outage(); ok {
 		outage = fmt.Sprintf("answers other than successes from +%v to +%v", from.Round(time.Millisecond), to.Round(time.Millisecond))
@@ -134,8 +135,8 @@ func runScenario(t *testing.T, bin string, sc scenario) {
 
 	e.checkAfter(rec)
 
-	t.Logf("%s\n  fault held %v; %s; time to recover (fault's end to last non-success) %v; PostgreSQL client backends at most %d\n%s",
-		sc.name, held.Round(time.Millisecond), outage, recovery.Round(time.Millisecond), maxBackends, rec.summary())
+	t.Logf("%s\n  fault held %v; %s; time to recover (fault's end to last non-success) %v; requests caught in the fault answered by +%v after its end; PostgreSQL client backends at most %d\n%s",
+		sc.name, held.Round(time.Millisecond), outage, recovery.Round(time.Millisecond), drain.Round(time.Millisecond), maxBackends, rec.summary())
 	assert.True(t, recovered, "the server did not answer only successes for %v within %v of the fault's end", cleanFor, recoverWithin)
 	assert.Empty(t, rec.report(), "checks failed")
 }

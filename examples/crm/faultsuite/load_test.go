@@ -52,6 +52,7 @@ type recorder struct {
 	faultEnd   time.Time
 	firstBad   time.Time           // arrival of the first answer that was not a success
 	lastBad    time.Time           // arrival of the last answer that was not a success
+	drained    time.Time           // arrival of the last answer to a request sent before the fault's end
 	counts     [phases]map[int]int // by status code; 0 is no answer
 	latencies  [phases][]time.Duration
 	violations map[string]int
@@ -103,6 +104,9 @@ func (r *recorder) record(a answer, success bool) {
 	}
 	r.counts[p][code]++
 	r.latencies[p] = append(r.latencies[p], a.end.Sub(a.start))
+	if !r.faultEnd.IsZero() && a.start.Before(r.faultEnd) && a.end.After(r.drained) {
+		r.drained = a.end
+	}
 	if success {
 		return
 	}
@@ -133,6 +137,17 @@ func (r *recorder) recovery() time.Duration {
 	defer r.mu.Unlock()
 	if r.lastBad.After(r.faultEnd) {
 		return r.lastBad.Sub(r.faultEnd)
+	}
+	return 0
+}
+
+// drain is the time from the fault's end to the last answer to a request
+// sent before it: how long requests caught in the fault waited past it.
+func (r *recorder) drain() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.drained.After(r.faultEnd) {
+		return r.drained.Sub(r.faultEnd)
 	}
 	return 0
 }

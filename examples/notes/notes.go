@@ -110,15 +110,7 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 			Scan(&n.ID, &n.Title, &n.Body, &n.CreatedAt)
 	})
 	// readme:end
-	if errors.Is(err, sql.ErrNoRows) { // another tenant's note: not found, like a missing one
-		reply(w, http.StatusNotFound, map[string]string{"error": "not found"})
-		return
-	}
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	reply(w, http.StatusOK, n)
+	replyNote(w, n, err) // another tenant's note: 404, like a missing one
 }
 
 func (s *server) update(w http.ResponseWriter, r *http.Request) {
@@ -137,6 +129,12 @@ func (s *server) update(w http.ResponseWriter, r *http.Request) {
 			WHERE id = $1 RETURNING id, title, body, created_at`, id, in.Title, in.Body).
 			Scan(&n.ID, &n.Title, &n.Body, &n.CreatedAt)
 	})
+	replyNote(w, n, err)
+}
+
+// replyNote answers a read or update of one note: the note, 404 when no
+// row matched, or the error.
+func replyNote(w http.ResponseWriter, n Note, err error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		reply(w, http.StatusNotFound, map[string]string{"error": "not found"})
 		return

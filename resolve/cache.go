@@ -1,6 +1,7 @@
 package resolve
 
 import (
+	"math"
 	"sync"
 	"time"
 
@@ -10,7 +11,12 @@ import (
 // entry is one cached decision: a tenant, or none (negative caching).
 type entry struct {
 	t       *tenant.Tenant // nil: the key resolves to no tenant
-	expires int64          // unix nanoseconds
+	expires int64          // on the Resolver's clock (monotonic nanoseconds)
+	// serve is t.Active(), decided when the entry is stored: t is never
+	// mutated, so the answer cannot change while the entry lives. Only
+	// an entry with serve set lets a request through; the zero entry
+	// refuses.
+	serve bool
 }
 
 // cache maps lookup keys (normalised hosts, or a header's slug) to tenants.
@@ -141,4 +147,11 @@ func (c *cache) len() int {
 	return len(c.m)
 }
 
-func expiry(now int64, ttl time.Duration) int64 { return now + int64(ttl) }
+// expiry saturates rather than wrap: a huge TTL must mean "a long time",
+// not an expiry in the past.
+func expiry(now int64, ttl time.Duration) int64 {
+	if int64(ttl) > math.MaxInt64-now {
+		return math.MaxInt64
+	}
+	return now + int64(ttl)
+}

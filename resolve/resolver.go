@@ -32,7 +32,11 @@ type Resolver struct {
 
 	cache  *cache
 	flight singleflight.Group
-	now    func() int64
+	// epoch is a reading of the monotonic clock taken by New; the cache
+	// counts time from it. Wall-clock time would let a clock step (NTP, an
+	// operator) stretch or cut every TTL.
+	epoch time.Time
+	now   func() int64 // replaces the clock in tests; nil otherwise
 }
 
 // New returns a Resolver over store. Without options it tries custom
@@ -58,7 +62,7 @@ func New(store tenant.Lookup, opts ...Option) (*Resolver, error) {
 			return nil, err
 		}
 	}
-	r := &Resolver{store: store, options: o, now: func() int64 { return time.Now().UnixNano() }}
+	r := &Resolver{store: store, options: o, epoch: time.Now()}
 	for i, s := range r.strategies {
 		if s != Header {
 			r.hostStrategies = true
@@ -179,14 +183,28 @@ func (r *Resolver) headerSlug(req *http.Request) (string, bool, error) {
 }
 
 func (r *Resolver) resolveHost(ctx context.Context, raw string) (*tenant.Tenant, error) {
+	// The hit path looks the host up as sent (less a valid port) before
+	// normalising it. This is sound because every host key in the cache is
+	// an output of Normalize, Normalize is idempotent, and it treats
+	// "key:port" exactly as "key": a raw host that equals a key
+	// normalises to that very key. Any other spelling (upper case, a
+	// trailing dot, Unicode, garbage) matches no key and is normalised
+	// below as before. Header keys start with '#' and never belong to a
+	// host, so a Host of "#slug" must not reach them.
+	if len(raw) <= maxRawHost {
+		h, err := stripPort(raw)
+		if err != nil {
+			return nil, err
+		}
+		if h != "" && h[0] != '#' {
+			if e, ok := r.cache.get(h, r.clock()); ok {
+				return r.decide(h, e)
+			}
+		}
+	}
 	h, err := Normalize(raw)
 	if err != nil {
 		return nil, err
-	}
-	// The hit path is inline: going through cached would allocate the
-	// method value r.fromHost on every request.
-	if e, ok := r.cache.get(h, r.now()); ok {
-		return r.answer(h, e.t)
 	}
 	return r.cached(ctx, h, r.fromHost)
 }
@@ -204,8 +222,8 @@ func (r *Resolver) resolveSlug(ctx context.Context, slug string) (*tenant.Tenant
 // cached answers key from the cache, or runs lookup once for all concurrent
 // callers of the same key and caches its answer.
 func (r *Resolver) cached(ctx context.Context, key string, lookup func(context.Context, string) (*tenant.Tenant, error)) (*tenant.Tenant, error) {
-	if e, ok := r.cache.get(key, r.now()); ok {
-		return r.answer(key, e.t)
+	if e, ok := r.cache.get(key, r.clock()); ok {
+		return r.decide(key, e)
 	}
 	// The flight is keyed by the invalidation generation as well: a lookup
 	// that began before an invalidation read the store as it was then, so
@@ -215,7 +233,7 @@ func (r *Resolver) cached(ctx context.Context, key string, lookup func(context.C
 	ch := r.flight.DoChan(strconv.FormatUint(gen, 36)+"\x00"+key, func() (any, error) {
 		// A caller that missed just before the previous flight filled
 		// the cache must not cause a second lookup.
-		if e, ok := r.cache.get(key, r.now()); ok {
+		if e, ok := r.cache.get(key, r.clock()); ok {
 			return e.t, nil
 		}
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.lookupTimeout)
@@ -224,11 +242,11 @@ func (r *Resolver) cached(ctx context.Context, key string, lookup func(context.C
 		if err != nil {
 			return nil, err
 		}
-		now := r.now()
+		now := r.clock()
 		if t == nil {
 			r.cache.put(key, entry{expires: expiry(now, r.negTTL)}, gen)
 		} else {
-			r.cache.put(key, entry{t: t, expires: expiry(now, r.ttl)}, gen)
+			r.cache.put(key, entry{t: t, expires: expiry(now, r.ttl), serve: t.Active()}, gen)
 		}
 		return t, nil
 	})
@@ -241,6 +259,24 @@ func (r *Resolver) cached(ctx context.Context, key string, lookup func(context.C
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: %w", ErrLookup, ctx.Err())
 	}
+}
+
+// clock returns the cache's time: monotonic nanoseconds since New.
+func (r *Resolver) clock() int64 {
+	if r.now != nil {
+		return r.now()
+	}
+	return int64(time.Since(r.epoch))
+}
+
+// decide answers from a cache entry. The decision to serve was taken once,
+// when the entry was stored (the tenant is immutable there), so a hit on
+// an active tenant costs one branch; anything else is refused by answer.
+func (r *Resolver) decide(key string, e entry) (*tenant.Tenant, error) {
+	if e.serve {
+		return e.t, nil
+	}
+	return r.answer(key, e.t)
 }
 
 func (r *Resolver) answer(key string, t *tenant.Tenant) (*tenant.Tenant, error) {

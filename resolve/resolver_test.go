@@ -69,7 +69,7 @@ type fixture struct {
 	acmeDomain, pendingDom string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &fixture{store: &countingStore{MemStore: tenant.NewMemStore()}}

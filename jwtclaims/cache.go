@@ -1,9 +1,9 @@
 package jwtclaims
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
 	"sync"
@@ -115,7 +115,10 @@ func (c *verifiedCache) add(k cacheKey, v *verified, now time.Time) {
 // with key. The claims are copied, so that the caller's copy can be
 // modified without touching the cache.
 func newVerified(c *Claims, kid string, key Key, leeway time.Duration) *verified {
-	v := &verified{claims: *cloneClaims(c), kid: kid, key: key}
+	// Only what sameKey compares is kept: a signing half stays out of
+	// the cache, so removing a key from the KeySet does not leave its
+	// private part reachable here.
+	v := &verified{claims: *cloneClaims(c), kid: kid, key: Key{Method: key.Method, Verify: key.Verify}}
 	// exp is required by the parser, so it is present here.
 	v.notAfter = c.ExpiresAt.Add(leeway)
 	for _, d := range []*jwt.NumericDate{c.NotBefore, c.IssuedAt} {
@@ -143,7 +146,7 @@ func sameKey(a, b Key) bool {
 	switch x := a.Verify.(type) {
 	case []byte:
 		y, ok := b.Verify.([]byte)
-		return ok && bytes.Equal(x, y)
+		return ok && hmac.Equal(x, y)
 	case ed25519.PublicKey:
 		y, ok := b.Verify.(ed25519.PublicKey)
 		return ok && x.Equal(y)

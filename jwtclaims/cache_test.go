@@ -2,6 +2,7 @@ package jwtclaims_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"sync"
@@ -326,6 +327,39 @@ func TestVerifiedCacheHitSkipsTheSignatureCheck(t *testing.T) {
 			hit := testing.AllocsPerRun(20, func() { _, _ = cf.cached.Validate(cf.ctxA, access, jwtclaims.Access) })
 			assert.LessOrEqual(t, hit, 1.0)
 			assert.Greater(t, full, 20.0)
+		})
+	}
+}
+
+// copyingKeys is a KeySource that decodes its keys anew on every lookup,
+// as one backed by a database does: equal keys, never the same memory.
+type copyingKeys struct{ *jwtclaims.KeySet }
+
+func (k copyingKeys) Key(ctx context.Context, tenantID, kid string) (jwtclaims.Key, error) {
+	key, err := k.KeySet.Key(ctx, tenantID, kid)
+	switch v := key.Verify.(type) {
+	case []byte:
+		key.Verify = append([]byte(nil), v...)
+	case ed25519.PublicKey:
+		key.Verify = append(ed25519.PublicKey(nil), v...)
+	}
+	return key, err
+}
+
+// A KeySource that returns equal keys in new memory still gives hits: the
+// key is compared by value.
+func TestVerifiedCacheComparesKeysByValue(t *testing.T) {
+	for alg, mk := range cacheAlgorithms {
+		t.Run(alg+": a key read anew is the same key", func(t *testing.T) {
+			cf := newCacheFixture(t, mk, 16)
+			auth, err := jwtclaims.New(copyingKeys{cf.keys}, "https://auth.example.com", "crm", jwtclaims.WithVerifiedCache(4))
+			require.NoError(t, err)
+			access, _, err := auth.Issue(cf.ctxA, "alice")
+			require.NoError(t, err)
+			_, err = auth.Validate(cf.ctxA, access, jwtclaims.Access)
+			require.NoError(t, err)
+			hit := testing.AllocsPerRun(20, func() { _, _ = auth.Validate(cf.ctxA, access, jwtclaims.Access) })
+			assert.LessOrEqual(t, hit, 3.0, "the claims copy and the key source's copy of the key, boxed")
 		})
 	}
 }

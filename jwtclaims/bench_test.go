@@ -23,7 +23,9 @@ type plainClaims struct {
 
 // BenchmarkValidate compares Authority.Validate (kid lookup by tenant,
 // strict claims, tenant and audience checks) with jwt.ParseWithClaims
-// with the same key and the same registered-claim checks.
+// with the same key and the same registered-claim checks, and with
+// Validate answering from WithVerifiedCache (a hit: the token's digest,
+// the key looked up again, the time bounds and a copy of the claims).
 func BenchmarkValidate(b *testing.B) {
 	for name, mk := range map[string]func(string) jwtclaims.Key{"alg=EdDSA": jwtclaims.NewEdDSAKey, "alg=HS256": jwtclaims.NewHS256Key} {
 		b.Run(name, func(b *testing.B) {
@@ -54,6 +56,18 @@ func BenchmarkValidate(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
 					if _, err := auth.Validate(ctx, tok, jwtclaims.Access); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			cached, _ := jwtclaims.New(keys, "https://auth.example.com", "crm", jwtclaims.WithVerifiedCache(1024))
+			b.Run("impl=jwtclaims-cachehit", func(b *testing.B) {
+				if _, err := cached.Validate(ctx, tok, jwtclaims.Access); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := cached.Validate(ctx, tok, jwtclaims.Access); err != nil {
 						b.Fatal(err)
 					}
 				}

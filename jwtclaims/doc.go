@@ -28,6 +28,25 @@
 // algorithm's exact shape (P-256 for ES256, a full Ed25519 key, a signing
 // half that pairs with the verifying half).
 //
+// # Verified-token cache
+//
+// WithVerifiedCache(n) makes an Authority remember up to n tokens it has
+// validated in full, found by the request's tenant and the SHA-256
+// digest of the token, so that a client's next requests skip the
+// signature check (the most expensive step: ~73 µs for Ed25519). A hit
+// gives exactly the answer the full validation would: the kid is looked up
+// again in the KeySource and must still name the very key the signature
+// was checked with (a key removed or replaced, or a failing KeySource,
+// counts at once); the token's exp, nbf and iat bounds, with the leeway,
+// are checked as golang-jwt checks them; and the wanted type is checked
+// again. Any doubt falls through to the full validation, and only
+// successes are remembered. A token remembered on one tenant is not even
+// looked up on another. It cannot revoke a single token before exp — no
+// more than the full validation can — and a KeySource that caches keys
+// itself honours a revocation when its own cache does. The cache is
+// bounded (an expired, else a random entry is evicted) and safe for
+// concurrent use.
+//
 // # Errors
 //
 // ErrTenantMismatch, ErrTokenType, ErrUnknownKey, ErrInvalidKid,
@@ -46,5 +65,9 @@
 // # Testing
 //
 // The tests table the RFC 8725 attacks and the tenant-claim forgeries;
-// FuzzValidate feeds arbitrary tokens to the validator.
+// FuzzValidate feeds arbitrary tokens to the validator. The cache tests
+// compare every answer of a cached Authority with an uncached one (another
+// tenant, expiry, a clock set back, keys removed, replaced or failing, a
+// tampered token, a full cache, concurrent use), and FuzzVerifiedCache does
+// so for arbitrary tokens and clock moves.
 package jwtclaims

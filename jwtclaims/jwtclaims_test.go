@@ -322,6 +322,9 @@ func TestOptionsAreValidated(t *testing.T) {
 		{"a zero access TTL is refused", "WithTTL", ks, []jwtclaims.Option{jwtclaims.WithTTL(0, time.Hour)}},
 		{"a refresh TTL shorter than the access TTL is refused", "WithTTL", ks, []jwtclaims.Option{jwtclaims.WithTTL(time.Hour, time.Minute)}},
 		{"a nil clock is refused", "WithClock", ks, []jwtclaims.Option{jwtclaims.WithClock(nil)}},
+		{"a verified cache of no entries is refused", "WithVerifiedCache", ks, []jwtclaims.Option{jwtclaims.WithVerifiedCache(0)}},
+		{"a verified cache of a negative size is refused", "WithVerifiedCache", ks, []jwtclaims.Option{jwtclaims.WithVerifiedCache(-1)}},
+		{"a verified cache over the bound is refused", "WithVerifiedCache", ks, []jwtclaims.Option{jwtclaims.WithVerifiedCache(1<<20 + 1)}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

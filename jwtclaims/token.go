@@ -3,6 +3,7 @@ package jwtclaims
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -35,6 +36,7 @@ type Authority struct {
 	options
 	methods []string
 	parser  *jwt.Parser
+	cache   *verifiedCache // nil without WithVerifiedCache
 }
 
 // Option configures an Authority. Options write to a private options
@@ -49,6 +51,7 @@ type options struct {
 	leeway     time.Duration
 	now        func() time.Time
 	auditor    tenant.Auditor
+	cacheSize  int // 0: no verified-token cache
 }
 
 // WithTTL sets the lifetimes of access and refresh tokens (defaults
@@ -115,6 +118,9 @@ func New(keys KeySource, issuer, audience string, opts ...Option) (*Authority, e
 		jwt.WithLeeway(a.leeway),
 		jwt.WithTimeFunc(func() time.Time { return a.now() }),
 	)
+	if o.cacheSize > 0 {
+		a.cache = newVerifiedCache(o.cacheSize)
+	}
 	return a, nil
 }
 
@@ -211,7 +217,16 @@ func (a *Authority) Validate(ctx context.Context, token, typ string) (*Claims, e
 	if err != nil {
 		return nil, err
 	}
+	var ck cacheKey
+	if a.cache != nil {
+		ck = cacheKey{tenantID: id, sum: sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))}
+		if c, ok, err := a.fromCache(ctx, ck, typ); ok {
+			return c, err
+		}
+	}
 	claims := &Claims{}
+	var used Key // the key the signature is checked with, for the cache
+	var usedKid string
 	_, err = a.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
 		if crit, ok := t.Header["crit"]; ok {
 			// RFC 7515 §4.1.11: extensions the recipient does not
@@ -229,6 +244,7 @@ func (a *Authority) Validate(ctx context.Context, token, typ string) (*Claims, e
 		if t.Method.Alg() != key.Method.Alg() {
 			return nil, fmt.Errorf("%w: kid %s is an %s key, token says %s", jwt.ErrTokenSignatureInvalid, kid, key.Method.Alg(), t.Method.Alg())
 		}
+		used, usedKid = key, kid
 		return key.Verify, nil
 	})
 	if err != nil {
@@ -248,10 +264,51 @@ func (a *Authority) Validate(ctx context.Context, token, typ string) (*Claims, e
 	if len(claims.Audience) != 1 || !a.isAudience(claims.Audience[0], id) {
 		return nil, fmt.Errorf("jwtclaims: %w: %w", ErrTenantMismatch, jwt.ErrTokenInvalidAudience)
 	}
-	if claims.Type != typ {
-		return nil, fmt.Errorf("%w: want %s, got %q", ErrTokenType, typ, claims.Type)
+	if err := checkType(claims, typ); err != nil {
+		return nil, err
+	}
+	if a.cache != nil && sameKey(used, used) {
+		// A key of a type sameKey does not know could never give a hit.
+		a.cache.add(ck, newVerified(claims, usedKid, used, a.leeway), a.now())
 	}
 	return claims, nil
+}
+
+func checkType(c *Claims, typ string) error {
+	if c.Type != typ {
+		return fmt.Errorf("%w: want %s, got %q", ErrTokenType, typ, c.Type)
+	}
+	return nil
+}
+
+// fromCache answers Validate for a token the cache holds, when it can
+// give the answer the full validation would give (ok true); otherwise
+// Validate runs in full. The key is looked up again, so that a key
+// removed or replaced in the KeySource, or a KeySource that fails, counts
+// as it would on the full path: the errors are built as golang-jwt's
+// parser builds them around the keyfunc's error.
+func (a *Authority) fromCache(ctx context.Context, ck cacheKey, typ string) (_ *Claims, ok bool, _ error) {
+	v := a.cache.get(ck)
+	if v == nil {
+		return nil, false, nil
+	}
+	key, err := a.keys.Key(ctx, ck.tenantID, v.kid)
+	if err != nil {
+		if errors.Is(err, ErrUnknownKey) {
+			a.cache.drop(ck, v)
+		}
+		return nil, true, fmt.Errorf("jwtclaims: %w: error while executing keyfunc: %w", jwt.ErrTokenUnverifiable, keySourceErr(ck.tenantID, v.kid, err))
+	}
+	if !sameKey(key, v.key) || !v.validAt(a.now()) {
+		// Another key under the same kid, or a time outside the
+		// token's bounds: the full path finds out which error it is.
+		a.cache.drop(ck, v)
+		return nil, false, nil
+	}
+	if err := checkType(&v.claims, typ); err != nil {
+		return nil, true, err
+	}
+	return cloneClaims(&v.claims), true, nil
 }
 
 // Refresh validates a refresh token on the context tenant and returns a

@@ -81,7 +81,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 	}
 	a.keys = newAutoKeys()
 	var err error
-	if a.tokens, err = jwtclaims.New(a.keys, "https://"+cfg.platformHost, "crm", jwtclaims.WithAuditor(a.auditor)); err != nil {
+	if a.tokens, err = jwtclaims.New(a.keys, "https://"+cfg.platformHost, "crm", jwtclaims.WithAuditor(a.auditor),
+		jwtclaims.WithVerifiedCache(verifiedTokens)); err != nil {
 		return nil, err
 	}
 	proxies := splitList(cfg.proxies)

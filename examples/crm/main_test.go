@@ -236,6 +236,17 @@ func TestSessionsAndTokensAreBoundToTheirTenant(t *testing.T) {
 		onGlobex.token = tok.token
 		code, _ = onGlobex.json("GET", "/api/leads/", nil)
 		assert.Equal(t, http.StatusUnauthorized, code, "acme's token on globex")
+		// The token is now in the server's verified-token cache: asked
+		// again it still works on acme only, and a copy with a changed
+		// signature is not taken for it.
+		code, _ = tok.json("GET", "/api/leads/", nil)
+		assert.Equal(t, http.StatusOK, code, "acme's token again")
+		code, _ = onGlobex.json("GET", "/api/leads/", nil)
+		assert.Equal(t, http.StatusUnauthorized, code, "acme's remembered token on globex")
+		forged := s.client(t, "acme.localhost")
+		forged.token = tok.token[:len(tok.token)-4] + "AAAA"
+		code, _ = forged.json("GET", "/api/leads/", nil)
+		assert.Equal(t, http.StatusUnauthorized, code, "a remembered token with another signature")
 
 		code, fresh := tok.json("POST", "/api/auth/token/refresh/", map[string]string{"refresh": pair["refresh"].(string)})
 		require.Equal(t, http.StatusOK, code)

@@ -148,9 +148,9 @@ func (c *cache) len() int {
 }
 
 // expiry saturates rather than wrap: a huge TTL must mean "a long time",
-// not an expiry in the past.
+// not an expiry in the past. (With now <= 0 the sum cannot overflow.)
 func expiry(now int64, ttl time.Duration) int64 {
-	if int64(ttl) > math.MaxInt64-now {
+	if now > 0 && int64(ttl) > math.MaxInt64-now {
 		return math.MaxInt64
 	}
 	return now + int64(ttl)

@@ -116,14 +116,14 @@ func TestFlagsRefuseWhatLeavesTheMachine(t *testing.T) {
 	for _, raw := range []string{
 		"http://10.0.0.1:8080", "http://example.com", "http://127.0.0.1.nip.io:8080", "https://127.0.0.1:8080",
 		"http://user@127.0.0.1:8080", "http://127.0.0.1:8080/api", "http://[::ffff:10.0.0.1]:80", "127.0.0.1:8080",
-		"http://0.0.0.0:8080", "http://localhost.example.com",
+		"http://0.0.0.0:8080", "http://localhost.example.com", "http://localhost:8080",
 	} {
 		t.Run("the URL "+raw+" is refused", func(t *testing.T) {
 			_, err := parseFlags([]string{"-url", raw}, &bytes.Buffer{})
 			assert.Error(t, err)
 		})
 	}
-	for _, raw := range []string{"http://127.0.0.1:18080", "http://[::1]:18080/", "http://localhost:8080", "http://127.9.9.9:1"} {
+	for _, raw := range []string{"http://127.0.0.1:18080", "http://[::1]:18080/", "http://127.9.9.9:1"} {
 		t.Run("the URL "+raw+" is accepted", func(t *testing.T) {
 			_, err := parseFlags([]string{"-url", raw}, &bytes.Buffer{})
 			assert.NoError(t, err)
@@ -230,6 +230,8 @@ func TestRunRefusesToStartWithoutGroundTruth(t *testing.T) {
 		{"a tenant the server does not know cannot be set up", []string{"-tenants", "acme,initech"}, 2},
 		{"no tenant at all is a usage error", []string{"-tenants", " , "}, 2},
 		{"zero clients is a usage error", []string{"-clients", "0"}, 2},
+		{"a user pattern without the slug is a usage error", []string{"-email", "admin@acme.test"}, 2},
+		{"a user pattern with another verb is a usage error", []string{"-email", "%s@%d.test"}, 2},
 		{"an endless duration is a usage error", []string{"-duration", "0s"}, 2},
 	}
 	for _, tt := range tests {

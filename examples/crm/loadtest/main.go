@@ -15,7 +15,7 @@
 // the data as it found it, so keep other writers off the server meanwhile.
 //
 // The run is bounded in time (-duration) and in count (-requests), and
-// sends only to a loopback address. It prints throughput, latency
+// sends only to a loopback IP address. It prints throughput, latency
 // percentiles (p50, p90, p99, max) and a histogram of statuses (0 is no
 // answer). It exits 1 on any violation or any answer other than 200, and 2
 // when it cannot set up.
@@ -62,7 +62,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c config
-	rawURL := fs.String("url", "http://127.0.0.1:18080", "base URL of the server; must be a loopback address")
+	rawURL := fs.String("url", "http://127.0.0.1:18080", "base URL of the server; its host must be a loopback IP address")
 	fs.IntVar(&c.clients, "clients", 32, "concurrent clients, spread over the tenants in turn")
 	fs.DurationVar(&c.duration, "duration", 15*time.Second, "how long to send requests")
 	fs.Int64Var(&c.requests, "requests", 1_000_000, "most requests of the whole run")
@@ -85,6 +85,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		}
 	}
 	switch {
+	case strings.Count(c.email, "%") != 1 || !strings.Contains(c.email, "%s"):
+		return c, fmt.Errorf("-email %q: want exactly one %%s, for the slug", c.email)
 	case len(c.tenants) == 0:
 		return c, errors.New("-tenants: no tenant")
 	case c.clients < 1 || c.clients > 4096:
@@ -99,8 +101,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	return c, nil
 }
 
-// loopbackURL accepts only http URLs whose host is a loopback IP literal
-// or "localhost": the load must never leave the machine.
+// loopbackURL accepts only http URLs whose host is a loopback IP literal:
+// the load must never leave the machine, and a name (even "localhost") is
+// whatever the resolver says it is.
 func loopbackURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -110,7 +113,7 @@ func loopbackURL(raw string) (*url.URL, error) {
 		return nil, fmt.Errorf("-url %q: want http://host:port and nothing else", raw)
 	}
 	host := u.Hostname()
-	if ip := net.ParseIP(host); !(host == "localhost" || ip != nil && ip.IsLoopback()) {
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
 		return nil, fmt.Errorf("-url %q: host %q is not a loopback address", raw, host)
 	}
 	u.Path = ""
@@ -151,7 +154,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		http: &http.Client{Timeout: cfg.timeout, Transport: &http.Transport{
 			MaxIdleConns: cfg.clients, MaxIdleConnsPerHost: cfg.clients, IdleConnTimeout: time.Minute,
 			DisableCompression: true,
-			// Only the -url host is ever dialled; Host headers name tenants.
+			// No proxy from the environment: the requests go to the
+			// loopback -url and nowhere else; Host headers name tenants.
 			Proxy: nil,
 		}},
 		owned:    newOwnership(),

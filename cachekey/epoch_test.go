@@ -2,14 +2,7 @@ package cachekey_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -26,114 +19,13 @@ import (
 	"github.com/tenantwall/tenantwall/tenant/tenanttest"
 )
 
-// ownRedis is a redis-server this test starts on its own port, without
-// persistence unless asked, so that it can stop, pause and restart it
-// without touching the shared server.
-type ownRedis struct {
-	t    *testing.T
-	bin  string
-	dir  string
-	port int
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-}
-
-// startRedis starts a private redis-server. Without redis-server on PATH
-// the test is skipped, or failed when services are required.
-func startRedis(t *testing.T) *ownRedis {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		testenv.Unavailable(t, "redis-server (on PATH)", err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
-	r := &ownRedis{t: t, bin: bin, dir: t.TempDir(), port: port}
-	r.start()
-	t.Cleanup(r.kill)
-	return r
-}
-
-func (r *ownRedis) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
-
-// start runs the server; it loads dump.rdb from its directory if a save
-// left one there, and never saves on its own.
-func (r *ownRedis) start() {
-	r.t.Helper()
-	cmd := exec.Command(r.bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.dir, "--dbfilename", "dump.rdb")
-	require.NoError(r.t, cmd.Start())
-	r.mu.Lock()
-	r.cmd = cmd
-	r.mu.Unlock()
-	c := redis.NewClient(&redis.Options{Addr: r.addr(), MaxRetries: -1})
-	defer c.Close()
-	require.Eventually(r.t, func() bool { return c.Ping(context.Background()).Err() == nil },
-		10*time.Second, 10*time.Millisecond, "redis-server on %s did not start", r.addr())
-}
-
-// kill stops the server at once: what it did not save is lost.
-func (r *ownRedis) kill() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.cmd == nil {
-		return
-	}
-	_ = r.cmd.Process.Kill()
-	_ = r.cmd.Wait()
-	r.cmd = nil
-}
-
-// restartEmpty kills the server and starts an empty one on the same port,
-// as a Redis without persistence comes back.
-func (r *ownRedis) restartEmpty() {
-	r.t.Helper()
-	r.kill()
-	require.NoError(r.t, removeDump(r.dir))
-	r.start()
-}
-
-// save writes a snapshot that the next start loads.
-func (r *ownRedis) save() {
-	r.t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: r.addr()})
-	defer c.Close()
-	require.NoError(r.t, c.Save(context.Background()).Err())
-}
-
-// restartFromSnapshot kills the server and starts it from the last save:
-// every write since is lost, as in a failover to a replica that lags.
-func (r *ownRedis) restartFromSnapshot() {
-	r.t.Helper()
-	r.kill()
-	r.start()
-}
-
-// signal sends sig to the server (SIGSTOP and SIGCONT: a stalled Redis
-// that keeps its data).
-func (r *ownRedis) signal(sig syscall.Signal) {
-	r.t.Helper()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	require.NoError(r.t, r.cmd.Process.Signal(sig))
-}
-
-func removeDump(dir string) error {
-	if err := os.Remove(filepath.Join(dir, "dump.rdb")); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return nil
-}
-
 // client returns a client of the private server that gives up quickly, as
 // a production client with timeouts does.
-func (r *ownRedis) client() *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: r.addr(), MaxRetries: -1,
+func client(t *testing.T, r *testenv.RedisServer) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: r.Addr(), MaxRetries: -1,
 		DialTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond,
 		WriteTimeout: 300 * time.Millisecond, PoolTimeout: 300 * time.Millisecond})
-	r.t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { c.Close() })
 	return c
 }
 
@@ -161,18 +53,18 @@ func TestNoStaleReadAfterRedisLosesItsData(t *testing.T) {
 		name string
 		// lose happens once both processes hold generation 2; a snapshot
 		// was saved at generation 1.
-		lose func(r *ownRedis)
+		lose func(r *testenv.RedisServer)
 	}{
-		{"Redis restarted empty", func(r *ownRedis) { r.restartEmpty() }},
+		{"Redis restarted empty", func(r *testenv.RedisServer) { r.RestartEmpty() }},
 		{"Redis came back from a snapshot that missed the last invalidation (a lagging replica)",
-			func(r *ownRedis) { r.restartFromSnapshot() }},
+			func(r *testenv.RedisServer) { r.RestartFromSnapshot() }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := startRedis(t)
+			r := testenv.StartRedisServer(t)
 			// Pub/sub only, so that what happens does not depend on a tick.
-			a := newKeyspace(t, r.client(), cachekey.WithRefresh(time.Hour))
-			b := newKeyspace(t, r.client(), cachekey.WithRefresh(time.Hour))
+			a := newKeyspace(t, client(t, r), cachekey.WithRefresh(time.Hour))
+			b := newKeyspace(t, client(t, r), cachekey.WithRefresh(time.Hour))
 			ca, err := cachekey.NewCache[int64](a, time.Hour)
 			require.NoError(t, err)
 			cb, err := cachekey.NewCache[int64](b, time.Hour)
@@ -183,7 +75,7 @@ func TestNoStaleReadAfterRedisLosesItsData(t *testing.T) {
 			src.write()
 			require.NoError(t, a.Invalidate(ctx))
 			require.EqualValues(t, 1, mustGet(t, ca, ctx, src))
-			r.save() // the snapshot has generation 1 and version 1 cached
+			r.Save() // the snapshot has generation 1 and version 1 cached
 			src.write()
 			require.NoError(t, a.Invalidate(ctx))
 			require.EqualValues(t, 2, mustGet(t, ca, ctx, src))
@@ -214,22 +106,22 @@ func TestNoStaleReadAfterRedisLosesItsData(t *testing.T) {
 func TestInvalidationsWhileRedisIsDown(t *testing.T) {
 	cases := []struct {
 		name       string
-		down, back func(r *ownRedis)
+		down, back func(r *testenv.RedisServer)
 	}{
 		{"Redis stalled (SIGSTOP) and resumed with its data",
-			func(r *ownRedis) { r.signal(syscall.SIGSTOP) }, func(r *ownRedis) { r.signal(syscall.SIGCONT) }},
+			func(r *testenv.RedisServer) { r.Signal(syscall.SIGSTOP) }, func(r *testenv.RedisServer) { r.Signal(syscall.SIGCONT) }},
 		{"Redis stopped and restarted from a snapshot of its data",
-			func(r *ownRedis) { r.save(); r.kill() }, func(r *ownRedis) { r.start() }},
+			func(r *testenv.RedisServer) { r.Save(); r.Kill() }, func(r *testenv.RedisServer) { r.Start() }},
 		{"Redis stopped and restarted empty",
-			func(r *ownRedis) { r.kill() }, func(r *ownRedis) { r.restartEmpty() }},
+			func(r *testenv.RedisServer) { r.Kill() }, func(r *testenv.RedisServer) { r.RestartEmpty() }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := startRedis(t)
-			a := newKeyspace(t, r.client(), cachekey.WithRefresh(time.Hour))
+			r := testenv.StartRedisServer(t)
+			a := newKeyspace(t, client(t, r), cachekey.WithRefresh(time.Hour))
 			// B learns of the pending invalidation when A retries it, at
 			// A's next use of the tenant or A's refresher.
-			b := newKeyspace(t, r.client(), cachekey.WithRefresh(time.Hour))
+			b := newKeyspace(t, client(t, r), cachekey.WithRefresh(time.Hour))
 			ca, err := cachekey.NewCache[int64](a, time.Hour)
 			require.NoError(t, err)
 			cb, err := cachekey.NewCache[int64](b, time.Hour)
@@ -267,9 +159,9 @@ func TestInvalidationsWhileRedisIsDown(t *testing.T) {
 // retries an invalidation that failed, even if this process never uses
 // the tenant again.
 func TestPendingInvalidationReachesOtherProcessesWithoutUse(t *testing.T) {
-	r := startRedis(t)
-	a := newKeyspace(t, r.client(), cachekey.WithRefresh(20*time.Millisecond))
-	b := newKeyspace(t, r.client(), cachekey.WithRefresh(time.Hour))
+	r := testenv.StartRedisServer(t)
+	a := newKeyspace(t, client(t, r), cachekey.WithRefresh(20*time.Millisecond))
+	b := newKeyspace(t, client(t, r), cachekey.WithRefresh(time.Hour))
 	cb, err := cachekey.NewCache[int64](b, time.Hour)
 	require.NoError(t, err)
 	ctx := ctxFor(tenanttest.NewTenant("acme"))
@@ -277,10 +169,10 @@ func TestPendingInvalidationReachesOtherProcessesWithoutUse(t *testing.T) {
 	src.write()
 	require.EqualValues(t, 1, mustGet(t, cb, ctx, src))
 
-	r.signal(syscall.SIGSTOP)
+	r.Signal(syscall.SIGSTOP)
 	want := src.write()
 	require.Error(t, a.Invalidate(ctx))
-	r.signal(syscall.SIGCONT)
+	r.Signal(syscall.SIGCONT)
 	require.Eventually(t, func() bool { return mustGet(t, cb, ctx, src) == want },
 		5*time.Second, 5*time.Millisecond, "the pending invalidation never reached the other process")
 }
@@ -291,8 +183,8 @@ func TestPendingInvalidationReachesOtherProcessesWithoutUse(t *testing.T) {
 // the middle. After every write the dashboard must count what the list
 // shows, for each of several tenants.
 func TestDashboardCountFollowsTheListAcrossARedisRestart(t *testing.T) {
-	r := startRedis(t)
-	server := newKeyspace(t, r.client(), cachekey.WithRefresh(time.Hour))
+	r := testenv.StartRedisServer(t)
+	server := newKeyspace(t, client(t, r), cachekey.WithRefresh(time.Hour))
 	dash, err := cachekey.NewCache[map[string]int](server, 5*time.Minute)
 	require.NoError(t, err)
 	var mu sync.Mutex
@@ -322,7 +214,7 @@ func TestDashboardCountFollowsTheListAcrossARedisRestart(t *testing.T) {
 	}
 	for step := range 15 {
 		if step == 3 {
-			r.restartEmpty()
+			r.RestartEmpty()
 		}
 		for i, ctx := range tenants {
 			// The dashboard is read between restart and write too, so
@@ -340,8 +232,8 @@ func TestDashboardCountFollowsTheListAcrossARedisRestart(t *testing.T) {
 // TestEpochKeyThatIsNotAnEpochIsReplaced: whatever the epoch key holds
 // that this package did not write never reaches a key.
 func TestEpochKeyThatIsNotAnEpochIsReplaced(t *testing.T) {
-	r := startRedis(t)
-	c := r.client()
+	r := testenv.StartRedisServer(t)
+	c := client(t, r)
 	hostile := []string{"", "x", "0", "abcdefg", "abcdefghi", "abc:defg", "ab{cd}ef", "abc\x00defg",
 		"../abcde", "abc*defg", "abc defg", "abcdéf", "abcdefgh\n"}
 	for _, v := range hostile {

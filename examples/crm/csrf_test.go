@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"mime/multipart"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 
@@ -20,27 +19,10 @@ import (
 // several Content-Type values); it returns the status and the JSON body.
 func (c *client) send(method, path string, body io.Reader, h http.Header) (int, map[string]any) {
 	c.t.Helper()
-	req, err := http.NewRequest(method, c.s.URL+path, body)
-	require.NoError(c.t, err)
-	req.Host = c.host
-	for k, v := range h {
-		req.Header[k] = v
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	u, _ := url.Parse("http://" + c.host + "/")
-	for _, ck := range c.jar.Cookies(u) {
-		req.AddCookie(ck)
-	}
-	res, err := c.s.Client().Do(req)
-	require.NoError(c.t, err)
-	defer res.Body.Close()
-	c.jar.SetCookies(u, res.Cookies())
+	code, b, _ := c.roundTrip(method, path, body, h)
 	var out map[string]any
-	b, _ := io.ReadAll(res.Body)
 	_ = json.Unmarshal(b, &out)
-	return res.StatusCode, out
+	return code, out
 }
 
 func headers(kv ...string) http.Header {

@@ -90,11 +90,22 @@ func (s *server) client(t *testing.T, host string) *client {
 
 func (c *client) do(method, path string, body io.Reader, ctype string) (int, []byte, http.Header) {
 	c.t.Helper()
+	h := http.Header{}
+	if ctype != "" {
+		h.Set("Content-Type", ctype)
+	}
+	return c.roundTrip(method, path, body, h)
+}
+
+// roundTrip sends a request as the client (its host, token and cookies,
+// plus the headers h) and returns the status, body and headers.
+func (c *client) roundTrip(method, path string, body io.Reader, h http.Header) (int, []byte, http.Header) {
+	c.t.Helper()
 	req, err := http.NewRequest(method, c.s.URL+path, body)
 	require.NoError(c.t, err)
 	req.Host = c.host
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
+	for k, v := range h {
+		req.Header[k] = v
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)

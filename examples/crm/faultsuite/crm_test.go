@@ -20,6 +20,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, to prepare the suite's cluster
 	"github.com/stretchr/testify/require"
+	"github.com/tenantwall/tenantwall/internal/testenv"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -48,7 +49,7 @@ func buildCRM(t *testing.T) string {
 // and the tenants the load runs over.
 type env struct {
 	pg      *pgCluster
-	redis   *redisServer
+	redis   *testenv.RedisServer
 	crm     *crmProcess
 	client  *http.Client
 	tenants []*tenantFixture
@@ -91,7 +92,7 @@ func (f *tenantFixture) ackedSnapshot() []lead {
 // an access token each.
 func newEnv(t *testing.T, bin string, n int, extra ...string) *env {
 	t.Helper()
-	e := &env{pg: startPostgres(t), redis: startRedis(t)}
+	e := &env{pg: startPostgres(t), redis: testenv.StartRedisServer(t)}
 	e.prepareDatabase(t)
 	e.crm = startCRM(t, bin, e.pg, e.redis, extra...)
 	e.client = &http.Client{
@@ -224,16 +225,16 @@ type crmProcess struct {
 
 // startCRM runs the server on the suite's cluster and Redis and returns
 // once /readyz answers 200. Its log is printed when the test fails.
-func startCRM(t *testing.T, bin string, pg *pgCluster, rs *redisServer, extra ...string) *crmProcess {
+func startCRM(t *testing.T, bin string, pg *pgCluster, rs *testenv.RedisServer, extra ...string) *crmProcess {
 	t.Helper()
 	dir := t.TempDir()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	p := &crmProcess{url: "http://" + addr, log: filepath.Join(dir, "crm.log"), done: make(chan struct{})}
 	logFile, err := os.Create(p.log)
 	require.NoError(t, err)
 	p.cmd = exec.Command(bin, "-addr", addr, "-data", filepath.Join(dir, "data"),
 		"-db", pg.url(appRole, database), "-db-admin", pg.url("postgres", database),
-		"-redis", rs.url(), "-operator-token", operatorToken, "-bcrypt-cost", "4", "-demo=false")
+		"-redis", rs.URL(), "-operator-token", operatorToken, "-bcrypt-cost", "4", "-demo=false")
 	p.cmd.Args = append(p.cmd.Args, extra...)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	// A test killed by its timeout runs no cleanup: the server dies with it.

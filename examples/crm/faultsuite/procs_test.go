@@ -2,10 +2,8 @@ package faultsuite
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -17,22 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantwall/tenantwall/internal/testenv"
 )
-
-// freePort returns a loopback port nobody listened on a moment ago. The
-// suite's servers bind it right after; another process taking it in
-// between makes their start fail loudly, never share a server.
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // waitUntil polls cond every 50 ms until it holds or d has passed: the
 // suite waits for outside processes, which send no notification.
@@ -109,7 +95,7 @@ func startPostgres(t testing.TB) *pgCluster {
 		missing(t, "PostgreSQL server binaries", err)
 	}
 	base := t.TempDir()
-	c := &pgCluster{t: t, bin: bin, dir: filepath.Join(base, "pg"), port: freePort(t)}
+	c := &pgCluster{t: t, bin: bin, dir: filepath.Join(base, "pg"), port: testenv.FreePort(t)}
 	require.NoError(t, os.Mkdir(c.dir, 0o700))
 	if os.Geteuid() == 0 {
 		// initdb and postgres refuse root. Run them as the postgres user,
@@ -235,80 +221,6 @@ func childPIDs(ppid int) []int {
 		}
 	}
 	return out
-}
-
-// redisServer is a redis-server of the suite's own, without persistence,
-// so that a restart starts empty.
-type redisServer struct {
-	t    testing.TB
-	port int
-	dir  string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-// startRedis starts a Redis server, stopped when the test ends.
-func startRedis(t testing.TB) *redisServer {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		missing(t, "redis-server", fmt.Errorf("%w; on Debian: apt-get install redis-server", err))
-	}
-	r := &redisServer{t: t, port: freePort(t), dir: t.TempDir()}
-	r.start(t)
-	t.Cleanup(r.stop)
-	return r
-}
-
-func (r *redisServer) url() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", r.port) }
-
-// start starts the server on its port and returns once it answers PING.
-func (r *redisServer) start(t testing.TB) {
-	t.Helper()
-	var out bytes.Buffer
-	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.dir, "--daemonize", "no")
-	r.cmd.Stdout, r.cmd.Stderr = &out, &out
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	require.NoError(t, r.cmd.Start())
-	r.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(r.cmd, r.done)
-	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", r.port), MaxRetries: -1})
-	defer c.Close()
-	up := waitUntil(10*time.Second, func() bool {
-		select {
-		case <-r.done:
-			return true
-		default:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		return c.Ping(ctx).Err() == nil
-	})
-	select {
-	case <-r.done:
-		t.Fatalf("redis-server on port %d exited: %s", r.port, tail(out.Bytes(), 20))
-	default:
-	}
-	require.True(t, up, "redis-server on port %d did not answer PING", r.port)
-}
-
-// stop stops the server (SIGTERM; SIGKILL after 10 s) and waits for it.
-func (r *redisServer) stop() {
-	if r.cmd == nil || r.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-r.done:
-		return
-	default:
-	}
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.done:
-	case <-time.After(10 * time.Second):
-		_ = r.cmd.Process.Kill()
-		<-r.done
-	}
 }
 
 // tail returns the last n lines of b.

@@ -58,8 +58,9 @@
 // processes see the invalidation once the retry reaches Redis. Losses no
 // live process can notice stay undetectable: a lagging replica that lost
 // an invalidation while every process that saw it has since restarted.
-// Purge deletes the tenant's generation counter too, which other
-// processes holding it read as a loss: a purge starts a new epoch.
+// The generation counter lives outside the tenant's namespace
+// (<prefix>:gen:<tenant ID>): the tenant's own commands cannot reset it,
+// and Purge leaves it, so neither is ever taken for a loss.
 //
 // Purge and InvalidateTenant
 // name a tenant by ID, so they are platform work: ctx must carry

@@ -1,6 +1,10 @@
 package cachekey
 
-import "time"
+import (
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
 
 // SetMemoryClock replaces a memory Keyspace's clock, so that tests expire
 // entries without waiting.
@@ -11,7 +15,15 @@ func SetMemoryClock(ks *Keyspace, now func() time.Duration) {
 // MemoryUsage returns the bytes a memory Keyspace's entries take and how
 // many there are.
 func MemoryUsage(ks *Keyspace) (bytes int64, entries int) {
-	return ks.store.(*memoryStore).usage()
+	m := ks.store.(*memoryStore)
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		bytes += sh.bytes
+		entries += len(sh.entries)
+		sh.mu.Unlock()
+	}
+	return bytes, entries
 }
 
 // SetMaxTenants lowers a Keyspace's generation cache bound, so that tests
@@ -24,6 +36,12 @@ func GenerationCached(ks *Keyspace, id string) bool {
 	_, ok := ks.gens.Load().load(id)
 	return ok
 }
+
+// Client is a Redis Keyspace's client, nil for a memory one.
+func (ks *Keyspace) Client() redis.UniversalClient { return ks.client }
+
+// GenKey is the key of tenant id's generation counter.
+func GenKey(ks *Keyspace, id string) string { return ks.genKey(id) }
 
 // DecodePart is decodePart, for the escaping round-trip tests.
 var DecodePart = decodePart

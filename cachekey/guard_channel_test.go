@@ -40,3 +40,17 @@ func TestGuardKeepsPublishOutOfTheKeyspaceChannels(t *testing.T) {
 		assert.NoError(t, f.guarded.Do(f.ctxA, "publish", "tw", "x").Err())
 	})
 }
+
+// A tenant's generation counter is outside its namespace: a tenant that
+// could reset it would make every process take it for a loss of Redis's
+// data and drop every tenant's cache.
+func TestGuardKeepsTenantsOffTheirGenerationCounter(t *testing.T) {
+	f := newGuardFixture(t)
+	gen := cachekey.GenKey(f.ks, f.a.ID)
+	for _, args := range [][]any{{"del", gen}, {"set", gen, "0"}, {"incrby", gen, "-5"}, {"unlink", gen}, {"get", gen}} {
+		t.Run(args[0].(string)+" of the tenant's own counter is refused", func(t *testing.T) {
+			assert.Error(t, f.guarded.Do(f.ctxA, args...).Err())
+		})
+	}
+	assert.NotContains(t, gen, f.nsA, "the counter is not in the tenant's namespace")
+}

@@ -213,7 +213,18 @@ func (k *Keyspace) Namespace(ctx context.Context) (string, error) {
 	return k.namespace(id), nil
 }
 
-func (k *Keyspace) genKey(id string) string { return k.namespace(id) + "gen" }
+// genKey is the tenant's generation counter, "<prefix>:gen:<id>" (with
+// hash tags "<prefix>:gen:{<id>}", in the tenant's slot). It is kept
+// outside the tenant's namespace: no guarded command of the tenant can
+// reset it (which other processes would take for a loss of Redis's data,
+// starting a new epoch for every tenant), and Purge's SCAN of the
+// namespace does not delete it.
+func (k *Keyspace) genKey(id string) string {
+	if k.hashTags {
+		return k.prefix + ":gen:{" + id + "}"
+	}
+	return k.prefix + ":gen:" + id
+}
 
 // Key builds the context tenant's key for parts, such as
 // Key(ctx, "dashboard", "overview", userID, filter). It needs at least one

@@ -231,15 +231,3 @@ func (s *memoryShard) remove(e *memoryEntry) {
 	e.prev, e.next = nil, nil
 	s.bytes -= e.size()
 }
-
-// usage returns the bytes the entries take and how many there are.
-func (m *memoryStore) usage() (bytes int64, n int) {
-	for i := range m.shards {
-		s := &m.shards[i]
-		s.mu.Lock()
-		bytes += s.bytes
-		n += len(s.entries)
-		s.mu.Unlock()
-	}
-	return bytes, n
-}

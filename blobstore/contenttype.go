@@ -31,20 +31,6 @@ var inlineTypes = map[string]bool{
 // octetStream is what every type outside inlineTypes is served as.
 const octetStream = "application/octet-stream"
 
-// safeContentType returns the Content-Type a download of an object stored
-// with content type ct is served with: the bare essence (such as
-// "image/png", without parameters) when it is in the inline allow-list
-// (PNG, JPEG, GIF and WebP images), and application/octet-stream for
-// everything else — any other type, a malformed one, or one whose
-// parameters do not parse. Parameters never widen the decision: only the
-// parsed essence is compared, and none is served.
-func safeContentType(ct string) string {
-	if essence, ok := inlineEssence(ct); ok {
-		return essence
-	}
-	return octetStream
-}
-
 // inlineEssence parses ct and reports whether its essence is allowed
 // inline. mime.ParseMediaType lowercases the essence and trims blanks;
 // any error, including one in the parameters only, refuses.

@@ -210,17 +210,14 @@ func (d *download) fail(ctx context.Context, w http.ResponseWriter, step string,
 	http.Error(w, "internal error", http.StatusInternalServerError)
 }
 
-// contentDisposition returns an "attachment" Content-Disposition for
-// name: an ASCII fallback in filename= (quotes, backslashes and controls
-// replaced) and the display name, UTF-8 percent-encoded, in filename*=
-// (RFC 6266, RFC 5987). The display name is name without its path,
-// control and bidirectional-override characters; a name without a letter
-// or digit (such as ".", "..", "...", " . " or full-width dots) becomes
-// "file", so a browser is never offered a dot-only file name.
-func contentDisposition(name string) string { return disposition("attachment", name) }
-
 // disposition builds a Content-Disposition of the given type ("inline"
-// or "attachment") for the display name of name.
+// or "attachment") for the display name of name: an ASCII fallback in
+// filename= (quotes, backslashes and controls replaced) and the display
+// name, UTF-8 percent-encoded, in filename*= (RFC 6266, RFC 5987). The
+// display name is name without its path, control and
+// bidirectional-override characters; a name without a letter or digit
+// (such as ".", "..", "...", " . " or full-width dots) becomes "file", so a
+// browser is never offered a dot-only file name.
 func disposition(typ, name string) string {
 	name = cleanName(name)
 	ascii := strings.Map(func(r rune) rune {

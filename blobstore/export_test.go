@@ -3,13 +3,23 @@ package blobstore
 // The tests and fuzz targets exercise these unexported helpers directly;
 // they are exported to the test binary only.
 var (
-	CheckKey           = checkKey
-	ContentDisposition = contentDisposition
-	SanitizeName       = sanitizeName
-	NewKey             = newKey
-	MigrationKey       = migrationKey
-	SafeContentType    = safeContentType
+	CheckKey     = checkKey
+	SanitizeName = sanitizeName
+	NewKey       = newKey
+	MigrationKey = migrationKey
 )
+
+// ContentDisposition is the attachment header the Handler sends for name.
+func ContentDisposition(name string) string { return disposition("attachment", name) }
+
+// SafeContentType is the Content-Type the Handler serves an object stored
+// with ct as: its essence when inline, else application/octet-stream.
+func SafeContentType(ct string) string {
+	if essence, ok := inlineEssence(ct); ok {
+		return essence
+	}
+	return octetStream
+}
 
 // Limits of the key rules, for tests at the boundary.
 const (

@@ -200,10 +200,18 @@ func (b *Bucket) Put(ctx context.Context, key, filename string, r io.Reader, con
 	}
 	wctx, abort := context.WithCancel(ctx)
 	defer abort()
+	// The storage service is told the same inline-or-attachment decision
+	// the Handler makes, because in signed-URL mode it serves the object
+	// itself, on an origin every tenant shares.
+	disp := "attachment"
+	if _, ok := inlineEssence(mt); ok {
+		disp = "inline"
+	}
 	w, err := b.s.base.NewWriter(wctx, full, &blob.WriterOptions{
-		ContentType: mt,
-		Metadata:    map[string]string{metaName: cleanName(filename)},
-		IfNotExist:  true,
+		ContentType:        mt,
+		ContentDisposition: disposition(disp, filename),
+		Metadata:           map[string]string{metaName: cleanName(filename)},
+		IfNotExist:         true,
 	})
 	if err != nil {
 		return Object{}, fmt.Errorf("blobstore: put %q: %w", key, err)

@@ -183,3 +183,32 @@ func TestOptionsAreValidated(t *testing.T) {
 		})
 	}
 }
+
+// In signed-URL mode the storage service serves the object itself, so the
+// stored object carries the Handler's inline-or-attachment decision.
+func TestStoredObjectsCarryTheServingDecision(t *testing.T) {
+	drivers(t, func(t *testing.T, base *blob.Bucket) {
+		store, err := blobstore.New(base)
+		require.NoError(t, err)
+		tt := newTwo()
+		b, err := store.Bucket(tt.ctxA)
+		require.NoError(t, err)
+		png := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{0}, 100)...)
+		for _, c := range []struct {
+			name, ctype, want string
+			body              []byte
+		}{
+			{"page.html", "text/html", "attachment", []byte("<script>alert(1)</script>")},
+			{"pic.svg", "image/svg+xml", "attachment", []byte("<svg/>")},
+			{"app.js", "text/x-javascript", "attachment", []byte("alert(1)")},
+			{"me.png", "image/png", "inline", png},
+		} {
+			obj, err := b.Upload(tt.ctxA, "documents", c.name, bytes.NewReader(c.body), c.ctype)
+			require.NoError(t, err)
+			full, _ := b.FullKey(obj.Key)
+			attrs, err := base.Attributes(context.Background(), full)
+			require.NoError(t, err)
+			assert.True(t, strings.HasPrefix(attrs.ContentDisposition, c.want+";"), "%s: %q", c.name, attrs.ContentDisposition)
+		}
+	})
+}

@@ -30,7 +30,7 @@
 // pass is remembered per pool (for as long as the pool lives) or per
 // connection (in its pgconn CustomData), so only the first use costs a
 // round trip more; a refusal is not remembered. A Batcher of another type
-// is checked on every call. WithPrivilegedRole(reason) turns the check
+// has nowhere to remember a pass and is refused with ErrBatcher. WithPrivilegedRole(reason) turns the check
 // off for tools that must run as such a role, and New reports the reason
 // to the auditor (WithAuditor). SchemaTx does not rely on row level
 // security and does not check.

@@ -53,7 +53,7 @@ type roleCache struct {
 // the role it connects as escapes row level security: once per pool, once
 // per connection otherwise (*pgx.Conn, or anything whose Conn method
 // returns one: pgx.Tx, *pgxpool.Conn). A Batcher of another type has
-// nowhere to keep the result and is checked on every call. Only a role
+// nowhere to keep the result and is refused with ErrBatcher. Only a role
 // that passed is remembered: a refused or failed check runs again.
 func (s *Scope) checkRole(ctx context.Context, db Batcher) error {
 	if s.privileged != "" {
@@ -78,7 +78,10 @@ func (s *Scope) checkRole(ctx context.Context, db Batcher) error {
 	case interface{ Conn() *pgx.Conn }:
 		conn = d.Conn()
 	default:
-		return verifyRole(ctx, db)
+		// Nowhere to remember a pass: the privilege query would run on
+		// every call. Refused like SendBatch refuses it, before anything
+		// is sent.
+		return fmt.Errorf("%w %T: its role cannot be checked once and remembered", ErrBatcher, db)
 	}
 	data := conn.PgConn().CustomData()
 	if data[checkedKey] == true {

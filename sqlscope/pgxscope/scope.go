@@ -177,12 +177,6 @@ func (s *Scope) SendBatch(ctx context.Context, db Batcher, b *pgx.Batch) pgx.Bat
 	if err != nil {
 		return errResults{err}
 	}
-	switch db.(type) {
-	case *pgxpool.Pool, *pgx.Conn, interface{ Conn() *pgx.Conn }:
-	default:
-		// Refused before the role check, so nothing at all is sent.
-		return errResults{fmt.Errorf("%w %T: SendBatch cannot read its transaction status", ErrBatcher, db)}
-	}
 	if err := s.checkRole(ctx, db); err != nil {
 		return errResults{err}
 	}

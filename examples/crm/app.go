@@ -115,7 +115,7 @@ func (a *app) close() {
 func (a *app) openDatabase(ctx context.Context) error {
 	dialect, driver := sqlscope.SQLite, "sqlite"
 	dsn, adminDSN := a.cfg.db, a.cfg.dbAdmin
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+	if isPostgresURL(dsn) {
 		dialect, driver = sqlscope.Postgres, "pgx"
 	} else {
 		if err := os.MkdirAll(filepath.Dir(dsn), 0o750); err != nil {
@@ -322,9 +322,12 @@ func (a *app) routes() http.Handler {
 	}
 	a.documentRoutes(api)
 	api.HandleFunc("GET /api/dashboard/overview/", a.authed(a.dashboard))
-	api.HandleFunc("GET /ws/notifications", a.authed(a.notificationsSocket))
 	api.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeError(w, http.StatusNotFound, "not found") })
-	tenantSide := withRequestLimits(a.cfg.requestTimeout, a.resolver.Middleware(a.sessions.Middleware(api)))
+	// The WebSocket lives as long as its client: it is the one route
+	// without the request deadline.
+	tenantSide := http.NewServeMux()
+	tenantSide.Handle("GET /ws/notifications", a.resolver.Middleware(a.sessions.Middleware(a.authed(a.notificationsSocket))))
+	tenantSide.Handle("/", withRequestLimits(a.cfg.requestTimeout, a.resolver.Middleware(a.sessions.Middleware(api))))
 
 	platformSide := withRequestLimits(a.cfg.requestTimeout, a.operatorRoutes())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -395,8 +398,7 @@ func (a *app) respond(w http.ResponseWriter, r *http.Request, code int, v any, e
 		// The client left; nobody reads this answer, and it is no failure.
 		writeUnavailable(w)
 	default:
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		if tooLarge(err) {
 			writeError(w, http.StatusRequestEntityTooLarge, "body too large")
 			return
 		}

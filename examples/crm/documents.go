@@ -154,8 +154,7 @@ func (a *app) uploadDocument(w http.ResponseWriter, r *http.Request) {
 // first), 400 for a refused content type or a malformed body, else as
 // respond does. field names the form field, or "" for the body.
 func (a *app) uploadFailed(w http.ResponseWriter, r *http.Request, field string, err error) {
-	var mbe *http.MaxBytesError
-	if errors.Is(err, blobstore.ErrTooLarge) || errors.As(err, &mbe) {
+	if errors.Is(err, blobstore.ErrTooLarge) || tooLarge(err) {
 		msg := "body too large"
 		if field != "" {
 			msg = `field "` + field + `" is too large`

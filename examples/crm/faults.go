@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -44,7 +43,7 @@ func writeUnavailable(w http.ResponseWriter) {
 
 var unavailableHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeUnavailable(w) })
 
-// withRequestLimits gives every request but the WebSocket a deadline, so
+// withRequestLimits gives every request it wraps a deadline, so
 // that a request waiting for a pool connection, or for a stalled
 // database, gives up with 503 instead of holding its client forever; and
 // it marks a body read cut off by the server's read timeout with
@@ -54,10 +53,6 @@ func withRequestLimits(d time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = slowBody{r.Body}
-		}
-		if strings.HasPrefix(r.URL.Path, "/ws/") {
-			next.ServeHTTP(w, r)
-			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), d)
 		defer cancel()

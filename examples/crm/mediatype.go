@@ -3,6 +3,7 @@ package main
 import (
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -29,22 +30,13 @@ func requireMediaType(r *http.Request, want string, params ...string) error {
 	}
 	for k, val := range ps {
 		switch {
-		case k == "charset" && strings.EqualFold(val, "utf-8") && contains(params, k):
-		case k != "charset" && contains(params, k):
+		case k == "charset" && strings.EqualFold(val, "utf-8") && slices.Contains(params, k):
+		case k != "charset" && slices.Contains(params, k):
 		default:
 			return unsupportedMediaType{want}
 		}
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // requireJSON admits application/json, optionally with charset=utf-8.

@@ -523,7 +523,7 @@ func (g *Guard) checkChannel(ctx context.Context, s *scope, name string, args []
 	if !ok {
 		return fmt.Errorf("%w: %s: channel argument is a %T", ErrCommand, name, args[1])
 	}
-	if !strings.HasPrefix(ch, g.ks.prefix+":") {
+	if !strings.HasPrefix(ch, g.own) {
 		return nil
 	}
 	s.load(ctx)

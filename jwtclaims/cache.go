@@ -136,6 +136,10 @@ func (v *verified) validAt(now time.Time) bool {
 	return now.Before(v.notAfter) && !now.Before(v.notBefore)
 }
 
+// cacheable reports whether sameKey can recognise k again: a key of
+// another type could never give a hit, so its tokens are not stored.
+func cacheable(k Key) bool { return sameKey(k, k) }
+
 // sameKey reports whether k is the key v was verified with: the same
 // algorithm and the same verifying key. Verifying keys of a type it does
 // not know are never the same, so such tokens are simply never hits.

@@ -267,8 +267,7 @@ func (a *Authority) Validate(ctx context.Context, token, typ string) (*Claims, e
 	if err := checkType(claims, typ); err != nil {
 		return nil, err
 	}
-	if a.cache != nil && sameKey(used, used) {
-		// A key of a type sameKey does not know could never give a hit.
+	if a.cache != nil && cacheable(used) {
 		a.cache.add(ck, newVerified(claims, usedKid, used, a.leeway), a.now())
 	}
 	return claims, nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 )
 
 // scratchTable is the temporary table on which Audit has PostgreSQL
@@ -222,7 +221,7 @@ func orNone(s sql.NullString) string {
 // querying role. security_invoker is read with PostgreSQL's own boolean
 // parser, so every spelling of true counts and nothing else does.
 func (a *auditor) viewChecks() error {
-	rows, err := a.db.QueryContext(a.ctx, strings.Replace(tenantTables, "WITH tt AS", "WITH RECURSIVE tt AS", 1)+`,
+	rows, err := a.db.QueryContext(a.ctx, tenantTables+`,
 reads(view, base) AS (
 	SELECT r.ev_class, d.refobjid
 	FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid

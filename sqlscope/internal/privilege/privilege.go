@@ -43,7 +43,7 @@ const harmlessPredefined = `'pg_database_owner', 'pg_monitor', 'pg_read_all_sett
 // schemas (and tenantwall's own), limited to the schemas in $1 (a text[]
 // literal; empty means all).
 const TenantTables = `
-WITH tt AS (
+WITH RECURSIVE tt AS (
 	SELECT c.oid, n.nspname, c.relname, c.relowner, c.relrowsecurity, c.relforcerowsecurity,
 	       format('%I.%I', n.nspname, c.relname) AS qname, a.attnum, a.attnotnull
 	FROM pg_class c

@@ -12,6 +12,11 @@ import (
 type entry struct {
 	t       *tenant.Tenant // nil: the key resolves to no tenant
 	expires int64          // on the Resolver's clock (monotonic nanoseconds)
+	// serve is t.Active(), decided when the entry is stored: t is never
+	// mutated, so the answer cannot change while the entry lives. Only
+	// an entry with serve set lets a request through; the zero entry
+	// refuses.
+	serve bool
 }
 
 // cache maps lookup keys (normalised hosts, or a header's slug) to tenants.

@@ -44,8 +44,10 @@
 //
 // Without an Invalidate call, a cached answer is used until exactly its
 // TTL (WithCache) has passed, measured on the monotonic clock: a step of
-// the wall clock neither stretches nor cuts it. Only an active cached
-// tenant is served; a suspended tenant's answer refuses on every hit. A hit looks the host up as the client sent it
+// the wall clock neither stretches nor cuts it. Whether a cached tenant may
+// be served is decided when the answer is stored (a cached tenant is never
+// modified), so a hit costs no re-check and a suspended tenant's answer
+// refuses on every hit. A hit looks the host up as the client sent it
 // (less a valid port) before normalising it; only a host already in the
 // canonical form can equal a cached key, so no check is skipped.
 //

@@ -246,7 +246,7 @@ func (r *Resolver) cached(ctx context.Context, key string, lookup func(context.C
 		if t == nil {
 			r.cache.put(key, entry{expires: expiry(now, r.negTTL)}, gen)
 		} else {
-			r.cache.put(key, entry{t: t, expires: expiry(now, r.ttl)}, gen)
+			r.cache.put(key, entry{t: t, expires: expiry(now, r.ttl), serve: t.Active()}, gen)
 		}
 		return t, nil
 	})
@@ -269,10 +269,11 @@ func (r *Resolver) clock() int64 {
 	return int64(time.Since(r.epoch))
 }
 
-// decide answers from a cache entry: an active tenant is served, anything
-// else is refused by answer.
+// decide answers from a cache entry. The decision to serve was taken once,
+// when the entry was stored (the tenant is immutable there), so a hit on
+// an active tenant costs one branch; anything else is refused by answer.
 func (r *Resolver) decide(key string, e entry) (*tenant.Tenant, error) {
-	if e.t != nil && e.t.Active() {
+	if e.serve {
 		return e.t, nil
 	}
 	return r.answer(key, e.t)

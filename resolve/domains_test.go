@@ -170,6 +170,22 @@ func TestExplain(t *testing.T) {
 		e := r.Explain(ctx, host)
 		assert.Contains(t, e.String(), want, host)
 	}
+	for host, want := range map[string]error{
+		"CRM.acme.test":           nil,
+		"dormant.app.example.com": resolve.ErrSuspended,
+		"pending.globex.test":     resolve.ErrUnknownHost,
+		"www.example.org":         resolve.ErrUnknownHost,
+		"127.0.0.1":               resolve.ErrIPLiteral,
+	} {
+		_, resolveErr := r.Resolve(ctx, host)
+		e := r.Explain(ctx, host)
+		if want == nil {
+			assert.NoError(t, e.Err, host)
+		} else {
+			assert.ErrorIs(t, e.Err, want, host)
+		}
+		assert.Equal(t, resolveErr == nil, e.Err == nil, "%s: Explain's Err agrees with Resolve", host)
+	}
 	e := r.Explain(ctx, "CRM.acme.test")
 	require.NotNil(t, e.Tenant)
 	assert.Equal(t, f.acme.ID, e.Tenant.ID)

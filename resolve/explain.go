@@ -53,6 +53,9 @@ func (r *Resolver) Explain(ctx context.Context, host string) Explanation {
 		return e
 	}
 	t, err := r.fromHost(ctx, h)
+	if err == nil {
+		_, e.Err = r.answer(h, t) // unknown or suspended, as Resolve says
+	}
 	switch {
 	case err != nil:
 		e.Err, e.Reason = err, "the tenant store failed"

@@ -12,14 +12,16 @@ import (
 // purgeBatch is how many keys one SCAN step asks for and one UNLINK drops.
 const purgeBatch = 500
 
-// Purge really deletes every key of a tenant, for tenant deletion: SCAN
-// with a MATCH pattern built from the escaped namespace (which can match
+// Purge really deletes every key in a tenant's namespace, for tenant
+// deletion: SCAN with a MATCH pattern built from the escaped namespace (which can match
 // no other tenant's keys, whatever the IDs), and UNLINK in batches, so
 // Redis is never blocked for long. On a cluster it scans every master. A
 // memory Keyspace (NewMemory) deletes the tenant's entries from memory. It
 // is platform work: ctx must carry tenant.WithPlatformScope's reason, and
 // the purge is reported to the auditor. It returns how many keys it
-// deleted.
+// deleted. It leaves the tenant's generation counter, one key outside the
+// namespace (<prefix>:gen:<id>): deleting it would look to every other
+// process like a loss of Redis's data.
 func (k *Keyspace) Purge(ctx context.Context, id string) (int64, error) {
 	// The ID is checked first so that an audit record never names a
 	// malformed tenant.

@@ -44,8 +44,8 @@ type Option func(*options) error
 
 // options are what New's options set; Store embeds them.
 type options struct {
-	root    string
-	maxSize int64
+	root     string
+	maxSize  int64
 	types    map[string]bool // allowed media types; empty allows all
 	auditor  tenant.Auditor
 	quota    QuotaFunc

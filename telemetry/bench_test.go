@@ -8,6 +8,7 @@ import (
 	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/exemplar"
 
 	"github.com/tenantwall/tenantwall/resolve"
 	"github.com/tenantwall/tenantwall/telemetry"
@@ -43,6 +44,11 @@ func BenchmarkMiddleware(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	noExemplars, err := telemetry.New(sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()),
+		sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter)))
+	if err != nil {
+		b.Fatal(err)
+	}
 	counted, err := telemetry.New(sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader())),
 		telemetry.WithDurationHistogram(false))
 	if err != nil {
@@ -64,15 +70,16 @@ func BenchmarkMiddleware(b *testing.B) {
 	}
 	noop := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	w := nopWriter{h: http.Header{}}
+	onNoEx := newResolver(resolve.WithObserver(noExemplars), resolve.WithAuditor(noExemplars.Auditor(nil)))
 	onCounted := newResolver(resolve.WithObserver(counted), resolve.WithAuditor(counted.Auditor(nil)))
 	handlers := map[string]http.Handler{"off": off.Middleware(noop), "on": on.Middleware(m.Middleware(noop)),
-		"counters": onCounted.Middleware(counted.Middleware(noop))}
+		"counters": onCounted.Middleware(counted.Middleware(noop)), "noexemplars": onNoEx.Middleware(noExemplars.Middleware(noop))}
 	for _, h := range handlers { // warm the caches and the label set
 		for _, r := range reqs {
 			h.ServeHTTP(w, r)
 		}
 	}
-	for _, name := range []string{"off", "on", "counters"} {
+	for _, name := range []string{"off", "on", "noexemplars", "counters"} {
 		b.Run("metrics="+name, func(b *testing.B) {
 			h := handlers[name]
 			b.ReportAllocs()

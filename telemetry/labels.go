@@ -23,11 +23,11 @@ const (
 )
 
 // TenantKey is the attribute key of the tenant label on metrics and of the
-// tenant's ID on spans; SlugKey the key of its slug on spans. They match
+// tenant's ID on spans; slugKey the key of its slug on spans. They match
 // the names tenant.Attr gives in slog ("tenant" group, "id" and "slug").
 const (
 	TenantKey = attribute.Key("tenant.id")
-	SlugKey   = attribute.Key("tenant.slug")
+	slugKey   = attribute.Key("tenant.slug")
 )
 
 // statusClasses are the status_class values; index code/100, 0 for a code

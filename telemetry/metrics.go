@@ -13,8 +13,8 @@ import (
 // DefaultMaxTenants is the default cap on distinct tenant label values.
 const DefaultMaxTenants = 1000
 
-// ScopeName is the instrumentation scope of every instrument.
-const ScopeName = "github.com/tenantwall/tenantwall/telemetry"
+// scopeName is the instrumentation scope of every instrument.
+const scopeName = "github.com/tenantwall/tenantwall/telemetry"
 
 // Metrics records tenantwall's per-tenant metrics through an OpenTelemetry
 // MeterProvider. It is the observer every tenantwall package accepts
@@ -78,7 +78,7 @@ func WithMaxTenants(n int) Option {
 // in seconds.
 var durationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
 
-// New creates the instruments on mp's meter for ScopeName.
+// New creates the instruments on mp's meter for scopeName.
 func New(mp metric.MeterProvider, opts ...Option) (*Metrics, error) {
 	if mp == nil {
 		return nil, fmt.Errorf("%w: nil MeterProvider", ErrConfig)
@@ -89,7 +89,7 @@ func New(mp metric.MeterProvider, opts ...Option) (*Metrics, error) {
 			return nil, err
 		}
 	}
-	meter := mp.Meter(ScopeName)
+	meter := mp.Meter(scopeName)
 	m := &Metrics{tenants: newTenants(o.maxTenants), usage: map[string]blobUsage{}, timed: !o.noDuration}
 	var errs []error
 	check := func(err error) {

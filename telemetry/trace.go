@@ -14,7 +14,7 @@ import (
 // "id" and "slug"), so that logs and traces of one request can be joined
 // on them. Like tenant.Attr, it never includes the name or branding.
 func Attributes(t tenant.Tenant) []attribute.KeyValue {
-	return []attribute.KeyValue{TenantKey.String(t.ID), SlugKey.String(t.Slug)}
+	return []attribute.KeyValue{TenantKey.String(t.ID), slugKey.String(t.Slug)}
 }
 
 func setSpanTenant(ctx context.Context, span trace.Span) {

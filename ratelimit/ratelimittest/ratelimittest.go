@@ -1,5 +1,3 @@
-// Package ratelimittest is the conformance suite of ratelimit.Store: every
-// Store this repository ships (Redis, memory) runs it, and so can yours.
 package ratelimittest
 
 import (

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"net/http"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -29,7 +30,8 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 		if span := trace.SpanFromContext(ctx); span.IsRecording() {
 			setSpanTenant(ctx, span)
 		}
-		sw := &statusWriter{ResponseWriter: w}
+		sw := writers.Get().(*statusWriter)
+		sw.ResponseWriter, sw.code = w, 0
 		defer func() {
 			code, p := sw.code, recover()
 			if code == 0 {
@@ -43,6 +45,8 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 			if m.timed {
 				m.duration.Record(ctx, time.Since(start).Seconds(), s.duration[class]...)
 			}
+			sw.ResponseWriter = nil
+			writers.Put(sw)
 			if p != nil {
 				panic(p)
 			}
@@ -57,6 +61,10 @@ func statusClass(code int) int {
 	}
 	return code / 100
 }
+
+// writers recycles statusWriters: net/http forbids using a ResponseWriter
+// after ServeHTTP returns, so none is used once it is put back.
+var writers = sync.Pool{New: func() any { return new(statusWriter) }}
 
 // statusWriter remembers the first status code written. Unwrap lets
 // http.ResponseController and WebSocket libraries reach the Flusher and

@@ -27,6 +27,8 @@ type QuotaFunc func(ctx context.Context, tenantID string) (Quota, error)
 // context is the operation's and carries the tenant. It must be safe for
 // concurrent use and must not block.
 type Observer interface {
+	// BlobUsage reports the tenant's objects and their total size, as
+	// counted after an upload or delete.
 	BlobUsage(ctx context.Context, objects, bytes int64)
 }
 

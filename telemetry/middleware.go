@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -95,6 +96,15 @@ func (w *statusWriter) Flush() {
 		w.code = http.StatusOK
 	}
 	_ = http.NewResponseController(w.ResponseWriter).Flush() // http.Flusher reports no error either
+}
+
+// ReadFrom keeps the underlying writer's io.ReaderFrom (sendfile for
+// files served with io.Copy).
+func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return io.Copy(w.ResponseWriter, r)
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

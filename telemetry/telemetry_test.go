@@ -3,6 +3,7 @@ package telemetry_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -278,6 +279,7 @@ func TestStatusClasses(t *testing.T) {
 		{"early hints then a 503 is a 5xx", func(w http.ResponseWriter) { w.WriteHeader(103); w.WriteHeader(503) }, "5xx"},
 		{"a redirect is a 3xx", func(w http.ResponseWriter) { w.WriteHeader(302) }, "3xx"},
 		{"a flushed stream is a 200", func(w http.ResponseWriter) { http.NewResponseController(w).Flush() }, "2xx"},
+		{"a body copied with io.Copy is a 200", func(w http.ResponseWriter) { _, _ = io.Copy(w, strings.NewReader("x")) }, "2xx"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := value(points(collect(t, reader)), "tenantwall.http.server.requests", map[string]string{"tenant.id": a.ID, "http.status_class": tc.class})

@@ -136,6 +136,7 @@ type workload struct {
 	reads    atomic.Int64
 	errs     []error
 	stopping atomic.Bool
+	lat      []time.Duration // of each committed insert transaction, in order
 }
 
 func (w *workload) fail(err error) {
@@ -154,6 +155,7 @@ func (w *workload) writer(n int, wid int) {
 		ten := accountTenant(acct)
 		email := fmt.Sprintf("w%d-%d@example.test", wid, i)
 		var c, d int64
+		began := time.Now()
 		err := asTenant(ctx, w.app, ten, func(tx *sql.Tx) error {
 			if err := tx.QueryRowContext(ctx, `INSERT INTO contacts (account_id, email, name) VALUES ($1, $2, 'new') RETURNING id`, acct, email).Scan(&c); err != nil {
 				return err
@@ -165,6 +167,7 @@ func (w *workload) writer(n int, wid int) {
 			continue
 		}
 		w.mu.Lock()
+		w.lat = append(w.lat, time.Since(began))
 		w.inserted = append(w.inserted, contact{id: c, tenant: ten, email: email})
 		w.deals[d] = c
 		w.mu.Unlock()

@@ -37,8 +37,9 @@
 // validated apart. The last phase is the cut-over: once a table's
 // row level security is enabled, the application must set the tenant in
 // every transaction (sqlscope.RLS.Tx, package pgxscope). The non-empty
-// CHECK that sqlscope.RLSSQL adds is validated in that transaction, a scan under
-// its exclusive lock: about a millisecond per 10,000 rows (BENCHMARKS.md).
+// CHECK that sqlscope.RLSSQL adds is validated in that transaction, a
+// scan under its exclusive lock: about 1 ms per 1,000 rows on the CI
+// machine (BENCHMARKS.md).
 //
 // # Resuming
 //

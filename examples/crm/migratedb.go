@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -13,8 +14,10 @@ import (
 )
 
 // migrateDBCommand is "crm migrate-db": it brings an existing
-// single-tenant PostgreSQL database (the one -url names, connected as its
-// tables' owner or a superuser) into tenantwall with package adopt. Every
+// single-tenant database into tenantwall with package adopt: PostgreSQL
+// (a postgres:// -url, connected as its tables' owner or a superuser),
+// or a SQLite file (any other -url, a path), whose tables are rebuilt in
+// one transaction. Every
 // row goes to the CRM tenant -tenant, except in the tables -through lists
 // as table.column, whose rows take the tenant of the row that column's
 // foreign key references. -dry-run prints every statement and changes
@@ -22,7 +25,7 @@ import (
 var migrateDBCommand = command{
 	name:  "migrate-db",
 	flags: "-url U -tenant S [-schema public] [-tables a,b] [-through t.col,…] [-app-role R] [-batch N] [-dry-run]",
-	help:  "bring an existing single-tenant PostgreSQL database in (tenant_id, keys per tenant, RLS), online and resumable",
+	help:  "bring an existing single-tenant database in (tenant_id, keys per tenant, RLS); PostgreSQL online and resumable, or a SQLite file",
 	need:  []string{"url", "tenant"},
 	opt:   []string{"schema", "tables", "through", "app-role", "batch"},
 	bools: []string{"dry-run"},
@@ -30,8 +33,9 @@ var migrateDBCommand = command{
 }
 
 func migrateDB(ctx context.Context, a *app, in input) error {
-	if !isPostgresURL(in.str["url"]) {
-		return fmt.Errorf("migrate-db: -url must be a postgres:// URL (the database to bring in)")
+	pg := isPostgresURL(in.str["url"])
+	if !pg && (in.str["schema"] != "" || in.str["app-role"] != "") {
+		return fmt.Errorf("migrate-db: -schema and -app-role apply to PostgreSQL; -url %q is a SQLite file", in.str["url"])
 	}
 	t, err := a.tenants.BySlug(ctx, in.str["tenant"])
 	if err != nil {
@@ -55,12 +59,25 @@ func migrateDB(ctx context.Context, a *app, in input) error {
 		}
 		opts = append(opts, adopt.WithBatchSize(n))
 	}
-	db, err := sql.Open("pgx", in.str["url"])
-	if err != nil {
-		return err
+	var db *sql.DB
+	var s adopt.Schema
+	if pg {
+		if db, err = sql.Open("pgx", in.str["url"]); err != nil {
+			return err
+		}
+		defer db.Close()
+		s, err = adopt.Inspect(ctx, db, schema, tables...)
+	} else {
+		if _, err := os.Stat(in.str["url"]); err != nil {
+			return fmt.Errorf("migrate-db: -url: %w", err)
+		}
+		if db, err = sql.Open("sqlite", in.str["url"]+"?_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)"); err != nil {
+			return err
+		}
+		defer db.Close()
+		schema = "main"
+		s, err = adopt.InspectSQLite(ctx, db, tables...)
 	}
-	defer db.Close()
-	s, err := adopt.Inspect(ctx, db, schema, tables...)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"database/sql"
 	"fmt"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -57,7 +59,8 @@ INSERT INTO contacts (account_id, email) SELECT g % 100 + 1, 'c' || g || '@examp
 			args []string
 			want string
 		}{
-			{[]string{"migrate-db", "-url", "crm.db", "-tenant", "initech"}, "must be a postgres:// URL"},
+			{[]string{"migrate-db", "-url", "missing.db", "-tenant", "initech"}, "no such file"},
+			{[]string{"migrate-db", "-url", "legacy.db", "-tenant", "initech", "-app-role", "app"}, "apply to PostgreSQL"},
 			{[]string{"migrate-db", "-url", u, "-tenant", "nobody"}, "-tenant"},
 			{[]string{"migrate-db", "-url", u, "-tenant", "initech", "-batch", "many"}, "-batch"},
 			{[]string{"migrate-db", "-url", u, "-tenant", "initech", "-through", "contacts"}, "want table.column"},
@@ -65,4 +68,33 @@ INSERT INTO contacts (account_id, email) SELECT g % 100 + 1, 'c' || g || '@examp
 			assert.ErrorContains(t, run(tc.args...), tc.want)
 		}
 	})
+}
+
+// TestMigrateDBSQLite brings a legacy SQLite file in: every table is
+// rebuilt with tenant_id in one transaction.
+func TestMigrateDBSQLite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "legacy.db")
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Exec(`
+CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE contacts (id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL REFERENCES accounts (id), email TEXT NOT NULL UNIQUE);
+INSERT INTO accounts VALUES (1, 'a'), (2, 'b');
+INSERT INTO contacts VALUES (1, 1, 'x@example.test'), (2, 2, 'y@example.test');`)
+	require.NoError(t, err)
+
+	var out bytes.Buffer
+	run := commandRunner(t.TempDir(), &out)
+	require.NoError(t, run("tenant", "create", "-slug", "initech", "-name", "Initech"))
+	var id string
+	_, err = fmt.Sscanf(out.String(), "created tenant initech (%36s)", &id)
+	require.NoError(t, err)
+	require.NoError(t, run("migrate-db", "-url", path, "-tenant", "initech", "-through", "contacts.account_id", "-dry-run"))
+	assert.Contains(t, out.String(), "BEGIN IMMEDIATE;")
+	require.NoError(t, run("migrate-db", "-url", path, "-tenant", "initech", "-through", "contacts.account_id"), out.String())
+	assert.Contains(t, out.String(), "adopted for tenant initech")
+	var n int
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM contacts WHERE tenant_id = ?`, id).Scan(&n))
+	assert.Equal(t, 2, n)
 }

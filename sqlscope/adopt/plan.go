@@ -50,6 +50,8 @@ func (k Kind) String() string {
 		return "outside a transaction"
 	case Batches:
 		return "one transaction per batch"
+	case Rebuild:
+		return "in the one transaction"
 	}
 	return "unknown"
 }
@@ -181,7 +183,15 @@ func New(s Schema, assign map[string]Assignment, opts ...Option) (*Plan, error) 
 		return nil, err
 	}
 	p := &Plan{schema: s, assign: assign, lockTimeout: o.lockTimeout, batch: o.batch, setting: o.setting}
-	if err := p.build(order); err != nil {
+	switch s.Dialect {
+	case 0, sqlscope.Postgres:
+		err = p.build(order)
+	case sqlscope.SQLite:
+		err = p.buildSQLite(order)
+	default:
+		err = fmt.Errorf("%w: dialect %s: adopt plans for PostgreSQL and SQLite", ErrUnsupported, s.Dialect)
+	}
+	if err != nil {
 		return nil, err
 	}
 	h := sha256.New()
@@ -521,7 +531,11 @@ func (p *Plan) WriteTo(w io.Writer) (int64, error) {
 	for _, t := range p.schema.Tables {
 		fmt.Fprintf(&b, "--   %s (%d rows): %s\n", t.Name, t.Rows, p.assign[t.Name])
 	}
-	b.WriteString("-- progress is recorded in tenantwall.adopt_runs and tenantwall.adopt_steps\n")
+	if p.schema.Dialect == sqlscope.SQLite {
+		b.WriteString("-- one transaction for every table, on one connection:\nPRAGMA foreign_keys = OFF;\nPRAGMA legacy_alter_table = ON;\nBEGIN IMMEDIATE;\n")
+	} else {
+		b.WriteString("-- progress is recorded in tenantwall.adopt_runs and tenantwall.adopt_steps\n")
+	}
 	for i, st := range p.steps {
 		table := st.Table
 		if table == "" {
@@ -539,12 +553,21 @@ func (p *Plan) WriteTo(w io.Writer) (int64, error) {
 				b.WriteString("-- then: $1 = last key done, $2 = last key of the batch\n")
 			case st.Kind == Batches && j == 2:
 				b.WriteString("-- once no key is left (must be 0):\n")
+			case st.Kind == Rebuild && j == 0:
+				b.WriteString("-- rows, and rows the assignment gives no tenant (must be 0):\n")
 			}
 			b.WriteString(s.SQL + ";\n")
 			for k, a := range s.Args {
+				if st.Kind == Rebuild {
+					fmt.Fprintf(&b, "-- ? = %q\n", fmt.Sprint(a))
+					continue
+				}
 				fmt.Fprintf(&b, "-- $%d = %q\n", k+len(placeholders(st, j))+1, fmt.Sprint(a))
 			}
 		}
+	}
+	if p.schema.Dialect == sqlscope.SQLite {
+		b.WriteString("\n-- must return no row:\nPRAGMA foreign_key_check;\nCOMMIT;\n-- then the two settings are restored\n")
 	}
 	n, err := io.WriteString(w, b.String())
 	return int64(n), err

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/tenantwall/tenantwall/sqlscope"
 )
 
 // Progress is what Run reports while it works: once as each step starts,
@@ -114,6 +116,12 @@ func Run(ctx context.Context, db *sql.DB, p *Plan, opts ...RunOption) (*Report, 
 		if err := f(&o); err != nil {
 			return nil, err
 		}
+	}
+	if p.schema.Dialect == sqlscope.SQLite {
+		if o.appRole != "" {
+			return nil, fmt.Errorf("adopt: WithAppRole: SQLite has no roles")
+		}
+		return runSQLite(ctx, db, p, o)
 	}
 	conn, err := db.Conn(ctx)
 	if err != nil {

@@ -18,7 +18,11 @@ import (
 // same way (which is how the plan can be printed without a database).
 // It is plain data, safe to copy and to encode as JSON.
 type Schema struct {
-	// Name is the PostgreSQL schema, such as "public".
+	// Dialect is sqlscope.Postgres (the zero value means it too) or
+	// sqlscope.SQLite, whose plan rebuilds the tables instead (see
+	// InspectSQLite).
+	Dialect sqlscope.Dialect `json:"dialect,omitempty"`
+	// Name is the PostgreSQL schema, such as "public"; "main" for SQLite.
 	Name string `json:"name"`
 	// Tables are the tables to adopt.
 	Tables []Table `json:"tables"`
@@ -40,6 +44,24 @@ type Table struct {
 	ForeignKeys []ForeignKey `json:"foreign_keys,omitempty"`
 	// Rows is the number of rows when the table was inspected.
 	Rows int64 `json:"rows"`
+
+	// SQLite only: what the rebuild recreates, as the database holds it.
+	// Columns are the table's columns in order; AutoIncrement marks an
+	// INTEGER PRIMARY KEY AUTOINCREMENT; Checks are the CHECK constraints'
+	// parenthesised expressions; Indexes are the CREATE INDEX statements
+	// of the table's other (non-unique) indexes.
+	Columns       []Column `json:"columns,omitempty"`
+	AutoIncrement bool     `json:"autoincrement,omitempty"`
+	Checks        []string `json:"checks,omitempty"`
+	Indexes       []string `json:"indexes,omitempty"`
+}
+
+// Column is one column of a SQLite table, for the rebuild.
+type Column struct {
+	Name    string `json:"name"`
+	Type    string `json:"type,omitempty"`     // the declared type, such as "INTEGER" or "VARCHAR(80)"
+	NotNull bool   `json:"not_null,omitempty"` // NOT NULL
+	Default string `json:"default,omitempty"`  // the DEFAULT expression, empty for none
 }
 
 // Key is a primary key or unique constraint.

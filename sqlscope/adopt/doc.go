@@ -1,5 +1,5 @@
-// Package adopt brings an existing single-tenant PostgreSQL schema into
-// tenantwall: it adds tenant_id to each table, gives every row its
+// Package adopt brings an existing single-tenant PostgreSQL schema (or
+// SQLite file, see below) into tenantwall: it adds tenant_id to each table, gives every row its
 // tenant, makes keys unique per tenant and foreign keys unable to cross
 // tenants, and ends with row level security enabled as sqlscope.EnableRLS
 // would — while the application keeps reading and writing.
@@ -52,6 +52,25 @@
 // leaves an invalid index, which the rerun drops and builds again. A
 // finished run is a no-op.
 //
+// # SQLite
+//
+// SQLite cannot alter constraints in place. InspectSQLite reads a SQLite
+// database's tables from sqlite_master and the pragmas, New plans a
+// rebuild of each (Rebuild), and Run runs them all in one BEGIN IMMEDIATE
+// transaction with foreign key enforcement off: create the new table
+// (the columns, defaults, CHECKs and AUTOINCREMENT the old one had, plus
+// tenant_id TEXT NOT NULL with a non-empty CHECK, UNIQUE (tenant_id, …)
+// for the primary key and each unique constraint, and foreign keys
+// between adopted tables on (tenant_id, …)), copy the rows with their
+// tenant, drop the old table, rename the new one, recreate its indexes;
+// then PRAGMA foreign_key_check must find nothing before COMMIT. The
+// INTEGER PRIMARY KEY stays the primary key (it is the rowid); UNIQUE
+// (tenant_id, id) is what foreign keys reference. SQLite has one writer,
+// so the application's writes wait for the transaction (readers in WAL
+// mode do not); it is atomic, so an interruption leaves the database as
+// it was, and a rerun starts again. There is no row level security in
+// SQLite: scope statements with sqlscope.Filter.
+//
 // # Security
 //
 // Identifiers are validated with sqlscope.QuoteIdent and refused, never
@@ -75,7 +94,7 @@
 //
 // # Errors
 //
-// Inspect returns ErrUnsupported; New ErrAssignment or ErrUnsupported; Run
+// Inspect and InspectSQLite return ErrUnsupported; New ErrAssignment or ErrUnsupported; Run
 // ErrUnassigned when the assignment left rows without a tenant (it stops
 // before NOT NULL; fix the rows and run again), ErrPlanChanged, ErrBusy,
 // and ErrVerify with the Report.
@@ -87,5 +106,8 @@
 // readers run as an application role that is neither owner, superuser nor
 // BYPASSRLS, then check that no acknowledged write is lost; and interrupt
 // a run mid-backfill, mid-key-swap and after a failed index build, and
-// compare the rerun's catalog with an uninterrupted run's.
+// compare the rerun's catalog with an uninterrupted run's. On SQLite
+// files they rebuild the same schema, check that what the tables had is
+// kept, and that a cancelled or refused run changes nothing. The SQLite
+// DDL reader has a Fuzz target.
 package adopt

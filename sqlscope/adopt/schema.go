@@ -114,7 +114,10 @@ func (s Schema) table(name string) (Table, bool) {
 // recorded before it changed anything, not the half-adopted catalog, so
 // that a rerun after an interruption plans exactly the same steps. It
 // refuses, with ErrPlanChanged, a table list that differs from the
-// recorded one.
+// recorded one. The record of a finished run stays, and Inspect keeps
+// returning its Schema (Run of its plan is then a no-op): tables created
+// afterwards are created with tenant_id and isolated with
+// sqlscope.EnableRLS.
 func Inspect(ctx context.Context, db sqlscope.Querier, schema string, tables ...string) (Schema, error) {
 	if _, err := sqlscope.QuoteIdent(schema); err != nil {
 		return Schema{}, err

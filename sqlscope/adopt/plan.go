@@ -109,9 +109,14 @@ func WithSetting(name string) Option {
 }
 
 // WithLockTimeout sets how long each transaction waits for a table lock
-// before it gives up, rolls back and is retried (default 2s, at least
+// before it gives up, rolls back and is retried (default 500ms, at least
 // 1ms). Short waits keep the application's own statements from queueing
-// behind a DDL statement that waits for a lock.
+// behind a DDL statement that waits for a lock: they wait at most about
+// this long per attempt (BENCHMARKS.md). Below the server's
+// deadlock_timeout (1s by default), it also makes the migration's
+// statement, rather than the application's, the one that gives up in a
+// lock cycle between them, unless the application's had already waited
+// longer.
 func WithLockTimeout(d time.Duration) Option {
 	return func(o *options) error {
 		if d < time.Millisecond {
@@ -155,7 +160,7 @@ func WithBatchSize(n int) Option {
 // transaction. The last phase is the cut-over: from then on, the
 // application must set the tenant (sqlscope.RLS.Tx or pgxscope).
 func New(s Schema, assign map[string]Assignment, opts ...Option) (*Plan, error) {
-	o := options{setting: sqlscope.DefaultSetting, lockTimeout: 2 * time.Second, batch: 1000}
+	o := options{setting: sqlscope.DefaultSetting, lockTimeout: 500 * time.Millisecond, batch: 1000}
 	for _, f := range opts {
 		if err := f(&o); err != nil {
 			return nil, err

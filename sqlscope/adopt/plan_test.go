@@ -110,7 +110,7 @@ func TestDryRun(t *testing.T) {
 	assert.Contains(t, out, `ON DELETE SET NULL ("account_id")`, "SET NULL keeps tenant_id")
 	assert.Contains(t, out, "NOT VALID")
 	assert.Contains(t, out, "CREATE UNIQUE INDEX CONCURRENTLY")
-	assert.Contains(t, out, "SET LOCAL lock_timeout = '2000ms'")
+	assert.Contains(t, out, "SET LOCAL lock_timeout = '500ms'")
 }
 
 // TestInspectRefuses checks, on PostgreSQL, the shapes Inspect does not

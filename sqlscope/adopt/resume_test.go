@@ -203,4 +203,13 @@ func TestRunRefusesAnotherPlan(t *testing.T) {
 
 	_, err = adopt.Inspect(ctx, db, "public", "accounts")
 	assert.ErrorIs(t, err, adopt.ErrPlanChanged)
+
+	// Another run holds the schema's adoption lock.
+	conn, err := db.Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.ExecContext(ctx, `SELECT pg_advisory_lock(hashtext('tenantwall.adopt'), hashtext('public'))`)
+	require.NoError(t, err)
+	_, err = adopt.Run(ctx, db, plan(t, db))
+	assert.ErrorIs(t, err, adopt.ErrBusy)
 }

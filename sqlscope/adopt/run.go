@@ -94,7 +94,10 @@ var stateSQL = []string{
 }
 
 // Run executes p on db, which must be connected as the tables' owner (or
-// a superuser): the migration role, never the application's. The
+// a superuser): the migration role, never the application's. The final
+// count reads every tenant's rows, so the owner needs BYPASSRLS (a
+// superuser has it); without it the migration completes and the
+// verification fails, saying so. The
 // application may keep reading and writing throughout; see New for the
 // steps and their locks.
 //

@@ -40,6 +40,14 @@ const (
 	// done, until no key is left; then Statements[2] counts the rows
 	// still without a tenant, which must be none.
 	Batches
+	// Rebuild steps are a SQLite table's rebuild, run with every other
+	// table's in one BEGIN IMMEDIATE transaction, foreign key enforcement
+	// off and PRAGMA foreign_key_check before COMMIT: Statements[0] counts
+	// the table's rows and those its assignment gives no tenant (which must
+	// be none), the others create the new table, copy the rows with their
+	// tenant, drop the old table, rename the new one and recreate its
+	// indexes.
+	Rebuild
 )
 
 func (k Kind) String() string {
@@ -523,9 +531,6 @@ func (p *Plan) backfillUpdate(t Table) (string, []any) {
 // Steps returns the plan's steps in order.
 func (p *Plan) Steps() []Step { return slices.Clone(p.steps) }
 
-// Schema returns the schema the plan adopts.
-func (p *Plan) Schema() Schema { return p.schema }
-
 // WriteTo prints the plan as a dry run: every statement in the order Run
 // sends it, each step headed by a comment that says how it runs, bound
 // arguments shown in comments. It implements io.WriterTo.
@@ -539,7 +544,11 @@ func (p *Plan) WriteTo(w io.Writer) (int64, error) {
 	if p.schema.Dialect == sqlscope.SQLite {
 		b.WriteString("-- one transaction for every table, on one connection:\nPRAGMA foreign_keys = OFF;\nPRAGMA legacy_alter_table = ON;\nBEGIN IMMEDIATE;\n")
 	} else {
-		b.WriteString("-- progress is recorded in tenantwall.adopt_runs and tenantwall.adopt_steps\n")
+		b.WriteString("-- progress is recorded in tenantwall.adopt_runs and tenantwall.adopt_steps, each step in its own\n" +
+			"-- transaction (a backfill: its last key with each batch), created first if missing:\n")
+		for _, s := range stateSQL {
+			b.WriteString(s + ";\n")
+		}
 	}
 	for i, st := range p.steps {
 		table := st.Table

@@ -14,14 +14,6 @@ import (
 // with tenant_id, in one transaction for all of them.
 const PhaseRebuild = "rebuild"
 
-// Rebuild steps are a SQLite table's rebuild, run with every other table's
-// in one BEGIN IMMEDIATE transaction, foreign key enforcement off and
-// PRAGMA foreign_key_check before COMMIT: Statements[0] counts the table's
-// rows and those its assignment gives no tenant (which must be none), the
-// others create the new table, copy the rows with their tenant, drop the
-// old table, rename the new one and recreate its indexes.
-const Rebuild Kind = Batches + 1
-
 // InspectSQLite is Inspect for a SQLite database: it reads the tables
 // (every table when tables is empty) from sqlite_master and SQLite's
 // pragmas, and refuses, with ErrUnsupported, what a rebuild could not

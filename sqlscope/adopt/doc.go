@@ -25,7 +25,9 @@
 // statements never queue for long behind a DDL statement waiting for its
 // lock. tenant_id is added nullable and without a default, which changes
 // only the catalog. The backfill updates WithBatchSize rows per
-// transaction, in primary key ranges. Rows the application inserts (or
+// transaction, in primary key ranges; like any UPDATE it writes a new
+// version of each row, so a table grows by up to its size until VACUUM
+// (autovacuum) reclaims the old versions. Rows the application inserts (or
 // updates while tenant_id is still NULL) during the migration get their
 // tenant from a temporary BEFORE INSERT OR UPDATE trigger that applies the
 // table's own assignment; it is dropped in the transaction that enables

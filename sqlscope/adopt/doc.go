@@ -31,7 +31,12 @@
 // updates while tenant_id is still NULL) during the migration get their
 // tenant from a temporary BEFORE INSERT OR UPDATE trigger that applies the
 // table's own assignment; it is dropped in the transaction that enables
-// row level security. NOT NULL is set after a CHECK (tenant_id IS NOT
+// row level security. A row keeps the tenant it was first given: if the
+// application changes what decided it (a join path's foreign key, an
+// expression's columns) during the migration, the row is not moved, and
+// where that leaves a foreign key crossing tenants, validating the new
+// foreign key fails, naming the constraint; the run stops there and
+// resumes once the row is fixed. NOT NULL is set after a CHECK (tenant_id IS NOT
 // NULL) added NOT VALID and validated apart (a validation does not block
 // writes), so SET NOT NULL skips its scan. New unique indexes on
 // (tenant_id, …) are built CONCURRENTLY and swapped in with ADD

@@ -192,3 +192,35 @@ INSERT INTO contacts VALUES (1, 1), (2, NULL), (3, 2);`)
 	require.NoError(t, db.QueryRow(`SELECT count(*) FROM contacts WHERE tenant_id = $1`, euID).Scan(&tenants))
 	assert.Equal(t, 3, tenants)
 }
+
+// TestMovedRowStopsAtValidation changes, mid-migration, the foreign key
+// that gave a contact its tenant, so that it points into another tenant:
+// the run must stop at validating the new foreign key, and resume once
+// the row is fixed.
+func TestMovedRowStopsAtValidation(t *testing.T) {
+	ctx := context.Background()
+	_, db := testenv.PostgresDB(t)
+	legacy(t, db, 10, 100, 100)
+	run := func(hook func(adopt.Progress)) error {
+		_, err := adopt.Run(ctx, db, plan(t, db), adopt.WithProgress(hook))
+		return err
+	}
+	moved := false
+	err := run(func(p adopt.Progress) {
+		if p.Phase == adopt.PhaseKeys && !moved {
+			moved = true
+			// Contact 2 belongs to account 3 (us); account 2 is eu.
+			_, err := db.Exec(`UPDATE contacts SET account_id = 2 WHERE id = 2`)
+			require.NoError(t, err)
+		}
+	})
+	require.Error(t, err)
+	assert.Equal(t, "23503", sqlState(err), "%v", err)
+	assert.ErrorContains(t, err, "VALIDATE CONSTRAINT")
+
+	_, err = db.Exec(`UPDATE contacts SET tenant_id = $1 WHERE id = 2`, euID)
+	require.NoError(t, err)
+	_, err = db.Exec(`UPDATE deals SET tenant_id = $1 WHERE contact_id = 2`, euID)
+	require.NoError(t, err)
+	require.NoError(t, run(nil))
+}

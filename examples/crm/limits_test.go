@@ -146,3 +146,31 @@ func TestMetricsNameOnlyKnownTenants(t *testing.T) {
 		assert.Contains(t, string(b), "tenantwall_http_server_requests_total")
 	})
 }
+
+func TestWithRedisEveryInstanceSharesATenantsLimit(t *testing.T) {
+	testenv.Redis(t) // skips, or fails when services are required
+	// A tenant of this run only, on a plan whose keys expire within a
+	// minute: the Redis is shared with other tests.
+	slug := "rl" + strings.ToLower(strings.ReplaceAll(testenv.Name("x"), "_", ""))
+	withPlan(t, plan{Name: "test-shared", Limits: ratelimit.Policy{
+		Tenant: ratelimit.Limit{Rate: 1, Burst: 3, Period: 10 * time.Second},
+	}})
+	args := []string{"-data", t.TempDir(), "-operator-token", "op-secret", "-bcrypt-cost", "4",
+		"-redis", testenv.RedisURL(), "-plans", slug + "=test-shared"}
+	one := startServer(t, args)
+	op := one.client(t, "platform.localhost")
+	op.token = "op-secret"
+	code, created := op.json("POST", "/admin/api/tenants/", map[string]string{"slug": slug, "name": "Shared limits"})
+	require.Equal(t, http.StatusCreated, code, "%v", created)
+	two := startServer(t, args) // a second instance on the same database and Redis
+
+	get := func(s *server) int {
+		code, _, _ := s.client(t, slug+".localhost").do("GET", "/api/tenant-branding/", nil, "")
+		return code
+	}
+	assert.Equal(t, http.StatusOK, get(one))
+	assert.Equal(t, http.StatusOK, get(two))
+	assert.Equal(t, http.StatusOK, get(one))
+	assert.Equal(t, http.StatusTooManyRequests, get(two), "the second instance counts the first one's requests")
+	assert.Equal(t, http.StatusTooManyRequests, get(one))
+}

@@ -91,7 +91,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 		resolve.WithTrustedProxies(proxies...),
 		resolve.WithAuditor(a.auditor),
 		resolve.WithEmptyOrigin(true), // non-browser WebSocket clients send none
-		resolve.WithNotFoundHandler(jsonError(http.StatusNotFound, "not found")),
+		resolve.WithNotFoundHandler(hostNotFound()), // JSON for the API, a plain page for browsers
 		resolve.WithSuspendedHandler(jsonError(http.StatusForbidden, "tenant suspended")),
 		resolve.WithErrorHandler(unavailableHandler),
 	); err != nil {
@@ -322,7 +322,8 @@ func (a *app) routes() http.Handler {
 	}
 	a.documentRoutes(api)
 	api.HandleFunc("GET /api/dashboard/overview/", a.authed(a.dashboard))
-	api.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeError(w, http.StatusNotFound, "not found") })
+	a.pageRoutes(api) // the web pages: web.go
+	api.HandleFunc("/", a.pathNotFound)
 	// The WebSocket lives as long as its client: it is the one route
 	// without the request deadline.
 	tenantSide := http.NewServeMux()

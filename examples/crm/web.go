@@ -1,0 +1,468 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/tenantwall/tenantwall/blobstore"
+	"github.com/tenantwall/tenantwall/resolve"
+	"github.com/tenantwall/tenantwall/session"
+	"github.com/tenantwall/tenantwall/tenant"
+)
+
+// The web pages are server-rendered with html/template, which escapes
+// every value for its context; their one script and one stylesheet are
+// embedded and served from this origin, so the Content-Security-Policy
+// allows no inline script or style at all. The tenant's colour reaches
+// the page through /theme.css, never a style attribute.
+
+//go:embed web/templates/*.html web/static/*
+var webFS embed.FS
+
+var (
+	staticFS, _ = fs.Sub(webFS, "web/static")
+	// assetVersion changes whenever an embedded asset does, so the assets
+	// can be cached for good under a URL that carries it.
+	assetVersion = func() string {
+		h := sha256.New()
+		_ = fs.WalkDir(staticFS, ".", func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				b, _ := fs.ReadFile(staticFS, p)
+				h.Write([]byte(p))
+				h.Write(b)
+			}
+			return nil
+		})
+		return hex.EncodeToString(h.Sum(nil))[:12]
+	}()
+	pages = parsePages("login", "dashboard", "leads", "lead", "tasks", "notifications", "documents", "applicants", "notfound", "error")
+	// plainNotFound is the unknown host's page: it names no tenant and
+	// links to nothing, so it tells a prober nothing.
+	plainNotFound = []byte("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found</title></head>" +
+		"<body><h1>Not found</h1></body></html>\n")
+)
+
+// parsePages parses each page with the shared layout.
+func parsePages(names ...string) map[string]*template.Template {
+	out := make(map[string]*template.Template, len(names))
+	for _, n := range names {
+		out[n] = template.Must(template.ParseFS(webFS, "web/templates/layout.html", "web/templates/"+n+".html"))
+	}
+	return out
+}
+
+// brand is the tenant's presentation on every page.
+type brand struct {
+	Name string
+	Logo string // an http(s) URL whose origin the CSP allows, or ""
+}
+
+// pageData is what every template gets.
+type pageData struct {
+	Brand    brand
+	Asset    string // asset version, for cache-busting URLs
+	User     *user
+	Title    string
+	Active   string // the nav entry to highlight
+	Error    string // what is wrong with the form, for the person
+	Form     map[string]string
+	Items    []map[string]any
+	Item     map[string]any
+	Docs     []document
+	People   []applicant
+	Overview overview
+	Statuses []string
+}
+
+// hexColour is the only shape of colour that reaches a stylesheet.
+var hexColour = regexp.MustCompile(`^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
+
+// defaultColour is the brand colour of a tenant without a valid one.
+const defaultColour = "#334155"
+
+// themeColour returns the tenant's primary colour if it is a CSS hex
+// colour, else the default: nothing else is ever written into CSS.
+func themeColour(c string) string {
+	if hexColour.MatchString(c) {
+		return strings.ToLower(c)
+	}
+	return defaultColour
+}
+
+// logoSource returns the CSP source (scheme://host[:port]) of a logo URL
+// and true, or false for anything that is not a plain absolute http(s) URL
+// on a host that resolve.Normalize accepts. The source is built from the
+// parsed parts, so no character of the tenant's setting reaches the CSP
+// header unchecked.
+func logoSource(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.User != nil || u.Opaque != "" {
+		return "", false
+	}
+	host, err := resolve.Normalize(u.Hostname())
+	if err != nil || strings.ContainsAny(host, ":[]") {
+		return "", false
+	}
+	src := u.Scheme + "://" + host
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != p {
+			return "", false
+		}
+		src += ":" + p
+	}
+	return src, true
+}
+
+// pageCSP is the policy of every page: scripts, styles, fetches and the
+// WebSocket from this origin only, images also from the tenant's logo
+// origin, no framing, no foreign form targets, no <base>.
+func pageCSP(logoSrc string) string {
+	img := "'self'"
+	if logoSrc != "" {
+		img += " " + logoSrc
+	}
+	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src " + img +
+		"; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+}
+
+func setPageHeaders(w http.ResponseWriter, csp string) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", csp)
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Cache-Control", "no-store")
+}
+
+// render writes a page of the request's tenant, branded.
+func (a *app) render(w http.ResponseWriter, r *http.Request, code int, name string, d pageData) {
+	t := tenant.MustFromContext(r.Context())
+	d.Brand = brand{Name: t.Name}
+	src, ok := logoSource(t.Branding.LogoURL)
+	if ok {
+		d.Brand.Logo = t.Branding.LogoURL
+	}
+	d.Asset = assetVersion
+	var buf bytes.Buffer
+	if err := pages[name].ExecuteTemplate(&buf, "layout", d); err != nil {
+		a.log.ErrorContext(r.Context(), "page failed", "page", name, "err", err)
+		writeUnavailable(w)
+		return
+	}
+	setPageHeaders(w, pageCSP(src))
+	w.WriteHeader(code)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// pageFailed answers a failed page request: the form again with what is
+// wrong (400), not found (404, the same for another tenant's row), 503
+// when a backing service is down, else 500.
+func (a *app) pageFailed(w http.ResponseWriter, r *http.Request, name string, d pageData, err error) {
+	var bad badRequest
+	var media unsupportedMediaType
+	switch {
+	case errors.As(err, &bad):
+		d.Error = bad.msg
+		a.render(w, r, http.StatusBadRequest, name, d)
+	case errors.As(err, &media):
+		d.Error = media.Error()
+		a.render(w, r, http.StatusUnsupportedMediaType, name, d)
+	case tooLarge(err):
+		d.Error = "The form is too large."
+		a.render(w, r, http.StatusRequestEntityTooLarge, name, d)
+	case errors.Is(err, errNotFound), errors.Is(err, blobstore.ErrNotFound), errors.Is(err, tenant.ErrNoTenant):
+		a.render(w, r, http.StatusNotFound, "notfound", pageData{User: d.User, Title: "Not found"})
+	case unavailable(err) || errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		w.Header().Set("Retry-After", retryAfter)
+		a.render(w, r, http.StatusServiceUnavailable, "error", pageData{User: d.User, Title: "Service unavailable",
+			Error: "The service is unavailable. Try again in a few seconds."})
+	default:
+		a.log.ErrorContext(r.Context(), "page failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		a.render(w, r, http.StatusInternalServerError, "error", pageData{User: d.User, Title: "Error", Error: "Something went wrong."})
+	}
+}
+
+// hostNotFound answers a host that is no tenant's: the plain page for a
+// browser's page request, the API's JSON error under /api/ and /ws/. Both
+// are the same for every unknown host.
+func hostNotFound() http.Handler {
+	api := jsonError(http.StatusNotFound, "not found")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/ws/") {
+			api.ServeHTTP(w, r)
+			return
+		}
+		setPageHeaders(w, "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write(plainNotFound)
+	})
+}
+
+// pathNotFound answers a path no route has: JSON under /api/, else the
+// tenant's not-found page.
+func (a *app) pathNotFound(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/api/") || r.Method != http.MethodGet && r.Method != http.MethodHead {
+		writeError(w, http.StatusNotFound, "not found")
+		return
+	}
+	a.render(w, r, http.StatusNotFound, "notfound", pageData{Title: "Not found"})
+}
+
+// signedIn admits a request whose session is a user of its tenant, and
+// sends any other to the sign-in page. Pages take the session cookie
+// only: a bearer token is for the API.
+func (a *app) signedIn(next func(http.ResponseWriter, *http.Request, *user)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s, ok := session.FromContext(r.Context())
+		if !ok {
+			http.Redirect(w, r, "/login/", http.StatusSeeOther)
+			return
+		}
+		id, err := strconv.ParseInt(s.UserID, 10, 64)
+		if err != nil {
+			http.Redirect(w, r, "/login/", http.StatusSeeOther)
+			return
+		}
+		u, err := a.userByID(r.Context(), id)
+		if err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				http.Redirect(w, r, "/login/", http.StatusSeeOther)
+				return
+			}
+			a.pageFailed(w, r, "error", pageData{}, err)
+			return
+		}
+		next(w, r, &u)
+	}
+}
+
+// pageRoutes adds the web pages to the tenant side's mux, behind the same
+// resolver, session middleware (cross-origin protection included) and
+// scoped data access as the API.
+func (a *app) pageRoutes(mux *http.ServeMux) {
+	static := http.StripPrefix("/static/", http.FileServerFS(staticFS))
+	mux.Handle("GET /static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if r.URL.Query().Get("v") == assetVersion {
+			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		} else {
+			w.Header().Set("Cache-Control", "no-cache")
+		}
+		static.ServeHTTP(w, r)
+	}))
+	mux.HandleFunc("GET /theme.css", a.theme)
+	mux.HandleFunc("GET /login/{$}", a.loginPage)
+	mux.HandleFunc("POST /login/{$}", a.loginSubmit)
+	mux.HandleFunc("POST /logout/{$}", a.logoutSubmit)
+	mux.HandleFunc("GET /{$}", a.signedIn(a.dashboardPage))
+	for path, rs := range resources {
+		a.resourcePages(mux, path, rs)
+	}
+	mux.HandleFunc("GET /documents/{$}", a.signedIn(func(w http.ResponseWriter, r *http.Request, u *user) {
+		docs, err := a.documents(r.Context())
+		if err != nil {
+			a.pageFailed(w, r, "documents", pageData{User: u}, err)
+			return
+		}
+		a.render(w, r, http.StatusOK, "documents", pageData{User: u, Title: "Documents", Active: "documents", Docs: docs})
+	}))
+	mux.HandleFunc("GET /applicants/{$}", a.signedIn(func(w http.ResponseWriter, r *http.Request, u *user) {
+		people, err := a.applicants(r.Context())
+		if err != nil {
+			a.pageFailed(w, r, "applicants", pageData{User: u}, err)
+			return
+		}
+		a.render(w, r, http.StatusOK, "applicants", pageData{User: u, Title: "Applicants", Active: "applicants", People: people})
+	}))
+}
+
+// theme is the tenant's stylesheet: its colour as a CSS custom property.
+func (a *app) theme(w http.ResponseWriter, r *http.Request) {
+	t := tenant.MustFromContext(r.Context())
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-cache")
+	_, _ = w.Write([]byte(":root{--brand:" + themeColour(t.Branding.PrimaryColor) + "}\n"))
+}
+
+func (a *app) loginPage(w http.ResponseWriter, r *http.Request) {
+	if _, ok := session.FromContext(r.Context()); ok {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	a.render(w, r, http.StatusOK, "login", pageData{Title: "Sign in"})
+}
+
+func (a *app) loginSubmit(w http.ResponseWriter, r *http.Request) {
+	d := pageData{Title: "Sign in"}
+	vals, err := readForm(w, r, 16<<10, "email", "password")
+	if err != nil {
+		a.pageFailed(w, r, "login", d, err)
+		return
+	}
+	d.Form = map[string]string{"email": vals["email"]}
+	c := loginForm{Email: strings.TrimSpace(vals["email"]), Password: vals["password"]}
+	if err := c.check(); err != nil {
+		a.pageFailed(w, r, "login", d, err)
+		return
+	}
+	u, ok, err := a.authenticate(r.Context(), c)
+	if err != nil {
+		a.pageFailed(w, r, "login", d, err)
+		return
+	}
+	if !ok {
+		d.Error = "Invalid email or password."
+		a.render(w, r, http.StatusUnauthorized, "login", d)
+		return
+	}
+	if _, err := a.sessions.Login(w, r, strconv.FormatInt(u.ID, 10), nil); err != nil {
+		a.pageFailed(w, r, "login", d, err)
+		return
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (a *app) logoutSubmit(w http.ResponseWriter, r *http.Request) {
+	if err := a.sessions.Logout(w, r); err != nil {
+		a.pageFailed(w, r, "error", pageData{}, err)
+		return
+	}
+	http.Redirect(w, r, "/login/", http.StatusSeeOther)
+}
+
+func (a *app) dashboardPage(w http.ResponseWriter, r *http.Request, u *user) {
+	ctx := r.Context()
+	o, err := a.dash.Get(ctx, []string{"dashboard", "overview", strconv.FormatInt(u.ID, 10), "all"},
+		func(ctx context.Context) (overview, error) { return a.countAll(ctx, "all") })
+	if err != nil {
+		a.pageFailed(w, r, "dashboard", pageData{User: u}, err)
+		return
+	}
+	a.render(w, r, http.StatusOK, "dashboard", pageData{User: u, Title: "Dashboard", Active: "dashboard", Overview: o})
+}
+
+// resourcePages serves a resource's list page with its create form, and
+// the create, update and delete form posts; leads also get an edit page.
+// Each post redirects to the list (303) or shows the form again with what
+// is wrong.
+func (a *app) resourcePages(mux *http.ServeMux, path string, rs *resource) {
+	list := func(w http.ResponseWriter, r *http.Request, u *user, code int, d pageData) {
+		items, err := a.list(r.Context(), rs)
+		if err != nil {
+			a.pageFailed(w, r, path, pageData{User: u}, err)
+			return
+		}
+		d.User, d.Items, d.Active = u, items, path
+		d.Title = strings.ToUpper(path[:1]) + path[1:]
+		d.Statuses = statuses
+		a.render(w, r, code, path, d)
+	}
+	mux.HandleFunc("GET /"+path+"/{$}", a.signedIn(func(w http.ResponseWriter, r *http.Request, u *user) {
+		list(w, r, u, http.StatusOK, pageData{})
+	}))
+	mux.HandleFunc("POST /"+path+"/{$}", a.signedIn(func(w http.ResponseWriter, r *http.Request, u *user) {
+		vals, form, err := rs.decodeForm(w, r, true)
+		if err == nil {
+			_, err = a.create(r.Context(), rs, vals)
+		}
+		if err != nil {
+			d := pageData{Form: form}
+			if !errors.As(err, new(badRequest)) {
+				a.pageFailed(w, r, path, pageData{User: u}, err)
+				return
+			}
+			d.Error = err.Error()
+			list(w, r, u, http.StatusBadRequest, d)
+			return
+		}
+		http.Redirect(w, r, "/"+path+"/", http.StatusSeeOther)
+	}))
+	mux.HandleFunc("POST /"+path+"/{id}/{$}", a.signedIn(func(w http.ResponseWriter, r *http.Request, u *user) {
+		id, ok := a.pageID(w, r, u)
+		if !ok {
+			return
+		}
+		vals, form, err := rs.decodeForm(w, r, false)
+		if err == nil {
+			_, err = a.update(r.Context(), rs, id, vals)
+		}
+		if err != nil {
+			if !errors.As(err, new(badRequest)) {
+				a.pageFailed(w, r, path, pageData{User: u}, err)
+				return
+			}
+			if path == "leads" {
+				a.leadPage(w, r, u, id, http.StatusBadRequest, pageData{Form: form, Error: err.Error()})
+				return
+			}
+			list(w, r, u, http.StatusBadRequest, pageData{Error: err.Error()})
+			return
+		}
+		http.Redirect(w, r, "/"+path+"/", http.StatusSeeOther)
+	}))
+	mux.HandleFunc("POST /"+path+"/{id}/delete/{$}", a.signedIn(func(w http.ResponseWriter, r *http.Request, u *user) {
+		id, ok := a.pageID(w, r, u)
+		if !ok {
+			return
+		}
+		if err := a.remove(r.Context(), rs, id); err != nil {
+			a.pageFailed(w, r, path, pageData{User: u}, err)
+			return
+		}
+		http.Redirect(w, r, "/"+path+"/", http.StatusSeeOther)
+	}))
+	if path == "leads" {
+		mux.HandleFunc("GET /leads/{id}/{$}", a.signedIn(func(w http.ResponseWriter, r *http.Request, u *user) {
+			if id, ok := a.pageID(w, r, u); ok {
+				a.leadPage(w, r, u, id, http.StatusOK, pageData{})
+			}
+		}))
+	}
+}
+
+// statuses are a lead's statuses, in the order the form offers them.
+var statuses = resources["leads"].fields[3].enum
+
+// leadPage renders a lead's edit form; another tenant's lead is not found
+// (and audited by get), exactly like a missing one.
+func (a *app) leadPage(w http.ResponseWriter, r *http.Request, u *user, id int64, code int, d pageData) {
+	item, err := a.get(r.Context(), resources["leads"], id)
+	if err != nil {
+		a.pageFailed(w, r, "lead", pageData{User: u}, err)
+		return
+	}
+	d.User, d.Item, d.Active, d.Statuses = u, item, "leads", statuses
+	d.Title = "Lead"
+	if d.Form == nil {
+		d.Form = map[string]string{}
+		for _, f := range resources["leads"].fields {
+			d.Form[f.name], _ = item[f.name].(string)
+		}
+	}
+	a.render(w, r, code, "lead", d)
+}
+
+// pageID parses {id}; anything but a positive integer is not found.
+func (a *app) pageID(w http.ResponseWriter, r *http.Request, u *user) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		a.pageFailed(w, r, "notfound", pageData{User: u}, errNotFound)
+		return 0, false
+	}
+	return id, true
+}

@@ -90,7 +90,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 		resolve.WithBaseDomain(cfg.baseDomain),
 		resolve.WithTrustedProxies(proxies...),
 		resolve.WithAuditor(a.auditor),
-		resolve.WithEmptyOrigin(true), // non-browser WebSocket clients send none
+		resolve.WithEmptyOrigin(true),               // non-browser WebSocket clients send none
 		resolve.WithNotFoundHandler(hostNotFound()), // JSON for the API, a plain page for browsers
 		resolve.WithSuspendedHandler(jsonError(http.StatusForbidden, "tenant suspended")),
 		resolve.WithErrorHandler(unavailableHandler),

@@ -90,8 +90,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 		resolve.WithBaseDomain(cfg.baseDomain),
 		resolve.WithTrustedProxies(proxies...),
 		resolve.WithAuditor(a.auditor),
-		resolve.WithEmptyOrigin(true),               // non-browser WebSocket clients send none
-		resolve.WithNotFoundHandler(hostNotFound()), // JSON for the API, a plain page for browsers
+		resolve.WithEmptyOrigin(true), // non-browser WebSocket clients send none
+		resolve.WithNotFoundHandler(hostNotFound()),
 		resolve.WithSuspendedHandler(jsonError(http.StatusForbidden, "tenant suspended")),
 		resolve.WithErrorHandler(unavailableHandler),
 	); err != nil {

@@ -256,6 +256,10 @@ func (a *app) signedIn(next func(http.ResponseWriter, *http.Request, *user)) htt
 func (a *app) pageRoutes(mux *http.ServeMux) {
 	static := http.StripPrefix("/static/", http.FileServerFS(staticFS))
 	mux.Handle("GET /static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			a.pathNotFound(w, r) // files only, no listing
+			return
+		}
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		if r.URL.Query().Get("v") == assetVersion {
 			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")

@@ -161,6 +161,9 @@ func TestPagesAreBrandedAndUnderAStrictPolicy(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code)
 	assert.Equal(t, "public, max-age=31536000, immutable", h.Get("Cache-Control"))
 	assert.Equal(t, "nosniff", h.Get("X-Content-Type-Options"))
+	code, body, _ := acme.page("/static/")
+	assert.Equal(t, http.StatusNotFound, code)
+	assert.NotContains(t, body, `<a href="app.js">`, "no listing")
 	_, _, h = acme.page("/static/app.js?v=old")
 	assert.Equal(t, "no-cache", h.Get("Cache-Control"), "only the current version is cached for good")
 }

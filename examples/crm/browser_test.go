@@ -377,6 +377,21 @@ func TestBrowser(t *testing.T) {
 		got := eval[string](b, `fetch("/api/documents/`+docID+`/download/").then(async r => r.status + " " + r.headers.get("Content-Disposition") + " " + (await r.text()).slice(0, 20))`)
 		assert.Regexp(t, `^200 attachment; filename="acme-secret\.txt"; .* acme only, line of a$`, got, "status, disposition, content")
 
+		// An uploaded page is never rendered on acme's origin, where its
+		// script would run with acme's session.
+		page := filepath.Join(t.TempDir(), "page.html")
+		require.NoError(t, os.WriteFile(page, []byte(`<!doctype html><script>localStorage.setItem("pwned", "1")</script><p>hi</p>`), 0o600))
+		b.open(acmeHost, "/documents/")
+		b.do(chromedp.SetUploadFiles(chromedp.CSS(`#upload input[type=file]`), []string{page}),
+			chromedp.Click(chromedp.CSS(`#upload button`)))
+		b.eventually(`document.querySelector("#documents") && document.querySelector("#documents").textContent.includes("page.html")`)
+		pageID := b.rowID("#documents", "page.html")
+		ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+		_ = chromedp.Do(ctx, chromedp.Navigate(b.url(acmeHost, "/api/documents/"+pageID+"/download/"))) // a download aborts the navigation
+		cancel()
+		b.open(acmeHost, "/documents/")
+		assert.False(t, eval[bool](b, `localStorage.getItem("pwned") !== null`), "the uploaded page's script ran on acme's origin")
+
 		b.open(globexHost, "/documents/")
 		assert.NotContains(t, b.body(), "acme-secret.txt")
 		assert.Equal(t, http.StatusNotFound, b.fetchStatus("/api/documents/"+docID+"/download/"))
@@ -392,7 +407,14 @@ func TestBrowser(t *testing.T) {
 		require.NoError(t, png.Encode(&img, m))
 		photo := filepath.Join(t.TempDir(), "ada.png")
 		require.NoError(t, os.WriteFile(photo, img.Bytes(), 0o600))
+		notPhoto := filepath.Join(t.TempDir(), "notes.txt")
+		require.NoError(t, os.WriteFile(notPhoto, []byte("not an image"), 0o600))
 		b.open(acmeHost, "/applicants/")
+		b.do(chromedp.SetValue(chromedp.CSS(`#new-applicant input[name=name]`), "Ada Applicant"),
+			chromedp.SetUploadFiles(chromedp.CSS(`#new-applicant input[name=photo]`), []string{notPhoto}),
+			chromedp.Click(chromedp.CSS(`#new-applicant button`)))
+		b.eventually(`document.querySelector("#new-applicant [data-error]").textContent.includes("must be a PNG, JPEG, GIF or WebP image")`)
+		assert.Equal(t, "Ada Applicant", eval[string](b, `document.querySelector("#new-applicant input[name=name]").value`), "the input is kept")
 		b.do(chromedp.SetValue(chromedp.CSS(`#new-applicant input[name=name]`), "Ada Applicant"),
 			chromedp.SetUploadFiles(chromedp.CSS(`#new-applicant input[name=photo]`), []string{photo}),
 			chromedp.Click(chromedp.CSS(`#new-applicant button`)))

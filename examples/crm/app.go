@@ -322,7 +322,7 @@ func (a *app) routes() http.Handler {
 	}
 	a.documentRoutes(api)
 	api.HandleFunc("GET /api/dashboard/overview/", a.authed(a.dashboard))
-	a.pageRoutes(api) // the web pages: web.go
+	a.pageRoutes(api) // the web pages: pages.go
 	api.HandleFunc("/", a.pathNotFound)
 	// The WebSocket lives as long as its client: it is the one route
 	// without the request deadline.

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -221,6 +224,27 @@ func TestPagesSecureCookieIsHostPrefixed(t *testing.T) {
 	assert.NotContains(t, set, "Domain=")
 }
 
+func TestPagesOverTLSUseHostPrefixedCookies(t *testing.T) {
+	cfg, _, err := parseFlags("crm", []string{"-data", t.TempDir(), "-bcrypt-cost", "4"}, io.Discard)
+	require.NoError(t, err)
+	a, err := newApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	t.Cleanup(a.close)
+	ts := httptest.NewUnstartedServer(a.routes())
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	s := &server{Server: ts, app: a}
+	c := s.client(t, "acme.localhost")
+	code, _, h := c.form("/login/", url.Values{"email": {"admin@acme.test"}, "password": {"demo"}})
+	require.Equal(t, http.StatusSeeOther, code)
+	set := h.Get("Set-Cookie")
+	assert.True(t, strings.HasPrefix(set, "__Host-session="), set)
+	assert.Contains(t, set, "; Secure")
+	code, body, _ := c.page("/leads/")
+	assert.Equal(t, http.StatusOK, code, "the __Host- cookie signs the browser in over TLS")
+	assert.Contains(t, body, "Wile E. Coyote")
+}
+
 func TestPageFormsSayWhatIsWrongAndLoseNothing(t *testing.T) {
 	s := newServer(t, "sqlite")
 	c := s.client(t, "acme.localhost").signInPage("admin@acme.test")
@@ -397,6 +421,39 @@ func FuzzLogoSource(f *testing.F) {
 		}
 		if c := themeColour(in); c != defaultColour && !hexColour.MatchString(c) {
 			t.Fatalf("themeColour(%q) = %q", in, c)
+		}
+	})
+}
+
+// FuzzDecodeForm sends any body to the lead form decoder: it refuses it,
+// or returns only the lead's fields, each as its JSON twin would.
+func FuzzDecodeForm(f *testing.F) {
+	for _, s := range []string{"name=x", "name=x&status=won", "name=%zz", "name=a&name=b", "tenant_id=x&name=y", "name=+", "status=new"} {
+		f.Add(s, true)
+	}
+	rs := resources["leads"]
+	f.Fuzz(func(t *testing.T, body string, create bool) {
+		r := httptest.NewRequest("POST", "/leads/", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		vals, _, err := rs.decodeForm(httptest.NewRecorder(), r, create)
+		if err != nil {
+			return
+		}
+		if create && len(vals) != len(rs.fields) {
+			t.Fatalf("%q: create without every field: %v", body, vals)
+		}
+		for k, v := range vals {
+			f, ok := rs.field(k)
+			if !ok {
+				t.Fatalf("%q: unknown field %q accepted", body, k)
+			}
+			raw, _ := json.Marshal(v)
+			if _, err := f.parse(raw); err != nil {
+				t.Fatalf("%q: field %q = %q fails its own check: %v", body, k, v, err)
+			}
+			if f.required && v == "" {
+				t.Fatalf("%q: required field %q empty", body, k)
+			}
 		}
 	})
 }

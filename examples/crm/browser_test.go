@@ -327,7 +327,7 @@ func TestBrowser(t *testing.T) {
 		}
 		b.open(acmeHost, "/leads/")
 		b.screenshot(shots, "acme-leads-phone")
-		b.do(chromedp.EmulateReset())
+		b.do(chromedp.EmulateViewport(1280, 900)) // the window size the browser started with
 	})
 
 	step("globex in the same browser is signed out and shows its own branding", func(t *testing.T) {

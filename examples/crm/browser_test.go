@@ -458,9 +458,9 @@ func TestBrowser(t *testing.T) {
 		assert.NotContains(t, b.body(), "Hank Scorpio")
 	})
 
-	// attack runs, on a page of the sibling host, a form post and
-	// credentialed fetches at the victim's host, then waits until the
-	// server has answered the form.
+	// attack runs, on a page of the sibling host, a form post,
+	// credentialed fetches and a WebSocket at the victim's host, then
+	// waits until the server has answered the form.
 	attack := func(t *testing.T, sibling, victim string) []post {
 		before := len(rec.postsTo(victim))
 		b.open(sibling, hostilePath)
@@ -478,6 +478,14 @@ func TestBrowser(t *testing.T) {
 			return true;
 		})(%s, %s)`, mustJSON(b.url(victim, "")), mustJSON(leadID))
 		eval[bool](b, js)
+		// Nor may it listen to acme's notifications: the socket's handshake
+		// carries the cookie too, and the Origin check refuses it.
+		socket := eval[string](b, fmt.Sprintf(`new Promise(done => {
+			const s = new WebSocket(%s + "/ws/notifications");
+			s.onopen = () => { s.close(); done("open"); };
+			s.onerror = () => done("refused");
+		})`, mustJSON("ws://"+victim+":"+b.port)))
+		assert.Equal(t, "refused", socket, "a WebSocket to %s from %s", victim, sibling)
 		deadline := time.Now().Add(20 * time.Second)
 		for len(rec.postsTo(victim)) < before+5 {
 			require.True(t, time.Now().Before(deadline), "the server did not see the sibling's five posts: %+v", rec.postsTo(victim)[before:])

@@ -313,7 +313,7 @@ func TestPagesCrossOriginPostsAreRefused(t *testing.T) {
 		{"Origin", "http://globex.localhost"},
 		{"Origin", "null"},
 	} {
-		for _, path := range []string{"/leads/", "/leads/1/", "/leads/1/delete/", "/logout/"} {
+		for _, path := range []string{"/leads/", "/leads/1/", "/leads/1/delete/", "/logout/", "/login/"} {
 			code, _, _ := c.form(path, url.Values{"name": {"Planted"}, "status": {"lost"}}, h...)
 			assert.Equal(t, http.StatusForbidden, code, "%s %v", path, h)
 		}

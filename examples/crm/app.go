@@ -92,7 +92,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 		resolve.WithAuditor(a.auditor),
 		resolve.WithEmptyOrigin(true), // non-browser WebSocket clients send none
 		resolve.WithNotFoundHandler(hostNotFound()),
-		resolve.WithSuspendedHandler(jsonError(http.StatusForbidden, "tenant suspended")),
+		resolve.WithSuspendedHandler(hostSuspended()),
 		resolve.WithErrorHandler(unavailableHandler),
 	); err != nil {
 		return nil, err

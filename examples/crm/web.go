@@ -50,6 +50,8 @@ var (
 	// links to nothing, so it tells a prober nothing.
 	plainNotFound = []byte("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found</title></head>" +
 		"<body><h1>Not found</h1></body></html>\n")
+	plainSuspended = []byte("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Suspended</title></head>" +
+		"<body><h1>This account is suspended</h1></body></html>\n")
 )
 
 // parsePages parses each page with the shared layout.
@@ -198,15 +200,25 @@ func (a *app) pageFailed(w http.ResponseWriter, r *http.Request, name string, d 
 // browser's page request, the API's JSON error under /api/ and /ws/. Both
 // are the same for every unknown host.
 func hostNotFound() http.Handler {
-	api := jsonError(http.StatusNotFound, "not found")
+	return plainOrJSON(http.StatusNotFound, "not found", plainNotFound)
+}
+
+// hostSuspended answers a suspended tenant's host the same way, saying no
+// more than the API's "tenant suspended": no name, no branding.
+func hostSuspended() http.Handler {
+	return plainOrJSON(http.StatusForbidden, "tenant suspended", plainSuspended)
+}
+
+func plainOrJSON(code int, msg string, page []byte) http.Handler {
+	api := jsonError(code, msg)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/ws/") {
 			api.ServeHTTP(w, r)
 			return
 		}
 		setPageHeaders(w, "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = w.Write(plainNotFound)
+		w.WriteHeader(code)
+		_, _ = w.Write(page)
 	})
 }
 

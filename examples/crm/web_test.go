@@ -123,6 +123,26 @@ func inlineCode(page string) []string {
 	return found
 }
 
+func TestPagesOfASuspendedTenantRevealNothing(t *testing.T) {
+	s := newServer(t, "sqlite")
+	op := s.client(t, "platform.localhost")
+	op.token = "op-secret"
+	code, _ := op.json("POST", "/admin/api/tenants/", map[string]any{"slug": "initech", "name": "Initech"})
+	require.Equal(t, http.StatusCreated, code)
+	code, _ = op.json("POST", "/admin/api/tenants/initech/suspend/", nil)
+	require.Equal(t, http.StatusOK, code)
+	for _, path := range []string{"/", "/login/", "/theme.css"} {
+		code, body, h := s.client(t, "initech.localhost").page(path)
+		assert.Equal(t, http.StatusForbidden, code, path)
+		assert.Equal(t, string(plainSuspended), body, path)
+		assert.Contains(t, h.Get("Content-Security-Policy"), "default-src 'none'")
+	}
+	assert.NotContains(t, string(plainSuspended), "Initech")
+	code, body, _ := s.client(t, "initech.localhost").page("/api/leads/")
+	assert.Equal(t, http.StatusForbidden, code)
+	assert.JSONEq(t, `{"error":"tenant suspended"}`, body, "the API keeps its JSON error")
+}
+
 func TestPagesAreBrandedAndUnderAStrictPolicy(t *testing.T) {
 	s := newServer(t, "sqlite")
 	acme := s.client(t, "acme.localhost").signInPage("admin@acme.test")

@@ -104,8 +104,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 		resolve.WithTrustedProxies(proxies...),
 		resolve.WithAuditor(a.auditor),
 		resolve.WithEmptyOrigin(true), // non-browser WebSocket clients send none
-		resolve.WithNotFoundHandler(jsonError(http.StatusNotFound, "not found")),
-		resolve.WithSuspendedHandler(jsonError(http.StatusForbidden, "tenant suspended")),
+		resolve.WithNotFoundHandler(hostNotFound()),
+		resolve.WithSuspendedHandler(hostSuspended()),
 		resolve.WithErrorHandler(unavailableHandler),
 		resolve.WithObserver(a.metrics),
 	); err != nil {
@@ -340,7 +340,8 @@ func (a *app) routes() http.Handler {
 	}
 	a.documentRoutes(api)
 	api.HandleFunc("GET /api/dashboard/overview/", a.authed(a.dashboard))
-	api.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeError(w, http.StatusNotFound, "not found") })
+	a.pageRoutes(api) // the web pages: pages.go
+	api.HandleFunc("/", a.pathNotFound)
 	// The WebSocket lives as long as its client: it is the one route
 	// without the request deadline.
 	tenantSide := http.NewServeMux()

@@ -1,0 +1,464 @@
+package sqlscope
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/tenantwall/tenantwall/tenant"
+)
+
+// DefaultStatements is how many distinct statement texts Units keeps
+// prepared (WithStatements).
+const DefaultStatements = 256
+
+// Units hands each request one unit of work: a transaction scoped to the
+// request's tenant, begun on the first statement and ended with the
+// request (Middleware) or the function (Run). The authentication lookup
+// and the handler's queries then share one BEGIN and one COMMIT, and a
+// request that sends no statement opens none.
+//
+// Statements run through a Unit are prepared once per database
+// connection and reused by every later unit: a statement text is run
+// unprepared the first time, prepared on the pool when that unit has
+// ended (so preparing never waits for a connection while holding one),
+// and kept, up to WithStatements distinct texts.
+//
+// Units is safe for concurrent use. It does not own or close the *sql.DB.
+type Units struct {
+	db      *sql.DB
+	rls     *RLS
+	auditor tenant.Auditor
+	onError func(http.ResponseWriter, *http.Request, error)
+	stmts   stmtCache
+}
+
+// UnitsOption configures NewUnits.
+type UnitsOption func(*unitsOptions) error
+
+type unitsOptions struct {
+	rls     *RLS
+	auditor tenant.Auditor
+	onError func(http.ResponseWriter, *http.Request, error)
+	max     int
+}
+
+// WithRLS makes every unit set the tenant as RLS.Tx does —
+// set_config(setting, id, true) in the unit's transaction, a bound
+// parameter that ends with it — and report to r's auditor. db must be
+// r's own handle. Without it a unit is a plain transaction and the
+// statements must scope themselves (Filter.On(unit)).
+func WithRLS(r *RLS) UnitsOption {
+	return func(o *unitsOptions) error {
+		if r == nil {
+			return errors.New("sqlscope: WithRLS: nil RLS")
+		}
+		o.rls = r
+		return nil
+	}
+}
+
+// WithUnitAuditor sets where a unit used under another tenant is reported
+// (default: WithRLS's auditor, else tenant.DefaultAuditor).
+func WithUnitAuditor(a tenant.Auditor) UnitsOption {
+	return func(o *unitsOptions) error { o.auditor = a; return nil }
+}
+
+// WithEndErrorHandler sets what Middleware answers when a unit's COMMIT
+// fails before the response status is sent; err is the commit's error.
+// The default answers 503 with Retry-After when IsUnavailable(err), else
+// 500, with a plain-text body.
+func WithEndErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error)) UnitsOption {
+	return func(o *unitsOptions) error {
+		if h == nil {
+			return errors.New("sqlscope: WithEndErrorHandler: nil handler")
+		}
+		o.onError = h
+		return nil
+	}
+}
+
+// WithStatements sets how many distinct statement texts are kept prepared
+// (default DefaultStatements); 0 prepares none.
+func WithStatements(n int) UnitsOption {
+	return func(o *unitsOptions) error {
+		if n < 0 {
+			return fmt.Errorf("sqlscope: WithStatements: %d is negative", n)
+		}
+		o.max = n
+		return nil
+	}
+}
+
+// NewUnits returns Units that begin their transactions on db.
+func NewUnits(db *sql.DB, opts ...UnitsOption) (*Units, error) {
+	o := unitsOptions{onError: defaultEndError, max: DefaultStatements}
+	for _, f := range opts {
+		if err := f(&o); err != nil {
+			return nil, err
+		}
+	}
+	if db == nil {
+		return nil, errors.New("sqlscope: NewUnits: db is nil")
+	}
+	if o.rls != nil && o.rls.db != db {
+		return nil, errors.New("sqlscope: NewUnits: db is not the RLS's handle, whose role it checked")
+	}
+	if o.auditor == nil && o.rls != nil {
+		o.auditor = o.rls.auditor
+	}
+	u := &Units{db: db, rls: o.rls, auditor: tenant.OrDefault(o.auditor), onError: o.onError}
+	u.stmts.max = o.max
+	return u, nil
+}
+
+func defaultEndError(w http.ResponseWriter, _ *http.Request, err error) {
+	code := http.StatusInternalServerError
+	if IsUnavailable(err) {
+		w.Header().Set("Retry-After", "1")
+		code = http.StatusServiceUnavailable
+	}
+	http.Error(w, http.StatusText(code), code)
+}
+
+type unitKey struct{}
+
+// UnitFromContext returns the unit Middleware or Run put in ctx.
+func UnitFromContext(ctx context.Context) (*Unit, bool) {
+	u, ok := ctx.Value(unitKey{}).(*Unit)
+	return u, ok
+}
+
+// Run runs fn with a unit bound to ctx's tenant in the context it is
+// given, then commits the unit's transaction if fn returned nil and rolls
+// it back otherwise (and on a panic). It returns fn's error, or the
+// commit's.
+func (us *Units) Run(ctx context.Context, fn func(ctx context.Context) error) (err error) {
+	u := us.begin(ctx)
+	defer func() {
+		if p := recover(); p != nil {
+			_ = u.end(false)
+			panic(p)
+		}
+	}()
+	if err = fn(context.WithValue(ctx, unitKey{}, u)); err != nil {
+		_ = u.end(false)
+		return err
+	}
+	return u.end(true)
+}
+
+// Middleware gives each request a unit bound to the request's tenant (so
+// it goes after the middleware that resolves the tenant), found with
+// UnitFromContext. The unit ends when the response status is decided:
+//
+//   - a status below 400 (written by WriteHeader, by the first Write, or
+//     the implicit 200 of a handler that wrote nothing) commits first, and
+//     is sent only if the COMMIT succeeded: a write that fails to commit is
+//     never answered 2xx. When the COMMIT fails, the handler's headers are
+//     dropped, WithEndErrorHandler answers instead, and the handler's
+//     later writes are discarded with an error;
+//   - a status of 400 or above rolls back, and so does a panic (which is
+//     then re-raised) or the end of the request's context;
+//   - informational statuses (1xx) are passed on and decide nothing.
+//
+// A statement sent through the unit after that — from the handler, after
+// writing the status, or from a goroutine that outlived the request —
+// returns ErrUnitEnded. Read everything the response needs before writing
+// its status. Requests that send no statement begin no transaction.
+func (us *Units) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u := us.begin(r.Context())
+		uw := &unitWriter{ResponseWriter: w, u: u, r: r}
+		done := false
+		defer func() {
+			if !done {
+				_ = u.end(false) // a panic: roll back, let it go on
+			}
+		}()
+		next.ServeHTTP(uw, r.WithContext(context.WithValue(r.Context(), unitKey{}, u)))
+		done = true
+		if !uw.decided {
+			uw.decide(http.StatusOK, false)
+		}
+	})
+}
+
+func (us *Units) begin(ctx context.Context) *Unit {
+	id, _ := tenant.IDFromContext(ctx)
+	return &Unit{units: us, ctx: ctx, id: id}
+}
+
+// Unit is one request's scoped unit of work, bound to the tenant of the
+// request it was made for. It is a Querier, so it can be given to
+// Filter.On. Its transaction begins with its first statement; every
+// statement checks first that its context carries the unit's tenant.
+// Without a tenant it returns tenant.ErrNoTenant; under another tenant it
+// returns ErrUnitTenant and reports the attempt to the auditor; after the
+// unit ended it returns ErrUnitEnded. None of them sends anything.
+//
+// A Unit is safe for concurrent use, but its statements share one
+// connection, as a *sql.Tx's do: read each result before the next
+// statement.
+type Unit struct {
+	units *Units
+	ctx   context.Context // the request's: the transaction ends with it
+	id    string          // bound tenant ID; empty when the request had none
+
+	mu    sync.Mutex
+	tx    *sql.Tx
+	ended bool
+	fresh []string // statement texts run unprepared, prepared at the end
+}
+
+// QueryContext runs a query in the unit's transaction.
+func (u *Unit) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	tx, st, err := u.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if st != nil {
+		return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return tx.QueryContext(ctx, query, args...)
+}
+
+// QueryRowContext runs a query expected to return at most one row in the
+// unit's transaction.
+func (u *Unit) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	tx, st, err := u.stmt(ctx, query)
+	if err != nil {
+		return errRow(err)
+	}
+	if st != nil {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, query, args...)
+}
+
+// ExecContext runs a statement in the unit's transaction.
+func (u *Unit) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	tx, st, err := u.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if st != nil {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, query, args...)
+}
+
+// stmt checks ctx against the unit, begins the transaction if this is the
+// unit's first statement, and returns the prepared statement for query if
+// there is one.
+func (u *Unit) stmt(ctx context.Context, query string) (*sql.Tx, *sql.Stmt, error) {
+	id, err := tenant.IDFromContext(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	switch {
+	case u.ended:
+		return nil, nil, ErrUnitEnded
+	case u.id == "":
+		return nil, nil, fmt.Errorf("%w: the request had no tenant when its unit was made", tenant.ErrNoTenant)
+	case id != u.id:
+		u.units.auditor.Audit(ctx, tenant.Event{Kind: tenant.EventCrossTenant, Package: "sqlscope",
+			TenantID: id, OwnerID: u.id, Resource: "unit of work of another tenant's request"})
+		return nil, nil, fmt.Errorf("%w: a statement of tenant %q on a unit of tenant %q", ErrUnitTenant, id, u.id)
+	}
+	if u.tx == nil {
+		if err := u.open(); err != nil {
+			return nil, nil, err
+		}
+	}
+	st, ok := u.units.stmts.get(query)
+	if !ok && len(u.fresh) < u.units.stmts.max {
+		u.fresh = append(u.fresh, query)
+	}
+	return u.tx, st, nil
+}
+
+// open begins the transaction on the request's context, so that it rolls
+// back if the request ends before the unit does. Called with u.mu held.
+func (u *Unit) open() error {
+	tx, err := u.units.db.BeginTx(u.ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlscope: begin unit: %w", err)
+	}
+	if r := u.units.rls; r != nil {
+		if _, err := tx.ExecContext(u.ctx, `SELECT set_config($1, $2, true)`, r.setting, u.id); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("sqlscope: set tenant: %w", err)
+		}
+	}
+	u.tx = tx
+	return nil
+}
+
+// end commits or rolls back the unit's transaction, if it began, and
+// refuses every later statement. It then prepares the statements the
+// unit ran unprepared, now that it holds no connection.
+func (u *Unit) end(commit bool) error {
+	u.mu.Lock()
+	if u.ended {
+		u.mu.Unlock()
+		return nil
+	}
+	u.ended = true
+	tx, fresh := u.tx, u.fresh
+	u.tx, u.fresh = nil, nil
+	u.mu.Unlock()
+	if tx == nil {
+		return nil
+	}
+	var err error
+	if commit {
+		if err = tx.Commit(); err != nil {
+			err = fmt.Errorf("sqlscope: commit unit: %w", err)
+		}
+	} else {
+		_ = tx.Rollback()
+	}
+	for _, q := range fresh {
+		u.units.stmts.prepare(u.ctx, u.units.db, q)
+	}
+	return err
+}
+
+// unitWriter ends the unit before the response status goes out.
+type unitWriter struct {
+	http.ResponseWriter
+	u       *Unit
+	r       *http.Request
+	decided bool
+	failed  error // the COMMIT's error, once the end handler answered
+}
+
+func (w *unitWriter) WriteHeader(code int) {
+	if w.decided || code < 200 {
+		if w.failed == nil {
+			w.ResponseWriter.WriteHeader(code)
+		}
+		return
+	}
+	w.decide(code, true)
+}
+
+// decide ends the unit for status code and, unless the commit failed,
+// sends code when send is true.
+func (w *unitWriter) decide(code int, send bool) {
+	w.decided = true
+	if err := w.u.end(code < 400); err != nil {
+		w.failed = err
+		h := w.ResponseWriter.Header()
+		for k := range h {
+			delete(h, k)
+		}
+		w.u.units.onError(w.ResponseWriter, w.r, err)
+		return
+	}
+	if send {
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (w *unitWriter) Write(b []byte) (int, error) {
+	if !w.decided {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.failed != nil {
+		return 0, fmt.Errorf("%w: response discarded: %w", ErrUnitEnded, w.failed)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush sends the status (ending the unit) and flushes.
+func (w *unitWriter) Flush() {
+	if !w.decided {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.failed == nil {
+		_ = http.NewResponseController(w.ResponseWriter).Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *unitWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// stmtCache holds the prepared statements shared by every unit. A nil
+// entry is a text that failed to prepare and is run unprepared.
+type stmtCache struct {
+	mu  sync.RWMutex
+	m   map[string]*sql.Stmt
+	max int
+}
+
+func (c *stmtCache) get(q string) (*sql.Stmt, bool) {
+	c.mu.RLock()
+	st, ok := c.m[q]
+	c.mu.RUnlock()
+	return st, ok
+}
+
+func (c *stmtCache) prepare(ctx context.Context, db *sql.DB, q string) {
+	c.mu.RLock()
+	_, ok := c.m[q]
+	full := len(c.m) >= c.max
+	c.mu.RUnlock()
+	if ok || full {
+		return
+	}
+	st, err := db.PrepareContext(context.WithoutCancel(ctx), q)
+	if err != nil {
+		st = nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[q]; ok || len(c.m) >= c.max {
+		if st != nil {
+			_ = st.Close()
+		}
+		return
+	}
+	if c.m == nil {
+		c.m = map[string]*sql.Stmt{}
+	}
+	c.m[q] = st
+}
+
+// errRow returns a *sql.Row whose Scan returns err. database/sql offers no
+// constructor for one, so it asks refuse, a handle whose connector fails
+// with the error carried by the context it is given.
+func errRow(err error) *sql.Row {
+	return refuse.QueryRowContext(context.WithValue(context.Background(), refuseKey{}, err), "")
+}
+
+var refuse = func() *sql.DB {
+	db := sql.OpenDB(refuseConnector{})
+	db.SetMaxIdleConns(0)
+	return db
+}()
+
+type refuseKey struct{}
+
+type refuseConnector struct{}
+
+func (refuseConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	err, _ := ctx.Value(refuseKey{}).(error)
+	if err == nil {
+		err = ErrUnitEnded
+	}
+	return nil, err
+}
+
+func (refuseConnector) Driver() driver.Driver { return refuseDriver{} }
+
+type refuseDriver struct{}
+
+func (refuseDriver) Open(string) (driver.Conn, error) { return nil, ErrUnitEnded }

@@ -166,6 +166,14 @@ func (us *Units) Run(ctx context.Context, fn func(ctx context.Context) error) (e
 //     then re-raised) or the end of the request's context;
 //   - informational statuses (1xx) are passed on and decide nothing.
 //
+// A request with a safe method (GET, HEAD, OPTIONS, TRACE) gets a
+// read-only transaction (sql.TxOptions.ReadOnly): PostgreSQL refuses its
+// writes. On SQLite, open the database with _txlock=immediate
+// (modernc.org/sqlite) so that the other requests take the write lock at
+// BEGIN and wait for it (busy_timeout): a deferred transaction that reads
+// (the user lookup) and then writes fails at once with SQLITE_BUSY when
+// another connection is writing.
+//
 // A statement sent through the unit after that — from the handler, after
 // writing the status, or from a goroutine that outlived the request —
 // returns ErrUnitEnded. Read everything the response needs before writing
@@ -173,6 +181,10 @@ func (us *Units) Run(ctx context.Context, fn func(ctx context.Context) error) (e
 func (us *Units) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u := us.begin(r.Context())
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+			u.opts = &sql.TxOptions{ReadOnly: true}
+		}
 		uw := &unitWriter{ResponseWriter: w, u: u, r: r}
 		done := false
 		defer func() {
@@ -208,11 +220,30 @@ type Unit struct {
 	units *Units
 	ctx   context.Context // the request's: the transaction ends with it
 	id    string          // bound tenant ID; empty when the request had none
+	opts  *sql.TxOptions
 
 	mu    sync.Mutex
 	tx    *sql.Tx
 	ended bool
 	fresh []string // statement texts run unprepared, prepared at the end
+	after []func() // OnCommit's
+}
+
+// OnCommit has fn called once the unit's transaction has committed —
+// before the response status is sent, in the request's goroutine — and
+// never if it rolls back. Use it for what must not happen for a write that
+// is not kept: invalidating a cache (another request could refill it from
+// the data not yet committed), publishing an event. A unit that sent no
+// statement commits trivially. After the unit ended it returns
+// ErrUnitEnded and does not call fn.
+func (u *Unit) OnCommit(fn func()) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.ended {
+		return ErrUnitEnded
+	}
+	u.after = append(u.after, fn)
+	return nil
 }
 
 // QueryContext runs a query in the unit's transaction.
@@ -287,7 +318,7 @@ func (u *Unit) stmt(ctx context.Context, query string) (*sql.Tx, *sql.Stmt, erro
 // open begins the transaction on the request's context, so that it rolls
 // back if the request ends before the unit does. Called with u.mu held.
 func (u *Unit) open() error {
-	tx, err := u.units.db.BeginTx(u.ctx, nil)
+	tx, err := u.units.db.BeginTx(u.ctx, u.opts)
 	if err != nil {
 		return fmt.Errorf("sqlscope: begin unit: %w", err)
 	}
@@ -311,19 +342,23 @@ func (u *Unit) end(commit bool) error {
 		return nil
 	}
 	u.ended = true
-	tx, fresh := u.tx, u.fresh
-	u.tx, u.fresh = nil, nil
+	tx, fresh, after := u.tx, u.fresh, u.after
+	u.tx, u.fresh, u.after = nil, nil, nil
 	u.mu.Unlock()
-	if tx == nil {
-		return nil
-	}
 	var err error
-	if commit {
+	switch {
+	case tx == nil:
+	case commit:
 		if err = tx.Commit(); err != nil {
 			err = fmt.Errorf("sqlscope: commit unit: %w", err)
 		}
-	} else {
+	default:
 		_ = tx.Rollback()
+	}
+	if commit && err == nil {
+		for _, fn := range after {
+			fn()
+		}
 	}
 	for _, q := range fresh {
 		u.units.stmts.prepare(u.ctx, u.units.db, q)

@@ -359,3 +359,41 @@ func TestNewUnitsRefusesBadOptions(t *testing.T) {
 		})
 	}
 }
+
+func TestUnitOnCommitRunsOnlyForKeptWrites(t *testing.T) {
+	f := newRLSFixture(t)
+	_, err := f.admin.Exec(`ALTER TABLE leads ADD CONSTRAINT leads_name_once UNIQUE (tenant_id, name) DEFERRABLE INITIALLY DEFERRED`)
+	require.NoError(t, err)
+	us, _ := f.units(t)
+	for _, c := range []struct {
+		name  string
+		write []string
+		fail  error
+		want  bool
+	}{
+		{name: "a committed unit runs it", write: []string{"kept"}, want: true},
+		{name: "a unit without statements runs it", want: true},
+		{name: "a rolled back unit does not", write: []string{"dropped"}, fail: errors.New("fail")},
+		{name: "a unit that fails to commit does not", write: []string{"dup", "dup"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ran := false
+			_ = us.Run(f.ctxA, func(ctx context.Context) error {
+				u, _ := sqlscope.UnitFromContext(ctx)
+				for _, name := range c.write {
+					if _, err := u.ExecContext(ctx, `INSERT INTO leads (name) VALUES ($1)`, name); err != nil {
+						return err
+					}
+				}
+				require.NoError(t, u.OnCommit(func() { ran = true }))
+				return c.fail
+			})
+			assert.Equal(t, c.want, ran)
+		})
+	}
+	t.Run("an ended unit refuses it", func(t *testing.T) {
+		var kept *sqlscope.Unit
+		require.NoError(t, us.Run(f.ctxA, func(ctx context.Context) error { kept, _ = sqlscope.UnitFromContext(ctx); return nil }))
+		assert.ErrorIs(t, kept.OnCommit(func() {}), sqlscope.ErrUnitEnded)
+	})
+}

@@ -53,6 +53,7 @@ type data struct {
 	dialect sqlscope.Dialect
 	filter  *sqlscope.Filter
 	rls     *sqlscope.RLS // nil in SQLite mode
+	units   *sqlscope.Units
 }
 
 // newData migrates the database (see migrate) and, on PostgreSQL, scopes
@@ -75,6 +76,9 @@ func newData(ctx context.Context, db, admin *sql.DB, d sqlscope.Dialect) (*data,
 			return nil, err
 		}
 	}
+	if x.units, err = newUnits(x); err != nil {
+		return nil, err
+	}
 	return x, nil
 }
 
@@ -95,10 +99,14 @@ func (x *data) migrate(ctx context.Context) error {
 }
 
 // tx runs fn with a filter bound to one transaction scoped to the context
-// tenant.
+// tenant: the request's unit of work (withUnits) if it has one, else a
+// transaction of its own.
 func (x *data) tx(ctx context.Context, fn func(f *sqlscope.Filter) error) error {
 	if _, err := tenant.IDFromContext(ctx); err != nil {
 		return err
+	}
+	if u, ok := sqlscope.UnitFromContext(ctx); ok {
+		return fn(x.filter.On(u))
 	}
 	if x.rls != nil {
 		return x.rls.Tx(ctx, func(tx *sql.Tx) error { return fn(x.filter.On(tx)) })

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantwall/tenantwall/sqlscope"
+	"github.com/tenantwall/tenantwall/sqlscope/pgxscope"
 	"github.com/tenantwall/tenantwall/tenant"
 	"github.com/tenantwall/tenantwall/tenant/tenanttest"
 )
@@ -80,11 +81,11 @@ func serve(us *sqlscope.Units, tn tenant.Tenant, h http.HandlerFunc) (code int) 
 	return code
 }
 
-func TestUnitSharesOneTransactionPerRequest(t *testing.T) {
+func testUnitSharesOneTransactionPerRequest(t *testing.T, begin ...sqlscope.UnitsOption) {
 	f := newRLSFixture(t)
 	f.insertLead(t, f.ctxA, "lead of A")
 	f.insertLead(t, f.ctxB, "lead of B")
-	us, _ := f.units(t)
+	us, _ := f.units(t, begin...)
 	var xids []string
 	var names []string
 	code := serve(us, f.a, func(w http.ResponseWriter, r *http.Request) {
@@ -112,10 +113,10 @@ func TestUnitSharesOneTransactionPerRequest(t *testing.T) {
 	assert.Equal(t, []string{"lead of A"}, names, "the unit is scoped to the request's tenant by row level security")
 }
 
-func TestUnitRefusesWhatIsNotItsRequest(t *testing.T) {
+func testUnitRefusesWhatIsNotItsRequest(t *testing.T, begin ...sqlscope.UnitsOption) {
 	f := newRLSFixture(t)
 	f.insertLead(t, f.ctxB, "lead of B")
-	us, aud := f.units(t)
+	us, aud := f.units(t, begin...)
 	var kept *sqlscope.Unit
 	var keptCtx context.Context
 	code := serve(us, f.a, func(w http.ResponseWriter, r *http.Request) {
@@ -164,12 +165,12 @@ func TestUnitRefusesWhatIsNotItsRequest(t *testing.T) {
 	assert.Equal(t, 1, f.leadCount(t, "lead of B"), "nothing was deleted")
 }
 
-func TestUnitCommitsBeforeTheStatusAndRollsBackOnFailure(t *testing.T) {
+func testUnitCommitsBeforeTheStatusAndRollsBackOnFailure(t *testing.T, begin ...sqlscope.UnitsOption) {
 	f := newRLSFixture(t)
 	// A deferred unique constraint fails at COMMIT, not at the INSERT.
 	_, err := f.admin.Exec(`ALTER TABLE leads ADD CONSTRAINT leads_name_once UNIQUE (tenant_id, name) DEFERRABLE INITIALLY DEFERRED`)
 	require.NoError(t, err)
-	us, _ := f.units(t)
+	us, _ := f.units(t, begin...)
 	insert := func(r *http.Request, name string) {
 		u, _ := sqlscope.UnitFromContext(r.Context())
 		_, err := u.ExecContext(r.Context(), `INSERT INTO leads (name) VALUES ($1)`, name)
@@ -254,10 +255,10 @@ type statusSpy struct {
 
 func (s statusSpy) WriteHeader(code int) { s.onStatus(); s.ResponseWriter.WriteHeader(code) }
 
-func TestUnitSettingDoesNotOutliveTheUnit(t *testing.T) {
+func testUnitSettingDoesNotOutliveTheUnit(t *testing.T, begin ...sqlscope.UnitsOption) {
 	f := newRLSFixture(t)
 	f.app.SetMaxOpenConns(1) // every statement below runs on the unit's connection
-	us, _ := f.units(t)
+	us, _ := f.units(t, begin...)
 	for _, c := range []struct {
 		name string
 		fn   func(ctx context.Context) error
@@ -360,11 +361,11 @@ func TestNewUnitsRefusesBadOptions(t *testing.T) {
 	}
 }
 
-func TestUnitOnCommitRunsOnlyForKeptWrites(t *testing.T) {
+func testUnitOnCommitRunsOnlyForKeptWrites(t *testing.T, begin ...sqlscope.UnitsOption) {
 	f := newRLSFixture(t)
 	_, err := f.admin.Exec(`ALTER TABLE leads ADD CONSTRAINT leads_name_once UNIQUE (tenant_id, name) DEFERRABLE INITIALLY DEFERRED`)
 	require.NoError(t, err)
-	us, _ := f.units(t)
+	us, _ := f.units(t, begin...)
 	for _, c := range []struct {
 		name  string
 		write []string
@@ -396,4 +397,51 @@ func TestUnitOnCommitRunsOnlyForKeptWrites(t *testing.T) {
 		require.NoError(t, us.Run(f.ctxA, func(ctx context.Context) error { kept, _ = sqlscope.UnitFromContext(ctx); return nil }))
 		assert.ErrorIs(t, kept.OnCommit(func() {}), sqlscope.ErrUnitEnded)
 	})
+}
+
+// TestUnitOnPostgres runs the PostgreSQL tests of units whose transaction
+// database/sql begins (BEGIN, then set_config) and of units begun by
+// pgxscope.Stdlib (both in one round trip).
+func TestUnitOnPostgres(t *testing.T) {
+	for _, b := range []struct {
+		name string
+		opts []sqlscope.UnitsOption
+	}{
+		{name: "database/sql"},
+		{name: "pgxscope.Stdlib", opts: []sqlscope.UnitsOption{sqlscope.WithConnBeginner(pgxscope.Stdlib{})}},
+	} {
+		t.Run(b.name, func(t *testing.T) {
+			for _, c := range []struct {
+				name string
+				fn   func(*testing.T, ...sqlscope.UnitsOption)
+			}{
+				{"shares one transaction per request", testUnitSharesOneTransactionPerRequest},
+				{"refuses what is not its request", testUnitRefusesWhatIsNotItsRequest},
+				{"commits before the status and rolls back on failure", testUnitCommitsBeforeTheStatusAndRollsBackOnFailure},
+				{"setting does not outlive the unit", testUnitSettingDoesNotOutliveTheUnit},
+				{"on commit runs only for kept writes", testUnitOnCommitRunsOnlyForKeptWrites},
+				{"a COMMIT that PostgreSQL answers with ROLLBACK is an error", testUnitFailedTransactionDoesNotCommit},
+			} {
+				t.Run(c.name, func(t *testing.T) { c.fn(t, b.opts...) })
+			}
+		})
+	}
+}
+
+func testUnitFailedTransactionDoesNotCommit(t *testing.T, begin ...sqlscope.UnitsOption) {
+	f := newRLSFixture(t)
+	us, _ := f.units(t, begin...)
+	ran := false
+	err := us.Run(f.ctxA, func(ctx context.Context) error {
+		u, _ := sqlscope.UnitFromContext(ctx)
+		_, err := u.ExecContext(ctx, `INSERT INTO leads (name) VALUES ('lost')`)
+		require.NoError(t, err)
+		_, err = u.ExecContext(ctx, `SELECT 1/0`)
+		require.Error(t, err)
+		require.NoError(t, u.OnCommit(func() { ran = true }))
+		return nil // the handler ignores the failure
+	})
+	assert.Error(t, err)
+	assert.False(t, ran)
+	assert.Zero(t, f.leadCount(t, "lost"))
 }

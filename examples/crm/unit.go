@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/tenantwall/tenantwall/sqlscope"
+	"github.com/tenantwall/tenantwall/sqlscope/pgxscope"
 )
 
 // withUnits gives each API request one unit of work (sqlscope.Units):
@@ -32,7 +33,8 @@ func (a *app) withUnits(next http.Handler) http.Handler {
 func newUnits(x *data) (*sqlscope.Units, error) {
 	opts := []sqlscope.UnitsOption{sqlscope.WithEndErrorHandler(unitEndError)}
 	if x.rls != nil {
-		opts = append(opts, sqlscope.WithRLS(x.rls))
+		// pgx's driver: BEGIN and set_config in one round trip.
+		opts = append(opts, sqlscope.WithRLS(x.rls), sqlscope.WithConnBeginner(pgxscope.Stdlib{}))
 	}
 	return sqlscope.NewUnits(x.db, opts...)
 }

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -34,6 +36,24 @@ func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d p
 
 func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
+func (c *statementCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+
+func (c *statementCounter) TraceBatchQuery(ctx context.Context, conn *pgx.Conn, d pgx.TraceBatchQueryData) {
+	c.TraceQueryStart(ctx, conn, pgx.TraceQueryStartData{SQL: d.SQL})
+}
+
+func (c *statementCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+// writeCounter counts the writes on a connection: one per round trip.
+type writeCounter struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c writeCounter) Write(b []byte) (int, error) { c.n.Add(1); return c.Conn.Write(b) }
+
 func (c *statementCounter) take() map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -53,7 +73,14 @@ func TestOneTransactionPerRequest(t *testing.T) {
 	require.NoError(t, err)
 	counter := &statementCounter{n: map[string]int{}}
 	cfg.Tracer = counter
+	var writes atomic.Int64
+	dialer := &net.Dialer{}
+	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		return writeCounter{Conn: c, n: &writes}, err
+	}
 	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(1) // one connection: its statements get prepared once, below
 	t.Cleanup(func() { db.Close() })
 	traced, err := newData(ctx, db, s.app.data.admin, sqlscope.Postgres)
 	require.NoError(t, err)
@@ -69,10 +96,14 @@ func TestOneTransactionPerRequest(t *testing.T) {
 	require.Equal(t, http.StatusCreated, code)
 	id := fmt.Sprint(int64(lead["id"].(float64)))
 	counter.take()
+	writes.Store(0)
 
 	const n = 5
 	for _, path := range []string{"/api/leads/", "/api/leads/" + id + "/"} {
 		t.Run("GET "+path+" sends one BEGIN and one COMMIT", func(t *testing.T) {
+			c.json("GET", path, nil) // prepares its statements
+			counter.take()
+			writes.Store(0)
 			for range n {
 				code, _ := c.json("GET", path, nil)
 				require.Equal(t, http.StatusOK, code)
@@ -80,6 +111,7 @@ func TestOneTransactionPerRequest(t *testing.T) {
 			got := counter.take()
 			assert.Equal(t, map[string]int{"begin": n, "select": 3 * n, "commit": n}, got,
 				"per request: BEGIN, set_config, the user lookup, the handler's query, COMMIT")
+			assert.Equal(t, int64(4*n), writes.Swap(0), "per request: BEGIN+set_config, the lookup, the query, COMMIT")
 		})
 	}
 	t.Run("a write is one transaction too", func(t *testing.T) {

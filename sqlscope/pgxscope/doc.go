@@ -13,6 +13,18 @@
 //     queued first; the batch runs in one implicit transaction (one Sync),
 //     so the setting holds for exactly that batch.
 //
+// The tenant is set by "select set_config($1, $2, true)": the setting name
+// and the tenant ID are bound parameters, and the setting ends with the
+// transaction (the batch's implicit one, or Tx's). Written as a select
+// list it is the cheapest statement that binds them (BENCHMARKS.md).
+//
+// For one unit of work per HTTP request on database/sql, Stdlib is
+// sqlscope.Units' ConnBeginner for pgx's database/sql driver: each
+// request's transaction begins with BEGIN and set_config in one round
+// trip, where database/sql needs two:
+//
+//	units, err := sqlscope.NewUnits(db, sqlscope.WithRLS(rls), sqlscope.WithConnBeginner(pgxscope.Stdlib{}))
+//
 // Scope.SchemaTx is the schema-per-tenant counterpart of Tx: search_path
 // is the schema of the context tenant's ID (sqlscope.Schemas), never of
 // its slug.

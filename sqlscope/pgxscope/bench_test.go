@@ -222,6 +222,7 @@ func BenchmarkScanGuard(b *testing.B) {
 //	plain-batch   BEGIN; SELECT … WHERE id = $1; COMMIT in one batch, no RLS
 //	scoped-batch  pgxscope.SendBatch: set_config + the same SELECT under RLS, one implicit transaction
 //	from-batch    as scoped-batch with the earlier set_config statement, "select from set_config(…)"
+//	set-plain     set_config + the SELECT on the table without RLS: what the setting costs alone
 func BenchmarkScopedBatchPaired(b *testing.B) {
 	f := newFixture(b, 1)
 	benchTables(b, f)
@@ -250,6 +251,12 @@ func BenchmarkScopedBatchPaired(b *testing.B) {
 			batch := &pgx.Batch{}
 			batch.Queue(selRLS, id).QueryRow(scan)
 			return f.scope.SendBatch(f.ctxA, f.pool, batch).Close()
+		}},
+		{"set-plain", func(id int64) error {
+			batch := &pgx.Batch{}
+			batch.Queue(`select set_config($1, $2, true)`, sqlscope.DefaultSetting, f.a.ID)
+			batch.Queue(sel, id).QueryRow(scan)
+			return f.pool.SendBatch(bg, batch).Close()
 		}},
 		{"from-batch", func(id int64) error {
 			batch := &pgx.Batch{}
@@ -288,4 +295,5 @@ func BenchmarkScopedBatchPaired(b *testing.B) {
 	b.ReportMetric(med["plain-batch"]/med["scoped-batch"], "scoped/plain-batch")
 	b.ReportMetric(med["implicit"]/med["scoped-batch"], "scoped/implicit")
 	b.ReportMetric(med["plain-batch"]/med["from-batch"], "from/plain-batch")
+	b.ReportMetric(med["plain-batch"]/med["set-plain"], "set-plain/plain-batch")
 }

@@ -130,7 +130,14 @@ func (x *data) q(query string) string { return sqlscope.Rebind(x.dialect, query)
 // unscoped through the platform handle and never returns data.
 func (x *data) probeOwner(ctx context.Context, table string, id int64) string {
 	var owner string
-	err := x.admin.QueryRowContext(ctx, x.q(`SELECT tenant_id FROM `+table+` WHERE id = ?`), id).Scan(&owner)
+	var q sqlscope.Querier = x.admin
+	if u, ok := sqlscope.UnitFromContext(ctx); ok && x.rls == nil {
+		// SQLite: the admin handle is the application's pool, from which
+		// the request's unit already holds a connection; a second one per
+		// request would let concurrent probes exhaust the pool.
+		q = u
+	}
+	err := q.QueryRowContext(ctx, x.q(`SELECT tenant_id FROM `+table+` WHERE id = ?`), id).Scan(&owner)
 	if err != nil {
 		return ""
 	}

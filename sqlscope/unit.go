@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/tenantwall/tenantwall/sqlscope/internal/unithttp"
 	"github.com/tenantwall/tenantwall/tenant"
 )
 
@@ -215,22 +216,10 @@ func (us *Units) Run(ctx context.Context, fn func(ctx context.Context) error) (e
 func (us *Units) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u := us.begin(r.Context())
-		switch r.Method {
-		case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		if unithttp.ReadOnly(r.Method) {
 			u.opts = &sql.TxOptions{ReadOnly: true}
 		}
-		uw := &unitWriter{ResponseWriter: w, u: u, r: r}
-		done := false
-		defer func() {
-			if !done {
-				_ = u.end(false) // a panic: roll back, let it go on
-			}
-		}()
-		next.ServeHTTP(uw, r.WithContext(context.WithValue(r.Context(), unitKey{}, u)))
-		done = true
-		if !uw.decided {
-			uw.decide(http.StatusOK, false)
-		}
+		unithttp.Serve(w, r.WithContext(context.WithValue(r.Context(), unitKey{}, u)), next, u.end, us.onError, ErrUnitEnded)
 	})
 }
 
@@ -431,66 +420,6 @@ func (u *Unit) end(commit bool) error {
 	}
 	return err
 }
-
-// unitWriter ends the unit before the response status goes out.
-type unitWriter struct {
-	http.ResponseWriter
-	u       *Unit
-	r       *http.Request
-	decided bool
-	failed  error // the COMMIT's error, once the end handler answered
-}
-
-func (w *unitWriter) WriteHeader(code int) {
-	if w.decided || code < 200 {
-		if w.failed == nil {
-			w.ResponseWriter.WriteHeader(code)
-		}
-		return
-	}
-	w.decide(code, true)
-}
-
-// decide ends the unit for status code and, unless the commit failed,
-// sends code when send is true.
-func (w *unitWriter) decide(code int, send bool) {
-	w.decided = true
-	if err := w.u.end(code < 400); err != nil {
-		w.failed = err
-		h := w.ResponseWriter.Header()
-		for k := range h {
-			delete(h, k)
-		}
-		w.u.units.onError(w.ResponseWriter, w.r, err)
-		return
-	}
-	if send {
-		w.ResponseWriter.WriteHeader(code)
-	}
-}
-
-func (w *unitWriter) Write(b []byte) (int, error) {
-	if !w.decided {
-		w.WriteHeader(http.StatusOK)
-	}
-	if w.failed != nil {
-		return 0, fmt.Errorf("%w: response discarded: %w", ErrUnitEnded, w.failed)
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Flush sends the status (ending the unit) and flushes.
-func (w *unitWriter) Flush() {
-	if !w.decided {
-		w.WriteHeader(http.StatusOK)
-	}
-	if w.failed == nil {
-		_ = http.NewResponseController(w.ResponseWriter).Flush()
-	}
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *unitWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // stmtCache holds the prepared statements shared by every unit. A nil
 // entry is a text that failed to prepare and is run unprepared.

@@ -18,6 +18,15 @@
 // transaction (the batch's implicit one, or Tx's). Written as a select
 // list it is the cheapest statement that binds them (BENCHMARKS.md).
 //
+// Units gives each HTTP request one unit of work on a pgx pool:
+// Units.Middleware puts a Unit in the request's context whose first
+// statement begins a transaction with BEGIN and set_config in one round
+// trip; the authentication lookup and the handler's queries then share
+// it, and it commits before the response status is sent (a write that
+// fails to commit is answered 500, never 2xx; an error status or a panic
+// rolls back), with sqlscope.Units' rule and errors
+// (sqlscope.ErrUnitTenant, sqlscope.ErrUnitEnded, tenant.ErrNoTenant).
+//
 // For one unit of work per HTTP request on database/sql, Stdlib is
 // sqlscope.Units' ConnBeginner for pgx's database/sql driver: each
 // request's transaction begins with BEGIN and set_config in one round

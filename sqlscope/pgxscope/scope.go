@@ -18,9 +18,10 @@ import (
 // as a plain select list, it is a Result node with one text column: the
 // cheapest statement that binds the value as a parameter. The earlier
 // "select from set_config(…)" ran a function scan (a tuplestore per call)
-// and, returning no column, made pgx send a Describe with every Bind; in
-// the paired benchmark (BenchmarkScopedBatchPaired) a scoped batch went
-// from 0.86× to 0.90× of the unscoped BEGIN; SELECT; COMMIT batch.
+// and, returning no column, made pgx send a Describe with every Bind. In
+// BenchmarkScopedBatchPaired set_config and a select cost what BEGIN, the
+// select and COMMIT cost (0.995×); the scoped batch's remaining gap is the
+// policy (BENCHMARKS.md).
 const setConfigSQL = `select set_config($1, $2, true)`
 
 // Scope holds the setting name, and remembers which pools and

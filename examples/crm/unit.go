@@ -12,19 +12,31 @@ import (
 // authed's user lookup and the handler's statements share one scoped
 // transaction, committed before the response status is sent (a write
 // that fails to commit is answered 5xx, never 2xx) and rolled back on an
-// error status. The two upload routes keep a transaction per statement:
-// they read a file of up to 25 MiB from the client between the user
-// lookup and their insert, and no transaction should stay open while a
-// client sends one.
+// error status. The routes of ownTx keep a transaction per statement.
 func (a *app) withUnits(next http.Handler) http.Handler {
 	scoped := a.data.units.Middleware(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && (r.URL.Path == "/api/documents/" || r.URL.Path == "/api/applicants/") {
+		if r.Method == http.MethodPost && ownTx[r.URL.Path] {
 			next.ServeHTTP(w, r)
 			return
 		}
 		scoped.ServeHTTP(w, r)
 	})
+}
+
+// ownTx are the POST routes that must not hold a transaction for the
+// whole request. The uploads read a file of up to 25 MiB from the client
+// between the user lookup and their insert; sign-in checks a bcrypt hash
+// (tens of milliseconds) after its lookup, and a POST's unit would hold
+// SQLite's write lock (_txlock=immediate) meanwhile. Each sends one
+// statement, or one per step, in a transaction of its own.
+var ownTx = map[string]bool{
+	"/api/documents/":          true,
+	"/api/applicants/":         true,
+	"/api/auth/login/":         true,
+	"/api/auth/token/":         true,
+	"/api/auth/token/refresh/": true,
+	"/api/auth/logout/":        true,
 }
 
 // newUnits makes the units of x's handle: on PostgreSQL each sets the

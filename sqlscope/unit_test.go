@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -340,6 +341,34 @@ func TestUnitOnSQLiteWithTheRowFilter(t *testing.T) {
 	})
 }
 
+func TestUnitStatementCacheIsBounded(t *testing.T) {
+	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "b.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	ctx := tenant.NewContext(context.Background(), tenanttest.NewTenant("acme"))
+	for _, c := range []struct {
+		max, want int
+	}{{max: 0, want: 0}, {max: 2, want: 2}, {max: 10, want: 4}} {
+		t.Run(fmt.Sprintf("WithStatements(%d) keeps %d of 4 statements", c.max, c.want), func(t *testing.T) {
+			us, err := sqlscope.NewUnits(db, sqlscope.WithStatements(c.max))
+			require.NoError(t, err)
+			for range 2 {
+				require.NoError(t, us.Run(ctx, func(ctx context.Context) error {
+					u, _ := sqlscope.UnitFromContext(ctx)
+					for i := range 4 {
+						var n int
+						if err := u.QueryRowContext(ctx, fmt.Sprintf(`SELECT %d`, i)).Scan(&n); err != nil {
+							return err
+						}
+					}
+					return nil
+				}))
+			}
+			assert.Equal(t, c.want, sqlscope.PreparedStatements(us))
+		})
+	}
+}
+
 func TestNewUnitsRefusesBadOptions(t *testing.T) {
 	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "o.db"))
 	require.NoError(t, err)
@@ -353,6 +382,8 @@ func TestNewUnitsRefusesBadOptions(t *testing.T) {
 		{name: "a nil RLS", db: db, opts: []sqlscope.UnitsOption{sqlscope.WithRLS(nil)}},
 		{name: "a negative statement count", db: db, opts: []sqlscope.UnitsOption{sqlscope.WithStatements(-1)}},
 		{name: "a nil end handler", db: db, opts: []sqlscope.UnitsOption{sqlscope.WithEndErrorHandler(nil)}},
+		{name: "a nil ConnBeginner", db: db, opts: []sqlscope.UnitsOption{sqlscope.WithConnBeginner(nil)}},
+		{name: "a ConnBeginner without WithRLS", db: db, opts: []sqlscope.UnitsOption{sqlscope.WithConnBeginner(pgxscope.Stdlib{})}},
 	} {
 		t.Run(c.name+" is refused", func(t *testing.T) {
 			_, err := sqlscope.NewUnits(c.db, c.opts...)

@@ -476,3 +476,9 @@ func testUnitFailedTransactionDoesNotCommit(t *testing.T, begin ...sqlscope.Unit
 	assert.False(t, ran)
 	assert.Zero(t, f.leadCount(t, "lost"))
 }
+
+func TestNewUnitsRefusesAnotherHandleThanTheRLSOne(t *testing.T) {
+	f := newRLSFixture(t)
+	_, err := sqlscope.NewUnits(f.admin, sqlscope.WithRLS(f.rls))
+	assert.Error(t, err, "the owner's handle is not the one whose role NewRLS checked")
+}

@@ -173,3 +173,15 @@ func TestPgxUnitCommitRule(t *testing.T) {
 	_, err = f.pool.Exec(context.Background(), `SELECT * FROM leads`)
 	assert.Error(t, err, "the pool's connection has no tenant left")
 }
+
+func TestNewUnitsRefusesBadArguments(t *testing.T) {
+	scope, err := pgxscope.New()
+	require.NoError(t, err)
+	_, err = pgxscope.NewUnits(nil, scope)
+	assert.Error(t, err)
+	f := newFixture(t, 1)
+	_, err = pgxscope.NewUnits(f.pool, nil)
+	assert.Error(t, err)
+	_, err = pgxscope.NewUnits(f.pool, scope, pgxscope.WithEndErrorHandler(nil))
+	assert.Error(t, err)
+}

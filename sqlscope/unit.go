@@ -213,6 +213,9 @@ func (us *Units) Run(ctx context.Context, fn func(ctx context.Context) error) (e
 // writing the status, or from a goroutine that outlived the request —
 // returns ErrUnitEnded. Read everything the response needs before writing
 // its status. Requests that send no statement begin no transaction.
+// Leave out routes that hijack the connection (WebSockets) or read a large
+// body after their first statement: their unit, and its connection, would
+// stay open for as long.
 func (us *Units) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u := us.begin(r.Context())

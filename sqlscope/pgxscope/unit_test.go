@@ -125,21 +125,30 @@ func TestPgxUnitCommitRule(t *testing.T) {
 		_, err := u.Exec(r.Context(), `INSERT INTO leads (id, name) VALUES ($1, $2)`, id, name)
 		require.NoError(t, err)
 	}
-	t.Run("a write is committed before its 201", func(t *testing.T) {
+	t.Run("a write is committed before its 201, and OnCommit runs", func(t *testing.T) {
+		ran := false
 		w := serveUnit(us, f.a, "POST", func(w http.ResponseWriter, r *http.Request) {
 			insert(r, 5001, "kept")
+			u, _ := pgxscope.UnitFromContext(r.Context())
+			require.NoError(t, u.OnCommit(func() { ran = true }))
 			w.WriteHeader(http.StatusCreated)
+			assert.True(t, ran, "before the status")
+			assert.ErrorIs(t, u.OnCommit(func() {}), sqlscope.ErrUnitEnded)
 		})
 		assert.Equal(t, http.StatusCreated, w.Code)
 		assert.Equal(t, 1, count("kept"))
 	})
 	t.Run("a write that fails to commit is answered 500, never 2xx", func(t *testing.T) {
+		ran := false
 		w := serveUnit(us, f.a, "POST", func(w http.ResponseWriter, r *http.Request) {
 			insert(r, 5002, "twice")
 			insert(r, 5003, "twice")
+			u, _ := pgxscope.UnitFromContext(r.Context())
+			require.NoError(t, u.OnCommit(func() { ran = true }))
 			_, err := w.Write([]byte(`{"ok":true}`))
 			assert.ErrorIs(t, err, sqlscope.ErrUnitEnded)
 		})
+		assert.False(t, ran)
 		assert.Equal(t, http.StatusInternalServerError, w.Code)
 		assert.NotContains(t, w.Body.String(), "ok")
 		assert.Zero(t, count("twice"))

@@ -2,6 +2,7 @@ package pgxscope_test
 
 import (
 	"context"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -97,68 +98,81 @@ func BenchmarkPointSelect(b *testing.B) {
 			i++
 		}
 	}
-	b.Run("mode=a-autocommit", func(b *testing.B) {
-		run(b, func(id int64) error {
-			return f.pool.QueryRow(bg, `SELECT name FROM bench_plain WHERE tenant_id = $1 AND id = $2`, tid, id).Scan(&name)
-		})
-	})
-	b.Run("mode=b-plain-batch", func(b *testing.B) {
-		run(b, func(id int64) error {
-			batch := &pgx.Batch{}
-			batch.BeginTx(pgx.TxOptions{})
-			batch.Queue(`SELECT name FROM bench_plain WHERE id = $1`, id).QueryRow(func(r pgx.Row) error { return r.Scan(&name) })
-			batch.Queue(`commit`)
-			br := f.pool.SendBatch(bg, batch)
-			err := br.Close()
-			// The batch committed; Rollback only hands the connection
-			// back to the pool (it answers ErrTxClosed).
-			_ = br.Tx().Rollback(bg)
-			return err
-		})
-	})
-	b.Run("mode=scoped-batch", func(b *testing.B) {
-		run(b, func(id int64) error {
-			batch := &pgx.Batch{}
-			batch.Queue(`SELECT name FROM bench_rls WHERE id = $1`, id)
-			br := f.scope.SendBatch(ctx, f.pool, batch)
-			if err := br.QueryRow().Scan(&name); err != nil {
-				br.Close()
-				return err
-			}
-			return br.Close()
-		})
-	})
-	b.Run("mode=b-plain-tx", func(b *testing.B) {
-		run(b, func(id int64) error {
-			return pgx.BeginFunc(bg, f.pool, func(tx pgx.Tx) error {
-				return tx.QueryRow(bg, `SELECT name FROM bench_plain WHERE id = $1`, id).Scan(&name)
+	// The order of the modes rotates from one process to the next, so that
+	// no mode always runs first or right after its baseline in a series of
+	// processes (drift over a process's life would fall on one side).
+	modes := []struct {
+		name string
+		fn   func(b *testing.B)
+	}{
+		{"mode=a-autocommit", func(b *testing.B) {
+			run(b, func(id int64) error {
+				return f.pool.QueryRow(bg, `SELECT name FROM bench_plain WHERE tenant_id = $1 AND id = $2`, tid, id).Scan(&name)
 			})
-		})
-	})
-	b.Run("mode=b-batch-tx", func(b *testing.B) {
-		run(b, func(id int64) error {
-			batch := &pgx.Batch{}
-			batch.BeginTx(pgx.TxOptions{})
-			br := f.pool.SendBatch(bg, batch)
-			tx := br.Tx()
-			if err := br.Close(); err != nil {
-				_ = tx.Rollback(bg)
+		}},
+		{"mode=b-plain-batch", func(b *testing.B) {
+			run(b, func(id int64) error {
+				batch := &pgx.Batch{}
+				batch.BeginTx(pgx.TxOptions{})
+				batch.Queue(`SELECT name FROM bench_plain WHERE id = $1`, id).QueryRow(func(r pgx.Row) error { return r.Scan(&name) })
+				batch.Queue(`commit`)
+				br := f.pool.SendBatch(bg, batch)
+				err := br.Close()
+				// The batch committed; Rollback only hands the connection
+				// back to the pool (it answers ErrTxClosed).
+				_ = br.Tx().Rollback(bg)
 				return err
-			}
-			if err := tx.QueryRow(bg, `SELECT name FROM bench_plain WHERE id = $1`, id).Scan(&name); err != nil {
-				_ = tx.Rollback(bg)
-				return err
-			}
-			return tx.Commit(bg)
-		})
-	})
-	b.Run("mode=scoped-tx", func(b *testing.B) {
-		run(b, func(id int64) error {
-			return f.scope.Tx(ctx, f.pool, func(tx pgx.Tx) error {
-				return tx.QueryRow(ctx, `SELECT name FROM bench_rls WHERE id = $1`, id).Scan(&name)
 			})
-		})
-	})
+		}},
+		{"mode=scoped-batch", func(b *testing.B) {
+			run(b, func(id int64) error {
+				batch := &pgx.Batch{}
+				batch.Queue(`SELECT name FROM bench_rls WHERE id = $1`, id)
+				br := f.scope.SendBatch(ctx, f.pool, batch)
+				if err := br.QueryRow().Scan(&name); err != nil {
+					br.Close()
+					return err
+				}
+				return br.Close()
+			})
+		}},
+		{"mode=b-plain-tx", func(b *testing.B) {
+			run(b, func(id int64) error {
+				return pgx.BeginFunc(bg, f.pool, func(tx pgx.Tx) error {
+					return tx.QueryRow(bg, `SELECT name FROM bench_plain WHERE id = $1`, id).Scan(&name)
+				})
+			})
+		}},
+		{"mode=b-batch-tx", func(b *testing.B) {
+			run(b, func(id int64) error {
+				batch := &pgx.Batch{}
+				batch.BeginTx(pgx.TxOptions{})
+				br := f.pool.SendBatch(bg, batch)
+				tx := br.Tx()
+				if err := br.Close(); err != nil {
+					_ = tx.Rollback(bg)
+					return err
+				}
+				if err := tx.QueryRow(bg, `SELECT name FROM bench_plain WHERE id = $1`, id).Scan(&name); err != nil {
+					_ = tx.Rollback(bg)
+					return err
+				}
+				return tx.Commit(bg)
+			})
+		}},
+		{"mode=scoped-tx", func(b *testing.B) {
+			run(b, func(id int64) error {
+				return f.scope.Tx(ctx, f.pool, func(tx pgx.Tx) error {
+					return tx.QueryRow(ctx, `SELECT name FROM bench_rls WHERE id = $1`, id).Scan(&name)
+				})
+			})
+		}},
+	}
+	first := os.Getpid() % len(modes)
+	for k := range modes {
+		m := modes[(first+k)%len(modes)]
+		b.Run(m.name, m.fn)
+	}
 }
 
 // BenchmarkScanGuard counts tenant A's 1,000 rows of the 100,000 with a

@@ -101,8 +101,9 @@ func ExampleWithPrivilegedRole() {
 func ExampleUnits_Middleware() {
 	dir, _ := os.MkdirTemp("", "sqlscope-units")
 	defer os.RemoveAll(dir)
-	// _txlock=immediate: a write request takes SQLite's write lock at BEGIN.
-	db, err := sql.Open("sqlite", filepath.Join(dir, "crm.db")+"?_txlock=immediate")
+	// _txlock=immediate: a write request takes SQLite's write lock at BEGIN;
+	// busy_timeout: whoever finds the database locked waits for it.
+	db, err := sql.Open("sqlite", filepath.Join(dir, "crm.db")+"?_txlock=immediate&_pragma=busy_timeout(5000)")
 	if err != nil {
 		panic(err)
 	}

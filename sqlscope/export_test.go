@@ -1,7 +1,9 @@
 package sqlscope
 
-// PreparedStatements reports how many statement texts us keeps prepared.
+// PreparedStatements reports how many statement texts us keeps prepared,
+// once the preparations in flight are done.
 func PreparedStatements(us *Units) int {
+	us.stmts.wg.Wait()
 	us.stmts.mu.RLock()
 	defer us.stmts.mu.RUnlock()
 	n := 0

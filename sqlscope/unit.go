@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/tenantwall/tenantwall/sqlscope/internal/unithttp"
 	"github.com/tenantwall/tenantwall/tenant"
@@ -418,18 +419,28 @@ func (u *Unit) end(commit bool) error {
 			fn()
 		}
 	}
-	for _, q := range fresh {
-		u.units.stmts.prepare(u.ctx, u.units.db, q)
-	}
+	u.units.stmts.prepareLater(u.units.db, fresh)
 	return err
 }
 
+// prepareTimeout bounds the preparation of one statement, which waits for
+// a free connection of the pool like any statement.
+const prepareTimeout = 5 * time.Second
+
+// prepareAttempts is how many times a text that fails to prepare is
+// tried before it is run unprepared for good.
+const prepareAttempts = 3
+
 // stmtCache holds the prepared statements shared by every unit. A nil
-// entry is a text that failed to prepare and is run unprepared.
+// entry is a text that failed to prepare prepareAttempts times: it is run
+// unprepared.
 type stmtCache struct {
-	mu  sync.RWMutex
-	m   map[string]*sql.Stmt
-	max int
+	mu      sync.RWMutex
+	m       map[string]*sql.Stmt
+	pending map[string]bool // being prepared
+	failed  map[string]int  // failed attempts
+	max     int
+	wg      sync.WaitGroup // preparations in flight
 }
 
 func (c *stmtCache) get(q string) (*sql.Stmt, bool) {
@@ -439,30 +450,53 @@ func (c *stmtCache) get(q string) (*sql.Stmt, bool) {
 	return st, ok
 }
 
-func (c *stmtCache) prepare(ctx context.Context, db *sql.DB, q string) {
-	c.mu.RLock()
-	_, ok := c.m[q]
-	full := len(c.m) >= c.max
-	c.mu.RUnlock()
-	if ok || full {
+// prepareLater prepares the texts not yet known, in the background: the
+// unit that ran them has ended, and neither its response nor its
+// goroutine waits for a pool connection to prepare them. A text that
+// failed (a busy or unavailable database, a statement the driver cannot
+// prepare) is tried again after a later unit ran it, up to
+// prepareAttempts times.
+func (c *stmtCache) prepareLater(db *sql.DB, qs []string) {
+	if len(qs) == 0 {
 		return
-	}
-	st, err := db.PrepareContext(context.WithoutCancel(ctx), q)
-	if err != nil {
-		st = nil
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.m[q]; ok || len(c.m) >= c.max {
-		if st != nil {
-			_ = st.Close()
+	var todo []string
+	for _, q := range qs {
+		if _, ok := c.m[q]; ok || c.pending[q] || len(c.m)+len(c.pending) >= c.max {
+			continue
 		}
+		if c.pending == nil {
+			c.pending = map[string]bool{}
+		}
+		c.pending[q] = true
+		todo = append(todo, q)
+	}
+	c.mu.Unlock()
+	if len(todo) == 0 {
 		return
 	}
-	if c.m == nil {
-		c.m = map[string]*sql.Stmt{}
-	}
-	c.m[q] = st
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		for _, q := range todo {
+			ctx, cancel := context.WithTimeout(context.Background(), prepareTimeout)
+			st, err := db.PrepareContext(ctx, q)
+			cancel()
+			c.mu.Lock()
+			delete(c.pending, q)
+			if c.m == nil {
+				c.m, c.failed = map[string]*sql.Stmt{}, map[string]int{}
+			}
+			if err == nil {
+				c.m[q] = st
+			} else if c.failed[q]++; c.failed[q] >= prepareAttempts {
+				c.m[q] = nil
+				delete(c.failed, q)
+			}
+			c.mu.Unlock()
+		}
+	}()
 }
 
 // errRow returns a *sql.Row whose Scan returns err. database/sql offers no

@@ -288,7 +288,7 @@ func testUnitSettingDoesNotOutliveTheUnit(t *testing.T, begin ...sqlscope.UnitsO
 }
 
 func TestUnitOnSQLiteWithTheRowFilter(t *testing.T) {
-	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "u.db"))
+	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "u.db")+"?_txlock=immediate&_pragma=busy_timeout(5000)")
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	_, err = db.Exec(`CREATE TABLE leads (id INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL, name TEXT NOT NULL)`)
@@ -342,7 +342,7 @@ func TestUnitOnSQLiteWithTheRowFilter(t *testing.T) {
 }
 
 func TestUnitStatementCacheIsBounded(t *testing.T) {
-	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "b.db"))
+	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "b.db")+"?_pragma=busy_timeout(5000)")
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	ctx := tenant.NewContext(context.Background(), tenanttest.NewTenant("acme"))

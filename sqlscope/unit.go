@@ -26,9 +26,10 @@ const DefaultStatements = 256
 //
 // Statements run through a Unit are prepared once per database
 // connection and reused by every later unit: a statement text is run
-// unprepared the first time, prepared on the pool when that unit has
-// ended (so preparing never waits for a connection while holding one),
-// and kept, up to WithStatements distinct texts.
+// unprepared the first time, prepared on the pool in the background once
+// that unit has ended (so that neither the response nor a unit holding a
+// connection waits for one), and kept, up to WithStatements distinct
+// texts.
 //
 // Units is safe for concurrent use. It does not own or close the *sql.DB.
 type Units struct {

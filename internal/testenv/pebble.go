@@ -50,8 +50,8 @@ type PebbleConfig struct {
 // challenge checks reach the server under test on PebbleConfig's ports.
 // It is stopped when the test ends. Safe for concurrent use.
 type Pebble struct {
-	dir     string
-	mgmt    string
+	dir    string
+	mgmt   string
 	dirURL string
 	ca     *x509.CertPool
 	caFile string

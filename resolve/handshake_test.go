@@ -254,3 +254,39 @@ func TestOrderGuardSendsOrdersForServedNamesOnly(t *testing.T) {
 	_, err = p.OrderGuard("http://ca.test/dir", nil)
 	assert.ErrorIs(t, err, resolve.ErrConfig, "an ACME directory is reached over HTTPS only")
 }
+
+func TestOrdersAreCountedNotHandshakes(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, h := range []string{"a.shop.example.org", "b.shop.example.org", "c.shop.example.org"} {
+		require.NoError(t, f.store.PutDomain(ctx, tenant.Domain{Host: h, TenantID: f.acme.ID, Status: tenant.DomainActive}))
+	}
+	p, err := f.resolver(t).CertPolicy(resolve.WithCertRate(2, time.Hour))
+	require.NoError(t, err)
+	hp := p.HostPolicy()
+	for range 20 {
+		require.NoError(t, hp(ctx, "a.shop.example.org"), "autocert asks on every handshake; that spends nothing")
+	}
+	assert.ErrorIs(t, hp(ctx, "A.shop.example.org"), resolve.ErrHostNotAllowed, "canonical names only")
+	assert.ErrorIs(t, hp(ctx, "pending.globex.test"), resolve.ErrHostNotAllowed)
+
+	ca := &acmeCA{}
+	rt, err := p.OrderGuard("https://ca.test/dir", ca)
+	require.NoError(t, err)
+	c := &http.Client{Transport: rt}
+	resp, err := c.Get("https://ca.test/dir")
+	require.NoError(t, err)
+	resp.Body.Close()
+	post := func(names ...string) error {
+		resp, err := c.Post("https://ca.test/order", "application/jose+json", strings.NewReader(order(names...)))
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	assert.NoError(t, post("a.shop.example.org"))
+	assert.NoError(t, post("b.shop.example.org"))
+	assert.ErrorIs(t, post("c.shop.example.org"), resolve.ErrHostNotAllowed, "a third order for example.org within the hour")
+	assert.NoError(t, post("crm.acme.test"), "another registered domain has its own budget")
+	assert.Equal(t, 4, len(ca.got), "the directory and three orders reached the CA")
+}

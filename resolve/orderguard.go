@@ -18,10 +18,11 @@ const maxACMEBody = 64 << 10
 // OrderGuard wraps the HTTP transport of an ACME client (the HTTPClient of
 // autocert.Manager's acme.Client) so that no certificate order leaves the
 // process unless every name in it is served now, as GetCertificate
-// decides. autocert consults its HostPolicy before a host's first
-// certificate but not before renewing one; the guard is consulted on
-// every order, renewals included, so a removed domain or a suspended
-// tenant gets no further certificate from this process.
+// decides, and its registered domain is within WithCertRate (each order
+// sent counts). autocert does not consult its HostPolicy before renewing
+// a certificate; the guard is consulted on every order, renewals
+// included, so a removed domain or a suspended tenant gets no further
+// certificate from this process.
 //
 // directoryURL is the ACME directory the client uses: the guard reads the
 // directory's newOrder and newAuthz URLs from its response. It refuses,
@@ -78,7 +79,14 @@ func (g *orderGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 		return refuse(req, fmt.Errorf("%w: ACME order: %w", ErrHostNotAllowed, err))
 	}
 	for _, n := range names {
-		if h, err := g.p.serving(req.Context(), n); err != nil || h != n {
+		h, err := g.p.serving(req.Context(), n)
+		if err == nil && h != n {
+			err = fmt.Errorf("not in canonical form (%q)", h)
+		}
+		if err == nil {
+			err = g.p.admit(g.p.budget(h))
+		}
+		if err != nil {
 			return refuse(req, fmt.Errorf("%w: ACME order for %q: %w", ErrHostNotAllowed, n, err))
 		}
 	}

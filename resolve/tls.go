@@ -95,11 +95,14 @@ func WithPlatformHosts(hosts ...string) CertPolicyOption {
 }
 
 // WithHandshakeRate sets how many store lookups the handshake path
-// (GetCertificate, OrderGuard) may make per window, for the whole
-// process (default DefaultHandshakeRate per second). A host whose answer
-// is cached costs none, so a storm of handshakes for made-up names is
-// refused without reaching the store once the budget is spent, while
-// every host already known keeps its certificate. Both must be positive.
+// (GetCertificate, HostPolicy, OrderGuard) may make per window, for the
+// whole process (default DefaultHandshakeRate per second, with a full
+// budget to start). A host whose answer is cached costs none, so a storm
+// of handshakes for made-up names is refused without reaching the store
+// once the budget is spent, while every host already known keeps its
+// certificate. A host's answer is cached for the resolver's TTL
+// (WithCache), so allow at least the number of hosts served divided by
+// that TTL. Both must be positive.
 func WithHandshakeRate(n int, window time.Duration) CertPolicyOption {
 	return func(o *certOptions) error {
 		if n <= 0 || window <= 0 {
@@ -113,7 +116,7 @@ func WithHandshakeRate(n int, window time.Duration) CertPolicyOption {
 // Defaults of the certificate policy's options.
 const (
 	DefaultCertLookupTimeout = 2 * time.Second
-	DefaultHandshakeRate     = 50
+	DefaultHandshakeRate     = 200
 )
 
 // CertPolicy returns the certificate policy of this resolver's tenants.
@@ -151,7 +154,7 @@ func (p *CertPolicy) Allow(ctx context.Context, host string) error {
 		return fmt.Errorf("%w: %q is not in canonical form (%q)", ErrHostNotAllowed, host, h)
 	}
 	if p.platform[h] {
-		return p.admit(h)
+		return p.admit(p.budget(h))
 	}
 	// Decide from the store, not the cache: a certificate outlives a
 	// cache entry, and this path is rare. But it is on a handshake: when
@@ -168,11 +171,18 @@ func (p *CertPolicy) Allow(ctx context.Context, host string) error {
 	if t == nil || !t.Active() {
 		return fmt.Errorf("%w: %q is not an active tenant host", ErrHostNotAllowed, h)
 	}
+	return p.admit(p.budget(h))
+}
+
+// budget is the key whose admissions WithCertRate counts for h: its
+// registered domain (eTLD+1), or h itself for a name under the base
+// domain or a platform host.
+func (p *CertPolicy) budget(h string) string {
 	reg, err := publicsuffix.EffectiveTLDPlusOne(h)
-	if err != nil || p.r.underBase(h) {
-		reg = h // tenant subdomains are counted one by one
+	if err != nil || p.r.underBase(h) || p.platform[h] {
+		return h // tenant subdomains are counted one by one
 	}
-	return p.admit(reg)
+	return reg
 }
 
 // lookup runs the host strategies against the store for at most the
@@ -215,8 +225,21 @@ func (p *CertPolicy) admit(key string) error {
 	return nil
 }
 
-// HostPolicy returns the policy for golang.org/x/crypto/acme/autocert.
-func (p *CertPolicy) HostPolicy() autocert.HostPolicy { return p.Allow }
+// HostPolicy returns the policy for golang.org/x/crypto/acme/autocert's
+// Manager. autocert calls it on every handshake, not only before an
+// order, so it decides as GetCertificate does — from the resolver's cache,
+// else the store within the handshake budget — and counts nothing:
+// WithCertRate is enforced by OrderGuard, on the orders actually sent.
+// Use both.
+func (p *CertPolicy) HostPolicy() autocert.HostPolicy {
+	return func(ctx context.Context, host string) error {
+		h, err := p.serving(ctx, host)
+		if err == nil && h != host {
+			err = fmt.Errorf("%w: %q is not in canonical form (%q)", ErrHostNotAllowed, host, h)
+		}
+		return err
+	}
+}
 
 // AskHandler answers Caddy's on-demand TLS "ask" endpoint: 200 when the
 // host in the domain query parameter may get a certificate (Allow), 403

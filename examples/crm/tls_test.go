@@ -280,7 +280,7 @@ func TestTLSCertificatesOnDemand(t *testing.T) {
 	})
 
 	t.Run("a storm of handshakes for random names places no order and is rate limited", func(t *testing.T) {
-		const storm = 400
+		const storm = 250
 		var wg sync.WaitGroup
 		errs := make(chan error, storm)
 		for w := range 8 {
@@ -360,4 +360,41 @@ func TestTLSRenewalStopsForRemovedDomains(t *testing.T) {
 		return logs.count("acme order refused", `\"crm.acme.test\"`) > 0 && logs.count("acme order refused", `\"globex.saas.test\"`) > 0
 	}, 20*time.Second, 50*time.Millisecond, "both renewals were attempted and refused:\n%s", logs)
 	assert.Equal(t, 2, peb.Orders(), "no renewal order reached the CA")
+}
+
+func TestTLSFlagsRefuseWhatWouldNotBeBounded(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		ok   bool
+	}{
+		{[]string{"-tls-ask-addr", "127.0.0.1:8081"}, true},
+		{[]string{"-tls-ask-addr", "[::1]:8081"}, true},
+		{[]string{"-tls-ask-addr", "10.0.0.5:8081"}, true},
+		{[]string{"-tls-ask-addr", ":8081"}, false},
+		{[]string{"-tls-ask-addr", "0.0.0.0:8081"}, false},
+		{[]string{"-tls-ask-addr", "[::]:8081"}, false},
+		{[]string{"-tls-ask-addr", "localhost:8081"}, false},
+		{[]string{"-tls-ask-addr", "127.0.0.1"}, false},
+		{[]string{"-tls-handshake-lookups", "0"}, false},
+		{[]string{"-tls-handshake-lookups", "-1"}, false},
+		{[]string{"-acme-renew-before", "-1h"}, false},
+	} {
+		cfg, _, err := parseFlags("crm", append([]string{"-data", t.TempDir()}, c.args...), io.Discard)
+		require.NoError(t, err)
+		if c.ok {
+			assert.NoError(t, cfg.tls.check(), "%v", c.args)
+		} else {
+			assert.Error(t, cfg.tls.check(), "%v", c.args)
+		}
+	}
+	cfg, _, err := parseFlags("crm", []string{"-data", t.TempDir(), "-tls", "-acme-directory", "http://ca.example/dir"}, io.Discard)
+	require.NoError(t, err)
+	a, err := newApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	t.Cleanup(a.close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	_, err = a.serveTLS(ln)
+	assert.Error(t, err, "an ACME directory over plain HTTP is refused")
 }

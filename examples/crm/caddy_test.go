@@ -23,16 +23,19 @@ import (
 // while the tenant tables are locked, because the ask is answered from
 // memory.
 func TestCaddyInFront(t *testing.T) {
+	httpPort, httpsPort := testenv.FreePort(t), testenv.FreePort(t)
+	crmAddr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	askAddr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	peb := testenv.StartPebble(t, testenv.PebbleConfig{TLSPort: httpsPort, HTTPPort: httpPort})
+	// Caddy starts before the CRM is up: it needs it only on a request.
+	testenv.StartCaddy(t, testenv.CaddyConfig{Caddyfile: "Caddyfile", HTTPPort: httpPort, HTTPSPort: httpsPort,
+		Env: []string{"ACME_CA=" + peb.DirectoryURL(), "ACME_CA_ROOT=" + peb.CAFile(), "CRM_ADDR=" + crmAddr, "CRM_TLS_ASK_ADDR=" + askAddr}})
+
 	adminURL, admin := testenv.PostgresDB(t)
 	role, roleURL := testenv.PostgresRole(t, admin, adminURL)
 	_, err := admin.Exec(`ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ` + role +
 		`; ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO ` + role)
 	require.NoError(t, err)
-
-	httpPort, httpsPort := testenv.FreePort(t), testenv.FreePort(t)
-	crmAddr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
-	askAddr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
-	peb := testenv.StartPebble(t, testenv.PebbleConfig{TLSPort: httpsPort, HTTPPort: httpPort})
 
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -54,8 +57,6 @@ func TestCaddyInFront(t *testing.T) {
 	waitListening(t, crmAddr, done, func() error { return runErr })
 	waitListening(t, askAddr, done, func() error { return runErr })
 
-	testenv.StartCaddy(t, testenv.CaddyConfig{Caddyfile: "Caddyfile", HTTPPort: httpPort, HTTPSPort: httpsPort,
-		Env: []string{"ACME_CA=" + peb.DirectoryURL(), "ACME_CA_ROOT=" + peb.CAFile(), "CRM_ADDR=" + crmAddr, "CRM_TLS_ASK_ADDR=" + askAddr}})
 	e := httpsEndpoint{addr: "127.0.0.1:" + strconv.Itoa(httpsPort), roots: peb.Roots()}
 
 	// The CRM itself, on its plain HTTP port: the operator API, and the

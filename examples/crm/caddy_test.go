@@ -22,30 +22,44 @@ import (
 // order for anything else, Caddy's ask contract, and a certificate issued
 // while the tenant tables are locked, because the ask is answered from
 // memory.
-func TestCaddyInFront(t *testing.T) {
+// caddyCRM is Caddy, run on examples/crm/Caddyfile, in front of the CRM
+// (run as the binary runs, with -tls-ask-addr), with Pebble as the CA.
+type caddyCRM struct {
+	httpsEndpoint
+	peb              *testenv.Pebble
+	caddy            *testenv.Caddy
+	crmAddr, askAddr string
+	direct           *http.Client
+}
+
+// startCaddyCRM starts Pebble (certificates living validity, zero for its
+// default), Caddy, and the CRM with the arguments crmArgs returns added
+// (nil: none). crmArgs runs after Pebble and Caddy started, so that a
+// missing binary skips the test before it makes a database.
+func startCaddyCRM(t *testing.T, validity time.Duration, crmArgs func() []string) *caddyCRM {
+	t.Helper()
 	httpPort, httpsPort := testenv.FreePort(t), testenv.FreePort(t)
-	crmAddr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
-	askAddr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
-	peb := testenv.StartPebble(t, testenv.PebbleConfig{TLSPort: httpsPort, HTTPPort: httpPort})
+	s := &caddyCRM{crmAddr: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)), askAddr: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)),
+		direct: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	s.peb = testenv.StartPebble(t, testenv.PebbleConfig{TLSPort: httpsPort, HTTPPort: httpPort, Validity: validity})
 	// Caddy starts before the CRM is up: it needs it only on a request.
-	testenv.StartCaddy(t, testenv.CaddyConfig{Caddyfile: "Caddyfile", HTTPPort: httpPort, HTTPSPort: httpsPort,
-		Env: []string{"ACME_CA=" + peb.DirectoryURL(), "ACME_CA_ROOT=" + peb.CAFile(), "CRM_ADDR=" + crmAddr, "CRM_TLS_ASK_ADDR=" + askAddr}})
+	s.caddy = testenv.StartCaddy(t, testenv.CaddyConfig{Caddyfile: "Caddyfile", HTTPPort: httpPort, HTTPSPort: httpsPort,
+		Env: []string{"ACME_CA=" + s.peb.DirectoryURL(), "ACME_CA_ROOT=" + s.peb.CAFile(), "CRM_ADDR=" + s.crmAddr, "CRM_TLS_ASK_ADDR=" + s.askAddr}})
+	s.httpsEndpoint = httpsEndpoint{addr: "127.0.0.1:" + strconv.Itoa(httpsPort), roots: s.peb.Roots()}
 
-	adminURL, admin := testenv.PostgresDB(t)
-	role, roleURL := testenv.PostgresRole(t, admin, adminURL)
-	_, err := admin.Exec(`ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ` + role +
-		`; ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO ` + role)
-	require.NoError(t, err)
-
+	var args []string
+	if crmArgs != nil {
+		args = crmArgs()
+	}
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	var runErr error
 	go func() {
 		defer close(done)
-		runErr = run(ctx, []string{"-addr", crmAddr, "-data", t.TempDir(), "-db", roleURL, "-db-admin", adminURL,
+		runErr = run(ctx, append([]string{"-addr", s.crmAddr, "-data", t.TempDir(),
 			"-operator-token", "op-secret", "-bcrypt-cost", "4", "-base-domain", "saas.test",
-			"-secure-cookies", "-tls-ask-addr", askAddr}, io.Discard, logs)
+			"-secure-cookies", "-tls-ask-addr", s.askAddr}, args...), io.Discard, logs)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -54,35 +68,62 @@ func TestCaddyInFront(t *testing.T) {
 			t.Logf("crm log:\n%s", logs)
 		}
 	})
-	waitListening(t, crmAddr, done, func() error { return runErr })
-	waitListening(t, askAddr, done, func() error { return runErr })
+	waitListening(t, s.crmAddr, done, func() error { return runErr })
+	waitListening(t, s.askAddr, done, func() error { return runErr })
+	return s
+}
 
-	e := httpsEndpoint{addr: "127.0.0.1:" + strconv.Itoa(httpsPort), roots: peb.Roots()}
+// operator calls the CRM's operator API on its plain HTTP port.
+func (s *caddyCRM) operator(t *testing.T, method, path, body string) int {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+s.crmAddr+path, stringsReader(body))
+	require.NoError(t, err)
+	req.Host = "platform.saas.test"
+	req.Header.Set("Authorization", "Bearer op-secret")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.direct.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	return resp.StatusCode
+}
 
-	// The CRM itself, on its plain HTTP port: the operator API, and the
-	// ask endpoint as Caddy calls it.
-	direct := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+// ask calls the ask endpoint as Caddy does.
+func (s *caddyCRM) ask(t *testing.T, method, query string) (int, time.Duration, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+s.askAddr+"/ask"+query, nil)
+	require.NoError(t, err)
+	start := time.Now()
+	resp, err := s.direct.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	return resp.StatusCode, time.Since(start), resp.Header
+}
+
+// TestCaddyInFront runs Caddy with examples/crm/Caddyfile — on-demand TLS
+// whose ask endpoint is the CRM's — against a real ACME CA (Pebble), and
+// the CRM on PostgreSQL behind it: the same certificates as with -tls, no
+// order for anything else, Caddy's ask contract, and a certificate issued
+// while the tenant tables are locked, because the ask is answered from
+// memory.
+func TestCaddyInFront(t *testing.T) {
+	var admin *sql.DB
+	s := startCaddyCRM(t, 0, func() []string {
+		adminURL, db := testenv.PostgresDB(t)
+		role, roleURL := testenv.PostgresRole(t, db, adminURL)
+		_, err := db.Exec(`ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ` + role +
+			`; ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO ` + role)
+		require.NoError(t, err)
+		admin = db
+		return []string{"-db", roleURL, "-db-admin", adminURL}
+	})
+	e, peb, crmAddr, direct := s.httpsEndpoint, s.peb, s.crmAddr, s.direct
 	operator := func(method, path, body string) int {
 		t.Helper()
-		req, err := http.NewRequest(method, "http://"+crmAddr+path, stringsReader(body))
-		require.NoError(t, err)
-		req.Host = "platform.saas.test"
-		req.Header.Set("Authorization", "Bearer op-secret")
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := direct.Do(req)
-		require.NoError(t, err)
-		resp.Body.Close()
-		return resp.StatusCode
+		return s.operator(t, method, path, body)
 	}
 	ask := func(method, query string) (int, time.Duration, http.Header) {
 		t.Helper()
-		req, err := http.NewRequest(method, "http://"+askAddr+"/ask"+query, nil)
-		require.NoError(t, err)
-		start := time.Now()
-		resp, err := direct.Do(req)
-		require.NoError(t, err)
-		resp.Body.Close()
-		return resp.StatusCode, time.Since(start), resp.Header
+		return s.ask(t, method, query)
 	}
 
 	orders := 0
@@ -216,4 +257,39 @@ func stringsReader(s string) io.Reader {
 		return nil
 	}
 	return strings.NewReader(s)
+}
+
+// TestCaddyRenewalAsksFirst lets Pebble issue certificates that live
+// 15 s: Caddy renews an on-demand certificate during a handshake once a
+// third of its life is left, and asks the CRM before it does. A removed
+// domain and a suspended tenant's host get no renewal order, while an
+// active host beside them is renewed.
+func TestCaddyRenewalAsksFirst(t *testing.T) {
+	s := startCaddyCRM(t, 15*time.Second, nil)
+	for _, h := range []string{"crm.acme.test", "globex.saas.test", "acme.saas.test"} {
+		r, err := s.get(h, "/healthz")
+		require.NoError(t, err, h)
+		require.Equal(t, http.StatusOK, r.code)
+	}
+	require.Equal(t, 3, s.peb.Orders())
+	require.Equal(t, http.StatusCreated, s.operator(t, "POST", "/admin/api/tenants/acme/domains/", `{"host":"crm.acme.test","status":"removed"}`))
+	require.Equal(t, http.StatusOK, s.operator(t, "POST", "/admin/api/tenants/globex/suspend/", ""))
+
+	refusedRenewal := func(host string) bool {
+		for _, line := range strings.Split(s.caddy.Log(), "\n") {
+			if strings.Contains(line, `"server_name":"`+host+`"`) && strings.Contains(line, "certificate not allowed by ask endpoint") {
+				return true
+			}
+		}
+		return false
+	}
+	// Caddy renews on a handshake: keep making them until the active
+	// host was renewed and both others were refused.
+	require.Eventually(t, func() bool {
+		for _, h := range []string{"crm.acme.test", "globex.saas.test", "acme.saas.test"} {
+			_, _ = s.get(h, "/healthz")
+		}
+		return s.peb.Orders() >= 4 && refusedRenewal("crm.acme.test") && refusedRenewal("globex.saas.test")
+	}, 30*time.Second, 300*time.Millisecond, "Caddy asked before renewing; orders %d", s.peb.Orders())
+	assert.Equal(t, 4, s.peb.Orders(), "one renewal, of the active host only")
 }

@@ -145,10 +145,15 @@ func StartPebble(t testing.TB, cfg PebbleConfig) *Pebble {
 		default:
 		}
 		root, err := get(c, "https://"+p.mgmt+"/roots/0")
+		var dir []byte
 		if err == nil {
-			_, err = get(c, "https://"+acmeAddr+"/dir")
+			dir, err = get(c, "https://"+acmeAddr+"/dir")
 		}
 		if err == nil {
+			var d struct{ NewOrder string }
+			if jerr := json.Unmarshal(dir, &d); jerr != nil || !strings.HasSuffix(d.NewOrder, "/order-plz") {
+				t.Fatalf("pebble: its directory's newOrder is not the /order-plz its orders are counted by: %s", dir)
+			}
 			p.roots = x509.NewCertPool()
 			if !p.roots.AppendCertsFromPEM(root) {
 				t.Fatalf("pebble: /roots/0 is not PEM: %q", root)

@@ -172,15 +172,16 @@ func (a *app) serveAsk(addr string, policy *resolve.CertPolicy) error {
 	return nil
 }
 
-// misdirected reports a request over TLS whose Host is served for
-// another tenant (or the platform) than the name its handshake asked for
-// (SNI): a client that reuses a connection for another host, or a forged
-// Host. It is answered 421 Misdirected Request, which tells a browser to
-// retry on a connection of its own (RFC 9110 §15.5.20), and never served
-// for either tenant. Requests that came without TLS (behind a proxy) are
-// not concerned.
+// misdirected reports a request, over the TLS of -tls, whose Host is
+// served for another tenant (or the platform) than the name its handshake
+// asked for (SNI): a client that reuses a connection for another host, or
+// a forged Host. It is answered 421 Misdirected Request, which tells a
+// browser to retry on a connection of its own (RFC 9110 §15.5.20), and
+// never served for either tenant. Requests that came without TLS (behind
+// a proxy), or over TLS the server did not terminate with -tls, are not
+// concerned.
 func (a *app) misdirected(r *http.Request) bool {
-	if r.TLS == nil {
+	if r.TLS == nil || !a.cfg.tls.on {
 		return false
 	}
 	sni, err := resolve.Normalize(r.TLS.ServerName)

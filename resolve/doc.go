@@ -55,12 +55,16 @@
 // CNAMETarget, both bound to (tenant, host): what one tenant publishes, or
 // a CNAME to the platform as such, proves nothing for another. CertPolicy
 // admits only active tenant hosts, and Resolver.CertPolicy refuses an
-// invalid WithCertRate (ErrConfig) rather than admit without limit.
+// invalid WithCertRate (ErrConfig) rather than admit without limit. For
+// TLS terminated in the process, CertPolicy.GetCertificate serves a
+// certificate only for a host served now, and CertPolicy.OrderGuard lets
+// no ACME order out — renewals included — for any other name.
 //
 // # Errors
 //
 // ErrInvalidHost, ErrIPLiteral, ErrUnknownHost, ErrSuspended, ErrLookup,
-// ErrOrigin and ErrConfig, wrapped with the offending host; test with
+// ErrOrigin, ErrUnverified, ErrHostNotAllowed and ErrConfig, wrapped
+// with the offending host; test with
 // errors.Is. In a custom refusal handler, ErrorFromContext says why.
 //
 // # Testing

@@ -12,3 +12,6 @@ func ParseForwardedHost(v string) (string, bool) {
 
 // CacheLen reports the number of cached answers.
 func CacheLen(r *Resolver) int { return r.cache.len() }
+
+// OrderNames is orderNames, for the fuzz test.
+func OrderNames(body []byte) ([]string, error) { return orderNames(body) }

@@ -352,6 +352,10 @@ func (a *app) routes() http.Handler {
 
 	platformSide := withRequestLimits(a.cfg.requestTimeout, a.operatorRoutes())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.misdirected(r) { // SNI and Host served for different tenants (tls.go)
+			writeError(w, http.StatusMisdirectedRequest, "misdirected request")
+			return
+		}
 		switch r.URL.Path {
 		case "/healthz":
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -42,8 +42,9 @@ type config struct {
 
 	pools poolConfig
 
-	metricsAddr        string // -metrics-addr: a separate /metrics listener (telemetry.go)
-	plans, defaultPlan string // -plans, -default-plan (limits.go)
+	metricsAddr        string    // -metrics-addr: a separate /metrics listener (telemetry.go)
+	plans, defaultPlan string    // -plans, -default-plan (limits.go)
+	tls                tlsConfig // HTTPS: -tls, or a proxy's -tls-ask-addr (tls.go)
 }
 
 // poolConfig sizes the connection pools. Requests beyond the pool's size
@@ -114,6 +115,9 @@ func parseFlags(name string, args []string, stderr io.Writer) (config, []string,
 		"most Redis connections (env CRM_REDIS_POOL_SIZE)")
 	fs.DurationVar(&p.redisPoolTimeout, "redis-pool-timeout", envDur("CRM_REDIS_POOL_TIMEOUT", 2*time.Second),
 		"longest wait for a free Redis connection (env CRM_REDIS_POOL_TIMEOUT)")
+	if err := tlsFlags(fs, &c.tls); err != nil {
+		envErr = errors.Join(envErr, err)
+	}
 	if envErr != nil {
 		return c, nil, envErr
 	}

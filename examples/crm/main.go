@@ -56,6 +56,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if ln, err = a.serveTLS(ln); err != nil { // -tls, -tls-ask-addr
+		return err
+	}
 	printBanner(stdout, ln.Addr().String(), cfg)
 	srv := newHTTPServer(cfg, a.routes(), log)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)

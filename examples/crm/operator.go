@@ -63,7 +63,15 @@ func (a *app) operatorRoutes() http.Handler {
 			a.respond(w, r, 0, nil, err)
 			return
 		}
-		d, err := a.putDomain(r.Context(), r.PathValue("slug"), body.Host, tenant.DomainStatus(body.Status))
+		st := tenant.DomainStatus(body.Status)
+		if st == tenant.DomainVerified || st == tenant.DomainActive {
+			// Only proven DNS makes a domain serve (and get a
+			// certificate): 'crm domain verify'. A re-added domain is
+			// pending again.
+			a.respond(w, r, 0, nil, badRequest{`field "status": a domain is verified only by its DNS (crm domain verify)`})
+			return
+		}
+		d, err := a.putDomain(r.Context(), r.PathValue("slug"), body.Host, st)
 		a.respond(w, r, http.StatusCreated, d, err)
 	})
 	// Write-only: integration keys are set here and used by the server,

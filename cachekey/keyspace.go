@@ -60,6 +60,20 @@ type Keyspace struct {
 	kick      chan struct{} // asks the refresher for an early refresh
 
 	channel string
+	sharded bool // sharded pub/sub (SPUBLISH/SSUBSCRIBE): on a cluster
+
+	// The invalidation log (log.go): the last entry applied, whether that
+	// is meaningful (false until the first full refresh), and how many
+	// full refreshes ran.
+	lastSeq       atomic.Uint64
+	inStep        atomic.Bool
+	fullRefreshes atomic.Int64
+	dropMessages  atomic.Bool // tests: lose every pub/sub message
+
+	topicsMu  sync.Mutex
+	topics    map[string]*Topic
+	delivered map[uint64]struct{} // Topic entries delivered ahead of the log follower
+
 	stop    context.CancelFunc
 	done    sync.WaitGroup
 }
@@ -176,9 +190,19 @@ func New(client redis.UniversalClient, opts ...Option) (*Keyspace, error) {
 	k.store = redisStore{k}
 	k.kick = make(chan struct{}, 1)
 	k.channel = k.prefix + ":generations"
+	k.topics = map[string]*Topic{}
+	k.delivered = map[uint64]struct{}{}
 	ctx, cancel := context.WithCancel(internal(context.Background()))
 	k.stop = cancel
-	ps := client.Subscribe(ctx, k.channel)
+	var ps *redis.PubSub
+	if _, cluster := client.(*redis.ClusterClient); cluster {
+		// Sharded pub/sub (Redis 7) reaches only the channel's shard
+		// instead of every node of the cluster.
+		k.sharded = true
+		ps = client.SSubscribe(ctx, k.channel)
+	} else {
+		ps = client.Subscribe(ctx, k.channel)
+	}
 	k.done.Add(2)
 	go k.subscribe(ctx, ps)
 	go k.refresher(ctx)
@@ -321,6 +345,18 @@ func (k *Keyspace) subscribe(ctx context.Context, ps *redis.PubSub) {
 			if !ok {
 				return
 			}
+			if k.dropMessages.Load() {
+				continue
+			}
+			if strings.HasPrefix(m.Payload, "@") {
+				n, topic, msg, ok := topicMessage(m.Payload)
+				if !ok {
+					k.log.Warn("cachekey: malformed topic message", "payload", m.Payload)
+					continue
+				}
+				k.deliver(n, topic, msg)
+				continue
+			}
 			id, rest, ok1 := strings.Cut(m.Payload, " ")
 			epoch, gs, ok2 := strings.Cut(rest, " ")
 			gen, err := strconv.ParseUint(gs, 10, 64)
@@ -352,16 +388,27 @@ func (k *Keyspace) refreshSoon() {
 
 // publish tells the other processes about a bump.
 func (k *Keyspace) publish(ctx context.Context, id, epoch string, gen uint64) {
-	msg := id + " " + epoch + " " + strconv.FormatUint(gen, 10)
-	if err := k.client.Publish(ctx, k.channel, msg).Err(); err != nil {
-		// The bump stands; other processes see it within the refresh
-		// interval.
-		k.log.WarnContext(ctx, "cachekey: publish invalidation", "tenant", id, "err", err)
+	k.publishRaw(ctx, id+" "+epoch+" "+strconv.FormatUint(gen, 10))
+}
+
+// publishRaw sends msg on the invalidation channel. A failure is logged
+// only: the message is in the log, which other processes read within
+// the refresh interval.
+func (k *Keyspace) publishRaw(ctx context.Context, msg string) {
+	var err error
+	if k.sharded {
+		err = k.client.SPublish(ctx, k.channel, msg).Err()
+	} else {
+		err = k.client.Publish(ctx, k.channel, msg).Err()
+	}
+	if err != nil {
+		k.log.WarnContext(ctx, "cachekey: publish invalidation", "err", err)
 	}
 }
 
-// refresher re-reads every cached generation each interval, in one
-// pipeline, bounding staleness when pub/sub messages are lost.
+// refresher retries pending invalidations and follows the invalidation
+// log each interval (log.go), bounding staleness when pub/sub messages
+// are lost.
 func (k *Keyspace) refresher(ctx context.Context) {
 	defer k.done.Done()
 	t := time.NewTicker(k.refresh)
@@ -373,15 +420,13 @@ func (k *Keyspace) refresher(ctx context.Context) {
 		case <-t.C:
 			k.refreshOnce(ctx)
 		case <-k.kick:
+			k.inStep.Store(false) // a message from another epoch: read everything
 			k.refreshOnce(ctx)
 		}
 	}
 }
 
-// refreshOnce retries pending invalidations, then reads the epoch and
-// every cached generation in pipelines of 1,000. A changed epoch replaces
-// the whole generation cache; a generation lower than the one cached
-// before the read was sent retires the epoch (see epoch.go).
+// refreshOnce retries pending invalidations, then follows the log.
 func (k *Keyspace) refreshOnce(ctx context.Context) {
 	ctx = internal(ctx)
 	for _, id := range k.gens.Load().pendingIDs() {
@@ -392,6 +437,14 @@ func (k *Keyspace) refreshOnce(ctx context.Context) {
 			return
 		}
 	}
+	k.follow(ctx)
+}
+
+// refreshAll reads the epoch and every cached generation in pipelines of
+// 1,000, and reports whether it read them all. A changed epoch replaces
+// the whole generation cache; a generation lower than the one cached
+// before the read was sent retires the epoch (see epoch.go).
+func (k *Keyspace) refreshAll(ctx context.Context) bool {
 	g := k.gens.Load()
 	g.merge()
 	ids := g.ids()
@@ -418,20 +471,23 @@ func (k *Keyspace) refreshOnce(ctx context.Context) {
 			if ctx.Err() == nil {
 				k.log.Warn("cachekey: refresh generations", "err", err)
 			}
-			return
+			return false
 		}
 		seen, found, err := readEpoch(ep)
 		if err != nil {
 			if ctx.Err() == nil {
 				k.log.Warn("cachekey: refresh epoch", "err", err)
 			}
-			return
+			return false
 		}
 		if !found || seen != g.epoch {
-			if _, err := k.settle(ctx, seen, found); err != nil && ctx.Err() == nil {
-				k.log.Warn("cachekey: refresh epoch", "err", err)
+			if _, err := k.settle(ctx, seen, found); err != nil {
+				if ctx.Err() == nil {
+					k.log.Warn("cachekey: refresh epoch", "err", err)
+				}
+				return false
 			}
-			return // a new epoch starts with no generations
+			return true // a new epoch starts with no generations
 		}
 		for i, c := range cmds {
 			v, err := c.Uint64()
@@ -444,12 +500,16 @@ func (k *Keyspace) refreshOnce(ctx context.Context) {
 				continue
 			}
 			if v < before[i] {
-				if _, err := k.retire(ctx, g.epoch); err != nil && ctx.Err() == nil {
-					k.log.Warn("cachekey: refresh epoch", "err", err)
+				if _, err := k.retire(ctx, g.epoch); err != nil {
+					if ctx.Err() == nil {
+						k.log.Warn("cachekey: refresh epoch", "err", err)
+					}
+					return false
 				}
-				return
+				return true
 			}
 			g.observe(batch[i], v)
 		}
 	}
+	return true
 }

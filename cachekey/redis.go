@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -98,6 +99,13 @@ func (r redisStore) bump(ctx context.Context, id string) (uint64, error) {
 	if err != nil {
 		k.markPending(k.gens.Load(), id)
 		return 0, err
+	}
+	// The log entry follows the INCR (it carries the new generation): if
+	// it cannot be written, the invalidation stays pending and is retried
+	// whole, so no bump acknowledged by Invalidate is missing from it.
+	if _, err := k.appendLog(ctx, "t", id, "e", g.epoch, "g", strconv.FormatUint(v, 10)); err != nil {
+		k.markPending(g, id)
+		return 0, fmt.Errorf("invalidation log: %w", err)
 	}
 	k.publish(ctx, id, g.epoch, v)
 	return v, nil

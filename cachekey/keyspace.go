@@ -74,8 +74,8 @@ type Keyspace struct {
 	topics    map[string]*Topic
 	delivered map[uint64]struct{} // Topic entries delivered ahead of the log follower
 
-	stop    context.CancelFunc
-	done    sync.WaitGroup
+	stop context.CancelFunc
+	done sync.WaitGroup
 }
 
 // Option configures a Keyspace. Options write to a private options value,

@@ -12,3 +12,10 @@ func ParseForwardedHost(v string) (string, bool) {
 
 // CacheLen reports the number of cached answers.
 func CacheLen(r *Resolver) int { return r.cache.len() }
+
+// ParseMessage is parseMessage for the fuzz test: the message written
+// back, and whether it was understood.
+func ParseMessage(msg string) (string, bool) {
+	i, ok := parseMessage(msg)
+	return i.String(), ok
+}

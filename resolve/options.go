@@ -65,6 +65,7 @@ type options struct {
 	cacheSize     int
 	ttl, negTTL   time.Duration
 	lookupTimeout time.Duration
+	peers         Peers
 
 	auditor                     tenant.Auditor
 	notFound, suspended, failed http.Handler
@@ -144,7 +145,8 @@ func WithHeader(name string) Option {
 // caching), positive answers kept for ttl, negative answers ("no tenant")
 // for negTTL. Defaults: DefaultCacheSize, DefaultCacheTTL,
 // DefaultNegativeTTL. A change made in the store reaches this process after
-// at most ttl, or at once through the Invalidate methods.
+// at most ttl, or at once through the Invalidate methods (in every process
+// with WithPeers).
 func WithCache(size int, ttl, negTTL time.Duration) Option {
 	return func(o *options) error {
 		if size < 0 || ttl < 0 || negTTL < 0 {

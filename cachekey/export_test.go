@@ -56,3 +56,6 @@ func FullRefreshes(ks *Keyspace) int64 { return ks.fullRefreshes.Load() }
 
 // LogKeys are the invalidation log's stream and counter keys.
 func LogKeys(ks *Keyspace) (log, seq string) { return ks.logKey(), ks.seqKey() }
+
+// LastApplied is the last invalidation log entry a Keyspace applied.
+func LastApplied(ks *Keyspace) uint64 { return ks.lastSeq.Load() }

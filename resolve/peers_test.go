@@ -25,6 +25,15 @@ import (
 func peerResolvers(t *testing.T, f *fixture) (one, two *resolve.Resolver) {
 	t.Helper()
 	prefix := testenv.Name("rp")
+	client := testenv.Redis(t)
+	t.Cleanup(func() {
+		// The prefix is the test's own: its keys go with it.
+		ctx := context.Background()
+		it := client.Scan(ctx, 0, prefix+":*", 100).Iterator()
+		for it.Next(ctx) {
+			client.Del(ctx, it.Val())
+		}
+	})
 	open := func() *resolve.Resolver {
 		ks, err := cachekey.New(testenv.Redis(t), cachekey.WithPrefix(prefix), cachekey.WithRefresh(100*time.Millisecond))
 		require.NoError(t, err)
@@ -134,7 +143,7 @@ func (b *busPeers) Listen(apply func(string), lost func()) {
 type failingPeers struct{}
 
 func (failingPeers) Publish(context.Context, string) error { return errors.New("redis down") }
-func (failingPeers) Listen(func(string), func())          {}
+func (failingPeers) Listen(func(string), func())           {}
 
 func TestPeerMessagesAreOutsideInput(t *testing.T) {
 	ctx := context.Background()

@@ -86,7 +86,11 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	proxies := splitList(cfg.proxies)
-	if a.resolver, err = resolve.New(a.tenants,
+	peers, err := a.peerOptions()
+	if err != nil {
+		return nil, err
+	}
+	if a.resolver, err = resolve.New(a.tenants, append(peers,
 		resolve.WithBaseDomain(cfg.baseDomain),
 		resolve.WithTrustedProxies(proxies...),
 		resolve.WithAuditor(a.auditor),
@@ -94,7 +98,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 		resolve.WithNotFoundHandler(jsonError(http.StatusNotFound, "not found")),
 		resolve.WithSuspendedHandler(jsonError(http.StatusForbidden, "tenant suspended")),
 		resolve.WithErrorHandler(unavailableHandler),
-	); err != nil {
+	)...); err != nil {
 		return nil, err
 	}
 	if cfg.demo {

@@ -43,6 +43,18 @@ func TestRedisCluster(t *testing.T) {
 			t.Run("the guard holds and multi-key commands follow the mode", func(t *testing.T) {
 				testClusterGuard(t, client, hashTags)
 			})
+			srv := guardServer{base: client, hashTags: hashTags, dial: func(t *testing.T) redis.UniversalClient {
+				c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cluster.Addrs(), ClientName: "guarded"})
+				t.Cleanup(func() { c.Close() })
+				return c
+			}}
+			t.Run("the guard refuses every key of another tenant", func(t *testing.T) { testGuardRefusesForeignKeys(t, srv) })
+			t.Run("the guard refuses commands it cannot check", func(t *testing.T) { testGuardRefusesUncheckable(t, srv) })
+			if hashTags {
+				// Without hash tags, the suite's multi-key commands span
+				// slots, which a cluster refuses (see the test above).
+				t.Run("the guard lets the tenant's own commands run", func(t *testing.T) { testGuardLetsOwnCommandsRun(t, srv) })
+			}
 		})
 	}
 	t.Run("bumps travel by sharded pub/sub", func(t *testing.T) {

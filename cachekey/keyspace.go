@@ -36,8 +36,8 @@ const (
 //
 // The generation is cached in the process, so Key costs no round trip.
 // Bumps reach other processes at once through Redis pub/sub, and every
-// process re-reads the generations it holds every refresh interval
-// (WithRefresh), which bounds the staleness if a message is lost. The
+// process reads the invalidation log every refresh interval (WithRefresh,
+// log.go), which bounds the staleness if a message is lost. The
 // epoch, a random token kept in Redis beside the generations, changes
 // when Redis is found to have lost data, which makes every earlier key
 // unreachable (see epoch.go and the package documentation).
@@ -120,11 +120,12 @@ func WithHashTags(on bool) Option {
 	return func(o *options) error { o.hashTags = on; return nil }
 }
 
-// WithRefresh sets how often cached generations are re-read from Redis
-// (default DefaultRefresh), with the epoch: the longest a lost
-// invalidation message, or a loss of Redis's data noticed by another
-// process, can leave this process serving the previous generation. It is
-// also how often a failed invalidation is retried.
+// WithRefresh sets how often the invalidation log and the epoch are read
+// from Redis (default DefaultRefresh): the longest a lost invalidation
+// message, or a loss of Redis's data noticed by another process, can leave
+// this process serving the previous generation. It is also how often a
+// failed invalidation is retried. Each read is three commands, whatever
+// the number of tenants.
 func WithRefresh(d time.Duration) Option {
 	return func(o *options) error {
 		if d <= 0 {
@@ -166,7 +167,8 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // New returns a Keyspace on client (a single node, Sentinel or Cluster
-// client) and starts its invalidation subscriber and refresher.
+// client) and starts its invalidation subscriber (sharded pub/sub on a
+// Cluster client) and refresher.
 func New(client redis.UniversalClient, opts ...Option) (*Keyspace, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil client", ErrConfig)

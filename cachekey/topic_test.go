@@ -2,6 +2,7 @@ package cachekey_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -119,4 +120,19 @@ func TestTopicRefusesWhatItCannotCarry(t *testing.T) {
 	require.NoError(t, err)
 	_, err = mem.Topic("resolve")
 	assert.ErrorIs(t, err, cachekey.ErrConfig, "a memory Keyspace reaches no other process")
+}
+
+func TestGuardKeepsTenantsOffTheInvalidationLog(t *testing.T) {
+	f := newGuardFixture(t)
+	logKey, seqKey := cachekey.LogKeys(f.ks)
+	for _, cmd := range [][]any{
+		{"xadd", logKey, "*", "c", "resolve", "m", "*"},
+		{"xtrim", logKey, "MAXLEN", 0},
+		{"del", logKey},
+		{"incr", seqKey},
+		{"set", seqKey, "0"},
+	} {
+		err := f.guarded.Do(f.ctxA, cmd...).Err()
+		assert.True(t, errors.Is(err, cachekey.ErrForeignKey) || errors.Is(err, cachekey.ErrCommand), "%v: %v", cmd, err)
+	}
 }

@@ -208,7 +208,7 @@ func (a *app) openCacheAndSessions(ctx context.Context) error {
 		// the other client.
 		cacheClient := redis.NewClient(opt)
 		a.closers = append(a.closers, cacheClient.Close)
-		if a.keyspace, err = cachekey.New(cacheClient, cachekey.WithAuditor(a.auditor), cachekey.WithLogger(a.log)); err != nil {
+		if a.keyspace, err = cachekey.New(cacheClient, cachekey.WithAuditor(a.auditor), cachekey.WithLogger(a.log), cachekey.WithRefresh(peerRefresh)); err != nil {
 			return err
 		}
 		guard, err := a.keyspace.Guard()

@@ -2,12 +2,14 @@ package faultsuite
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -21,10 +23,12 @@ const spreadBound = time.Second
 // TestTwoInstances runs two servers on one PostgreSQL cluster and one
 // Redis, as behind a load balancer, and checks that what the operator
 // changes through one of them holds on the other within a second:
-// a suspended tenant is refused, a removed domain is no longer served, a
-// re-pointed one serves its new tenant, and a session logged out is
-// refused. Unlike TestFaults it runs by default (in CI with the services
-// required): it takes about ten seconds after the build.
+// a suspended tenant is refused, a removed domain is no longer served,
+// a session logged out is refused; and a third instance that receives
+// no pub/sub message at all (its Redis user may not subscribe) follows
+// from the invalidation log within the same second. Unlike TestFaults it
+// runs by default (in CI with the services required): it takes about 15 s
+// after the build.
 func TestTwoInstances(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping: starts a PostgreSQL cluster, a Redis and two servers")
@@ -34,6 +38,13 @@ func TestTwoInstances(t *testing.T) {
 	e.prepareDatabase(t)
 	one := startCRM(t, bin, e.pg, e.redis)
 	two := startCRM(t, bin, e.pg, e.redis)
+	// deaf is a third instance whose Redis user may not subscribe to any
+	// channel: every pub/sub message is lost to it, and only the
+	// invalidation log brings it the changes.
+	rc := redis.NewClient(&redis.Options{Addr: e.redis.Addr()})
+	require.NoError(t, rc.Do(context.Background(), "ACL", "SETUSER", "deaf", "on", ">deaf-password", "~*", "resetchannels", "+@all").Err())
+	require.NoError(t, rc.Close())
+	deaf := startCRM(t, bin, e.pg, e.redis, "-redis", "redis://deaf:deaf-password@"+e.redis.Addr()+"/0")
 	e.crm = one
 	e.client = &http.Client{Timeout: clientTimeout}
 	t.Cleanup(e.client.CloseIdleConnections)
@@ -89,6 +100,16 @@ func TestTwoInstances(t *testing.T) {
 		res, body = at(t, one, platformHost, http.MethodPost, "/admin/api/tenants/"+a.slug+"/activate/", nil)
 		require.Equal(t, http.StatusOK, res.StatusCode, "%s", body)
 		within(t, "reactivation", func() bool { return status(t, two, a.host, "/api/tenant-branding/") == http.StatusOK })
+	})
+
+	t.Run("a suspension whose pub/sub message is lost reaches an instance through the log", func(t *testing.T) {
+		require.Equal(t, http.StatusOK, status(t, deaf, a.host, "/api/tenant-branding/"))
+		res, body := at(t, one, platformHost, http.MethodPost, "/admin/api/tenants/"+a.slug+"/suspend/", nil)
+		require.Equal(t, http.StatusOK, res.StatusCode, "%s", body)
+		within(t, "suspension without pub/sub", func() bool { return status(t, deaf, a.host, "/api/tenant-branding/") == http.StatusForbidden })
+		res, body = at(t, one, platformHost, http.MethodPost, "/admin/api/tenants/"+a.slug+"/activate/", nil)
+		require.Equal(t, http.StatusOK, res.StatusCode, "%s", body)
+		within(t, "reactivation without pub/sub", func() bool { return status(t, deaf, a.host, "/api/tenant-branding/") == http.StatusOK })
 	})
 
 	t.Run("a domain removed through one instance is no longer served by the other", func(t *testing.T) {

@@ -245,7 +245,9 @@ func TestRefreshBoundsStalenessWithoutPubSub(t *testing.T) {
 	}, 5*time.Second, time.Millisecond)
 	took := time.Since(start)
 	t.Logf("a lost message was repaired after %v (refresh interval %v)", took, refresh)
-	assert.Less(t, took, 2*refresh+500*time.Millisecond, "repair must take about one refresh interval")
+	// One interval and a round trip; the rest is room for a loaded CI
+	// machine's scheduling.
+	assert.Less(t, took, refresh+time.Second, "repair must take about one refresh interval")
 	assert.Equal(t, full, cachekey.FullRefreshes(ks), "following the log must not re-read every tenant")
 }
 

@@ -10,9 +10,9 @@ import (
 // invalidation log (cachekey.WithRefresh): the longest a change whose
 // pub/sub message was lost takes to reach it, so that the server's
 // "within a second" holds with room for a round trip. It costs each
-// instance three Redis commands per read, six a second, whatever the
+// instance three Redis commands per read, twelve a second, whatever the
 // number of tenants.
-const peerRefresh = 500 * time.Millisecond
+const peerRefresh = 250 * time.Millisecond
 
 // peerOptions makes the resolver share its invalidations with the other
 // instances of the server when they share a Redis (-redis): a tenant

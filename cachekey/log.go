@@ -40,23 +40,42 @@ const (
 	logRounds = 100
 )
 
-// appendScript adds one entry to the log (KEYS[1]) under the next value
-// of the counter (KEYS[2]) and returns it. ARGV[1] is the trim length,
-// the rest the entry's field/value pairs. A counter found below the
-// log's last entry (it was evicted or lost alone) is moved past it, so an
-// append never fails for good.
-var appendScript = redis.NewScript(`
-local n = redis.call('INCR', KEYS[2])
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+// appendLua appends one entry to the log (KEYS[logK]) under the next value
+// of the counter (KEYS[seqK]), leaving its number in n. A counter found
+// below the log's last entry (it was evicted or lost alone) is moved past
+// it, so an append never fails for good.
+const appendLua = `
+local n = redis.call('INCR', KEYS[seqK])
+local last = redis.call('XREVRANGE', KEYS[logK], '+', '-', 'COUNT', 1)[1]
 if last then
 	local ls = tonumber(string.match(last[1], '^(%d+)'))
 	if ls and ls >= n then
 		n = ls + 1
-		redis.call('SET', KEYS[2], n)
+		redis.call('SET', KEYS[seqK], n)
 	end
 end
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], n .. '-0', unpack(ARGV, 2))
+`
+
+// appendScript adds one entry to the log (KEYS[1], counter KEYS[2]) and
+// returns its number. ARGV[1] is the trim length, the rest the entry's
+// field/value pairs.
+var appendScript = redis.NewScript(`local logK, seqK = 1, 2` + appendLua + `
+redis.call('XADD', KEYS[logK], 'MAXLEN', '~', ARGV[1], n .. '-0', unpack(ARGV, 2))
 return n`)
+
+// bumpScript is a whole bump in one round trip, for a client that is not a
+// cluster's (its keys are in different slots): it reads the epoch
+// (KEYS[1]), increments the generation (KEYS[2]) and, when there is an
+// epoch, appends the bump to the log (KEYS[3], counter KEYS[4]) under it.
+// ARGV: the trim length, the tenant ID. It returns {epoch or nil, the new
+// generation}.
+var bumpScript = redis.NewScript(`local logK, seqK = 3, 4
+local ep = redis.call('GET', KEYS[1])
+local v = redis.call('INCR', KEYS[2])
+if ep then` + appendLua + `
+	redis.call('XADD', KEYS[logK], 'MAXLEN', '~', ARGV[1], n .. '-0', 't', ARGV[2], 'e', ep, 'g', v)
+end
+return {ep, v}`)
 
 func (k *Keyspace) logKey() string { return k.prefix + ":{" + k.prefix + "}:log" }
 func (k *Keyspace) seqKey() string { return k.prefix + ":{" + k.prefix + "}:seq" }

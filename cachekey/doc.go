@@ -43,11 +43,13 @@
 // one refresh interval plus a round trip, pub/sub or not. When the entries
 // a process needs are gone (it fell more than the log's length behind,
 // or Redis lost the log) it re-reads every cached generation once, in
-// pipelines of 1,000, and follows the log again. The log entry is written
-// after the INCR: if it cannot be, the invalidation stays pending (see
-// below) and is retried whole, so every acknowledged bump is in the log.
-// An Invalidate interrupted between the two (the process died) may reach
-// only the processes that read the tenant's generation afresh.
+// pipelines of 1,000, and follows the log again. On a single server the
+// INCR and its log entry are one script, so they happen together. On a
+// cluster (different slots) the entry is written after the INCR: if it
+// cannot be, the invalidation stays pending (see below) and is retried
+// whole, so every acknowledged bump is in the log; an Invalidate
+// interrupted between the two (its process died) may reach only the
+// processes that read the tenant's generation afresh.
 //
 // A Topic carries other invalidations the same way (pub/sub, then the
 // log): resolve's cache invalidations, for instance, through

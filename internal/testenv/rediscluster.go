@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -39,7 +38,7 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 	t.Helper()
 	if env := os.Getenv(RedisClusterEnv); env != "" {
 		c := &RedisCluster{addrs: strings.Split(env, ",")}
-		c.waitOK(t, nil)
+		c.waitOK(t)
 		return c
 	}
 	server, err := exec.LookPath("redis-server")
@@ -50,58 +49,99 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 	if err != nil {
 		Unavailable(t, "redis-cli (on PATH; on Debian: apt-get install redis-tools)", err)
 	}
+	// Free ports are only free a moment ago: another test may bind one
+	// first, and a node then exits at once. Start again on new ports.
+	var last error
+	for range 3 {
+		c, err := startCluster(t, server, cli)
+		if err == nil {
+			c.waitOK(t)
+			return c
+		}
+		last = err
+	}
+	t.Fatalf("Redis Cluster did not start: %v", last)
+	return nil
+}
+
+// startCluster starts three nodes on new free ports and joins them. It
+// returns an error when a node did not come up (its port was taken);
+// the nodes are killed when the test ends, or at once on error.
+func startCluster(t testing.TB, server, cli string) (*RedisCluster, error) {
 	dir := t.TempDir()
 	c := &RedisCluster{}
 	var procs []*exec.Cmd
-	var outs []*bytes.Buffer
-	t.Cleanup(func() {
-		for _, p := range procs {
+	var dones []chan struct{}
+	kill := func() {
+		for i, p := range procs {
 			_ = p.Process.Kill()
-			_ = p.Wait()
+			<-dones[i]
 		}
-	})
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			kill()
+		}
+	}()
+	var logs []string
 	for i := range 3 {
 		port, bus := FreePort(t), FreePort(t)
 		nodeDir := filepath.Join(dir, "node"+strconv.Itoa(i))
 		if err := os.Mkdir(nodeDir, 0o700); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
-		out := &bytes.Buffer{}
+		logFile := filepath.Join(nodeDir, "redis.log")
 		// The bus port is set explicitly: the default, port+10000, may be
 		// taken or beyond 65535.
 		cmd := exec.Command(server, "--port", strconv.Itoa(port), "--cluster-port", strconv.Itoa(bus),
 			"--bind", "127.0.0.1", "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "5000", "--save", "", "--appendonly", "no", "--dir", nodeDir, "--daemonize", "no")
-		cmd.Stdout, cmd.Stderr = out, out
+			"--cluster-node-timeout", "5000", "--save", "", "--appendonly", "no", "--dir", nodeDir,
+			"--logfile", logFile, "--daemonize", "no")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
-			t.Fatalf("redis-server: %v", err)
+			return nil, fmt.Errorf("redis-server: %w", err)
 		}
-		procs = append(procs, cmd)
-		outs = append(outs, out)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		procs, dones, logs = append(procs, cmd), append(dones, done), append(logs, logFile)
 		c.addrs = append(c.addrs, "127.0.0.1:"+strconv.Itoa(port))
 	}
 	for i, addr := range c.addrs {
 		n := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
-		ok := poll(10*time.Second, func() bool { return n.Ping(context.Background()).Err() == nil })
+		up := poll(10*time.Second, func() bool {
+			select {
+			case <-dones[i]:
+				return true // exited: no use waiting
+			default:
+			}
+			return n.Ping(context.Background()).Err() == nil
+		})
 		n.Close()
-		if !ok {
-			t.Fatalf("redis-server on %s did not answer PING:\n%s", addr, outs[i])
+		select {
+		case <-dones[i]:
+			up = false
+		default:
+		}
+		if !up {
+			b, _ := os.ReadFile(logs[i])
+			return nil, fmt.Errorf("redis-server on %s did not come up:\n%s", addr, b)
 		}
 	}
 	args := append([]string{"--cluster", "create"}, c.addrs...)
 	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
 	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
-		t.Fatalf("redis-cli %s: %v\n%s", strings.Join(args, " "), err, out)
+		return nil, fmt.Errorf("redis-cli %s: %w\n%s", strings.Join(args, " "), err, out)
 	}
-	c.waitOK(t, outs)
-	return c
+	ok = true
+	t.Cleanup(kill)
+	return c, nil
 }
 
 // waitOK waits until every node reports cluster_state:ok.
-func (c *RedisCluster) waitOK(t testing.TB, outs []*bytes.Buffer) {
+func (c *RedisCluster) waitOK(t testing.TB) {
 	t.Helper()
-	for i, addr := range c.addrs {
+	for _, addr := range c.addrs {
 		n := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 		var last string
 		ok := poll(30*time.Second, func() bool {
@@ -111,11 +151,7 @@ func (c *RedisCluster) waitOK(t testing.TB, outs []*bytes.Buffer) {
 		})
 		n.Close()
 		if !ok {
-			log := ""
-			if outs != nil {
-				log = outs[i].String()
-			}
-			Unavailable(t, "Redis Cluster node "+addr, fmt.Errorf("not ready: %s\n%s", last, log))
+			Unavailable(t, "Redis Cluster node "+addr, fmt.Errorf("not ready: %s", last))
 		}
 	}
 }

@@ -65,12 +65,15 @@ type options struct {
 	cacheSize     int
 	ttl, negTTL   time.Duration
 	lookupTimeout time.Duration
-	peers         Peers
 
 	auditor                     tenant.Auditor
 	notFound, suspended, failed http.Handler
 	allowEmptyOrigin            bool
 	trustedOrigins              map[string]bool
+
+	// peers is last: the hit path reads none of it, and the fields
+	// before keep their places.
+	peers Peers
 }
 
 // WithBaseDomain sets the platform's base domain for the Subdomain strategy,

@@ -142,7 +142,9 @@ func (a *app) openDatabase(ctx context.Context) error {
 		if err := os.MkdirAll(filepath.Dir(dsn), 0o750); err != nil {
 			return err
 		}
-		dsn += "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)"
+		// _txlock=immediate: a write request's unit of work takes the
+		// write lock at BEGIN (sqlscope.Units.Middleware).
+		dsn += "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 		adminDSN = dsn
 	}
 	db, err := sql.Open(driver, dsn)
@@ -350,7 +352,7 @@ func (a *app) routes() http.Handler {
 	// without the request deadline.
 	tenantSide := http.NewServeMux()
 	tenantSide.Handle("GET /ws/notifications", a.resolver.Middleware(a.metrics.Middleware(a.sessions.Middleware(a.limiter.Middleware(a.authed(a.notificationsSocket))))))
-	tenantSide.Handle("/", withRequestLimits(a.cfg.requestTimeout, a.resolver.Middleware(a.metrics.Middleware(a.sessions.Middleware(a.limiter.Middleware(api))))))
+	tenantSide.Handle("/", withRequestLimits(a.cfg.requestTimeout, a.resolver.Middleware(a.metrics.Middleware(a.sessions.Middleware(a.limiter.Middleware(a.withUnits(api)))))))
 
 	platformSide := withRequestLimits(a.cfg.requestTimeout, a.operatorRoutes())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -71,6 +71,10 @@ type options struct {
 	notFound, suspended, failed http.Handler
 	allowEmptyOrigin            bool
 	trustedOrigins              map[string]bool
+
+	// peers is last: the hit path reads none of it, and the fields
+	// before keep their places.
+	peers Peers
 }
 
 // WithBaseDomain sets the platform's base domain for the Subdomain strategy,
@@ -145,7 +149,8 @@ func WithHeader(name string) Option {
 // caching), positive answers kept for ttl, negative answers ("no tenant")
 // for negTTL. Defaults: DefaultCacheSize, DefaultCacheTTL,
 // DefaultNegativeTTL. A change made in the store reaches this process after
-// at most ttl, or at once through the Invalidate methods.
+// at most ttl, or at once through the Invalidate methods (in every process
+// with WithPeers).
 func WithCache(size int, ttl, negTTL time.Duration) Option {
 	return func(o *options) error {
 		if size < 0 || ttl < 0 || negTTL < 0 {

@@ -80,6 +80,9 @@ func New(store tenant.Lookup, opts ...Option) (*Resolver, error) {
 		}
 	}
 	r.cache = newCache(r.cacheSize)
+	if r.peers != nil {
+		r.peers.Listen(r.fromPeer, r.cache.clear)
+	}
 	return r, nil
 }
 
@@ -359,20 +362,30 @@ func (r *Resolver) bySlug(ctx context.Context, slug string) (*tenant.Tenant, err
 }
 
 // InvalidateHost drops the cached answer for a host, such as a custom
-// domain that was just added, activated or removed.
-func (r *Resolver) InvalidateHost(host string) {
-	if h, err := Normalize(host); err == nil {
-		r.cache.delete(h)
+// domain that was just added, activated or removed. With WithPeers it is
+// then published to the other processes; the error (wrapping ErrPeers)
+// says it could not be, and is nil otherwise. The local change is made
+// whatever the error.
+func (r *Resolver) InvalidateHost(host string) error {
+	h, err := Normalize(host)
+	if err != nil {
+		return err
 	}
+	return r.invalidate(invalidation{kind: 'h', arg: h})
 }
 
 // InvalidateTenant drops every cached answer naming the tenant (after a
 // suspension, a slug change or a deletion) and every negative answer (so a
-// new slug or domain is seen at once).
-func (r *Resolver) InvalidateTenant(id string) {
-	r.cache.deleteTenant(id)
-	r.cache.deleteNegative()
+// new slug or domain is seen at once), here and, with WithPeers, in every
+// process. Errors are those of InvalidateHost, and tenant.ErrInvalidID
+// for a malformed ID (then nothing is dropped).
+func (r *Resolver) InvalidateTenant(id string) error {
+	if err := tenant.ValidateID(id); err != nil {
+		return err
+	}
+	return r.invalidate(invalidation{kind: 't', arg: id})
 }
 
-// InvalidateAll empties the cache.
-func (r *Resolver) InvalidateAll() { r.cache.clear() }
+// InvalidateAll empties the cache, here and, with WithPeers, in every
+// process. Errors are those of InvalidateHost.
+func (r *Resolver) InvalidateAll() error { return r.invalidate(invalidation{kind: '*'}) }

@@ -99,7 +99,11 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	proxies := splitList(cfg.proxies)
-	if a.resolver, err = resolve.New(a.tenants,
+	peers, err := a.peerOptions()
+	if err != nil {
+		return nil, err
+	}
+	if a.resolver, err = resolve.New(a.tenants, append(peers,
 		resolve.WithBaseDomain(cfg.baseDomain),
 		resolve.WithTrustedProxies(proxies...),
 		resolve.WithAuditor(a.auditor),
@@ -108,7 +112,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 		resolve.WithSuspendedHandler(hostSuspended()),
 		resolve.WithErrorHandler(unavailableHandler),
 		resolve.WithObserver(a.metrics),
-	); err != nil {
+	)...); err != nil {
 		return nil, err
 	}
 	if err := a.openLimits(); err != nil {
@@ -223,7 +227,7 @@ func (a *app) openCacheAndSessions(ctx context.Context) error {
 		// the other client.
 		cacheClient := redis.NewClient(opt)
 		a.closers = append(a.closers, cacheClient.Close)
-		if a.keyspace, err = cachekey.New(cacheClient, cachekey.WithAuditor(a.auditor), cachekey.WithLogger(a.log)); err != nil {
+		if a.keyspace, err = cachekey.New(cacheClient, cachekey.WithAuditor(a.auditor), cachekey.WithLogger(a.log), cachekey.WithRefresh(peerRefresh)); err != nil {
 			return err
 		}
 		guard, err := a.keyspace.Guard()

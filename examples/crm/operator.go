@@ -134,7 +134,7 @@ func (a *app) createTenant(ctx context.Context, slug, name string, b tenant.Bran
 		return t, err
 	}
 	if a.resolver != nil {
-		a.resolver.InvalidateTenant(t.ID)
+		a.spread(a.resolver.InvalidateTenant(t.ID))
 	}
 	return t, nil
 }
@@ -149,7 +149,7 @@ func (a *app) setStatus(ctx context.Context, slug string, st tenant.Status) (ten
 		return t, err
 	}
 	if a.resolver != nil {
-		a.resolver.InvalidateTenant(t.ID)
+		a.spread(a.resolver.InvalidateTenant(t.ID))
 	}
 	return t, nil
 }
@@ -180,7 +180,7 @@ func (a *app) putDomain(ctx context.Context, slug, host string, st tenant.Domain
 		return d, err
 	}
 	if a.resolver != nil {
-		a.resolver.InvalidateHost(h)
+		a.spread(a.resolver.InvalidateHost(h))
 	}
 	return d, nil
 }

@@ -12,7 +12,6 @@ import (
 )
 
 const (
-	msec = time.Millisecond
 	hour = time.Hour
 )
 

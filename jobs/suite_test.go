@@ -174,10 +174,11 @@ func testTenantLifecycle[TTx any](t *testing.T, b *bed[TTx], suspendedEvent rive
 	ev := b.wait(t, 1)[0]
 	assert.Equal(t, suspendedEvent, ev.Kind, "suspended tenant's job")
 
-	gctx := tenant.NewContext(ctx, gone)
-	_, err = b.client.Insert(gctx, probeArgs{Want: gone.ID}, &river.InsertOpts{ScheduledAt: timeNow().Add(300 * msec)})
-	require.NoError(t, err)
+	// The tenant is deleted between insert and work: the context still
+	// carries it, the store no longer has it.
 	require.NoError(t, b.store.Delete(ctx, gone.ID))
+	_, err = b.client.Insert(tenant.NewContext(ctx, gone), probeArgs{Want: gone.ID}, nil)
+	require.NoError(t, err)
 	ev = b.wait(t, 1)[0]
 	assert.Equal(t, river.EventKindJobCancelled, ev.Kind, "deleted tenant's job")
 	select {

@@ -73,21 +73,28 @@ type bed[TTx any] struct {
 	countNotes func(t *testing.T) int
 }
 
-func newBed[TTx any](t *testing.T, driver riverdriver.Driver[TTx], store *tenant.MemStore, rows func(context.Context) ([]string, string, error), opts ...jobs.Option) *bed[TTx] {
+// configure adds to a bed's client configuration before it starts.
+type configure func(t *testing.T, env *jobs.Envelope, w *river.Workers, c *river.Config)
+
+func newBed[TTx any](t *testing.T, driver riverdriver.Driver[TTx], store *tenant.MemStore, rows func(context.Context) ([]string, string, error), more configure, opts ...jobs.Option) *bed[TTx] {
 	t.Helper()
 	env, err := jobs.New(store, opts...)
 	require.NoError(t, err)
 	b := &bed[TTx]{store: store, probes: make(chan seen, 256)}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &probeWorker{rows: rows, out: b.probes})
-	b.client, err = river.NewClient(driver, &river.Config{
+	cfg := &river.Config{
 		Middleware:        []rivertype.Middleware{env},
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
 		Workers:           workers,
 		FetchCooldown:     5 * time.Millisecond,
 		FetchPollInterval: 20 * time.Millisecond,
 		TestOnly:          true,
-	})
+	}
+	if more != nil {
+		more(t, env, workers, cfg)
+	}
+	b.client, err = river.NewClient(driver, cfg)
 	require.NoError(t, err)
 	b.raw, err = river.NewClient(driver, &river.Config{TestOnly: true})
 	require.NoError(t, err)
@@ -137,6 +144,10 @@ func addTenants(t *testing.T, store *tenant.MemStore, slugs ...string) []tenant.
 // newSQLiteBed sets up River's tables and a notes table in a fresh SQLite
 // file; jobs see notes through the row filter.
 func newSQLiteBed(t *testing.T, opts ...jobs.Option) *bed[*sql.Tx] {
+	return newSQLiteBedWith(t, tenant.NewMemStore(), nil, opts...)
+}
+
+func newSQLiteBedWith(t *testing.T, store *tenant.MemStore, more configure, opts ...jobs.Option) *bed[*sql.Tx] {
 	t.Helper()
 	db := openSQLite(t)
 	ctx := context.Background()
@@ -160,7 +171,7 @@ func newSQLiteBed(t *testing.T, opts ...jobs.Option) *bed[*sql.Tx] {
 		}
 		return out, "", r.Err()
 	}
-	b := newBed(t, riversqlite.New(db), tenant.NewMemStore(), rows, opts...)
+	b := newBed(t, riversqlite.New(db), store, rows, more, opts...)
 	b.tx = func(ctx context.Context, fn func(*sql.Tx) error) error {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {

@@ -70,7 +70,7 @@ func newPostgresBed(t *testing.T, opts ...jobs.Option) *bed[pgx.Tx] {
 		err = pool.QueryRow(ctx, `SELECT coalesce(current_setting('`+sqlscope.DefaultSetting+`', true), '')`).Scan(&left)
 		return out, left, err
 	}
-	b := newBed(t, riverpgxv5.New(pool), tenant.NewMemStore(), rows, opts...)
+	b := newBed(t, riverpgxv5.New(pool), tenant.NewMemStore(), rows, nil, opts...)
 	b.tx = func(ctx context.Context, fn func(pgx.Tx) error) error { return scope.Tx(ctx, pool, fn) }
 	b.addNote = func(ctx context.Context, tx pgx.Tx, body string) error {
 		_, err := tx.Exec(ctx, `INSERT INTO notes (body) VALUES ($1)`, body)

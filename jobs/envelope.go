@@ -196,6 +196,9 @@ func withTenant(md []byte, id string) ([]byte, error) {
 // ErrNoJobTenant. The key is matched exactly (a map, not a struct, whose
 // decoding would fold case).
 func metadataTenant(md []byte) (string, error) {
+	if id, ok := onlyTenant(md); ok {
+		return id, nil
+	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(md, &m); err != nil {
 		return "", fmt.Errorf("%w: metadata is not a JSON object", ErrNoJobTenant)
@@ -221,4 +224,30 @@ func tenantUniqueKey(id string, key []byte) []byte {
 	h.Write([]byte("tenantwall_tenant=" + id + "&river="))
 	h.Write(key)
 	return h.Sum(nil)
+}
+
+// tenantPrefix starts the metadata the envelope writes when the caller
+// gave none.
+const tenantPrefix = `{"` + MetadataKey + `":`
+
+// onlyTenant reads, without a JSON decoder, metadata that holds nothing
+// but the tenant key, as the envelope writes it or as PostgreSQL's jsonb
+// prints it back (one space after the colon). The ID must pass
+// tenant.ValidateID, which admits only hex digits and hyphens: no escape,
+// quote or other key can hide inside it. Anything else goes to the
+// decoder.
+func onlyTenant(md []byte) (string, bool) {
+	rest, ok := bytes.CutPrefix(md, []byte(tenantPrefix))
+	if !ok {
+		return "", false
+	}
+	rest, _ = bytes.CutPrefix(rest, []byte(" "))
+	if len(rest) != 1+36+2 || rest[0] != '"' || rest[37] != '"' || rest[38] != '}' {
+		return "", false
+	}
+	id := string(rest[1:37])
+	if tenant.ValidateID(id) != nil {
+		return "", false
+	}
+	return id, true
 }

@@ -109,3 +109,42 @@ func TestNewRefusesBadOptions(t *testing.T) {
 	_, err := New(nil)
 	assert.ErrorIs(t, err, ErrInvalidOption, "a nil store")
 }
+
+func TestOnlyTenantAgreesWithTheDecoder(t *testing.T) {
+	id := tenant.NewID()
+	for _, md := range []string{
+		`{"tenantwall_tenant":"` + id + `"}`,
+		`{"tenantwall_tenant": "` + id + `"}`,
+		`{"tenantwall_tenant":  "` + id + `"}`,
+		`{"tenantwall_tenant":"` + id + `"} `,
+		`{"tenantwall_tenant":"` + id + `","x":1}`,
+		`{"tenantwall_tenant":"` + upperID(id) + `"}`,
+		`{"tenantwall_tenant":"` + id[:35] + `"}`,
+	} {
+		fast, ok := onlyTenant([]byte(md))
+		var m map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal([]byte(md), &m), md)
+		var slow string
+		_ = json.Unmarshal(m[MetadataKey], &slow)
+		if ok {
+			assert.Equal(t, slow, fast, md)
+		}
+		got, err := metadataTenant([]byte(md))
+		if tenant.ValidateID(slow) == nil {
+			require.NoError(t, err, md)
+			assert.Equal(t, slow, got, md)
+		} else {
+			assert.ErrorIs(t, err, ErrNoJobTenant, md)
+		}
+	}
+}
+
+func upperID(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'f' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
+}

@@ -56,6 +56,7 @@ type app struct {
 	hub      *hub
 	vault    *credentials.Vault
 	redis    redis.UniversalClient
+	jobs     jobClient // River, through the tenant envelope (jobs.go)
 	closers  []func() error
 }
 
@@ -77,6 +78,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	if err := a.openVault(ctx); err != nil {
+		return nil, err
+	}
+	if err := a.openJobs(ctx); err != nil {
 		return nil, err
 	}
 	a.keys = newAutoKeys()

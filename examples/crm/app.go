@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -58,6 +59,8 @@ type app struct {
 	redis    redis.UniversalClient
 	jobs     jobClient // River, through the tenant envelope (jobs.go)
 	closers  []func() error
+
+	precomputeAsked sync.Map // tenant ID → time.Time before which no precompute job is enqueued again (jobs.go)
 }
 
 func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {

@@ -88,7 +88,18 @@ func (a *app) openJobs(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("jobs: %w", err)
 		}
-		pcfg.MaxConns = 8
+		// River's connections come out of -db-max-open, so that the
+		// server never holds more backends of the application role than
+		// that flag says: an eighth of it, at least 2 (River keeps one
+		// for LISTEN) and at most 8.
+		p := a.cfg.pools
+		riverConns := min(max(p.dbMaxOpen/8, 2), 8)
+		if p.dbMaxOpen <= riverConns {
+			return fmt.Errorf("-db-max-open %d: PostgreSQL mode needs more than the %d connections River's jobs take", p.dbMaxOpen, riverConns)
+		}
+		a.data.db.SetMaxOpenConns(p.dbMaxOpen - riverConns)
+		a.data.db.SetMaxIdleConns(min(p.dbMaxIdle, p.dbMaxOpen-riverConns))
+		pcfg.MaxConns = int32(riverConns)
 		pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 		if err != nil {
 			return fmt.Errorf("jobs: %w", err)
@@ -231,12 +242,22 @@ func (a *app) precomputeDashboards(ctx context.Context) error {
 // enqueuePrecompute asks for the tenant's dashboards to be recomputed
 // after a change. A failure is logged, not returned: the write it follows
 // has succeeded, and the dashboard computes on a cache miss anyway.
+//
+// A burst of writes of one tenant costs one insert a second per process:
+// the job is scheduled a second ahead, so it runs after every write of
+// the second that asked for it.
 func (a *app) enqueuePrecompute(ctx context.Context) {
-	if a.jobs == nil {
+	id, err := tenant.IDFromContext(ctx)
+	if a.jobs == nil || err != nil {
 		return
 	}
-	_, err := a.jobs.Insert(ctx, precomputeArgs{}, &river.InsertOpts{
-		ScheduledAt: time.Now().Add(time.Second),
+	now := time.Now()
+	if next, ok := a.precomputeAsked.Load(id); ok && now.Before(next.(time.Time)) {
+		return
+	}
+	a.precomputeAsked.Store(id, now.Add(time.Second))
+	_, err = a.jobs.Insert(ctx, precomputeArgs{}, &river.InsertOpts{
+		ScheduledAt: now.Add(time.Second),
 		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
 			rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateScheduled}},
 	})

@@ -64,6 +64,7 @@ type bed[TTx any] struct {
 	raw    *river.Client[TTx]
 	probes chan seen
 	events <-chan *river.Event
+	audit  *auditLog // what the envelope reported, unless the test gave its own auditor
 	// tx runs fn in a transaction of the engine, committing when fn
 	// returns nil; addNote inserts tenant data in it, scoped to ctx's
 	// tenant.
@@ -78,9 +79,9 @@ type configure func(t *testing.T, env *jobs.Envelope, w *river.Workers, c *river
 
 func newBed[TTx any](t *testing.T, driver riverdriver.Driver[TTx], store *tenant.MemStore, rows func(context.Context) ([]string, string, error), more configure, opts ...jobs.Option) *bed[TTx] {
 	t.Helper()
-	env, err := jobs.New(store, opts...)
+	b := &bed[TTx]{store: store, probes: make(chan seen, 256), audit: &auditLog{}}
+	env, err := jobs.New(store, append([]jobs.Option{jobs.WithAuditor(b.audit)}, opts...)...)
 	require.NoError(t, err)
-	b := &bed[TTx]{store: store, probes: make(chan seen, 256)}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &probeWorker{rows: rows, out: b.probes})
 	cfg := &river.Config{

@@ -159,6 +159,9 @@ func testJobWithoutValidTenantNeverRuns[TTx any](t *testing.T, b *bed[TTx]) {
 		t.Fatalf("a job without a valid tenant ran: %+v", s)
 	default:
 	}
+	// All but the missing tenant, which is a deleted tenant's job as far
+	// as the envelope can tell, are reported.
+	assert.Equal(t, map[tenant.EventKind]int{tenant.EventLookupFailure: len(cases) - 1}, b.audit.kinds())
 }
 
 // testTenantLifecycle: a suspended tenant's job is snoozed (or cancelled
@@ -173,6 +176,7 @@ func testTenantLifecycle[TTx any](t *testing.T, b *bed[TTx], suspendedEvent rive
 	require.NoError(t, err)
 	ev := b.wait(t, 1)[0]
 	assert.Equal(t, suspendedEvent, ev.Kind, "suspended tenant's job")
+	assert.Equal(t, 1, b.audit.kinds()[tenant.EventSuspended])
 
 	// The tenant is deleted between insert and work: the context still
 	// carries it, the store no longer has it.

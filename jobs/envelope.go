@@ -92,8 +92,8 @@ func (e *Envelope) InsertMany(ctx context.Context, many []*rivertype.JobInsertPa
 			if noTenant == nil {
 				return nil, fmt.Errorf("jobs: insert %s: %w", p.Kind, ErrPlatformJob)
 			}
-			if _, err := metadataTenant(p.Metadata); !errors.Is(err, ErrNoJobTenant) {
-				return nil, fmt.Errorf("jobs: insert %s: %w", p.Kind, ErrMetadataTenant)
+			if !namesNoTenant(p.Metadata) {
+				return nil, fmt.Errorf("jobs: insert %s: metadata is not an object without %s: %w", p.Kind, MetadataKey, ErrMetadataTenant)
 			}
 			continue
 		}
@@ -119,14 +119,14 @@ func (e *Envelope) Work(ctx context.Context, job *rivertype.JobRow, doInner func
 	if _, ok := tenant.FromContext(ctx); ok {
 		return river.JobCancel(fmt.Errorf("jobs: job %d (%s) got a context that already carries a tenant: %w", job.ID, job.Kind, ErrNoJobTenant))
 	}
-	id, err := metadataTenant(job.Metadata)
 	if e.platform[job.Kind] {
-		if !errors.Is(err, ErrNoJobTenant) {
+		if !namesNoTenant(job.Metadata) {
 			return river.JobCancel(fmt.Errorf("jobs: job %d (%s): %w", job.ID, job.Kind, ErrPlatformJob))
 		}
 		pctx, _ := tenant.WithPlatformScope(ctx, "jobs: platform job "+job.Kind+" "+strconv.FormatInt(job.ID, 10))
 		return doInner(pctx)
 	}
+	id, err := metadataTenant(job.Metadata)
 	if err != nil {
 		err = fmt.Errorf("jobs: job %d (%s): %w", job.ID, job.Kind, err)
 		e.auditor.Audit(ctx, tenant.Event{Kind: tenant.EventLookupFailure, Resource: jobResource(job), Package: "jobs", Err: err})
@@ -180,9 +180,9 @@ func withTenant(md []byte, id string) ([]byte, error) {
 		b = append(b, id...)
 		return append(b, `"}`...), nil
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(md, &m); err != nil {
-		return nil, fmt.Errorf("jobs: metadata is not a JSON object: %w", err)
+	m, err := metadataObject(md)
+	if err != nil {
+		return nil, err
 	}
 	if _, ok := m[MetadataKey]; ok {
 		return nil, ErrMetadataTenant
@@ -199,9 +199,9 @@ func metadataTenant(md []byte) (string, error) {
 	if id, ok := onlyTenant(md); ok {
 		return id, nil
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(md, &m); err != nil {
-		return "", fmt.Errorf("%w: metadata is not a JSON object", ErrNoJobTenant)
+	m, err := metadataObject(md)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrNoJobTenant, err)
 	}
 	raw, ok := m[MetadataKey]
 	if !ok {
@@ -224,6 +224,31 @@ func tenantUniqueKey(id string, key []byte) []byte {
 	h.Write([]byte("tenantwall_tenant=" + id + "&river="))
 	h.Write(key)
 	return h.Sum(nil)
+}
+
+// metadataObject decodes job metadata, which must be a JSON object.
+func metadataObject(md []byte) (map[string]json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(md, &m); err != nil || m == nil {
+		// null decodes into a nil map without an error.
+		return nil, errors.New("jobs: metadata is not a JSON object")
+	}
+	return m, nil
+}
+
+// namesNoTenant reports whether the metadata of a platform job is a JSON
+// object without MetadataKey (empty metadata counts as {}): a platform
+// job carries no tenant, valid or not.
+func namesNoTenant(md []byte) bool {
+	if len(md) == 0 {
+		return true
+	}
+	m, err := metadataObject(md)
+	if err != nil {
+		return false
+	}
+	_, ok := m[MetadataKey]
+	return !ok
 }
 
 // tenantPrefix starts the metadata the envelope writes when the caller

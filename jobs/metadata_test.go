@@ -24,6 +24,7 @@ func TestWithTenant(t *testing.T) {
 		{"a tenant key set by the caller is refused", `{"tenantwall_tenant":"` + id + `"}`, ErrMetadataTenant},
 		{"metadata that is not an object is refused", `[1,2]`, nil},
 		{"metadata that is not JSON is refused", `{"a":`, nil},
+		{"null metadata is refused", `null`, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -33,7 +34,7 @@ func TestWithTenant(t *testing.T) {
 				return
 			}
 			var m map[string]json.RawMessage
-			if json.Unmarshal([]byte(c.md), &m) != nil && c.md != "" {
+			if (json.Unmarshal([]byte(c.md), &m) != nil || m == nil) && c.md != "" {
 				assert.Error(t, err)
 				return
 			}
@@ -147,4 +148,21 @@ func upperID(s string) string {
 		}
 	}
 	return string(b)
+}
+
+func TestNamesNoTenant(t *testing.T) {
+	id := tenant.NewID()
+	for md, want := range map[string]bool{
+		``:                                   true,
+		`{}`:                                 true,
+		`{"trace":"x"}`:                      true,
+		`{"tenantwall_tenant":"` + id + `"}`: false,
+		`{"tenantwall_tenant":42}`:           false,
+		`{"tenantwall_tenant":null}`:         false,
+		`null`:                               false,
+		`[]`:                                 false,
+		`{`:                                  false,
+	} {
+		assert.Equal(t, want, namesNoTenant([]byte(md)), md)
+	}
 }

@@ -37,7 +37,10 @@
 //     again then (River does not count a snooze as an attempt), or
 //     cancelled with WithSuspendedSnooze(0); reported as
 //     tenant.EventSuspended;
-//   - the store failing: the attempt fails and River retries it later.
+//   - the store failing: the attempt fails and River retries it later;
+//   - a context that already carries a tenant when the job reaches the
+//     envelope (a client started from a tenant's context, or middleware
+//     placed before the envelope that sets one): cancelled, never run.
 //
 // "Cancelled" is River's state for a job that will never run again; the
 // job's errors record why. A job never runs without its tenant in the

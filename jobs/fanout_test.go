@@ -2,7 +2,6 @@ package jobs_test
 
 import (
 	"context"
-	"database/sql"
 	"sync"
 	"testing"
 	"time"
@@ -48,6 +47,10 @@ func (a *auditLog) kinds() map[tenant.EventKind]int {
 }
 
 func TestFanOut(t *testing.T) {
+	testFanOut(t, newSQLiteBedWith)
+}
+
+func testFanOut[TTx any](t *testing.T, newBed func(*testing.T, *tenant.MemStore, configure, ...jobs.Option) *bed[TTx]) {
 	ctx := context.Background()
 	store := tenant.NewMemStore()
 	ts := addTenants(t, store, "acme", "globex", "initech")
@@ -56,8 +59,8 @@ func TestFanOut(t *testing.T) {
 	require.NoError(t, store.Update(ctx, initech))
 	audit := &auditLog{}
 
-	b := newSQLiteBedWith(t, store, func(t *testing.T, env *jobs.Envelope, w *river.Workers, c *river.Config) {
-		fan, err := jobs.NewFanOut[*sql.Tx](env, store, each)
+	b := newBed(t, store, func(t *testing.T, env *jobs.Envelope, w *river.Workers, c *river.Config) {
+		fan, err := jobs.NewFanOut[TTx](env, store, each)
 		require.NoError(t, err)
 		river.AddWorker(w, fan)
 		c.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
@@ -111,7 +114,7 @@ func TestFanOut(t *testing.T) {
 	t.Run("a fan-out kind must be a platform kind", func(t *testing.T) {
 		env, err := jobs.New(store)
 		require.NoError(t, err)
-		_, err = jobs.NewFanOut[*sql.Tx](env, store, each)
+		_, err = jobs.NewFanOut[TTx](env, store, each)
 		assert.ErrorIs(t, err, jobs.ErrInvalidOption)
 	})
 }

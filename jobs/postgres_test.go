@@ -24,6 +24,10 @@ import (
 // BYPASSRLS, nor owner of a table. Jobs read notes with no WHERE clause at
 // all: only row level security keeps other tenants' rows out.
 func newPostgresBed(t *testing.T, opts ...jobs.Option) *bed[pgx.Tx] {
+	return newPostgresBedWith(t, tenant.NewMemStore(), nil, opts...)
+}
+
+func newPostgresBedWith(t *testing.T, store *tenant.MemStore, more configure, opts ...jobs.Option) *bed[pgx.Tx] {
 	t.Helper()
 	ctx := context.Background()
 	adminURL, adminDB := testenv.PostgresDB(t)
@@ -70,7 +74,7 @@ func newPostgresBed(t *testing.T, opts ...jobs.Option) *bed[pgx.Tx] {
 		err = pool.QueryRow(ctx, `SELECT coalesce(current_setting('`+sqlscope.DefaultSetting+`', true), '')`).Scan(&left)
 		return out, left, err
 	}
-	b := newBed(t, riverpgxv5.New(pool), tenant.NewMemStore(), rows, nil, opts...)
+	b := newBed(t, riverpgxv5.New(pool), store, rows, more, opts...)
 	b.tx = func(ctx context.Context, fn func(pgx.Tx) error) error { return scope.Tx(ctx, pool, fn) }
 	b.addNote = func(ctx context.Context, tx pgx.Tx, body string) error {
 		_, err := tx.Exec(ctx, `INSERT INTO notes (body) VALUES ($1)`, body)
@@ -105,5 +109,8 @@ func TestPostgres(t *testing.T) {
 	})
 	t.Run("ListParams lists the context tenant's jobs only", func(t *testing.T) {
 		testListParams(t, newPostgresBed(t))
+	})
+	t.Run("a periodic job fans out to each active tenant", func(t *testing.T) {
+		testFanOut(t, newPostgresBedWith)
 	})
 }

@@ -77,6 +77,13 @@ type bed[TTx any] struct {
 // configure adds to a bed's client configuration before it starts.
 type configure func(t *testing.T, env *jobs.Envelope, w *river.Workers, c *river.Config)
 
+// oneWorker makes the client work one job at a time: every job runs
+// after another tenant's job, on the same goroutine slot and, in
+// PostgreSQL, most often on the same pooled connection.
+func oneWorker(_ *testing.T, _ *jobs.Envelope, _ *river.Workers, c *river.Config) {
+	c.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 1}}
+}
+
 func newBed[TTx any](t *testing.T, driver riverdriver.Driver[TTx], store *tenant.MemStore, rows func(context.Context) ([]string, string, error), more configure, opts ...jobs.Option) *bed[TTx] {
 	t.Helper()
 	b := &bed[TTx]{store: store, probes: make(chan seen, 256), audit: &auditLog{}}

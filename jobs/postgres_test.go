@@ -92,6 +92,9 @@ func TestPostgres(t *testing.T) {
 	t.Run("interleaved jobs of several tenants each see only their own tenant and rows under RLS", func(t *testing.T) {
 		testInterleavedIsolation(t, newPostgresBed(t))
 	})
+	t.Run("interleaved jobs of several tenants on one worker slot each see only their own under RLS", func(t *testing.T) {
+		testInterleavedIsolation(t, newPostgresBedWith(t, tenant.NewMemStore(), oneWorker))
+	})
 	t.Run("an insert without a tenant inserts nothing", func(t *testing.T) {
 		testInsertWithoutTenant(t, newPostgresBed(t))
 	})

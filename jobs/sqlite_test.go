@@ -9,6 +9,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/tenantwall/tenantwall/jobs"
+	"github.com/tenantwall/tenantwall/tenant"
 )
 
 const (
@@ -22,6 +23,9 @@ func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 func TestSQLite(t *testing.T) {
 	t.Run("interleaved jobs of several tenants each see only their own tenant and rows", func(t *testing.T) {
 		testInterleavedIsolation(t, newSQLiteBed(t))
+	})
+	t.Run("interleaved jobs of several tenants on one worker slot each see only their own", func(t *testing.T) {
+		testInterleavedIsolation(t, newSQLiteBedWith(t, tenant.NewMemStore(), oneWorker))
 	})
 	t.Run("an insert without a tenant inserts nothing", func(t *testing.T) {
 		testInsertWithoutTenant(t, newSQLiteBed(t))

@@ -54,9 +54,9 @@
 // tenant: the Envelope folds the tenant ID into River's unique key, so
 // two tenants inserting the same args get a job each, and one tenant
 // inserting them twice gets one. The same makes a per-tenant lock: with
-// UniqueOpts{ByArgs: true, ByState: available, pending, running and
-// scheduled} at most one job of a kind and args is queued or running per
-// tenant, while other tenants' run alongside (an insert meanwhile
+// UniqueOpts{ByArgs: true, ByState: available, pending, retryable,
+// running and scheduled} at most one job of a kind and args is waiting,
+// retrying or running per tenant, while other tenants' run alongside (an insert meanwhile
 // returns the existing job, UniqueSkippedAsDuplicate).
 //
 // Platform work, such as the periodic job that fans out per-tenant work

@@ -30,10 +30,12 @@ import (
 	"github.com/tenantwall/tenantwall/credentials"
 	credstore "github.com/tenantwall/tenantwall/credentials/sqlstore"
 	"github.com/tenantwall/tenantwall/jwtclaims"
+	"github.com/tenantwall/tenantwall/ratelimit"
 	"github.com/tenantwall/tenantwall/resolve"
 	"github.com/tenantwall/tenantwall/session"
 	"github.com/tenantwall/tenantwall/sqlscope"
 	"github.com/tenantwall/tenantwall/sqlscope/sqlstore"
+	"github.com/tenantwall/tenantwall/telemetry"
 	"github.com/tenantwall/tenantwall/tenant"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL
@@ -60,6 +62,11 @@ type app struct {
 	jobs     jobClient // River, through the tenant envelope (jobs.go)
 	closers  []func() error
 
+	metrics        *telemetry.Metrics // telemetry.go
+	metricsHandler http.Handler       // telemetry.go
+	limiter        *ratelimit.Limiter // limits.go
+	plans          planBook           // limits.go
+
 	precomputeAsked sync.Map // tenant ID → time.Time before which no precompute job is enqueued again (jobs.go)
 }
 
@@ -71,6 +78,13 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 			a.close()
 		}
 	}()
+	var err error
+	if a.plans, err = parsePlans(cfg.plans, cfg.defaultPlan); err != nil {
+		return nil, err
+	}
+	if err := a.openTelemetry(); err != nil {
+		return nil, err
+	}
 	if err := a.openDatabase(ctx); err != nil {
 		return nil, err
 	}
@@ -87,7 +101,6 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	a.keys = newAutoKeys()
-	var err error
 	if a.tokens, err = jwtclaims.New(a.keys, "https://"+cfg.platformHost, "crm", jwtclaims.WithAuditor(a.auditor),
 		jwtclaims.WithVerifiedCache(verifiedTokens)); err != nil {
 		return nil, err
@@ -98,10 +111,14 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 		resolve.WithTrustedProxies(proxies...),
 		resolve.WithAuditor(a.auditor),
 		resolve.WithEmptyOrigin(true), // non-browser WebSocket clients send none
-		resolve.WithNotFoundHandler(jsonError(http.StatusNotFound, "not found")),
-		resolve.WithSuspendedHandler(jsonError(http.StatusForbidden, "tenant suspended")),
+		resolve.WithNotFoundHandler(hostNotFound()),
+		resolve.WithSuspendedHandler(hostSuspended()),
 		resolve.WithErrorHandler(unavailableHandler),
+		resolve.WithObserver(a.metrics),
 	); err != nil {
+		return nil, err
+	}
+	if err := a.openLimits(); err != nil {
 		return nil, err
 	}
 	if cfg.demo {
@@ -224,7 +241,7 @@ func (a *app) openCacheAndSessions(ctx context.Context) error {
 		}
 	}
 	a.closers = append(a.closers, a.keyspace.Close)
-	if a.dash, err = cachekey.NewCache[overview](a.keyspace, 5*time.Minute); err != nil {
+	if a.dash, err = cachekey.NewCache[overview](a.keyspace, 5*time.Minute, cachekey.WithObserver(a.metrics)); err != nil {
 		return err
 	}
 	// Cookie-authenticated writes from another origin — a sibling tenant's
@@ -248,7 +265,8 @@ func (a *app) openFiles(ctx context.Context) error {
 	}
 	a.bucket = b
 	a.closers = append(a.closers, b.Close)
-	a.files, err = blobstore.New(b, blobstore.WithAuditor(a.auditor), blobstore.WithMaxSize(25<<20))
+	a.files, err = blobstore.New(b, blobstore.WithAuditor(a.auditor), blobstore.WithMaxSize(25<<20),
+		blobstore.WithQuota(a.fileQuota), blobstore.WithObserver(a.metrics))
 	return err
 }
 
@@ -329,12 +347,13 @@ func (a *app) routes() http.Handler {
 	}
 	a.documentRoutes(api)
 	api.HandleFunc("GET /api/dashboard/overview/", a.authed(a.dashboard))
-	api.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeError(w, http.StatusNotFound, "not found") })
+	a.pageRoutes(api) // the web pages: pages.go
+	api.HandleFunc("/", a.pathNotFound)
 	// The WebSocket lives as long as its client: it is the one route
 	// without the request deadline.
 	tenantSide := http.NewServeMux()
-	tenantSide.Handle("GET /ws/notifications", a.resolver.Middleware(a.sessions.Middleware(a.authed(a.notificationsSocket))))
-	tenantSide.Handle("/", withRequestLimits(a.cfg.requestTimeout, a.resolver.Middleware(a.sessions.Middleware(api))))
+	tenantSide.Handle("GET /ws/notifications", a.resolver.Middleware(a.metrics.Middleware(a.sessions.Middleware(a.limiter.Middleware(a.authed(a.notificationsSocket))))))
+	tenantSide.Handle("/", withRequestLimits(a.cfg.requestTimeout, a.resolver.Middleware(a.metrics.Middleware(a.sessions.Middleware(a.limiter.Middleware(api))))))
 
 	platformSide := withRequestLimits(a.cfg.requestTimeout, a.operatorRoutes())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -347,6 +366,10 @@ func (a *app) routes() http.Handler {
 			return
 		}
 		if host, err := resolve.Normalize(r.Host); err == nil && host == a.cfg.platformHost {
+			if r.URL.Path == "/metrics" {
+				a.serveMetricsOnPlatform(w, r)
+				return
+			}
 			platformSide.ServeHTTP(w, r)
 			return
 		}

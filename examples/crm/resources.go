@@ -97,6 +97,12 @@ func (rs *resource) decodeBody(w http.ResponseWriter, r *http.Request, create bo
 		}
 		out[key] = v
 	}
+	return rs.complete(out, create)
+}
+
+// complete checks parsed fields for a create, filling defaults and
+// refusing a missing required field, or for an update, refusing none.
+func (rs *resource) complete(out map[string]any, create bool) (map[string]any, error) {
 	if create {
 		for _, f := range rs.fields {
 			if _, ok := out[f.name]; ok {

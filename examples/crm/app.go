@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -58,16 +59,19 @@ type app struct {
 	hub      *hub
 	vault    *credentials.Vault
 	redis    redis.UniversalClient
+	jobs     jobClient // River, through the tenant envelope (jobs.go)
 	closers  []func() error
 
 	metrics        *telemetry.Metrics // telemetry.go
 	metricsHandler http.Handler       // telemetry.go
 	limiter        *ratelimit.Limiter // limits.go
 	plans          planBook           // limits.go
+
+	precomputeAsked *sync.Map // tenant ID → time.Time before which no precompute job is enqueued again (jobs.go)
 }
 
 func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
-	a := &app{cfg: cfg, log: log, auditor: tenant.LogAuditor{Logger: log}, hub: newHub()}
+	a := &app{cfg: cfg, log: log, auditor: tenant.LogAuditor{Logger: log}, hub: newHub(), precomputeAsked: new(sync.Map)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -91,6 +95,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	if err := a.openVault(ctx); err != nil {
+		return nil, err
+	}
+	if err := a.openJobs(ctx); err != nil {
 		return nil, err
 	}
 	a.keys = newAutoKeys()

@@ -344,6 +344,7 @@ func (a *app) changed(ctx context.Context) {
 		if err := a.keyspace.Invalidate(ctx); err != nil {
 			a.log.WarnContext(ctx, "cache invalidation failed", "err", err)
 		}
+		a.enqueuePrecompute(ctx)
 	})
 }
 

@@ -47,21 +47,27 @@ var auditKinds = [...]tenant.EventKind{tenant.EventCrossTenant, tenant.EventUnkn
 // that recording allocates nothing.
 type series struct {
 	value    string
-	requests [len(statusClasses)]atomic.Int64
-	cache    [2]atomic.Int64 // miss, hit
+	requests [len(statusClasses)]atomic.Int64 // unused with hist, which counts requests
+	cache    [2]atomic.Int64                  // miss, hit
 
 	duration    [len(statusClasses)][]metric.RecordOption
+	durationSet [len(statusClasses)]attribute.Set
+	hist        *[len(statusClasses)]histogram // nil unless WithDurationReader
 	requestAttr [len(statusClasses)]metric.ObserveOption
 	audit       [len(auditKinds) + 1][]metric.AddOption
 	cacheAttr   [2]metric.ObserveOption // miss, hit
 	plain       metric.ObserveOption    // the tenant alone
 }
 
-func newSeries(value string) *series {
+func newSeries(value string, own bool) *series {
 	s := &series{value: value}
+	if own {
+		s.hist = newHistograms()
+	}
 	tv := TenantKey.String(value)
 	for i, c := range statusClasses {
-		o := metric.WithAttributeSet(attribute.NewSet(tv, attribute.String("http.status_class", c)))
+		s.durationSet[i] = attribute.NewSet(tv, attribute.String("http.status_class", c))
+		o := metric.WithAttributeSet(s.durationSet[i])
 		s.duration[i] = []metric.RecordOption{o}
 		s.requestAttr[i] = o
 	}
@@ -87,10 +93,11 @@ type tenants struct {
 	mu       sync.Mutex // serialises additions
 	none     *series
 	overflow *series
+	own      bool // series keep their own duration histograms
 }
 
-func newTenants(max int) *tenants {
-	ts := &tenants{max: max, none: newSeries(NoTenant), overflow: newSeries(Overflow)}
+func newTenants(max int, own bool) *tenants {
+	ts := &tenants{max: max, own: own, none: newSeries(NoTenant, own), overflow: newSeries(Overflow, own)}
 	ts.m.Store(&map[string]*series{})
 	return ts
 }
@@ -136,7 +143,7 @@ func (ts *tenants) add(id string) *series {
 	for k, v := range old {
 		m[k] = v
 	}
-	s := newSeries(id)
+	s := newSeries(id, ts.own)
 	m[id] = s
 	ts.m.Store(&m)
 	return s

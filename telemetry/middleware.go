@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"sync"
@@ -42,9 +43,13 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 				}
 			}
 			class := statusClass(code)
-			s.requests[class].Add(1)
-			if m.timed {
-				m.duration.Record(ctx, time.Since(start).Seconds(), s.duration[class]...)
+			if s.hist != nil { // counts the request too
+				s.hist[class].record(time.Since(start))
+			} else {
+				s.requests[class].Add(1)
+				if m.timed {
+					m.duration.Record(ctx, time.Since(start).Seconds(), s.duration[class]...)
+				}
 			}
 			sw.ResponseWriter = nil
 			writers.Put(sw)
@@ -54,6 +59,16 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// recordDuration records d in the series' own histogram
+// (WithDurationReader) or else through the SDK.
+func (m *Metrics) recordDuration(ctx context.Context, s *series, class int, d time.Duration) {
+	if s.hist != nil {
+		s.hist[class].record(d)
+		return
+	}
+	m.duration.Record(ctx, d.Seconds(), s.duration[class]...)
 }
 
 func statusClass(code int) int {

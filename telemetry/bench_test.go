@@ -117,3 +117,30 @@ func BenchmarkMiddleware(b *testing.B) {
 		})
 	}
 }
+
+// sink keeps the clock reads of BenchmarkClock from being optimised away.
+var sink time.Duration
+
+// BenchmarkClock measures the two ways to time a request: time.Now at the
+// start and time.Since at the end (a wall and a monotonic read, then a
+// monotonic one), against time.Since of a fixed epoch twice (monotonic
+// reads only), which Middleware uses.
+func BenchmarkClock(b *testing.B) {
+	epoch := time.Now()
+	b.Run("clock=now+since", func(b *testing.B) {
+		cpu := cpuTime()
+		for b.Loop() {
+			start := time.Now()
+			sink += time.Since(start)
+		}
+		b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+	})
+	b.Run("clock=since+since", func(b *testing.B) {
+		cpu := cpuTime()
+		for b.Loop() {
+			start := time.Since(epoch)
+			sink += time.Since(epoch) - start
+		}
+		b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+	})
+}

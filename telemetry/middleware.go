@@ -23,9 +23,9 @@ import (
 // labelled NoTenant.
 func (m *Metrics) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var start time.Time
+		var start time.Duration
 		if m.timed {
-			start = time.Now()
+			start = time.Since(epoch)
 		}
 		ctx := r.Context()
 		s := m.tenants.of(ctx)
@@ -44,11 +44,11 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 			}
 			class := statusClass(code)
 			if s.hist != nil { // counts the request too
-				s.hist[class].record(time.Since(start))
+				s.hist[class].record(time.Since(epoch) - start)
 			} else {
 				s.requests[class].Add(1)
 				if m.timed {
-					m.duration.Record(ctx, time.Since(start).Seconds(), s.duration[class]...)
+					m.duration.Record(ctx, (time.Since(epoch) - start).Seconds(), s.duration[class]...)
 				}
 			}
 			sw.ResponseWriter = nil
@@ -70,6 +70,11 @@ func (m *Metrics) recordDuration(ctx context.Context, s *series, class int, d ti
 	}
 	m.duration.Record(ctx, d.Seconds(), s.duration[class]...)
 }
+
+// epoch is the origin of Middleware's clock: time.Since of a time with a
+// monotonic reading reads only the monotonic clock, where time.Now reads
+// the wall clock too (about half the cost; see BenchmarkClock).
+var epoch = time.Now()
 
 func statusClass(code int) int {
 	if code < 100 || code > 599 {

@@ -68,7 +68,9 @@ func newSeries(value string, own bool) *series {
 	for i, c := range statusClasses {
 		s.durationSet[i] = attribute.NewSet(tv, attribute.String("http.status_class", c))
 		o := metric.WithAttributeSet(s.durationSet[i])
-		s.duration[i] = []metric.RecordOption{o}
+		if !own { // the SDK's histogram
+			s.duration[i] = []metric.RecordOption{o}
+		}
 		s.requestAttr[i] = o
 	}
 	for i := range s.audit {

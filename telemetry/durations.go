@@ -129,7 +129,7 @@ func (m *Metrics) durationPoints(yield func(DurationPoint) bool) {
 		}
 		for c := range s.hist {
 			h := &s.hist[c]
-			p := DurationPoint{Attributes: s.durationSet[c], BucketCounts: make([]uint64, len(h.buckets))}
+			p := DurationPoint{Attributes: s.classSet[c], BucketCounts: make([]uint64, len(h.buckets))}
 			for i := range h.buckets {
 				p.BucketCounts[i] = h.buckets[i].Load()
 				p.Count += p.BucketCounts[i]

@@ -163,3 +163,21 @@ func TestAProducerExportsOneMetricsOnly(t *testing.T) {
 	_, err = telemetry.New(mp, telemetry.WithDurationReader(nil))
 	assert.ErrorIs(t, err, telemetry.ErrConfig)
 }
+
+func TestConcurrentFirstAuditEventsOfATenantAreAllCounted(t *testing.T) {
+	h := newHarness(t)
+	a := h.metrics.Auditor(tenant.AuditorFunc(func(context.Context, tenant.Event) {}))
+	ctx := tenant.NewContext(context.Background(), h.globex)
+	const n = 16
+	var wg sync.WaitGroup
+	for range n { // they race to build the series' audit options
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.Audit(ctx, tenant.Event{Kind: tenant.EventCrossTenant})
+		}()
+	}
+	wg.Wait()
+	ps := points(collect(t, h.reader))
+	assert.Equal(t, float64(n), value(ps, "tenantwall.audit.events", map[string]string{"tenant.id": h.globex.ID, "audit.kind": "cross_tenant"}))
+}

@@ -43,20 +43,53 @@ var auditKinds = [...]tenant.EventKind{tenant.EventCrossTenant, tenant.EventUnkn
 // series holds one tenant label value: its counters, which the SDK reads
 // at collection through callbacks (an atomic add on the request path costs
 // a few nanoseconds, an SDK Add with attributes hundreds), and the
-// measurement options of its histogram and audit points, built once so
-// that recording allocates nothing.
+// measurement options of its points, built once (the rare ones on first
+// use) so that recording allocates nothing after that.
 type series struct {
 	value    string
 	requests [len(statusClasses)]atomic.Int64 // unused with hist, which counts requests
 	cache    [2]atomic.Int64                  // miss, hit
 
-	duration    [len(statusClasses)][]metric.RecordOption
-	durationSet [len(statusClasses)]attribute.Set
-	hist        *[len(statusClasses)]histogram // nil unless WithDurationReader
+	duration    [len(statusClasses)][]metric.RecordOption // the SDK's histogram; nil with hist
+	classSet    [len(statusClasses)]attribute.Set         // tenant and status class
 	requestAttr [len(statusClasses)]metric.ObserveOption
-	audit       [len(auditKinds) + 1][]metric.AddOption
-	cacheAttr   [2]metric.ObserveOption // miss, hit
-	plain       metric.ObserveOption    // the tenant alone
+	hist        *[len(statusClasses)]histogram // nil unless WithDurationReader
+	rare        atomic.Pointer[rareOptions]    // built on first use
+}
+
+// rareOptions are the measurement options of what many tenants never
+// have: audit events, cache gets and stored usage. Built on first use
+// (an audit event, or a collection that finds a count), they keep the
+// series of a tenant that only makes requests at half the size, and the
+// garbage collector's work with it: every series lives as long as the
+// process.
+type rareOptions struct {
+	audit     [len(auditKinds) + 1][]metric.AddOption
+	cacheAttr [2]metric.ObserveOption // miss, hit
+	plain     metric.ObserveOption    // the tenant alone
+}
+
+// options returns the series' rare options, building them once.
+func (s *series) options() *rareOptions {
+	if o := s.rare.Load(); o != nil {
+		return o
+	}
+	o := &rareOptions{}
+	tv := TenantKey.String(s.value)
+	for i := range o.audit {
+		kind := "other"
+		if i < len(auditKinds) {
+			kind = string(auditKinds[i])
+		}
+		o.audit[i] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(tv, attribute.String("audit.kind", kind)))}
+	}
+	o.cacheAttr[0] = metric.WithAttributeSet(attribute.NewSet(tv, attribute.String("cache.result", "miss")))
+	o.cacheAttr[1] = metric.WithAttributeSet(attribute.NewSet(tv, attribute.String("cache.result", "hit")))
+	o.plain = metric.WithAttributeSet(attribute.NewSet(tv))
+	if !s.rare.CompareAndSwap(nil, o) {
+		return s.rare.Load()
+	}
+	return o
 }
 
 func newSeries(value string, own bool) *series {
@@ -66,23 +99,13 @@ func newSeries(value string, own bool) *series {
 	}
 	tv := TenantKey.String(value)
 	for i, c := range statusClasses {
-		s.durationSet[i] = attribute.NewSet(tv, attribute.String("http.status_class", c))
-		o := metric.WithAttributeSet(s.durationSet[i])
+		s.classSet[i] = attribute.NewSet(tv, attribute.String("http.status_class", c))
+		o := metric.WithAttributeSet(s.classSet[i])
 		if !own { // the SDK's histogram
 			s.duration[i] = []metric.RecordOption{o}
 		}
 		s.requestAttr[i] = o
 	}
-	for i := range s.audit {
-		kind := "other"
-		if i < len(auditKinds) {
-			kind = string(auditKinds[i])
-		}
-		s.audit[i] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(tv, attribute.String("audit.kind", kind)))}
-	}
-	s.cacheAttr[0] = metric.WithAttributeSet(attribute.NewSet(tv, attribute.String("cache.result", "miss")))
-	s.cacheAttr[1] = metric.WithAttributeSet(attribute.NewSet(tv, attribute.String("cache.result", "hit")))
-	s.plain = metric.WithAttributeSet(attribute.NewSet(tv))
 	return s
 }
 

@@ -157,7 +157,7 @@ func New(mp metric.MeterProvider, opts ...Option) (*Metrics, error) {
 			}
 			for i := range s.cache {
 				if n := s.cache[i].Load(); n > 0 {
-					obs.ObserveInt64(cacheGets, n, s.cacheAttr[i])
+					obs.ObserveInt64(cacheGets, n, s.options().cacheAttr[i])
 				}
 			}
 		})

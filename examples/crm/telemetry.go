@@ -32,7 +32,7 @@ const maxMetricTenants = 1000
 func (a *app) openTelemetry() error {
 	reg := prometheus.NewRegistry()
 	// The duration histogram is kept by telemetry and exported through
-	// this producer: a few ns per request instead of an SDK Record's ~0.5 µs.
+	// this producer: ~20 ns per request instead of an SDK Record's ~0.3–0.5 µs.
 	durations := otelsdk.NewProducer()
 	exporter, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithProducer(durations))
 	if err != nil {

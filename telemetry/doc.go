@@ -26,8 +26,16 @@
 // Request, cache and resolve counts are kept in atomic counters that the
 // SDK reads at collection (observable counters): an SDK Add with
 // attributes costs hundreds of nanoseconds on the request path, an atomic
-// add a few. The duration histogram is an SDK Record, which is most of the
-// middleware's cost; WithDurationHistogram(false) leaves it out.
+// add a few. By default the duration histogram is an SDK Record, 0.3–0.5
+// µs of CPU per request in OpenTelemetry Go 1.47, most of
+// the middleware's cost. The API has no histogram a library can feed
+// pre-aggregated, so two ways out: WithDurationReader, with the SDK's
+// Producer from telemetry/otelsdk, keeps the histogram here in per-series
+// atomic buckets (~20 ns; the same name, bounds and labels,
+// cumulative, no exemplars) and counts requests from its buckets; or
+// WithDurationHistogram(false) leaves it out. What remains per request —
+// two monotonic clock reads, the tenant label lookup, the span check and
+// the status writer — is measured in BENCHMARKS.md.
 //
 // # Security
 //

@@ -43,38 +43,69 @@ var auditKinds = [...]tenant.EventKind{tenant.EventCrossTenant, tenant.EventUnkn
 // series holds one tenant label value: its counters, which the SDK reads
 // at collection through callbacks (an atomic add on the request path costs
 // a few nanoseconds, an SDK Add with attributes hundreds), and the
-// measurement options of its histogram and audit points, built once so
-// that recording allocates nothing.
+// measurement options of its points, built once (the rare ones on first
+// use) so that recording allocates nothing after that.
 type series struct {
 	value    string
-	requests [len(statusClasses)]atomic.Int64
-	cache    [2]atomic.Int64 // miss, hit
+	requests [len(statusClasses)]atomic.Int64 // unused with hist, which counts requests
+	cache    [2]atomic.Int64                  // miss, hit
 
-	duration    [len(statusClasses)][]metric.RecordOption
+	duration    [len(statusClasses)][]metric.RecordOption // the SDK's histogram; nil with hist
+	classSet    [len(statusClasses)]attribute.Set         // tenant and status class
 	requestAttr [len(statusClasses)]metric.ObserveOption
-	audit       [len(auditKinds) + 1][]metric.AddOption
-	cacheAttr   [2]metric.ObserveOption // miss, hit
-	plain       metric.ObserveOption    // the tenant alone
+	hist        *[len(statusClasses)]histogram // nil unless WithDurationReader
+	rare        atomic.Pointer[rareOptions]    // built on first use
 }
 
-func newSeries(value string) *series {
-	s := &series{value: value}
-	tv := TenantKey.String(value)
-	for i, c := range statusClasses {
-		o := metric.WithAttributeSet(attribute.NewSet(tv, attribute.String("http.status_class", c)))
-		s.duration[i] = []metric.RecordOption{o}
-		s.requestAttr[i] = o
+// rareOptions are the measurement options of what many tenants never
+// have: audit events, cache gets and stored usage. Built on first use
+// (an audit event, or a collection that finds a count), they keep the
+// series of a tenant that only makes requests at half the size, and the
+// garbage collector's work with it: every series lives as long as the
+// process.
+type rareOptions struct {
+	audit     [len(auditKinds) + 1][]metric.AddOption
+	cacheAttr [2]metric.ObserveOption // miss, hit
+	plain     metric.ObserveOption    // the tenant alone
+}
+
+// options returns the series' rare options, building them once.
+func (s *series) options() *rareOptions {
+	if o := s.rare.Load(); o != nil {
+		return o
 	}
-	for i := range s.audit {
+	o := &rareOptions{}
+	tv := TenantKey.String(s.value)
+	for i := range o.audit {
 		kind := "other"
 		if i < len(auditKinds) {
 			kind = string(auditKinds[i])
 		}
-		s.audit[i] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(tv, attribute.String("audit.kind", kind)))}
+		o.audit[i] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(tv, attribute.String("audit.kind", kind)))}
 	}
-	s.cacheAttr[0] = metric.WithAttributeSet(attribute.NewSet(tv, attribute.String("cache.result", "miss")))
-	s.cacheAttr[1] = metric.WithAttributeSet(attribute.NewSet(tv, attribute.String("cache.result", "hit")))
-	s.plain = metric.WithAttributeSet(attribute.NewSet(tv))
+	o.cacheAttr[0] = metric.WithAttributeSet(attribute.NewSet(tv, attribute.String("cache.result", "miss")))
+	o.cacheAttr[1] = metric.WithAttributeSet(attribute.NewSet(tv, attribute.String("cache.result", "hit")))
+	o.plain = metric.WithAttributeSet(attribute.NewSet(tv))
+	if !s.rare.CompareAndSwap(nil, o) {
+		return s.rare.Load()
+	}
+	return o
+}
+
+func newSeries(value string, own bool) *series {
+	s := &series{value: value}
+	if own {
+		s.hist = newHistograms()
+	}
+	tv := TenantKey.String(value)
+	for i, c := range statusClasses {
+		s.classSet[i] = attribute.NewSet(tv, attribute.String("http.status_class", c))
+		o := metric.WithAttributeSet(s.classSet[i])
+		if !own { // the SDK's histogram
+			s.duration[i] = []metric.RecordOption{o}
+		}
+		s.requestAttr[i] = o
+	}
 	return s
 }
 
@@ -87,10 +118,11 @@ type tenants struct {
 	mu       sync.Mutex // serialises additions
 	none     *series
 	overflow *series
+	own      bool // series keep their own duration histograms
 }
 
-func newTenants(max int) *tenants {
-	ts := &tenants{max: max, none: newSeries(NoTenant), overflow: newSeries(Overflow)}
+func newTenants(max int, own bool) *tenants {
+	ts := &tenants{max: max, own: own, none: newSeries(NoTenant, own), overflow: newSeries(Overflow, own)}
 	ts.m.Store(&map[string]*series{})
 	return ts
 }
@@ -136,7 +168,7 @@ func (ts *tenants) add(id string) *series {
 	for k, v := range old {
 		m[k] = v
 	}
-	s := newSeries(id)
+	s := newSeries(id, ts.own)
 	m[id] = s
 	ts.m.Store(&m)
 	return s

@@ -13,8 +13,9 @@ import (
 // DefaultMaxTenants is the default cap on distinct tenant label values.
 const DefaultMaxTenants = 1000
 
-// scopeName is the instrumentation scope of every instrument.
-const scopeName = "github.com/tenantwall/tenantwall/telemetry"
+// ScopeName is the instrumentation scope of every instrument (and of the
+// duration histogram a DurationReader exports).
+const ScopeName = "github.com/tenantwall/tenantwall/telemetry"
 
 // Metrics records tenantwall's per-tenant metrics through an OpenTelemetry
 // MeterProvider. It is the observer every tenantwall package accepts
@@ -50,12 +51,15 @@ type Option func(*options) error
 type options struct {
 	maxTenants int
 	noDuration bool
+	reader     DurationReader
 }
 
 // WithDurationHistogram turns the request duration histogram on or off
-// (default on). Off, Middleware only counts requests: the histogram is
-// most of its cost (see BENCHMARKS.md), because every Record goes through
-// the SDK's attribute lookup while the counters are atomic adds.
+// (default on). Off, Middleware only counts requests. Recorded through the
+// SDK, the histogram is most of Middleware's cost (see BENCHMARKS.md),
+// because every Record goes through the SDK's attribute lookup while the
+// counters are atomic adds; WithDurationReader keeps it for a few
+// nanoseconds instead.
 func WithDurationHistogram(on bool) Option {
 	return func(o *options) error { o.noDuration = !on; return nil }
 }
@@ -74,11 +78,18 @@ func WithMaxTenants(n int) Option {
 	}
 }
 
+// The name, description and unit ("s") of the request duration
+// histogram, which a DurationReader exports under them.
+const (
+	DurationName        = "tenantwall.http.server.request.duration"
+	DurationDescription = "Duration of requests served to a tenant, by tenant and status class."
+)
+
 // durationBuckets are OpenTelemetry's HTTP semantic-convention buckets,
 // in seconds.
 var durationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
 
-// New creates the instruments on mp's meter for scopeName.
+// New creates the instruments on mp's meter for ScopeName.
 func New(mp metric.MeterProvider, opts ...Option) (*Metrics, error) {
 	if mp == nil {
 		return nil, fmt.Errorf("%w: nil MeterProvider", ErrConfig)
@@ -89,8 +100,9 @@ func New(mp metric.MeterProvider, opts ...Option) (*Metrics, error) {
 			return nil, err
 		}
 	}
-	meter := mp.Meter(scopeName)
-	m := &Metrics{tenants: newTenants(o.maxTenants), usage: map[string]blobUsage{}, timed: !o.noDuration}
+	meter := mp.Meter(ScopeName)
+	own := o.reader != nil && !o.noDuration
+	m := &Metrics{tenants: newTenants(o.maxTenants, own), usage: map[string]blobUsage{}, timed: !o.noDuration}
 	var errs []error
 	check := func(err error) {
 		if err != nil {
@@ -98,10 +110,12 @@ func New(mp metric.MeterProvider, opts ...Option) (*Metrics, error) {
 		}
 	}
 	var err error
-	m.duration, err = meter.Float64Histogram("tenantwall.http.server.request.duration", metric.WithUnit("s"),
-		metric.WithDescription("Duration of requests served to a tenant, by tenant and status class."),
-		metric.WithExplicitBucketBoundaries(durationBuckets...))
-	check(err)
+	if !own {
+		m.duration, err = meter.Float64Histogram(DurationName, metric.WithUnit("s"),
+			metric.WithDescription(DurationDescription),
+			metric.WithExplicitBucketBoundaries(durationBuckets...))
+		check(err)
+	}
 	requests, err := meter.Int64ObservableCounter("tenantwall.http.server.requests", metric.WithUnit("{request}"),
 		metric.WithDescription("Requests served to a tenant, by tenant and status class."))
 	check(err)
@@ -133,13 +147,17 @@ func New(mp metric.MeterProvider, opts ...Option) (*Metrics, error) {
 	if _, err := meter.RegisterCallback(func(_ context.Context, obs metric.Observer) error {
 		m.tenants.each(func(s *series) {
 			for i := range s.requests {
-				if n := s.requests[i].Load(); n > 0 {
+				n := s.requests[i].Load()
+				if s.hist != nil {
+					n = s.hist[i].count()
+				}
+				if n > 0 {
 					obs.ObserveInt64(requests, n, s.requestAttr[i])
 				}
 			}
 			for i := range s.cache {
 				if n := s.cache[i].Load(); n > 0 {
-					obs.ObserveInt64(cacheGets, n, s.cacheAttr[i])
+					obs.ObserveInt64(cacheGets, n, s.options().cacheAttr[i])
 				}
 			}
 		})
@@ -151,6 +169,11 @@ func New(mp metric.MeterProvider, opts ...Option) (*Metrics, error) {
 		return nil
 	}, requests, cacheGets, resolves, lookups, objects, bytes); err != nil {
 		return nil, fmt.Errorf("%w: registering the callback: %w", ErrConfig, err)
+	}
+	if own {
+		if err := o.reader.ReadDurationsFrom(m.durationPoints); err != nil {
+			return nil, fmt.Errorf("%w: WithDurationReader: %w", ErrConfig, err)
+		}
 	}
 	return m, nil
 }

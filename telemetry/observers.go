@@ -26,7 +26,7 @@ func (m *Metrics) Auditor(next tenant.Auditor) tenant.Auditor {
 				break
 			}
 		}
-		m.audit.Add(ctx, 1, m.tenants.of(ctx).audit[i]...)
+		m.audit.Add(ctx, 1, m.tenants.of(ctx).options().audit[i]...)
 		next.Audit(ctx, e)
 	})
 }
@@ -90,12 +90,12 @@ func (m *Metrics) observeUsage(obs metric.Observer, objects, bytes metric.Int64O
 			over.bytes += u.bytes
 			continue
 		}
-		obs.ObserveInt64(objects, u.objects, u.s.plain)
-		obs.ObserveInt64(bytes, u.bytes, u.s.plain)
+		obs.ObserveInt64(objects, u.objects, u.s.options().plain)
+		obs.ObserveInt64(bytes, u.bytes, u.s.options().plain)
 	}
 	m.usageMu.Unlock()
 	if over != (blobUsage{}) {
-		obs.ObserveInt64(objects, over.objects, m.tenants.overflow.plain)
-		obs.ObserveInt64(bytes, over.bytes, m.tenants.overflow.plain)
+		obs.ObserveInt64(objects, over.objects, m.tenants.overflow.options().plain)
+		obs.ObserveInt64(bytes, over.bytes, m.tenants.overflow.options().plain)
 	}
 }

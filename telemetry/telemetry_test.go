@@ -37,10 +37,16 @@ type harness struct {
 
 func newHarness(t *testing.T, opts ...telemetry.Option) *harness {
 	t.Helper()
-	h := &harness{reader: sdkmetric.NewManualReader(), store: tenant.NewMemStore()}
-	m, err := telemetry.New(sdkmetric.NewMeterProvider(sdkmetric.WithReader(h.reader)), opts...)
-	require.NoError(t, err)
-	h.metrics = m
+	return newHarnessKeeping(t, false, opts...)
+}
+
+// newHarnessKeeping is newHarness with the duration histogram kept by
+// telemetry and exported through otelsdk.Producer when own is true.
+func newHarnessKeeping(t *testing.T, own bool, opts ...telemetry.Option) *harness {
+	t.Helper()
+	h := &harness{store: tenant.NewMemStore()}
+	m, reader := sdkMetrics(t, own, opts...)
+	h.metrics, h.reader = m, reader
 	h.acme, h.globex, h.dormant = tenanttest.NewTenant("acme"), tenanttest.NewTenant("globex"), tenanttest.NewTenant("dormant")
 	h.dormant.Status = tenant.StatusSuspended
 	for _, x := range []tenant.Tenant{h.acme, h.globex, h.dormant} {
@@ -71,6 +77,27 @@ func (h *harness) serve(remote, host string, hdr map[string]string, path string)
 	rec := httptest.NewRecorder()
 	h.handler.ServeHTTP(rec, req)
 	return rec.Code
+}
+
+// sdkMetrics is a Metrics on the SDK with a ManualReader: with the SDK's
+// duration histogram, or (own) with the one telemetry keeps, exported
+// through otelsdk.Producer.
+func sdkMetrics(t *testing.T, own bool, opts ...telemetry.Option) (*telemetry.Metrics, *sdkmetric.ManualReader) {
+	t.Helper()
+	if own {
+		return ownMetrics(t, opts...)
+	}
+	reader := sdkmetric.NewManualReader()
+	m, err := telemetry.New(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)), opts...)
+	require.NoError(t, err)
+	return m, reader
+}
+
+// bothHistograms runs f with the SDK's duration histogram and with the
+// one telemetry keeps: the request counts come from the latter's buckets.
+func bothHistograms(t *testing.T, f func(t *testing.T, own bool)) {
+	t.Run("with the SDK's histogram", func(t *testing.T) { f(t, false) })
+	t.Run("with the histogram telemetry keeps", func(t *testing.T) { f(t, true) })
 }
 
 func collect(t *testing.T, r *sdkmetric.ManualReader) metricdata.ResourceMetrics {
@@ -130,7 +157,11 @@ func value(ps []point, metric string, attrs map[string]string) float64 {
 }
 
 func TestATenantLabelIsOnlyEverAKnownResolvedTenant(t *testing.T) {
-	h := newHarness(t)
+	bothHistograms(t, testATenantLabelIsOnlyEverAKnownResolvedTenant)
+}
+
+func testATenantLabelIsOnlyEverAKnownResolvedTenant(t *testing.T, own bool) {
+	h := newHarnessKeeping(t, own)
 	forged := []string{"evil.app.example.com", "attacker-chosen.example", "x" + strings.Repeat("a", 60) + ".app.example.com"}
 	for _, host := range forged {
 		assert.Equal(t, 404, h.serve("192.0.2.7", host, nil, "/"), host)
@@ -174,8 +205,12 @@ func TestATenantLabelIsOnlyEverAKnownResolvedTenant(t *testing.T) {
 }
 
 func TestTenantsPastTheCapShareTheOverflowValue(t *testing.T) {
+	bothHistograms(t, testTenantsPastTheCapShareTheOverflowValue)
+}
+
+func testTenantsPastTheCapShareTheOverflowValue(t *testing.T, own bool) {
 	const max = 3
-	h := newHarness(t, telemetry.WithMaxTenants(max))
+	h := newHarnessKeeping(t, own, telemetry.WithMaxTenants(max))
 	var all []tenant.Tenant
 	for i := range 10 {
 		tn := tenanttest.NewTenant(fmt.Sprintf("t%02d", i))
@@ -184,13 +219,17 @@ func TestTenantsPastTheCapShareTheOverflowValue(t *testing.T) {
 		assert.Equal(t, 200, h.serve("192.0.2.7", tn.Slug+".app.example.com", nil, "/"))
 	}
 	ps := points(collect(t, h.reader))
-	values := map[string]float64{}
+	values, timed := map[string]float64{}, map[string]float64{}
 	for _, p := range ps {
-		if p.metric == "tenantwall.http.server.requests" {
+		switch p.metric {
+		case "tenantwall.http.server.requests":
 			values[p.attrs["tenant.id"]] += p.value
+		case telemetry.DurationName:
+			timed[p.attrs["tenant.id"]] += p.value
 		}
 	}
 	require.Len(t, values, max+1, "the tenant label took more values than the cap allows: %v", values)
+	assert.Equal(t, values, timed, "the histogram has the counter's labels and counts")
 	for _, tn := range all[:max] {
 		assert.Equal(t, 1.0, values[tn.ID], "the first tenants keep their own value")
 	}
@@ -265,9 +304,11 @@ func TestSpansCarryTheTenantAsSlogNamesIt(t *testing.T) {
 }
 
 func TestStatusClasses(t *testing.T) {
-	reader := sdkmetric.NewManualReader()
-	m, err := telemetry.New(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
-	require.NoError(t, err)
+	bothHistograms(t, testStatusClasses)
+}
+
+func testStatusClasses(t *testing.T, own bool) {
+	m, reader := sdkMetrics(t, own)
 	a := tenanttest.NewTenant("acme")
 	for _, tc := range []struct {
 		name  string

@@ -122,6 +122,8 @@ func TestMetricsNameOnlyKnownTenants(t *testing.T) {
 	assert.Contains(t, text, `tenantwall_audit_events_total{audit_kind="unknown_host",`)
 	assert.Contains(t, text, `tenantwall_cache_gets_total{cache_result="miss",`)
 	assert.Contains(t, text, `tenantwall_resolve_cache_total{cache_result="hit",`)
+	assert.Regexp(t, `tenantwall_http_server_request_duration_seconds_count\{http_status_class="2xx",[^}]*tenant_id="`+acmeID+`"`, text,
+		"the duration histogram, kept by telemetry, reaches Prometheus through otelsdk.Producer")
 	assert.NotContains(t, text, "forged-tenant-label")
 	assert.NotContains(t, text, "evil.example")
 	for _, line := range strings.Split(text, "\n") {

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/exemplar"
 
 	"github.com/tenantwall/tenantwall/telemetry"
+	"github.com/tenantwall/tenantwall/telemetry/otelsdk"
 )
 
 // maxMetricTenants caps the tenant label (telemetry.WithMaxTenants); the
@@ -30,18 +31,20 @@ const maxMetricTenants = 1000
 // a.auditor.
 func (a *app) openTelemetry() error {
 	reg := prometheus.NewRegistry()
-	exporter, err := otelprom.New(otelprom.WithRegisterer(reg))
+	// The duration histogram is kept by telemetry and exported through
+	// this producer: ~20 ns per request instead of an SDK Record's ~0.3–0.5 µs.
+	durations := otelsdk.NewProducer()
+	exporter, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithProducer(durations))
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	// No traces are recorded here, so exemplars would only cost: with
-	// them the duration histogram's Record reads the span context of
-	// every request.
+	// them every SDK Add (the audit counter) reads the span context.
 	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter),
 		sdkmetric.WithCardinalityLimit(8*(maxMetricTenants+2)),
 		sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter))
 	a.closers = append(a.closers, func() error { return provider.Shutdown(context.Background()) })
-	if a.metrics, err = telemetry.New(provider, telemetry.WithMaxTenants(maxMetricTenants)); err != nil {
+	if a.metrics, err = telemetry.New(provider, telemetry.WithMaxTenants(maxMetricTenants), telemetry.WithDurationReader(durations)); err != nil {
 		return err
 	}
 	a.auditor = a.metrics.Auditor(a.auditor)

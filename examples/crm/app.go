@@ -329,6 +329,7 @@ func (a *app) routes() http.Handler {
 	tenantSide := http.NewServeMux()
 	tenantSide.Handle("GET /ws/notifications", a.resolver.Middleware(a.sessions.Middleware(a.authed(a.notificationsSocket))))
 	tenantSide.Handle("/", withRequestLimits(a.cfg.requestTimeout, a.resolver.Middleware(a.sessions.Middleware(api))))
+	tenantResources := sameOriginResources(tenantSide) // isolation.go
 
 	platformSide := withRequestLimits(a.cfg.requestTimeout, a.operatorRoutes())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -344,7 +345,7 @@ func (a *app) routes() http.Handler {
 			platformSide.ServeHTTP(w, r)
 			return
 		}
-		tenantSide.ServeHTTP(w, r)
+		tenantResources.ServeHTTP(w, r)
 	})
 }
 

@@ -253,7 +253,7 @@ func TestBrowser(t *testing.T) {
 		}
 		b.t = t
 	}
-	var leadID, docID string
+	var leadID, docID, photoID string
 
 	step("acme signed out shows its sign-in page in its branding", func(t *testing.T) {
 		assert.EqualValues(t, http.StatusOK, b.open(acmeHost, "/"))
@@ -420,6 +420,7 @@ func TestBrowser(t *testing.T) {
 			chromedp.Click(chromedp.CSS(`#new-applicant button`)))
 		b.eventually(`document.querySelector("#applicants img.photo") && document.querySelector("#applicants img.photo").naturalWidth === 32`)
 		id := b.rowID("#applicants", "Ada Applicant")
+		photoID = id
 		b.open(globexHost, "/applicants/")
 		assert.NotContains(t, b.body(), "Ada Applicant")
 		assert.Equal(t, http.StatusNotFound, b.fetchStatus("/api/applicants/"+id+"/photo/"))
@@ -527,6 +528,26 @@ func TestBrowser(t *testing.T) {
 		t.Logf("%s saw: %+v", acmeSibling, got)
 		assert.Positive(t, withCookie, "the browser sent acme's cookie along: only the server's check refused it")
 		unchanged(t, acmeSibling, want)
+	})
+
+	step("nor can a same-site sibling embed acme's files or pages, though its requests carry acme's cookie", func(t *testing.T) {
+		require.EqualValues(t, http.StatusOK, b.open(acmeSibling, "/applicants/"), "signed in on acme's sibling host by the step before")
+		b.open(globexSibling, hostilePath)
+		// An image loads or fails; a loaded one tells its size to any
+		// page. Without Cross-Origin-Resource-Policy the sibling would
+		// see acme's applicant photo (32x32) through acme's cookie.
+		embed := func(path string) string {
+			return eval[string](b, fmt.Sprintf(`new Promise(done => {
+				const i = new Image();
+				i.onload = () => done("loaded " + i.naturalWidth + "x" + i.naturalHeight);
+				i.onerror = () => done("refused");
+				i.src = %s;
+			})`, mustJSON(b.url(acmeSibling, path))))
+		}
+		assert.Equal(t, "refused", embed("/api/applicants/"+photoID+"/photo/"), "acme's photo embedded by a sibling")
+		// The same image on acme's own page still shows.
+		b.open(acmeSibling, "/applicants/")
+		b.eventually(`document.querySelector("#applicants img.photo") && document.querySelector("#applicants img.photo").naturalWidth === 32`)
 	})
 
 	t.Logf("browser suite: %s", time.Since(start).Round(time.Millisecond))

@@ -550,6 +550,25 @@ func TestBrowser(t *testing.T) {
 		b.eventually(`document.querySelector("#applicants img.photo") && document.querySelector("#applicants img.photo").naturalWidth === 32`)
 	})
 
+	step("a sibling's page that opens acme's page keeps no handle on it", func(t *testing.T) {
+		b.open(globexHost, hostilePath)
+		// A real click, so that no popup blocker is what stops it.
+		eval[bool](b, fmt.Sprintf(`(() => {
+			const button = document.createElement("button");
+			button.id = "open"; button.textContent = "open";
+			button.onclick = () => { window.popup = window.open(%s); };
+			document.body.appendChild(button);
+			return true;
+		})()`, mustJSON(b.url(acmeHost, "/leads/"))))
+		b.do(chromedp.Click(chromedp.CSS(`#open`)))
+		require.True(t, eval[bool](b, `!!window.popup`), "the popup was opened")
+		// With Cross-Origin-Opener-Policy: same-origin, acme's page goes
+		// to a browsing context group of its own: the opener's handle is
+		// closed, so it can neither navigate acme's tab nor count its
+		// frames or time its loads.
+		b.eventually(`window.popup.closed`)
+	})
+
 	t.Logf("browser suite: %s", time.Since(start).Round(time.Millisecond))
 }
 

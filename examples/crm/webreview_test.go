@@ -37,3 +37,18 @@ func TestResponsesAreNotEmbeddableByAnotherOrigin(t *testing.T) {
 		assert.Equal(t, "same-origin", h.Get("Cross-Origin-Resource-Policy"), path)
 	}
 }
+
+// A page of another origin that opens a tenant's page (window.open) would
+// keep a handle on it: it could navigate the tenant's tab elsewhere,
+// count its frames and time its loads. Every page says
+// Cross-Origin-Opener-Policy: same-origin, which takes the handle away.
+func TestPagesKeepNoOpenerFromAnotherOrigin(t *testing.T) {
+	s := newServer(t, "sqlite")
+	acme := s.client(t, "acme.localhost").signInPage("admin@acme.test")
+	for _, path := range []string{"/", "/leads/", "/leads/1/", "/tasks/", "/notifications/", "/documents/", "/applicants/", "/nowhere"} {
+		_, _, h := acme.page(path)
+		assert.Equal(t, "same-origin", h.Get("Cross-Origin-Opener-Policy"), path)
+	}
+	_, _, h := s.client(t, "acme.localhost").page("/login/")
+	assert.Equal(t, "same-origin", h.Get("Cross-Origin-Opener-Policy"), "the sign-in page")
+}

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -550,6 +552,19 @@ func TestBrowser(t *testing.T) {
 		b.eventually(`document.querySelector("#applicants img.photo") && document.querySelector("#applicants img.photo").naturalWidth === 32`)
 	})
 
+	step("nor can a same-site sibling frame acme's answers, though the frame's request carries acme's cookie", func(t *testing.T) {
+		b.open(globexSibling, hostilePath)
+		for _, path := range []string{"/api/leads/", "/leads/"} {
+			eval[bool](b, fmt.Sprintf(`new Promise(done => {
+				const f = document.querySelector("iframe[name=sink]");
+				f.onload = () => done(true);
+				f.src = %s;
+			})`, mustJSON(b.url(acmeSibling, path))))
+			got := framed(b)
+			assert.NotEqual(t, b.url(acmeSibling, path), got, "acme's %s shown in a frame of a sibling's page", path)
+		}
+	})
+
 	step("a sibling's page that opens acme's page keeps no handle on it", func(t *testing.T) {
 		b.open(globexHost, hostilePath)
 		// A real click, so that no popup blocker is what stops it.
@@ -570,6 +585,24 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Logf("browser suite: %s", time.Since(start).Round(time.Millisecond))
+}
+
+// framed returns the URL of the document in the tab's first frame:
+// Chromium shows an error page instead of an answer that refuses to be
+// framed.
+func framed(b *tab) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	res, err := chromedp.Run(ctx, func(ctx context.Context, t *chromedp.Target) (*page.GetFrameTreeResult, error) {
+		r, err := cdp.Call(ctx, t, page.GetFrameTree, cdp.Empty{})
+		return &r, err
+	})
+	require.NoError(b.t, err)
+	require.NotEmpty(b.t, res.FrameTree.ChildFrames, "the page has its frame")
+	f := res.FrameTree.ChildFrames[0].Frame
+	b.t.Logf("frame: url %q, unreachable %q", f.URL, f.UnreachableURL)
+	return f.URL
 }
 
 func mustJSON(v any) string {

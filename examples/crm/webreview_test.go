@@ -23,10 +23,11 @@ import (
 // that failed before its fix. TestBrowser shows the same in Chromium.
 
 // Tenant subdomains are same-site, so a sibling tenant's page that embeds
-// one of acme's URLs (<img>, <video>, <script>) makes the browser send
-// acme's SameSite=Lax cookie along. Every answer on a tenant's host says
-// Cross-Origin-Resource-Policy: same-origin, so that the browser hands
-// none of them to another origin's page.
+// one of acme's URLs (<img>, <video>, <script>, <iframe>) makes the
+// browser send acme's SameSite=Lax cookie along. Every answer on a
+// tenant's host says Cross-Origin-Resource-Policy: same-origin and
+// X-Frame-Options: DENY, so that the browser hands none of them to
+// another origin's page, nor shows one in its frames.
 func TestResponsesAreNotEmbeddableByAnotherOrigin(t *testing.T) {
 	s := newServer(t, "sqlite")
 	acme := s.client(t, "acme.localhost").login("admin@acme.test")
@@ -44,6 +45,7 @@ func TestResponsesAreNotEmbeddableByAnotherOrigin(t *testing.T) {
 		code, _, h := acme.roundTrip("GET", path, nil, nil)
 		assert.Less(t, code, 500, path)
 		assert.Equal(t, "same-origin", h.Get("Cross-Origin-Resource-Policy"), path)
+		assert.Equal(t, "DENY", h.Get("X-Frame-Options"), "%s in a frame", path)
 	}
 }
 

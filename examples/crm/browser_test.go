@@ -584,6 +584,21 @@ func TestBrowser(t *testing.T) {
 		b.eventually(`window.popup.closed`)
 	})
 
+	step("a cookie a same-site sibling tosses at acme locks nobody out for good", func(t *testing.T) {
+		require.EqualValues(t, http.StatusOK, b.open(acmeSibling, "/leads/"), "signed in on acme's sibling host")
+		b.open(globexSibling, hostilePath)
+		eval[bool](b, `(() => { document.cookie = "session=" + "A".repeat(43) + "; Domain=sites.example.com; Path=/; Max-Age=31536000"; return true; })()`)
+		// Two session cookies in one request: refused, as neither can be
+		// told to be the right one.
+		assert.EqualValues(t, http.StatusBadRequest, b.open(acmeSibling, "/leads/"))
+		// The refusal clears them, so the person can sign in again.
+		assert.EqualValues(t, http.StatusOK, b.open(acmeSibling, "/leads/"))
+		assert.Equal(t, b.url(acmeSibling, "/login/"), eval[string](b, `location.href`))
+		b.signIn(acmeSibling, "admin@acme.test")
+		assert.EqualValues(t, http.StatusOK, b.open(acmeSibling, "/leads/"))
+		assert.Contains(t, b.body(), "Browser Lead")
+	})
+
 	t.Logf("browser suite: %s", time.Since(start).Round(time.Millisecond))
 }
 

@@ -174,3 +174,40 @@ func TestPagesAnswerAnotherTenantsIDsNotFoundAndAudited(t *testing.T) {
 		assert.NotEqual(t, true, item["read"])
 	}
 }
+
+// No GET changes anything (sign-out and deletions are form posts, under
+// the cross-origin check), and no redirect of the tenant side leaves the
+// tenant's origin, whatever the path or query asks for.
+func TestPagesGetChangesNothingAndRedirectsStayHome(t *testing.T) {
+	s := newServer(t, "sqlite")
+	acme := s.client(t, "acme.localhost").signInPage("admin@acme.test")
+	items, err := s.app.list(tenantCtx(t, "acme"), resources["leads"])
+	require.NoError(t, err)
+	require.NotEmpty(t, items)
+	id := fmt.Sprint(items[0]["id"])
+	for _, path := range []string{"/logout/", "/leads/" + id + "/delete/", "/leads/" + id + "/?status=lost", "/login/?email=x"} {
+		code, _, _ := acme.page(path)
+		assert.NotEqual(t, http.StatusInternalServerError, code, path)
+	}
+	after, err := s.app.list(tenantCtx(t, "acme"), resources["leads"])
+	require.NoError(t, err)
+	assert.Equal(t, items, after, "a GET changed acme's leads")
+	code, _, _ := acme.page("/leads/")
+	assert.Equal(t, http.StatusOK, code, "a GET of /logout/ signed nobody out")
+
+	anon := s.client(t, "acme.localhost")
+	for _, path := range []string{"//evil.example/", "/%2F%2Fevil.example/", "/%5Cevil.example/", "/static//evil.example/x", "/static/index.html",
+		"/leads/..//evil.example/", "/leads?next=//evil.example/", "/login/?next=https://evil.example/", "/leads/" + id + "/?return=//evil.example/"} {
+		for _, c := range []*client{acme, anon} {
+			code, _, h := c.page(path)
+			loc := h.Get("Location")
+			if code/100 != 3 {
+				continue
+			}
+			u, err := url.Parse(loc)
+			require.NoError(t, err, loc)
+			assert.True(t, u.Host == "" && u.Scheme == "" && !strings.HasPrefix(loc, "//") && !strings.HasPrefix(loc, `/\`),
+				"%s redirects to %q", path, loc)
+		}
+	}
+}

@@ -154,6 +154,10 @@ func (a *app) uploadDocument(w http.ResponseWriter, r *http.Request) {
 // first), 400 for a refused content type or a malformed body, else as
 // respond does. field names the form field, or "" for the body.
 func (a *app) uploadFailed(w http.ResponseWriter, r *http.Request, field string, err error) {
+	if errors.Is(err, blobstore.ErrQuota) {
+		writeError(w, http.StatusRequestEntityTooLarge, "storage quota of the tenant's plan exceeded; delete files or upgrade the plan")
+		return
+	}
 	if errors.Is(err, blobstore.ErrTooLarge) || tooLarge(err) {
 		msg := "body too large"
 		if field != "" {

@@ -56,10 +56,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if ln, err = a.serveTLS(ln); err != nil { // -tls, -tls-ask-addr
+		return err
+	}
 	printBanner(stdout, ln.Addr().String(), cfg)
 	srv := newHTTPServer(cfg, a.routes(), log)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if err := a.serveMetrics(ctx); err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("crm listening", "addr", ln.Addr().String(), "base_domain", cfg.baseDomain, "database", redactDSN(cfg.db))

@@ -63,7 +63,15 @@ func (a *app) operatorRoutes() http.Handler {
 			a.respond(w, r, 0, nil, err)
 			return
 		}
-		d, err := a.putDomain(r.Context(), r.PathValue("slug"), body.Host, tenant.DomainStatus(body.Status))
+		st := tenant.DomainStatus(body.Status)
+		if st == tenant.DomainVerified || st == tenant.DomainActive {
+			// Only proven DNS makes a domain serve (and get a
+			// certificate): 'crm domain verify'. A re-added domain is
+			// pending again.
+			a.respond(w, r, 0, nil, badRequest{`field "status": a domain is verified only by its DNS (crm domain verify)`})
+			return
+		}
+		d, err := a.putDomain(r.Context(), r.PathValue("slug"), body.Host, st)
 		a.respond(w, r, http.StatusCreated, d, err)
 	})
 	// Write-only: integration keys are set here and used by the server,
@@ -126,7 +134,7 @@ func (a *app) createTenant(ctx context.Context, slug, name string, b tenant.Bran
 		return t, err
 	}
 	if a.resolver != nil {
-		a.resolver.InvalidateTenant(t.ID)
+		a.spread(a.resolver.InvalidateTenant(t.ID))
 	}
 	return t, nil
 }
@@ -141,7 +149,7 @@ func (a *app) setStatus(ctx context.Context, slug string, st tenant.Status) (ten
 		return t, err
 	}
 	if a.resolver != nil {
-		a.resolver.InvalidateTenant(t.ID)
+		a.spread(a.resolver.InvalidateTenant(t.ID))
 	}
 	return t, nil
 }
@@ -172,7 +180,7 @@ func (a *app) putDomain(ctx context.Context, slug, host string, st tenant.Domain
 		return d, err
 	}
 	if a.resolver != nil {
-		a.resolver.InvalidateHost(h)
+		a.spread(a.resolver.InvalidateHost(h))
 	}
 	return d, nil
 }

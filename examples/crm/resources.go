@@ -272,7 +272,7 @@ func (a *app) create(ctx context.Context, rs *resource, vals map[string]any) (ma
 	}
 	a.changed(ctx)
 	if rs.after != nil {
-		rs.after(ctx, a, item)
+		afterCommit(ctx, func() { rs.after(ctx, a, item) })
 	}
 	return item, nil
 }
@@ -337,11 +337,14 @@ func (a *app) notFound(ctx context.Context, rs *resource, id int64) error {
 	return errNotFound
 }
 
-// changed drops the tenant's cached dashboards.
+// changed drops the tenant's cached dashboards once the change is
+// committed, so that no request refills them with the data before it.
 func (a *app) changed(ctx context.Context) {
-	if err := a.keyspace.Invalidate(ctx); err != nil {
-		a.log.WarnContext(ctx, "cache invalidation failed", "err", err)
-	}
+	afterCommit(ctx, func() {
+		if err := a.keyspace.Invalidate(ctx); err != nil {
+			a.log.WarnContext(ctx, "cache invalidation failed", "err", err)
+		}
+	})
 }
 
 func (a *app) resourceRoutes(mux *http.ServeMux, path string, rs *resource) {

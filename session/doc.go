@@ -16,7 +16,9 @@
 // cross-subdomain leak), Path=/, HttpOnly, SameSite=Lax, and over TLS
 // Secure with the __Host- name prefix, which browsers refuse to accept
 // from a sibling subdomain. A request carrying several session cookies
-// (cookie tossing) is refused with 400. Tokens are 256 random bits; stores
+// (cookie tossing) is refused with 400, and the refusal deletes the name on
+// the host, its parent domains and the request path's ancestors, so that a
+// planted cookie does not lock the person out. Tokens are 256 random bits; stores
 // keep only their SHA-256. Sessions end after an idle timeout and an
 // absolute lifetime; Logout, DestroyUser and DestroyTenant end them early.
 // DestroyTenant is platform work: ctx must carry tenant.WithPlatformScope's

@@ -267,8 +267,8 @@ func (m *Manager) token(r *http.Request) (string, error) {
 //
 // A session of another tenant is treated as absent and reported to the
 // auditor; expired sessions are deleted; several session cookies answer
-// 400; a store failure answers 503 — never an anonymous or foreign
-// session.
+// 400 and are deleted (see tossing.go); a store failure answers 503 —
+// never an anonymous or foreign session.
 func (m *Manager) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := &state{}
@@ -285,6 +285,7 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 			switch {
 			case err == ErrCookieTossing:
 				m.auditor.Audit(r.Context(), tenant.Event{Kind: tenant.EventCrossTenant, Package: "session", Resource: "several session cookies", Err: err})
+				m.clearTossed(w, r) // tossing.go
 				http.Error(w, "bad request", http.StatusBadRequest)
 				return
 			case err != nil:

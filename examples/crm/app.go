@@ -360,6 +360,7 @@ func (a *app) routes() http.Handler {
 	tenantSide := http.NewServeMux()
 	tenantSide.Handle("GET /ws/notifications", a.resolver.Middleware(a.metrics.Middleware(a.sessions.Middleware(a.limiter.Middleware(a.authed(a.notificationsSocket))))))
 	tenantSide.Handle("/", withRequestLimits(a.cfg.requestTimeout, a.resolver.Middleware(a.metrics.Middleware(a.sessions.Middleware(a.limiter.Middleware(a.withUnits(api)))))))
+	tenantResources := sameOriginResources(tenantSide) // isolation.go
 
 	platformSide := withRequestLimits(a.cfg.requestTimeout, a.operatorRoutes())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -383,7 +384,7 @@ func (a *app) routes() http.Handler {
 			platformSide.ServeHTTP(w, r)
 			return
 		}
-		tenantSide.ServeHTTP(w, r)
+		tenantResources.ServeHTTP(w, r)
 	})
 }
 

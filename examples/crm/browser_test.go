@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -253,7 +255,7 @@ func TestBrowser(t *testing.T) {
 		}
 		b.t = t
 	}
-	var leadID, docID string
+	var leadID, docID, photoID string
 
 	step("acme signed out shows its sign-in page in its branding", func(t *testing.T) {
 		assert.EqualValues(t, http.StatusOK, b.open(acmeHost, "/"))
@@ -420,6 +422,7 @@ func TestBrowser(t *testing.T) {
 			chromedp.Click(chromedp.CSS(`#new-applicant button`)))
 		b.eventually(`document.querySelector("#applicants img.photo") && document.querySelector("#applicants img.photo").naturalWidth === 32`)
 		id := b.rowID("#applicants", "Ada Applicant")
+		photoID = id
 		b.open(globexHost, "/applicants/")
 		assert.NotContains(t, b.body(), "Ada Applicant")
 		assert.Equal(t, http.StatusNotFound, b.fetchStatus("/api/applicants/"+id+"/photo/"))
@@ -529,7 +532,92 @@ func TestBrowser(t *testing.T) {
 		unchanged(t, acmeSibling, want)
 	})
 
+	step("nor can a same-site sibling embed acme's files or pages, though its requests carry acme's cookie", func(t *testing.T) {
+		require.EqualValues(t, http.StatusOK, b.open(acmeSibling, "/applicants/"), "signed in on acme's sibling host by the step before")
+		b.open(globexSibling, hostilePath)
+		// An image loads or fails; a loaded one tells its size to any
+		// page. Without Cross-Origin-Resource-Policy the sibling would
+		// see acme's applicant photo (32x32) through acme's cookie.
+		embed := func(path string) string {
+			return eval[string](b, fmt.Sprintf(`new Promise(done => {
+				const i = new Image();
+				i.onload = () => done("loaded " + i.naturalWidth + "x" + i.naturalHeight);
+				i.onerror = () => done("refused");
+				i.src = %s;
+			})`, mustJSON(b.url(acmeSibling, path))))
+		}
+		assert.Equal(t, "refused", embed("/api/applicants/"+photoID+"/photo/"), "acme's photo embedded by a sibling")
+		// The same image on acme's own page still shows.
+		b.open(acmeSibling, "/applicants/")
+		b.eventually(`document.querySelector("#applicants img.photo") && document.querySelector("#applicants img.photo").naturalWidth === 32`)
+	})
+
+	step("nor can a same-site sibling frame acme's answers, though the frame's request carries acme's cookie", func(t *testing.T) {
+		b.open(globexSibling, hostilePath)
+		for _, path := range []string{"/api/leads/", "/leads/"} {
+			eval[bool](b, fmt.Sprintf(`new Promise(done => {
+				const f = document.querySelector("iframe[name=sink]");
+				f.onload = () => done(true);
+				f.src = %s;
+			})`, mustJSON(b.url(acmeSibling, path))))
+			got := framed(b)
+			assert.NotEqual(t, b.url(acmeSibling, path), got, "acme's %s shown in a frame of a sibling's page", path)
+		}
+	})
+
+	step("a sibling's page that opens acme's page keeps no handle on it", func(t *testing.T) {
+		b.open(globexHost, hostilePath)
+		// A real click, so that no popup blocker is what stops it.
+		eval[bool](b, fmt.Sprintf(`(() => {
+			const button = document.createElement("button");
+			button.id = "open"; button.textContent = "open";
+			button.onclick = () => { window.popup = window.open(%s); };
+			document.body.appendChild(button);
+			return true;
+		})()`, mustJSON(b.url(acmeHost, "/leads/"))))
+		b.do(chromedp.Click(chromedp.CSS(`#open`)))
+		require.True(t, eval[bool](b, `!!window.popup`), "the popup was opened")
+		// With Cross-Origin-Opener-Policy: same-origin, acme's page goes
+		// to a browsing context group of its own: the opener's handle is
+		// closed, so it can neither navigate acme's tab nor count its
+		// frames or time its loads.
+		b.eventually(`window.popup.closed`)
+	})
+
+	step("a cookie a same-site sibling tosses at acme locks nobody out for good", func(t *testing.T) {
+		require.EqualValues(t, http.StatusOK, b.open(acmeSibling, "/leads/"), "signed in on acme's sibling host")
+		b.open(globexSibling, hostilePath)
+		eval[bool](b, `(() => { document.cookie = "session=" + "A".repeat(43) + "; Domain=sites.example.com; Path=/; Max-Age=31536000"; return true; })()`)
+		// Two session cookies in one request: refused, as neither can be
+		// told to be the right one.
+		assert.EqualValues(t, http.StatusBadRequest, b.open(acmeSibling, "/leads/"))
+		// The refusal clears them, so the person can sign in again.
+		assert.EqualValues(t, http.StatusOK, b.open(acmeSibling, "/leads/"))
+		assert.Equal(t, b.url(acmeSibling, "/login/"), eval[string](b, `location.href`))
+		b.signIn(acmeSibling, "admin@acme.test")
+		assert.EqualValues(t, http.StatusOK, b.open(acmeSibling, "/leads/"))
+		assert.Contains(t, b.body(), "Browser Lead")
+	})
+
 	t.Logf("browser suite: %s", time.Since(start).Round(time.Millisecond))
+}
+
+// framed returns the URL of the document in the tab's first frame:
+// Chromium shows an error page instead of an answer that refuses to be
+// framed.
+func framed(b *tab) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	res, err := chromedp.Run(ctx, func(ctx context.Context, t *chromedp.Target) (*page.GetFrameTreeResult, error) {
+		r, err := cdp.Call(ctx, t, page.GetFrameTree, cdp.Empty{})
+		return &r, err
+	})
+	require.NoError(b.t, err)
+	require.NotEmpty(b.t, res.FrameTree.ChildFrames, "the page has its frame")
+	f := res.FrameTree.ChildFrames[0].Frame
+	b.t.Logf("frame: url %q, unreachable %q", f.URL, f.UnreachableURL)
+	return f.URL
 }
 
 func mustJSON(v any) string {

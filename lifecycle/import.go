@@ -458,7 +458,7 @@ func (im *importer) rows(ctx context.Context, tx *sql.Tx, tg *target, body io.Re
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 0, 64<<10), int(min(size+1, 1<<30)))
 	var n int64
-	var batch []map[string]any
+	var batch []map[string]json.RawMessage
 	var batchBytes int
 	flush := func() error {
 		if len(batch) == 0 {
@@ -472,8 +472,7 @@ func (im *importer) rows(ctx context.Context, tx *sql.Tx, tg *target, body io.Re
 		line := sc.Bytes()
 		n++
 		dec := json.NewDecoder(bytes.NewReader(line))
-		dec.UseNumber()
-		var row map[string]any
+		var row map[string]json.RawMessage
 		if err := dec.Decode(&row); err != nil || dec.More() {
 			return n, fmt.Errorf("%w: row %d is not one JSON object", ErrArchive, n)
 		}
@@ -482,8 +481,9 @@ func (im *importer) rows(ctx context.Context, tx *sql.Tx, tg *target, body io.Re
 				return n, fmt.Errorf("%w: row %d has column %.80q, which is not the table's", ErrSchema, n, k)
 			}
 		}
-		if owner, _ := row[TenantColumn].(string); owner != id {
-			return n, fmt.Errorf("%w: row %d of %s has tenant_id %.40q, the archive is tenant %s", ErrForeignRow, n, tg.name, fmt.Sprint(row[TenantColumn]), id)
+		var owner string
+		if err := json.Unmarshal(row[TenantColumn], &owner); err != nil || owner != id {
+			return n, fmt.Errorf("%w: row %d of %s has tenant_id %.40s, the archive is tenant %s", ErrForeignRow, n, tg.name, row[TenantColumn], id)
 		}
 		batch = append(batch, row)
 		batchBytes += len(line)
@@ -501,21 +501,43 @@ func (im *importer) rows(ctx context.Context, tx *sql.Tx, tg *target, body io.Re
 }
 
 // insert writes a batch of checked rows. On PostgreSQL the batch goes as
-// one JSON array, re-encoded from the checked values (so no duplicate key
-// reaches the server), through json_populate_recordset.
-func (im *importer) insert(ctx context.Context, tx *sql.Tx, tg *target, batch []map[string]any) error {
+// one JSON array, rebuilt from the checked members (so no duplicate key
+// reaches the server, and each value's text is kept as it was, json
+// columns included), through json_populate_recordset.
+func (im *importer) insert(ctx context.Context, tx *sql.Tx, tg *target, batch []map[string]json.RawMessage) error {
 	cols := make([]string, len(tg.insert))
 	for i, c := range tg.insert {
 		cols[i] = quoteIdent(c)
 	}
 	list := strings.Join(cols, ", ")
 	if im.m.dialect == Postgres {
-		data, err := json.Marshal(batch)
-		if err != nil {
-			return err
+		var data bytes.Buffer
+		data.WriteByte('[')
+		for i, row := range batch {
+			if i > 0 {
+				data.WriteByte(',')
+			}
+			data.WriteByte('{')
+			first := true
+			for _, c := range tg.insert {
+				v, ok := row[c]
+				if !ok {
+					continue
+				}
+				if !first {
+					data.WriteByte(',')
+				}
+				first = false
+				k, _ := json.Marshal(c)
+				data.Write(k)
+				data.WriteByte(':')
+				data.Write(v)
+			}
+			data.WriteByte('}')
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO `+tg.quoted+` (`+list+`) OVERRIDING SYSTEM VALUE SELECT `+list+
-			` FROM json_populate_recordset(NULL::`+tg.quoted+`, $1::json)`, string(data))
+		data.WriteByte(']')
+		_, err := tx.ExecContext(ctx, `INSERT INTO `+tg.quoted+` (`+list+`) OVERRIDING SYSTEM VALUE SELECT `+list+
+			` FROM json_populate_recordset(NULL::`+tg.quoted+`, $1::json)`, data.String())
 		return err
 	}
 	marks := strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")
@@ -542,7 +564,16 @@ func (im *importer) insert(ctx context.Context, tx *sql.Tx, tg *target, batch []
 
 // sqliteValue converts a JSON value as json_object wrote it back to the
 // value SQLite stored.
-func sqliteValue(v any) (any, error) {
+func sqliteValue(raw json.RawMessage) (any, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
 	switch x := v.(type) {
 	case nil, string:
 		return x, nil
@@ -558,8 +589,7 @@ func sqliteValue(v any) (any, error) {
 		return x.Float64()
 	default:
 		// json_object writes a JSON-typed text as nested JSON.
-		b, err := json.Marshal(x)
-		return string(b), err
+		return string(raw), nil
 	}
 }
 

@@ -213,7 +213,9 @@ func TestImportRefusesForgedArchivesAndWritesNothing(t *testing.T) {
 			})
 			deleteTenant(t, in, a.ID)
 			firstPart := func(table string) func(string) bool {
-				return func(name string) bool { return strings.HasPrefix(name, "tables/") && strings.Contains(name, table+"/000001") }
+				return func(name string) bool {
+					return strings.HasPrefix(name, "tables/") && strings.Contains(name, table+"/000001")
+				}
 			}
 			accountRef := regexp.MustCompile(`"account_id":\s*\d+`)
 			cases := []struct {

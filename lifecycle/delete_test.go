@@ -227,4 +227,3 @@ func TestVerifyRefusesBadInput(t *testing.T) {
 	assert.ErrorIs(t, err, tenant.ErrNoTenant)
 }
 
-var _ = io.EOF

@@ -3,7 +3,6 @@ package lifecycle_test
 import (
 	"context"
 	"database/sql"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"

@@ -197,6 +197,9 @@ func (m *Manager) Delete(ctx context.Context, tenantID string, confirm bool) (Re
 	track.step("tables")
 	removed, err := m.deleteRows(ctx, t.ID)
 	rec.Removed = append(rec.Removed, removed...)
+	for _, r := range removed {
+		track.add(r.Count, 0)
+	}
 	if err != nil {
 		return rec, err
 	}
@@ -204,6 +207,7 @@ func (m *Manager) Delete(ctx context.Context, tenantID string, confirm bool) (Re
 		track.step("blobs")
 		r, err := m.deleteObjects(ctx, t.ID)
 		rec.Removed = append(rec.Removed, r)
+		track.add(0, r.Bytes)
 		if err != nil {
 			return rec, err
 		}

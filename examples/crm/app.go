@@ -269,7 +269,7 @@ func (a *app) openVault(ctx context.Context) error {
 			return fmt.Errorf("CRM_SECRETS_URL: %w", err)
 		}
 		a.closers = append(a.closers, keeper.Close)
-		a.vault, err = credentials.New(keeper, store, credentials.WithAuditor(a.auditor))
+		a.vault, err = credentials.New(keeper, store, credentials.WithAuditor(a.auditor), credentials.WithDataKeys(store))
 		return err
 	}
 	var key [32]byte
@@ -303,7 +303,9 @@ func (a *app) openVault(ctx context.Context) error {
 	}
 	keeper := localsecrets.NewKeeper(key)
 	a.closers = append(a.closers, keeper.Close)
-	a.vault, err = credentials.New(keeper, store, credentials.WithAuditor(a.auditor))
+	// Each tenant's credentials under a data key of its own, destroyed
+	// when the tenant is deleted (crypto-shredding).
+	a.vault, err = credentials.New(keeper, store, credentials.WithAuditor(a.auditor), credentials.WithDataKeys(store))
 	return err
 }
 

@@ -85,6 +85,7 @@ func (a *app) operatorRoutes() http.Handler {
 		}
 		a.respond(w, r, http.StatusOK, map[string]any{"provider": r.PathValue("provider"), "version": v}, err)
 	})
+	a.lifecycleRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeError(w, http.StatusNotFound, "not found") })
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.URL.Path, "/admin/api/") {

@@ -225,4 +225,3 @@ func TestVerifyRefusesBadInput(t *testing.T) {
 	_, err = in.m.Verify(context.Background(), tenant.NewID(), "acme")
 	assert.ErrorIs(t, err, tenant.ErrNoTenant)
 }
-

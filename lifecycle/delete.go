@@ -66,13 +66,22 @@ func (m *Manager) Migrate(ctx context.Context) error {
 // once (resolve answers its hosts as suspended, and every request is
 // refused), calls WithOnChange's function so that caches drop it, and
 // records that it may be deleted once the grace period has passed. A
-// tenant scheduled already keeps its first dates.
+// suspended tenant scheduled already keeps its first dates; an active one
+// gets new ones, whatever an earlier schedule said. Whoever activates a
+// scheduled tenant should call Cancel (or Schedule it again later): a
+// schedule left behind would let a tenant suspended by hand later be
+// deleted without a new grace period.
 func (m *Manager) Schedule(ctx context.Context, tenantID string) (Pending, error) {
 	t, err := m.platform(ctx, tenantID, "schedule deletion")
 	if err != nil {
 		return Pending{}, err
 	}
 	if t.Status != tenant.StatusSuspended {
+		// A schedule left from before the tenant was active again is
+		// void: the grace period starts now.
+		if _, err := m.db.ExecContext(ctx, m.q(`DELETE FROM `+deletions+` WHERE owner_id = ?`), t.ID); err != nil {
+			return Pending{}, fmt.Errorf("lifecycle: schedule: %w", err)
+		}
 		t.Status = tenant.StatusSuspended
 		if err := m.tenants.Update(ctx, t); err != nil {
 			return Pending{}, fmt.Errorf("lifecycle: suspend: %w", err)

@@ -225,3 +225,21 @@ func TestVerifyRefusesBadInput(t *testing.T) {
 	_, err = in.m.Verify(context.Background(), tenant.NewID(), "acme")
 	assert.ErrorIs(t, err, tenant.ErrNoTenant)
 }
+
+func TestAScheduleLeftBehindGivesNoShortcut(t *testing.T) {
+	in := newSQLite(t)
+	ctx := context.Background()
+	x := in.seed(t, "x", 1)
+	_, err := in.m.Schedule(platform, x.ID)
+	require.NoError(t, err)
+	// Activated behind the Manager's back, then suspended again by hand
+	// long after the first grace period.
+	x.Status = tenant.StatusActive
+	require.NoError(t, in.tenants.Update(ctx, x.Tenant))
+	in.now = in.now.Add(48 * time.Hour)
+	p, err := in.m.Schedule(platform, x.ID)
+	require.NoError(t, err)
+	assert.Equal(t, in.now.UTC().Truncate(time.Millisecond), p.SuspendedAt, "the grace period starts again")
+	_, err = in.m.Delete(platform, x.ID, false)
+	assert.ErrorIs(t, err, lifecycle.ErrGracePeriod)
+}

@@ -481,3 +481,13 @@ func (a *app) lifecycleRoutes(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, j)
 	})
 }
+
+// cancelDeletion takes an activated tenant off the deletion schedule, so
+// that a later suspension does not inherit an old, passed date.
+func (a *app) cancelDeletion(ctx context.Context, t tenant.Tenant) error {
+	m, err := a.lifecycleManager(nil)
+	if err != nil {
+		return err
+	}
+	return m.Cancel(platformCtx(ctx, "tenant activated"), t.ID)
+}

@@ -138,6 +138,11 @@ func (a *app) setStatus(ctx context.Context, slug string, st tenant.Status) (ten
 		return t, notFoundIf(err)
 	}
 	t.Status = st
+	if st == tenant.StatusActive && a.data != nil {
+		if err := a.cancelDeletion(ctx, t); err != nil {
+			return t, err
+		}
+	}
 	if err := a.tenants.Update(ctx, t); err != nil {
 		return t, err
 	}

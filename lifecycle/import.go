@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"gocloud.dev/blob"
 
@@ -70,7 +71,7 @@ func (m *Manager) Import(ctx context.Context, r io.ReadSeeker) (Manifest, error)
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return man, err
 	}
-	im := &importer{m: m, man: man, track: m.track("import", man.Rows(), man.ObjectBytes)}
+	im := &importer{m: m, man: man, track: m.track("import", man.Rows(), man.ObjectBytes), sem: make(chan struct{}, blobWorkers)}
 	if err := im.run(ctx, r); err != nil {
 		im.undo(ctx)
 		return man, err
@@ -324,12 +325,19 @@ type importer struct {
 	man       Manifest
 	track     *tracker
 	committed bool
-	objects   []string
+
+	// Small objects are written by up to blobWorkers goroutines.
+	wg      sync.WaitGroup
+	sem     chan struct{}
+	mu      sync.Mutex
+	objects []string // keys written or being written
+	werr    error    // the first failed write
 }
 
 // undo removes what the importer wrote.
 func (im *importer) undo(ctx context.Context) {
 	ctx = context.WithoutCancel(ctx)
+	im.wg.Wait()
 	m := im.m
 	for _, k := range im.objects {
 		_ = m.bucket.Delete(ctx, k)
@@ -429,6 +437,10 @@ func (im *importer) run(ctx context.Context, r io.Reader) error {
 		if err := sameSum(sum, e); err != nil {
 			return err
 		}
+	}
+	im.wg.Wait()
+	if im.werr != nil {
+		return im.werr
 	}
 	if err := im.checkReferences(ctx, tx, targets); err != nil {
 		return err
@@ -593,7 +605,9 @@ func sqliteValue(raw json.RawMessage) (any, error) {
 	}
 }
 
-// object writes one blob under the tenant's prefix.
+// object writes one blob under the tenant's prefix: a small one from
+// memory by a goroutine of its own (run waits for them), a large one
+// streamed from the archive.
 func (im *importer) object(ctx context.Context, rel string, e Entry, body io.Reader) error {
 	key := im.m.blobPrefix(im.man.TenantID) + rel
 	opts := &blob.WriterOptions{ContentType: e.Object.ContentType, ContentDisposition: e.Object.ContentDisposition,
@@ -601,11 +615,37 @@ func (im *importer) object(ctx context.Context, rel string, e Entry, body io.Rea
 	if opts.ContentType == "" {
 		opts.ContentType = "application/octet-stream"
 	}
+	im.mu.Lock()
+	im.objects = append(im.objects, key)
+	werr := im.werr
+	im.mu.Unlock()
+	if werr != nil {
+		return werr
+	}
+	if e.Size <= blobInline {
+		data, err := io.ReadAll(io.LimitReader(body, blobInline+1))
+		if err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrArchive, e.Name, err)
+		}
+		im.sem <- struct{}{}
+		im.wg.Add(1)
+		go func() {
+			defer im.wg.Done()
+			defer func() { <-im.sem }()
+			if err := im.m.bucket.WriteAll(ctx, key, data, opts); err != nil {
+				im.mu.Lock()
+				if im.werr == nil {
+					im.werr = fmt.Errorf("lifecycle: write object %s: %w", key, err)
+				}
+				im.mu.Unlock()
+			}
+		}()
+		return nil
+	}
 	w, err := im.m.bucket.NewWriter(ctx, key, opts)
 	if err != nil {
 		return fmt.Errorf("lifecycle: write object %s: %w", key, err)
 	}
-	im.objects = append(im.objects, key)
 	if _, err := io.Copy(w, body); err != nil {
 		_ = w.Close()
 		return fmt.Errorf("lifecycle: write object %s: %w", key, err)

@@ -46,7 +46,6 @@ type benchTenant struct {
 	db      *sql.DB
 	t       tenant.Tenant
 	rows    int
-	archive []byte
 }
 
 // The benchmark tenant is made once per process, whatever -count, and

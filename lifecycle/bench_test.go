@@ -42,10 +42,10 @@ func benchSize(name string, def int) int {
 // row level security, read as the application role, and an equally big
 // other tenant in the same table.
 type benchTenant struct {
-	m       *lifecycle.Manager
-	db      *sql.DB
-	t       tenant.Tenant
-	rows    int
+	m    *lifecycle.Manager
+	db   *sql.DB
+	t    tenant.Tenant
+	rows int
 }
 
 // The benchmark tenant is made once per process, whatever -count, and

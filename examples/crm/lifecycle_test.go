@@ -14,13 +14,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantwall/tenantwall/lifecycle"
+	"github.com/tenantwall/tenantwall/sqlscope"
 )
 
 // The demo tenant acme is exported, deleted in two steps, restored and
-// signed in to again, from the command line; globex is moved to another
-// instance and served there.
+// signed in to again, from the command line, in both modes.
 func TestTenantLifecycleCommands(t *testing.T) {
-	s := newServer(t, "sqlite")
+	modes(t, testLifecycleCommands)
+}
+
+func testLifecycleCommands(t *testing.T, s *server) {
 	ctx := context.Background()
 	var out bytes.Buffer
 	cmd := func(args ...string) string {
@@ -49,9 +52,13 @@ func TestTenantLifecycleCommands(t *testing.T) {
 	for _, r := range rec.Removed {
 		byStore[r.Store] = r.Count
 	}
-	assert.Positive(t, byStore["table users"])
-	assert.Positive(t, byStore["table leads"])
-	for _, store := range []string{"blobs", "table documents", "cache", "sessions", "credentials", "signing keys"} {
+	table := "table "
+	if s.app.data.dialect == sqlscope.Postgres {
+		table += "public."
+	}
+	assert.Positive(t, byStore[table+"users"])
+	assert.Positive(t, byStore[table+"leads"])
+	for _, store := range []string{"blobs", table + "documents", "cache", "sessions", "credentials", "signing keys"} {
 		assert.Contains(t, byStore, store, "the receipt lists every store")
 	}
 	assert.EqualValues(t, 1, byStore["tenant"])
@@ -68,12 +75,23 @@ func TestTenantLifecycleCommands(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code, "its custom domain came back")
 	err := s.app.command(ctx, []string{"tenant", "import", "-in", archive}, &out)
 	assert.ErrorIs(t, err, lifecycle.ErrExists)
+}
 
+// globex is moved to another instance and served there.
+func TestTenantMoveCommand(t *testing.T) {
+	s := newServer(t, "sqlite")
+	var out bytes.Buffer
+	cmd := func(args ...string) string {
+		t.Helper()
+		out.Reset()
+		require.NoError(t, s.app.command(context.Background(), args, &out), out.String())
+		return out.String()
+	}
 	target := t.TempDir()
 	moved := cmd("tenant", "move", "-slug", "globex", "-to-data", target)
 	assert.Contains(t, moved, "moved globex")
 	assert.Contains(t, moved, "verified: nothing left")
-	code, _ = s.client(t, "globex.localhost").json("GET", "/api/tenant-branding/", nil)
+	code, _ := s.client(t, "globex.localhost").json("GET", "/api/tenant-branding/", nil)
 	assert.Equal(t, http.StatusNotFound, code, "gone from the source")
 	there := startServer(t, []string{"-data", target, "-demo=false", "-bcrypt-cost", "4"})
 	there.client(t, "globex.localhost").login("admin@globex.test")

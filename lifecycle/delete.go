@@ -296,7 +296,7 @@ func (m *Manager) deleteRows(ctx context.Context, id string) ([]Removed, error) 
 	out := []Removed{}
 	for i := len(tables) - 1; i >= 0; i-- {
 		tb := tables[i]
-		res, err := tx.ExecContext(ctx, m.q(`DELETE FROM `+tb.quoted+` WHERE `+TenantColumn+` = ?`), id)
+		res, err := tx.ExecContext(ctx, m.q(`DELETE FROM `+tb.quoted+` WHERE `+tenantColumn+` = ?`), id)
 		if err != nil {
 			return nil, fmt.Errorf("lifecycle: delete from %s: %w", tb.name, err)
 		}

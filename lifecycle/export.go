@@ -62,7 +62,7 @@ func (m *Manager) Export(ctx context.Context, tenantID string, w io.Writer) (Man
 	var total int64
 	counts := make([]int64, len(tables))
 	for i, tb := range tables {
-		if err := rs.q.QueryRowContext(ctx, m.q(`SELECT count(*) FROM `+tb.quoted+` x WHERE x.`+TenantColumn+` = ?`), t.ID).Scan(&counts[i]); err != nil {
+		if err := rs.q.QueryRowContext(ctx, m.q(`SELECT count(*) FROM `+tb.quoted+` x WHERE x.`+tenantColumn+` = ?`), t.ID).Scan(&counts[i]); err != nil {
 			return man, fmt.Errorf("lifecycle: count %s: %w", tb.name, err)
 		}
 		total += counts[i]
@@ -207,7 +207,7 @@ func (m *Manager) exportTable(ctx context.Context, rs *readSession, id string, t
 		}
 		// COPY takes no parameters: the ID is a validated UUID, written
 		// as a literal.
-		query := `SELECT row_to_json(x)::text FROM ` + tb.quoted + ` x WHERE x.` + TenantColumn + ` = '` + id + `' ORDER BY ` + order
+		query := `SELECT row_to_json(x)::text FROM ` + tb.quoted + ` x WHERE x.` + tenantColumn + ` = '` + id + `' ORDER BY ` + order
 		copied, err := copyRows(ctx, rs.conn, `COPY (`+query+`) TO STDOUT`, p.line)
 		if copied || err != nil {
 			return err
@@ -222,7 +222,7 @@ func (m *Manager) exportTable(ctx context.Context, rs *readSession, id string, t
 		}
 		sel.WriteString(`'` + strings.ReplaceAll(c.name, `'`, `''`) + `', x.` + quoteIdent(c.name))
 	}
-	sel.WriteString(`) FROM ` + tb.quoted + ` x WHERE x.` + TenantColumn + ` = ? ORDER BY ` + order)
+	sel.WriteString(`) FROM ` + tb.quoted + ` x WHERE x.` + tenantColumn + ` = ? ORDER BY ` + order)
 	return queryRows(ctx, rs.q, sel.String(), []any{id}, p.line)
 }
 

@@ -207,8 +207,8 @@ func (m *Manager) checkManifest(man Manifest, st settings, seen []Entry) error {
 	}
 	tables := map[string]int{}
 	for i, t := range man.Tables {
-		if _, dup := tables[t.Name]; dup || t.Rows < 0 || !slices.Contains(t.Columns, TenantColumn) {
-			return fmt.Errorf("%w: table %.80q listed twice, with negative rows or without %s", ErrArchive, t.Name, TenantColumn)
+		if _, dup := tables[t.Name]; dup || t.Rows < 0 || !slices.Contains(t.Columns, tenantColumn) {
+			return fmt.Errorf("%w: table %.80q listed twice, with negative rows or without %s", ErrArchive, t.Name, tenantColumn)
 		}
 		tables[t.Name] = i
 	}
@@ -300,7 +300,7 @@ func (m *Manager) checkAbsent(ctx context.Context, st settings) error {
 	}
 	for _, tb := range tables {
 		var n int64
-		if err := tx.QueryRowContext(ctx, m.q(`SELECT count(*) FROM `+tb.quoted+` WHERE `+TenantColumn+` = ?`), t.ID).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, m.q(`SELECT count(*) FROM `+tb.quoted+` WHERE `+tenantColumn+` = ?`), t.ID).Scan(&n); err != nil {
 			return fmt.Errorf("lifecycle: count %s: %w", tb.name, err)
 		}
 		if n > 0 {
@@ -494,8 +494,8 @@ func (im *importer) rows(ctx context.Context, tx *sql.Tx, tg *target, body io.Re
 			}
 		}
 		var owner string
-		if err := json.Unmarshal(row[TenantColumn], &owner); err != nil || owner != id {
-			return n, fmt.Errorf("%w: row %d of %s has tenant_id %.40s, the archive is tenant %s", ErrForeignRow, n, tg.name, row[TenantColumn], id)
+		if err := json.Unmarshal(row[tenantColumn], &owner); err != nil || owner != id {
+			return n, fmt.Errorf("%w: row %d of %s has tenant_id %.40s, the archive is tenant %s", ErrForeignRow, n, tg.name, row[tenantColumn], id)
 		}
 		batch = append(batch, row)
 		batchBytes += len(line)
@@ -681,8 +681,8 @@ func (im *importer) checkReferences(ctx context.Context, tx *sql.Tx, targets map
 				match = append(match, `p.`+quoteIdent(fk.parentCols[i])+` = c.`+quoteIdent(c))
 			}
 			var bad int64
-			err := tx.QueryRowContext(ctx, im.m.q(`SELECT count(*) FROM `+tg.quoted+` c WHERE c.`+TenantColumn+` = ? AND `+
-				strings.Join(notNull, ` AND `)+` AND NOT EXISTS (SELECT 1 FROM `+p.quoted+` p WHERE p.`+TenantColumn+` = ? AND `+
+			err := tx.QueryRowContext(ctx, im.m.q(`SELECT count(*) FROM `+tg.quoted+` c WHERE c.`+tenantColumn+` = ? AND `+
+				strings.Join(notNull, ` AND `)+` AND NOT EXISTS (SELECT 1 FROM `+p.quoted+` p WHERE p.`+tenantColumn+` = ? AND `+
 				strings.Join(match, ` AND `)+`)`), id, id).Scan(&bad)
 			if err != nil {
 				return fmt.Errorf("lifecycle: check references of %s: %w", tg.name, err)

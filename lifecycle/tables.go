@@ -9,11 +9,11 @@ import (
 	"strings"
 )
 
-// TenantColumn is the column that makes a table a tenant table: every
+// tenantColumn is the column that makes a table a tenant table: every
 // table with it, in the schemas on the search path (PostgreSQL) or in the
 // main database (SQLite), is exported, imported and deleted, found in the
 // catalog rather than listed by hand.
-const TenantColumn = "tenant_id"
+const tenantColumn = "tenant_id"
 
 // querier is *sql.DB, *sql.Tx or *sql.Conn.
 type querier interface {
@@ -27,7 +27,7 @@ type table struct {
 	columns []column
 	pk      []string
 	fks     []foreignKey
-	tenant  bool // has TenantColumn
+	tenant  bool // has tenantColumn
 }
 
 type column struct {
@@ -176,7 +176,7 @@ ORDER BY a.attnum`, oid)
 			return err
 		}
 		t.columns = append(t.columns, c)
-		if c.name == TenantColumn {
+		if c.name == tenantColumn {
 			t.tenant = true
 		}
 		if isPK {
@@ -267,7 +267,7 @@ func sqliteTable(ctx context.Context, q querier, t *table) error {
 		}
 		c.insertable = hidden == 0
 		t.columns = append(t.columns, c)
-		if c.name == TenantColumn {
+		if c.name == tenantColumn {
 			t.tenant = true
 		}
 		if pos > 0 {

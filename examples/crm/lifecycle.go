@@ -36,6 +36,8 @@ func init() {
 		command{name: "tenant move", flags: "-slug S -to-data DIR [-to-db URL] [-to-db-admin URL] [-to-blob URL] [-to-redis URL]",
 			help: "move a tenant to another instance: freeze, export, import, switch, delete the source",
 			need: []string{"slug", "to-data"}, opt: []string{"to-db", "to-db-admin", "to-blob", "to-redis"}, run: tenantMove},
+		command{name: "tenant verify", flags: "-id ID -slug S", help: "scan tables, Redis and files for anything left of a deleted tenant",
+			need: []string{"id", "slug"}, run: tenantVerify},
 	)
 }
 
@@ -214,6 +216,22 @@ func tenantDelete(ctx context.Context, a *app, in input) error {
 		return encErr
 	}
 	return err
+}
+
+func tenantVerify(ctx context.Context, a *app, in input) error {
+	m, err := a.lifecycleManager(nil)
+	if err != nil {
+		return err
+	}
+	rep, err := m.Verify(platformCtx(ctx, "crm tenant verify"), in.str["id"], in.str["slug"])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(in.out, "scanned %d tables (%d rows), %d Redis keys, %d objects\n", rep.Tables, rep.Rows, rep.RedisKeys, rep.Objects)
+	for _, f := range rep.Findings {
+		fmt.Fprintf(in.out, "FOUND %s %s: %s\n", f.Store, f.Where, f.Match)
+	}
+	return rep.Err()
 }
 
 // tenantMove moves a tenant to another instance, described by the -to-*
@@ -471,6 +489,18 @@ func (a *app) lifecycleRoutes(mux *http.ServeMux) {
 			return rec, "", err
 		})
 		writeJSON(w, http.StatusAccepted, j)
+	})
+	mux.HandleFunc("GET /admin/api/deletions/", func(w http.ResponseWriter, r *http.Request) {
+		m, err := a.lifecycleManager(nil)
+		if err != nil {
+			a.respond(w, r, 0, nil, err)
+			return
+		}
+		ps, err := m.Scheduled(r.Context())
+		if ps == nil {
+			ps = []lifecycle.Pending{}
+		}
+		a.respond(w, r, http.StatusOK, map[string]any{"results": ps}, err)
 	})
 	mux.HandleFunc("GET /admin/api/jobs/{id}/", func(w http.ResponseWriter, r *http.Request) {
 		j, ok := lifecycleJobs.get(r.PathValue("id"))

@@ -65,6 +65,7 @@ func testLifecycleCommands(t *testing.T, s *server) {
 	assert.EqualValues(t, 1, byStore["domains"])
 	code, _ = s.client(t, "acme.localhost").json("GET", "/api/tenant-branding/", nil)
 	assert.Equal(t, http.StatusNotFound, code, "deleted")
+	assert.Contains(t, cmd("tenant", "verify", "-id", rec.TenantID, "-slug", "acme"), "scanned")
 
 	assert.Contains(t, cmd("tenant", "import", "-in", archive), "imported acme")
 	acme = s.client(t, "acme.localhost").login("admin@acme.test")
@@ -147,6 +148,9 @@ func TestTenantLifecycleOperatorAPI(t *testing.T) {
 	code, sch := op.json("POST", "/admin/api/tenants/acme/delete/", map[string]bool{"confirm": false})
 	require.Equal(t, http.StatusOK, code, "%v", sch)
 	assert.NotEmpty(t, sch["scheduled"])
+	code, list := op.json("GET", "/admin/api/deletions/", nil)
+	require.Equal(t, http.StatusOK, code)
+	assert.Len(t, list["results"], 1)
 	code, j = op.json("POST", "/admin/api/tenants/acme/delete/", map[string]bool{"confirm": true})
 	require.Equal(t, http.StatusAccepted, code, "%v", j)
 	done = wait(j["id"].(string))

@@ -324,3 +324,26 @@ func TestImportUndoesWhatItWroteWhenTheArchiveChangesUnderIt(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, rep.Findings, "the objects written before the change are removed again, and no row is kept")
 }
+
+func TestImportRefusesEntriesWithUnknownHeaderRecords(t *testing.T) {
+	in := newSQLite(t)
+	a := in.seed(t, "acme", 2)
+	_, archive := export(t, in, a.ID)
+	names, bodies := entries(t, archive)
+	var out bytes.Buffer
+	tw := tar.NewWriter(&out)
+	for _, name := range names {
+		h := &tar.Header{Name: name, Size: int64(len(bodies[name])), Mode: 0o600, Typeflag: tar.TypeReg}
+		if name == "tenant.json" {
+			h.PAXRecords = map[string]string{"comment": "sparse maps and other extensions are refused"}
+		}
+		require.NoError(t, tw.WriteHeader(h))
+		_, err := tw.Write(bodies[name])
+		require.NoError(t, err)
+	}
+	require.NoError(t, tw.Close())
+	deleteTenant(t, in, a.ID)
+	_, err := in.m.Import(platform, bytes.NewReader(out.Bytes()))
+	assert.ErrorIs(t, err, lifecycle.ErrArchive)
+	assert.ErrorContains(t, err, "PAX record")
+}

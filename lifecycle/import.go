@@ -31,6 +31,11 @@ const (
 	importBatchSize = 1 << 20
 )
 
+// paxRecords are the PAX header records Import accepts: those of a plain
+// file (a long name, times, owner, a large size).
+var paxRecords = map[string]bool{"path": true, "mtime": true, "atime": true, "ctime": true, "size": true,
+	"uid": true, "gid": true, "uname": true, "gname": true}
+
 var partName = regexp.MustCompile(`^tables/(.+)/([0-9]{6})\.ndjson$`)
 
 // Import restores a tenant from an archive written by Export, into this
@@ -119,6 +124,13 @@ func (m *Manager) verifyArchive(r io.Reader) (Manifest, settings, error) {
 		}
 		if h.Typeflag != tar.TypeReg || h.Size < 0 {
 			return man, st, fmt.Errorf("%w: entry %.80q is not a regular file", ErrArchive, h.Name)
+		}
+		for k := range h.PAXRecords {
+			// A sparse file's holes would be read as zeros, as many as its
+			// header claims: only the records a plain file needs pass.
+			if !paxRecords[k] {
+				return man, st, fmt.Errorf("%w: entry %.80q has PAX record %.40q", ErrArchive, h.Name, k)
+			}
 		}
 		switch {
 		case i == 0 && h.Name != settingsEntry:

@@ -67,6 +67,7 @@ type options struct {
 	lookupTimeout time.Duration
 
 	auditor                     tenant.Auditor
+	observer                    Observer
 	notFound, suspended, failed http.Handler
 	allowEmptyOrigin            bool
 	trustedOrigins              map[string]bool
@@ -173,6 +174,19 @@ func WithLookupTimeout(d time.Duration) Option {
 func WithAuditor(a tenant.Auditor) Option {
 	return func(o *options) error {
 		o.auditor = tenant.OrDefault(a)
+		return nil
+	}
+}
+
+// WithObserver sets who is told how each resolution used the lookup
+// cache and the store (Observer), for metrics; by default nobody is. The
+// cost without one is a nil check.
+func WithObserver(obs Observer) Option {
+	return func(o *options) error {
+		if obs == nil {
+			return fmt.Errorf("%w: WithObserver(nil)", ErrConfig)
+		}
+		o.observer = obs
 		return nil
 	}
 }

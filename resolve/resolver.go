@@ -198,6 +198,9 @@ func (r *Resolver) resolveHost(ctx context.Context, raw string) (*tenant.Tenant,
 		}
 		if h != "" && h[0] != '#' {
 			if e, ok := r.cache.get(h, r.clock()); ok {
+				if r.observer != nil {
+					r.observer.ResolveCache(ctx, true)
+				}
 				return r.decide(h, e)
 			}
 		}
@@ -223,7 +226,13 @@ func (r *Resolver) resolveSlug(ctx context.Context, slug string) (*tenant.Tenant
 // callers of the same key and caches its answer.
 func (r *Resolver) cached(ctx context.Context, key string, lookup func(context.Context, string) (*tenant.Tenant, error)) (*tenant.Tenant, error) {
 	if e, ok := r.cache.get(key, r.clock()); ok {
+		if r.observer != nil {
+			r.observer.ResolveCache(ctx, true)
+		}
 		return r.decide(key, e)
+	}
+	if r.observer != nil {
+		r.observer.ResolveCache(ctx, false)
 	}
 	// The flight is keyed by the invalidation generation as well: a lookup
 	// that began before an invalidation read the store as it was then, so
@@ -239,6 +248,9 @@ func (r *Resolver) cached(ctx context.Context, key string, lookup func(context.C
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.lookupTimeout)
 		defer cancel()
 		t, err := lookup(lctx, key)
+		if r.observer != nil {
+			r.observer.ResolveLookup(ctx, err)
+		}
 		if err != nil {
 			return nil, err
 		}

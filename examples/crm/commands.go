@@ -58,6 +58,7 @@ var commands = []command{
 	{name: "audit", help: "run the database isolation audit (PostgreSQL)", run: audit},
 	{name: "migrate-files", flags: "-map FILE [-dry-run]", help: "move shared-layout files into tenant prefixes",
 		need: []string{"map"}, bools: []string{"dry-run"}, run: migrateFilesCommand},
+	migrateDBCommand, // migratedb.go
 }
 
 var errUsage = errors.New("unknown command")

@@ -119,8 +119,8 @@ func platformCtx(ctx context.Context, reason string) context.Context {
 	return pctx
 }
 
-// progressPrinter prints progress lines, at most one every 250 ms.
-func progressPrinter(w io.Writer) func(lifecycle.Progress) {
+// lifecycleProgress prints progress lines, at most one every 250 ms.
+func lifecycleProgress(w io.Writer) func(lifecycle.Progress) {
 	return func(p lifecycle.Progress) { fmt.Fprintln(w, "  "+p.String()) }
 }
 
@@ -129,7 +129,7 @@ func tenantExport(ctx context.Context, a *app, in input) error {
 	if err != nil {
 		return err
 	}
-	m, err := a.lifecycleManager(progressPrinter(in.out))
+	m, err := a.lifecycleManager(lifecycleProgress(in.out))
 	if err != nil {
 		return err
 	}
@@ -162,7 +162,7 @@ func exportFile(ctx context.Context, m *lifecycle.Manager, id, path string) (lif
 }
 
 func tenantImport(ctx context.Context, a *app, in input) error {
-	m, err := a.lifecycleManager(progressPrinter(in.out))
+	m, err := a.lifecycleManager(lifecycleProgress(in.out))
 	if err != nil {
 		return err
 	}
@@ -188,7 +188,7 @@ func tenantDelete(ctx context.Context, a *app, in input) error {
 	if err != nil {
 		return err
 	}
-	m, err := a.lifecycleManager(progressPrinter(in.out))
+	m, err := a.lifecycleManager(lifecycleProgress(in.out))
 	if err != nil {
 		return err
 	}
@@ -270,11 +270,11 @@ func tenantMove(ctx context.Context, a *app, in input) error {
 		return fmt.Errorf("target: %w", err)
 	}
 	defer target.close()
-	src, err := a.lifecycleManager(progressPrinter(in.out))
+	src, err := a.lifecycleManager(lifecycleProgress(in.out))
 	if err != nil {
 		return err
 	}
-	dst, err := target.lifecycleManager(progressPrinter(in.out))
+	dst, err := target.lifecycleManager(lifecycleProgress(in.out))
 	if err != nil {
 		return err
 	}

@@ -63,6 +63,7 @@ type app struct {
 	metrics        *telemetry.Metrics // telemetry.go
 	metricsHandler http.Handler       // telemetry.go
 	limiter        *ratelimit.Limiter // limits.go
+	rateKeys       rateKeyDeleter     // the limiter's store, for tenant deletion (lifecycle.go)
 	plans          planBook           // limits.go
 }
 

@@ -61,6 +61,12 @@ type sessionsOf func(ctx context.Context, tenantID string) error
 
 func (f sessionsOf) DeleteTenant(ctx context.Context, tenantID string) error { return f(ctx, tenantID) }
 
+// rateKeyDeleter is the part of the rate limiter's store (both of
+// ratelimit's stores) that tenant deletion uses.
+type rateKeyDeleter interface {
+	DeleteTenant(ctx context.Context, tenantID string) (int64, error)
+}
+
 // lifecycleManager builds the server's lifecycle.Manager over every store
 // the server keeps tenants' data in. progress, if not nil, receives
 // progress reports.
@@ -87,6 +93,13 @@ func (a *app) lifecycleManager(progress func(lifecycle.Progress)) (*lifecycle.Ma
 		}),
 		lifecycle.WithRemover("signing keys", func(_ context.Context, id string) (lifecycle.Removed, error) {
 			return lifecycle.Removed{Count: int64(a.keys.RemoveTenant(id)), Note: "access and refresh tokens no longer validate"}, nil
+		}),
+		lifecycle.WithRemover("rate limits", func(ctx context.Context, id string) (lifecycle.Removed, error) {
+			if a.rateKeys == nil {
+				return lifecycle.Removed{Count: -1, Note: "no rate limiter"}, nil
+			}
+			n, err := a.rateKeys.DeleteTenant(ctx, id)
+			return lifecycle.Removed{Count: n}, err
 		}),
 		lifecycle.WithGracePeriod(grace),
 		lifecycle.WithAuditor(a.auditor),

@@ -20,7 +20,10 @@ import (
 // The demo tenant acme is exported, deleted in two steps, restored and
 // signed in to again, from the command line, in both modes.
 func TestTenantLifecycleCommands(t *testing.T) {
-	modes(t, testLifecycleCommands)
+	for _, mode := range []string{"sqlite", "postgres"} {
+		// A plan with limits, so that acme has rate-limit keys to delete.
+		t.Run(mode, func(t *testing.T) { testLifecycleCommands(t, newServer(t, mode, "-plans", "acme=pro")) })
+	}
 }
 
 func testLifecycleCommands(t *testing.T, s *server) {
@@ -58,9 +61,10 @@ func testLifecycleCommands(t *testing.T, s *server) {
 	}
 	assert.Positive(t, byStore[table+"users"])
 	assert.Positive(t, byStore[table+"leads"])
-	for _, store := range []string{"blobs", table + "documents", "cache", "sessions", "credentials", "signing keys"} {
+	for _, store := range []string{"blobs", table + "documents", "cache", "sessions", "credentials", "signing keys", "rate limits"} {
 		assert.Contains(t, byStore, store, "the receipt lists every store")
 	}
+	assert.Positive(t, byStore["rate limits"], "the requests above were counted")
 	assert.EqualValues(t, 1, byStore["tenant"])
 	assert.EqualValues(t, 1, byStore["domains"])
 	code, _ = s.client(t, "acme.localhost").json("GET", "/api/tenant-branding/", nil)

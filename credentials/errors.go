@@ -34,4 +34,9 @@ var (
 	// version) that is stored already: a concurrent Set took the
 	// version. The Vault retries with the next one.
 	ErrVersionExists = errors.New("credentials: credential version exists")
+
+	// ErrShredded reports a ciphertext sealed under a tenant data key
+	// that no longer exists: the tenant was deleted (Vault.DeleteTenant)
+	// and its credentials cannot be opened by anyone.
+	ErrShredded = errors.New("credentials: the tenant's data key was destroyed")
 )

@@ -87,13 +87,18 @@ type Store interface {
 type MemStore struct {
 	mu   sync.Mutex
 	rows map[memKey][]Row
+	dk   memKeys
 }
 
 // memKey is a struct rather than a joined string so that no tenant ID
 // and provider can be spelled to reach another pair's rows.
 type memKey struct{ tenantID, provider string }
 
-var _ Store = (*MemStore)(nil)
+var (
+	_ Store         = (*MemStore)(nil)
+	_ DataKeyStore  = (*MemStore)(nil)
+	_ TenantDeleter = (*MemStore)(nil)
+)
 
 // NewMemStore returns an empty MemStore.
 func NewMemStore() *MemStore { return &MemStore{rows: map[memKey][]Row{}} }

@@ -2,7 +2,6 @@ package credentials
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +33,7 @@ type options struct {
 	fallback map[string]string          // provider → platform-wide key
 	hosts    map[string]map[string]bool // provider → canonical host:port its credential may go to
 	auditor  tenant.Auditor
+	dataKeys DataKeyStore // nil: sealed by the keeper alone
 }
 
 // WithFallback lets provider fall back to a platform-wide key for tenants
@@ -127,11 +127,10 @@ func (v *Vault) put(ctx context.Context, id, provider, value string) (int, error
 		version = rows[0].Version + 1
 	}
 	plain, _ := json.Marshal(sealed{Tenant: id, Provider: provider, Version: version, Value: value})
-	ct, err := v.keeper.Encrypt(ctx, plain)
+	enc, err := v.seal(ctx, id, plain)
 	if err != nil {
-		return 0, fmt.Errorf("credentials: encrypt: %w", err)
+		return 0, err
 	}
-	enc := base64.StdEncoding.EncodeToString(ct)
 	if err := v.store.Put(ctx, Row{TenantID: id, Provider: provider, Version: version, Ciphertext: []byte(enc), CreatedAt: v.now()}); err != nil {
 		return 0, fmt.Errorf("credentials: store: %w", err)
 	}
@@ -182,13 +181,9 @@ func (v *Vault) get(ctx context.Context, provider string, version int) (Secret, 
 }
 
 func (v *Vault) open(ctx context.Context, id string, r Row) (Secret, error) {
-	ct, err := base64.StdEncoding.DecodeString(string(r.Ciphertext))
+	plain, err := v.unseal(ctx, id, r)
 	if err != nil {
-		return Secret{}, fmt.Errorf("credentials: %s v%d: malformed ciphertext", r.Provider, r.Version)
-	}
-	plain, err := v.keeper.Decrypt(ctx, ct)
-	if err != nil {
-		return Secret{}, fmt.Errorf("credentials: decrypt %s v%d: %w", r.Provider, r.Version, err)
+		return Secret{}, err
 	}
 	var s sealed
 	if err := json.Unmarshal(plain, &s); err != nil {

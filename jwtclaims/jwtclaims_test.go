@@ -577,3 +577,23 @@ func TestAKeySourceFailureIsNotAnInvalidToken(t *testing.T) {
 		assert.Equal(t, http.StatusOK, serve(access).Code)
 	})
 }
+
+func TestRemoveTenantEndsEveryToken(t *testing.T) {
+	f := newFixture(t, jwtclaims.NewEdDSAKey)
+	access, refresh, err := f.auth.Issue(f.ctxA, "u")
+	require.NoError(t, err)
+	require.NoError(t, f.keys.Add(f.a.ID, jwtclaims.NewEdDSAKey("a2")))
+	other, _, err := f.auth.Issue(f.ctxB, "u")
+	require.NoError(t, err)
+
+	assert.Equal(t, 2, f.keys.RemoveTenant(f.a.ID))
+	assert.Equal(t, 0, f.keys.RemoveTenant(f.a.ID), "nothing is left to remove")
+	_, err = f.auth.Validate(f.ctxA, access, jwtclaims.Access)
+	assert.ErrorIs(t, err, jwtclaims.ErrUnknownKey)
+	_, err = f.auth.Refresh(f.ctxA, refresh)
+	assert.ErrorIs(t, err, jwtclaims.ErrUnknownKey, "refresh tokens end with the keys")
+	_, _, err = f.auth.Issue(f.ctxA, "u")
+	assert.ErrorIs(t, err, jwtclaims.ErrUnknownKey, "no key to sign with")
+	_, err = f.auth.Validate(f.ctxB, other, jwtclaims.Access)
+	assert.NoError(t, err, "another tenant's tokens still validate")
+}

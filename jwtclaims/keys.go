@@ -187,6 +187,18 @@ func (s *KeySet) Remove(tenantID, kid string) {
 	}
 }
 
+// RemoveTenant drops every key of a tenant, for tenant deletion, and
+// returns how many there were: every token the tenant's keys signed,
+// access and refresh alike, stops validating.
+func (s *KeySet) RemoveTenant(tenantID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.keys[tenantID])
+	delete(s.keys, tenantID)
+	delete(s.current, tenantID)
+	return n
+}
+
 // Key implements KeySource.
 func (s *KeySet) Key(_ context.Context, tenantID, kid string) (Key, error) {
 	s.mu.RLock()

@@ -19,6 +19,7 @@ import (
 // refuses it, so give the store a client of its own.
 type RedisStore struct {
 	l *redis_rate.Limiter
+	c redis.UniversalClient
 }
 
 // NewRedisStore returns a RedisStore on c.
@@ -26,7 +27,7 @@ func NewRedisStore(c redis.UniversalClient) (*RedisStore, error) {
 	if c == nil {
 		return nil, fmt.Errorf("%w: nil Redis client", ErrConfig)
 	}
-	return &RedisStore{l: redis_rate.NewLimiter(c)}, nil
+	return &RedisStore{l: redis_rate.NewLimiter(c), c: c}, nil
 }
 
 // AllowN implements Store.

@@ -82,3 +82,41 @@ func TestRedisIndexKeepsSessionsCreatedDuringADestroy(t *testing.T) {
 		})
 	}
 }
+
+// DeleteTenant leaves no key of the tenant: its records, its index set,
+// and its users' index sets, including hashes of sessions that expired.
+func TestRedisDeleteTenantLeavesNoKey(t *testing.T) {
+	client := testenv.Redis(t)
+	prefix := testenv.Name("sessidx")
+	st, err := session.NewRedisStore(client, prefix)
+	require.NoError(t, err)
+	ctx := context.Background()
+	gone, kept := tenant.NewID(), tenant.NewID()
+	rec := func(id, user string) session.Record {
+		return session.Record{TenantID: id, UserID: user, Created: time.Now(), LastSeen: time.Now(), Deadline: time.Now().Add(time.Hour)}
+	}
+	for i, user := range []string{"1", "2", "2"} {
+		require.NoError(t, st.Create(ctx, testenv.Name("g")+string(rune('a'+i)), rec(gone, user), time.Hour))
+	}
+	short := testenv.Name("short")
+	require.NoError(t, st.Create(ctx, short, rec(gone, "3"), time.Hour))
+	require.NoError(t, client.Del(ctx, prefix+":s:"+short).Err()) // expired, still indexed
+	keptHash := testenv.Name("k")
+	require.NoError(t, st.Create(ctx, keptHash, rec(kept, "1"), time.Hour))
+	t.Cleanup(func() { _ = st.DeleteTenant(context.Background(), kept) })
+
+	require.NoError(t, st.DeleteTenant(ctx, gone))
+	var left []string
+	iter := client.Scan(ctx, 0, "*"+gone+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		left = append(left, iter.Val())
+	}
+	require.NoError(t, iter.Err())
+	assert.Empty(t, left, "keys naming the deleted tenant")
+	_, found, err := st.Find(ctx, keptHash)
+	require.NoError(t, err)
+	assert.True(t, found, "another tenant's session stays")
+	n, err := client.SCard(ctx, prefix+":{"+kept+"}:u:1").Result()
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, n, "another tenant's user index stays")
+}

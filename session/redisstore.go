@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -145,39 +146,77 @@ func (s *RedisStore) Delete(ctx context.Context, hash string) error {
 
 // DeleteUser implements Store.
 func (s *RedisStore) DeleteUser(ctx context.Context, tenantID, userID string) error {
-	return s.deleteSet(ctx, s.userKey(tenantID, userID), tenantID, userID)
+	_, err := s.deleteSet(ctx, s.userKey(tenantID, userID), tenantID, userID)
+	return err
 }
 
-// DeleteTenant implements Store.
+// DeleteTenant implements Store. Besides the sessions and the tenant's
+// index set, it takes the same hashes out of the tenant's per-user index
+// sets (found by SCAN, in the tenant's hash slot), so that no key of the
+// tenant is left behind: tenant deletion verifies that none is.
 func (s *RedisStore) DeleteTenant(ctx context.Context, tenantID string) error {
-	return s.deleteSet(ctx, s.tenantKey(tenantID), tenantID, "")
+	hashes, err := s.deleteSet(ctx, s.tenantKey(tenantID), tenantID, "")
+	if err != nil || len(hashes) == 0 {
+		return err
+	}
+	pattern := globEscaper.Replace(s.prefix+":{"+tenantID+"}:u:") + "*"
+	scan := func(ctx context.Context, c redis.UniversalClient) error {
+		var cursor uint64
+		for {
+			keys, next, err := c.Scan(ctx, cursor, pattern, 500).Result()
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				if err := s.client.SRem(ctx, k, hashes).Err(); err != nil {
+					return err
+				}
+			}
+			if next == 0 {
+				return nil
+			}
+			cursor = next
+		}
+	}
+	if cc, ok := s.client.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
+	} else {
+		err = scan(ctx, s.client)
+	}
+	if err != nil {
+		return fmt.Errorf("session: redis user index: %w", err)
+	}
+	return nil
 }
+
+// globEscaper escapes what a SCAN MATCH pattern would take as a wildcard.
+var globEscaper = strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`, `]`, `\]`)
 
 // deleteSet deletes the sessions listed in an index set, checking each
 // record's owner so that a stale index can never delete another tenant's
 // session.
-func (s *RedisStore) deleteSet(ctx context.Context, set, tenantID, userID string) error {
+func (s *RedisStore) deleteSet(ctx context.Context, set, tenantID, userID string) ([]string, error) {
 	hashes, err := s.client.SMembers(ctx, set).Result()
 	if err != nil {
-		return fmt.Errorf("session: redis index: %w", err)
+		return nil, fmt.Errorf("session: redis index: %w", err)
 	}
 	for _, h := range hashes {
 		r, found, err := s.Find(ctx, h)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if found && r.TenantID == tenantID && (userID == "" || r.UserID == userID) {
 			if err := s.Delete(ctx, h); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
 	if len(hashes) == 0 {
-		return nil
+		return nil, nil
 	}
 	// Only the members read above leave the index: a session created
 	// meanwhile (a login racing the destroy) stays indexed, so the next
 	// DestroyUser or DestroyTenant still ends it. DEL of the whole set
 	// would orphan it for good.
-	return s.client.SRem(ctx, set, hashes).Err()
+	return hashes, s.client.SRem(ctx, set, hashes).Err()
 }

@@ -30,7 +30,7 @@ func (d Dialect) String() string {
 
 // statements are a Store's SQL, written out for each dialect rather than
 // rewritten at run time.
-type statements struct{ put, rows string }
+type statements struct{ put, rows, deleteTenant, dataKey, putDataKey, destroyDataKey string }
 
 var dialects = map[Dialect]statements{
 	SQLite: {
@@ -38,11 +38,21 @@ var dialects = map[Dialect]statements{
 			VALUES (?, ?, ?, ?, ?) ON CONFLICT (owner_id, provider, version) DO NOTHING`,
 		rows: `SELECT version, ciphertext, created_at FROM tenantwall_credentials
 			WHERE owner_id = ? AND provider = ? ORDER BY version DESC`,
+		deleteTenant: `DELETE FROM tenantwall_credentials WHERE owner_id = ?`,
+		dataKey:      `SELECT wrapped FROM tenantwall_credential_keys WHERE owner_id = ?`,
+		putDataKey: `INSERT INTO tenantwall_credential_keys (owner_id, wrapped, created_at) VALUES (?, ?, ?)
+			ON CONFLICT (owner_id) DO NOTHING`,
+		destroyDataKey: `DELETE FROM tenantwall_credential_keys WHERE owner_id = ?`,
 	},
 	Postgres: {
 		put: `INSERT INTO tenantwall_credentials (owner_id, provider, version, ciphertext, created_at)
 			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (owner_id, provider, version) DO NOTHING`,
 		rows: `SELECT version, ciphertext, created_at FROM tenantwall_credentials
 			WHERE owner_id = $1 AND provider = $2 ORDER BY version DESC`,
+		deleteTenant: `DELETE FROM tenantwall_credentials WHERE owner_id = $1`,
+		dataKey:      `SELECT wrapped FROM tenantwall_credential_keys WHERE owner_id = $1`,
+		putDataKey: `INSERT INTO tenantwall_credential_keys (owner_id, wrapped, created_at) VALUES ($1, $2, $3)
+			ON CONFLICT (owner_id) DO NOTHING`,
+		destroyDataKey: `DELETE FROM tenantwall_credential_keys WHERE owner_id = $1`,
 	},
 }

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"fmt"
 	"time"
 
@@ -25,7 +26,11 @@ type Store struct {
 	q  statements
 }
 
-var _ credentials.Store = (*Store)(nil)
+var (
+	_ credentials.Store         = (*Store)(nil)
+	_ credentials.DataKeyStore  = (*Store)(nil)
+	_ credentials.TenantDeleter = (*Store)(nil)
+)
 
 // New returns a Store over db for dialect Postgres or SQLite. Another
 // dialect or a nil db is an error wrapping credentials.ErrConfig. Call
@@ -55,6 +60,15 @@ func (s *Store) Migrate(ctx context.Context) error {
 		ciphertext text NOT NULL,
 		created_at bigint NOT NULL,
 		PRIMARY KEY (owner_id, provider, version))`)
+	if err != nil {
+		return fmt.Errorf("credentials/sqlstore: migrate: %w", err)
+	}
+	// Each tenant's data key, wrapped by the Vault's keeper
+	// (credentials.WithDataKeys), as base64 text.
+	_, err = s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS tenantwall_credential_keys (
+		owner_id text PRIMARY KEY,
+		wrapped text NOT NULL,
+		created_at bigint NOT NULL)`)
 	if err != nil {
 		return fmt.Errorf("credentials/sqlstore: migrate: %w", err)
 	}
@@ -117,4 +131,75 @@ func validateKey(tenantID, provider string) error {
 		return err
 	}
 	return credentials.ValidateProvider(provider)
+}
+
+// DeleteTenant implements credentials.TenantDeleter.
+func (s *Store) DeleteTenant(ctx context.Context, tenantID string) (int64, error) {
+	if err := tenant.ValidateID(tenantID); err != nil {
+		return 0, err
+	}
+	res, err := s.db.ExecContext(ctx, s.q.deleteTenant, tenantID)
+	if err != nil {
+		return 0, fmt.Errorf("credentials/sqlstore: delete tenant: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// DataKey implements credentials.DataKeyStore.
+func (s *Store) DataKey(ctx context.Context, tenantID string) ([]byte, bool, error) {
+	if err := tenant.ValidateID(tenantID); err != nil {
+		return nil, false, err
+	}
+	rows, err := s.db.QueryContext(ctx, s.q.dataKey, tenantID)
+	if err != nil {
+		return nil, false, fmt.Errorf("credentials/sqlstore: data key: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, false, rows.Err()
+	}
+	var text string
+	if err := rows.Scan(&text); err != nil {
+		return nil, false, fmt.Errorf("credentials/sqlstore: data key: %w", err)
+	}
+	k, err := base64.StdEncoding.DecodeString(text)
+	if err != nil {
+		return nil, false, fmt.Errorf("credentials/sqlstore: data key of tenant %s is not base64", tenantID)
+	}
+	return k, true, rows.Err()
+}
+
+// PutDataKey implements credentials.DataKeyStore.
+func (s *Store) PutDataKey(ctx context.Context, tenantID string, wrapped []byte) error {
+	if err := tenant.ValidateID(tenantID); err != nil {
+		return err
+	}
+	if len(wrapped) == 0 {
+		return fmt.Errorf("%w: empty data key", credentials.ErrRow)
+	}
+	res, err := s.db.ExecContext(ctx, s.q.putDataKey, tenantID, base64.StdEncoding.EncodeToString(wrapped), time.Now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("credentials/sqlstore: put data key: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("credentials/sqlstore: put data key: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: data key of tenant %s", credentials.ErrVersionExists, tenantID)
+	}
+	return nil
+}
+
+// DestroyDataKey implements credentials.DataKeyStore.
+func (s *Store) DestroyDataKey(ctx context.Context, tenantID string) (bool, error) {
+	if err := tenant.ValidateID(tenantID); err != nil {
+		return false, err
+	}
+	res, err := s.db.ExecContext(ctx, s.q.destroyDataKey, tenantID)
+	if err != nil {
+		return false, fmt.Errorf("credentials/sqlstore: destroy data key: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
 }

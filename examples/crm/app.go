@@ -65,6 +65,7 @@ type app struct {
 	metrics        *telemetry.Metrics // telemetry.go
 	metricsHandler http.Handler       // telemetry.go
 	limiter        *ratelimit.Limiter // limits.go
+	rateKeys       rateKeyDeleter     // the limiter's store, for tenant deletion (lifecycle.go)
 	plans          planBook           // limits.go
 
 	precomputeAsked *sync.Map // tenant ID → time.Time before which no precompute job is enqueued again (jobs.go)
@@ -300,7 +301,7 @@ func (a *app) openVault(ctx context.Context) error {
 			return fmt.Errorf("CRM_SECRETS_URL: %w", err)
 		}
 		a.closers = append(a.closers, keeper.Close)
-		a.vault, err = credentials.New(keeper, store, credentials.WithAuditor(a.auditor))
+		a.vault, err = credentials.New(keeper, store, credentials.WithAuditor(a.auditor), credentials.WithDataKeys(store))
 		return err
 	}
 	var key [32]byte
@@ -334,7 +335,9 @@ func (a *app) openVault(ctx context.Context) error {
 	}
 	keeper := localsecrets.NewKeeper(key)
 	a.closers = append(a.closers, keeper.Close)
-	a.vault, err = credentials.New(keeper, store, credentials.WithAuditor(a.auditor))
+	// Each tenant's credentials under a data key of its own, destroyed
+	// when the tenant is deleted (crypto-shredding).
+	a.vault, err = credentials.New(keeper, store, credentials.WithAuditor(a.auditor), credentials.WithDataKeys(store))
 	return err
 }
 

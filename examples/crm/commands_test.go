@@ -45,7 +45,7 @@ func TestCommandLineRefusesWhatItDoesNotKnow(t *testing.T) {
 		wantErr string
 	}{
 		{"an unknown command", []string{"bogus"}, `unknown command: "bogus"`},
-		{"an unknown subcommand", []string{"tenant", "delete", "-slug", "initech"}, `unknown command: "tenant delete"`},
+		{"an unknown subcommand", []string{"tenant", "destroy", "-slug", "initech"}, `unknown command: "tenant destroy"`},
 		{"a group without a subcommand", []string{"tenant"}, `unknown command: "tenant"`},
 		{"a subcommand without its group", []string{"list"}, `unknown command: "list"`},
 		{"a command in another case", []string{"Tenant", "list"}, "unknown command"},

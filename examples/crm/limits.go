@@ -98,6 +98,7 @@ func (a *app) openLimits() error {
 	} else if store, err = ratelimit.NewMemoryStore(); err != nil {
 		return err
 	}
+	a.rateKeys, _ = store.(rateKeyDeleter)
 	a.limiter, err = ratelimit.New(store,
 		func(_ context.Context, t tenant.Tenant) (ratelimit.Policy, error) { return a.plans.of(t).Limits, nil },
 		ratelimit.WithUser(a.rateUser),

@@ -94,6 +94,7 @@ func (a *app) operatorRoutes() http.Handler {
 		a.respond(w, r, http.StatusOK, map[string]any{"provider": r.PathValue("provider"), "version": v}, err)
 	})
 	a.jobRoutes(mux)
+	a.lifecycleRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeError(w, http.StatusNotFound, "not found") })
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.URL.Path, "/admin/api/") {
@@ -146,6 +147,11 @@ func (a *app) setStatus(ctx context.Context, slug string, st tenant.Status) (ten
 		return t, notFoundIf(err)
 	}
 	t.Status = st
+	if st == tenant.StatusActive && a.data != nil {
+		if err := a.cancelDeletion(ctx, t); err != nil {
+			return t, err
+		}
+	}
 	if err := a.tenants.Update(ctx, t); err != nil {
 		return t, err
 	}

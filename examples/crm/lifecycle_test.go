@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenantwall/tenantwall/lifecycle"
+	"github.com/tenantwall/tenantwall/sqlscope"
+)
+
+// The demo tenant acme is exported, deleted in two steps, restored and
+// signed in to again, from the command line, in both modes.
+func TestTenantLifecycleCommands(t *testing.T) {
+	for _, mode := range []string{"sqlite", "postgres"} {
+		// A plan with limits, so that acme has rate-limit keys to delete.
+		t.Run(mode, func(t *testing.T) { testLifecycleCommands(t, newServer(t, mode, "-plans", "acme=pro")) })
+	}
+}
+
+func testLifecycleCommands(t *testing.T, s *server) {
+	ctx := context.Background()
+	var out bytes.Buffer
+	cmd := func(args ...string) string {
+		t.Helper()
+		out.Reset()
+		require.NoError(t, s.app.command(ctx, args, &out), out.String())
+		return out.String()
+	}
+	acme := s.client(t, "acme.localhost").login("admin@acme.test")
+	code, _ := acme.json("POST", "/api/leads/", map[string]string{"name": "Lead kept across the round trip"})
+	require.Equal(t, http.StatusCreated, code)
+	archive := filepath.Join(t.TempDir(), "acme.tar")
+
+	assert.Contains(t, cmd("tenant", "export", "-slug", "acme", "-out", archive), "exported acme")
+	assert.Contains(t, cmd("tenant", "delete", "-slug", "acme"), "scheduled for deletion after")
+	code, _ = s.client(t, "acme.localhost").json("GET", "/api/tenant-branding/", nil)
+	assert.Equal(t, http.StatusForbidden, code, "suspended at once")
+	assert.Contains(t, cmd("tenant", "delete", "-slug", "acme"), "scheduled for deletion after", "not before the grace period")
+
+	var rec lifecycle.Receipt
+	printed := cmd("tenant", "delete", "-slug", "acme", "-confirm")
+	assert.Contains(t, printed, "delete tables", "progress is shown")
+	require.NoError(t, json.Unmarshal([]byte(printed[strings.Index(printed, "\n{")+1:]), &rec), printed)
+	assert.Empty(t, rec.Verified.Findings)
+	byStore := map[string]int64{}
+	for _, r := range rec.Removed {
+		byStore[r.Store] = r.Count
+	}
+	table := "table "
+	if s.app.data.dialect == sqlscope.Postgres {
+		table += "public."
+	}
+	assert.Positive(t, byStore[table+"users"])
+	assert.Positive(t, byStore[table+"leads"])
+	for _, store := range []string{"blobs", table + "documents", "cache", "sessions", "credentials", "signing keys", "rate limits"} {
+		assert.Contains(t, byStore, store, "the receipt lists every store")
+	}
+	assert.Positive(t, byStore["rate limits"], "the requests above were counted")
+	assert.EqualValues(t, 1, byStore["tenant"])
+	assert.EqualValues(t, 1, byStore["domains"])
+	code, _ = s.client(t, "acme.localhost").json("GET", "/api/tenant-branding/", nil)
+	assert.Equal(t, http.StatusNotFound, code, "deleted")
+	assert.Contains(t, cmd("tenant", "verify", "-id", rec.TenantID, "-slug", "acme"), "scanned")
+
+	assert.Contains(t, cmd("tenant", "import", "-in", archive), "imported acme")
+	acme = s.client(t, "acme.localhost").login("admin@acme.test")
+	code, body := acme.json("GET", "/api/leads/", nil)
+	require.Equal(t, http.StatusOK, code)
+	assert.Contains(t, mustJSON(body), "Lead kept across the round trip")
+	code, _ = s.client(t, "crm.acme.test").json("GET", "/api/tenant-branding/", nil)
+	assert.Equal(t, http.StatusOK, code, "its custom domain came back")
+	err := s.app.command(ctx, []string{"tenant", "import", "-in", archive}, &out)
+	assert.ErrorIs(t, err, lifecycle.ErrExists)
+}
+
+// globex is moved to another instance and served there.
+func TestTenantMoveCommand(t *testing.T) {
+	s := newServer(t, "sqlite")
+	var out bytes.Buffer
+	cmd := func(args ...string) string {
+		t.Helper()
+		out.Reset()
+		require.NoError(t, s.app.command(context.Background(), args, &out), out.String())
+		return out.String()
+	}
+	target := t.TempDir()
+	moved := cmd("tenant", "move", "-slug", "globex", "-to-data", target)
+	assert.Contains(t, moved, "moved globex")
+	assert.Contains(t, moved, "verified: nothing left")
+	code, _ := s.client(t, "globex.localhost").json("GET", "/api/tenant-branding/", nil)
+	assert.Equal(t, http.StatusNotFound, code, "gone from the source")
+	there := startServer(t, []string{"-data", target, "-demo=false", "-bcrypt-cost", "4"})
+	there.client(t, "globex.localhost").login("admin@globex.test")
+	code, _ = there.client(t, "acme.localhost").json("GET", "/api/tenant-branding/", nil)
+	assert.Equal(t, http.StatusNotFound, code, "only the moved tenant is on the target")
+}
+
+func TestTenantLifecycleOperatorAPI(t *testing.T) {
+	s := newServer(t, "sqlite")
+	op := s.client(t, "platform.localhost")
+	op.token = "op-secret"
+	wait := func(id string) map[string]any {
+		t.Helper()
+		var j map[string]any
+		require.Eventually(t, func() bool {
+			code, b := op.json("GET", "/admin/api/operations/"+id+"/", nil)
+			require.Equal(t, http.StatusOK, code)
+			j = b
+			return j["status"] != "running"
+		}, 20*time.Second, 20*time.Millisecond)
+		require.Equal(t, "done", j["status"], "job: %v", j)
+		return j
+	}
+
+	code, j := op.json("POST", "/admin/api/tenants/acme/export/", nil)
+	require.Equal(t, http.StatusAccepted, code, "%v", j)
+	done := wait(j["id"].(string))
+	require.NotNil(t, done["progress"], "progress is reported")
+	assert.Equal(t, true, done["progress"].(map[string]any)["done"])
+	name := done["archive"].(string)
+	code, tarball, h := op.do("GET", "/admin/api/exports/"+name, nil, "")
+	require.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "application/x-tar", h.Get("Content-Type"))
+	assert.Greater(t, len(tarball), 1024)
+	for _, bad := range []string{"..%2Fcrm.db", "acme.tar", "acme-20260101T000000Z-0000000g.tar"} {
+		code, _, _ := op.do("GET", "/admin/api/exports/"+bad, nil, "")
+		assert.Equal(t, http.StatusNotFound, code, bad)
+	}
+	code, _ = op.json("POST", "/admin/api/imports/", map[string]string{"archive": "../crm.db"})
+	assert.Equal(t, http.StatusBadRequest, code)
+	unauth := s.client(t, "platform.localhost")
+	code, _ = unauth.json("POST", "/admin/api/tenants/acme/export/", nil)
+	assert.Equal(t, http.StatusUnauthorized, code)
+
+	code, _ = op.json("POST", "/admin/api/tenants/acme/delete/", map[string]bool{"confirm": true})
+	assert.Equal(t, http.StatusBadRequest, code, "an active tenant is scheduled first")
+	code, sch := op.json("POST", "/admin/api/tenants/acme/delete/", map[string]bool{"confirm": false})
+	require.Equal(t, http.StatusOK, code, "%v", sch)
+	assert.NotEmpty(t, sch["scheduled"])
+	code, list := op.json("GET", "/admin/api/deletions/", nil)
+	require.Equal(t, http.StatusOK, code)
+	assert.Len(t, list["results"], 1)
+	code, j = op.json("POST", "/admin/api/tenants/acme/delete/", map[string]bool{"confirm": true})
+	require.Equal(t, http.StatusAccepted, code, "%v", j)
+	done = wait(j["id"].(string))
+	assert.Empty(t, done["result"].(map[string]any)["verified"].(map[string]any)["findings"])
+
+	code, j = op.json("POST", "/admin/api/imports/", map[string]string{"archive": name})
+	require.Equal(t, http.StatusAccepted, code, "%v", j)
+	wait(j["id"].(string))
+	s.client(t, "acme.localhost").login("admin@acme.test")
+}

@@ -1,0 +1,195 @@
+package lifecycle
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/tenantwall/tenantwall/tenant"
+)
+
+// Format is the archive format Export writes and Import reads.
+//
+// An archive is a tar stream (POSIX/PAX) of, in this order:
+//
+//	tenant.json                   the tenant (as tenant.Tenant marshals) and its domains (host, status)
+//	tables/<table>/<n>.ndjson     the tenant's rows of one table, one JSON object a line, in
+//	                              primary-key order, in parts of at most the part size (n from 000001)
+//	blobs/<key>                   each object under the tenant's prefix, key relative to it
+//	manifest.json                 the Manifest: every entry above with its size and SHA-256,
+//	                              row counts per table, object attributes
+//
+// Tables are named "schema.table" on PostgreSQL and "table" on SQLite, and
+// come parents first (a table after those its foreign keys reference).
+// Row objects have one member per column, named as the column; values are
+// as the engine writes a row in JSON (PostgreSQL's row_to_json, SQLite's
+// json_object). Integration credentials are not in an archive.
+const Format = "tenantwall-tenant-archive/1"
+
+// Entry names.
+const (
+	settingsEntry = "tenant.json"
+	manifestEntry = "manifest.json"
+	tablesDir     = "tables/"
+	blobsDir      = "blobs/"
+)
+
+// Manifest describes an archive. Export returns it; Import checks every
+// entry against it before writing anything.
+type Manifest struct {
+	Format      string         `json:"format"`
+	TenantID    string         `json:"tenant_id"`
+	Slug        string         `json:"slug"`
+	Dialect     string         `json:"dialect"`
+	Tables      []TableSummary `json:"tables"`
+	Objects     int64          `json:"objects"`
+	ObjectBytes int64          `json:"object_bytes"`
+	Entries     []Entry        `json:"entries"`
+}
+
+// TableSummary is one table of an archive.
+type TableSummary struct {
+	Name    string   `json:"name"`
+	Rows    int64    `json:"rows"`
+	Columns []string `json:"columns"`
+}
+
+// Entry is one tar entry of an archive other than the manifest.
+type Entry struct {
+	Name   string       `json:"name"`
+	Size   int64        `json:"size"`
+	SHA256 string       `json:"sha256"`
+	Rows   int64        `json:"rows,omitempty"`   // rows in a table part
+	Object *ObjectAttrs `json:"object,omitempty"` // attributes of a blob
+}
+
+// ObjectAttrs are the attributes of a blob that an archive keeps.
+type ObjectAttrs struct {
+	ContentType        string            `json:"content_type,omitempty"`
+	ContentDisposition string            `json:"content_disposition,omitempty"`
+	Metadata           map[string]string `json:"metadata,omitempty"`
+}
+
+// Rows returns the number of rows in all tables.
+func (m Manifest) Rows() int64 {
+	var n int64
+	for _, t := range m.Tables {
+		n += t.Rows
+	}
+	return n
+}
+
+// settings is tenant.json.
+type settings struct {
+	Tenant  tenant.Tenant  `json:"tenant"`
+	Domains []domainRecord `json:"domains"`
+}
+
+type domainRecord struct {
+	Host   string              `json:"host"`
+	Status tenant.DomainStatus `json:"status"`
+}
+
+// archiveWriter writes entries to a tar stream and records them.
+type archiveWriter struct {
+	tw      *tar.Writer
+	entries []Entry
+	modTime time.Time
+	written *countingWriter
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func newArchiveWriter(w io.Writer, now time.Time) *archiveWriter {
+	cw := &countingWriter{w: w}
+	return &archiveWriter{tw: tar.NewWriter(cw), modTime: now.UTC().Truncate(time.Second), written: cw}
+}
+
+func (a *archiveWriter) header(name string, size int64) error {
+	return a.tw.WriteHeader(&tar.Header{Name: name, Size: size, Mode: 0o600, ModTime: a.modTime,
+		Typeflag: tar.TypeReg, Format: tar.FormatPAX})
+}
+
+// bytes writes a whole entry.
+func (a *archiveWriter) bytes(name string, data []byte, rows int64) error {
+	if err := a.header(name, int64(len(data))); err != nil {
+		return err
+	}
+	if _, err := a.tw.Write(data); err != nil {
+		return err
+	}
+	sum := sha256.Sum256(data)
+	a.entries = append(a.entries, Entry{Name: name, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), Rows: rows})
+	return nil
+}
+
+// stream writes an entry of a known size from r.
+func (a *archiveWriter) stream(name string, size int64, r io.Reader, obj *ObjectAttrs) error {
+	if err := a.header(name, size); err != nil {
+		return err
+	}
+	h := sha256.New()
+	n, err := io.Copy(a.tw, io.TeeReader(io.LimitReader(r, size+1), h))
+	if err != nil {
+		return err
+	}
+	if n != size {
+		return fmt.Errorf("lifecycle: %s changed while exported (%d bytes, listed as %d)", name, n, size)
+	}
+	a.entries = append(a.entries, Entry{Name: name, Size: size, SHA256: hex.EncodeToString(h.Sum(nil)), Object: obj})
+	return nil
+}
+
+// parts cuts a table's rows into entries of at most size bytes.
+type parts struct {
+	a     *archiveWriter
+	table string
+	size  int
+	buf   bytes.Buffer
+	rows  int64 // rows in buf
+	total int64 // rows of the table
+	n     int   // parts written
+	track *tracker
+}
+
+// line adds one row.
+func (p *parts) line(row []byte) error {
+	if p.buf.Len() > 0 && p.buf.Len()+len(row)+1 > p.size {
+		if err := p.flush(); err != nil {
+			return err
+		}
+	}
+	p.buf.Write(row)
+	p.buf.WriteByte('\n')
+	p.rows++
+	p.total++
+	p.track.add(1, int64(len(row)+1))
+	return nil
+}
+
+func (p *parts) flush() error {
+	if p.buf.Len() == 0 {
+		return nil
+	}
+	p.n++
+	name := fmt.Sprintf("%s%s/%06d.ndjson", tablesDir, p.table, p.n)
+	if err := p.a.bytes(name, p.buf.Bytes(), p.rows); err != nil {
+		return err
+	}
+	p.buf.Reset()
+	p.rows = 0
+	return nil
+}

@@ -1,0 +1,65 @@
+// Package lifecycle takes a tenant through the end of its life: export
+// one tenant into a verifiable archive, import it into the same or another
+// instance (restore, or a move), and delete it from every store, in two
+// steps, with a receipt and a verification that nothing of it is left.
+//
+// A Manager is built over the stores a service already has: the tenant
+// registry (tenant.Store), the database of the tenant tables, and, as
+// options, the blob bucket, the cache (*cachekey.Keyspace), the session
+// store (session.Store), Redis for the verification, and any other store
+// as a RemoverFunc (credentials.Vault.DeleteTenant, which destroys the
+// tenant's data key; jwtclaims.KeySet.RemoveTenant). It imports none of
+// those packages: each satisfies a small interface here.
+//
+// # Tables
+//
+// The tenant tables are found in the catalog, never listed by hand: every
+// table with a tenant_id column in the schemas on the search path
+// (PostgreSQL) or in the database (SQLite). They are exported and imported
+// parents first (a table after those its foreign keys reference) and
+// deleted children first.
+//
+// # Export and import
+//
+// Export writes a tar stream (see Format): tenant.json, the rows of each
+// table as JSON lines in parts of bounded size, the tenant's objects, and a
+// manifest with row counts and the SHA-256 of every entry. It reads in one
+// snapshot in which, on PostgreSQL, the row level security setting holds
+// the tenant (and every statement also filters on tenant_id), through COPY
+// with pgx's driver: it can never include another tenant's row, and its
+// memory does not grow with the tenant. Credentials are not exported.
+//
+// Import verifies every checksum before writing, refuses a tenant that
+// exists on the target, checks every row for the tenant's ID, the target's
+// columns and foreign keys that stay within the tenant, keeps IDs, and
+// removes what it wrote when anything fails.
+//
+// # Deletion
+//
+// Schedule suspends the tenant (resolve refuses it at once) and records
+// when it may go; Delete, after the grace period or on confirmation,
+// removes it store by store and returns a Receipt, then runs Verify: a
+// scan of every table, the Redis key space (SCAN) and the bucket for the
+// tenant's ID and slug.
+//
+// # Security
+//
+// Every method that acts on a tenant by ID is platform work: ctx must
+// carry tenant.WithPlatformScope's reason, and each use is reported to the
+// auditor. Archives are not signed: Import's checks make a forged archive
+// unable to write into another tenant, not unable to write wrong data
+// into its own tenant; keep archives where only operators can write.
+//
+// # Errors
+//
+// Errors wrap the sentinels in errors.go: ErrArchive, ErrForeignRow,
+// ErrSchema and ErrExists from Import; ErrNotSuspended and ErrGracePeriod
+// from Delete; ErrSurvived from a verification that found something;
+// ErrConfig from New.
+//
+// # Testing
+//
+// The tests run on SQLite and on PostgreSQL under row level security as an
+// application role, with Redis, and fail when a row, key or object of a
+// deleted tenant survives or is missing from an export.
+package lifecycle

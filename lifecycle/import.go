@@ -1,0 +1,732 @@
+package lifecycle
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+
+	"gocloud.dev/blob"
+
+	"github.com/tenantwall/tenantwall/tenant"
+)
+
+// Limits on what Import reads into memory.
+const (
+	maxSettingsSize = 1 << 20
+	maxManifestSize = 256 << 20
+	importBatchRows = 1000
+	importBatchSize = 1 << 20
+)
+
+// paxRecords are the PAX header records Import accepts: those of a plain
+// file (a long name, times, owner, a large size).
+var paxRecords = map[string]bool{"path": true, "mtime": true, "atime": true, "ctime": true, "size": true,
+	"uid": true, "gid": true, "uname": true, "gname": true}
+
+var partName = regexp.MustCompile(`^tables/(.+)/([0-9]{6})\.ndjson$`)
+
+// Import restores a tenant from an archive written by Export, into this
+// Manager's database, bucket and tenant registry: the same instance after
+// a delete, or another one (a move). r is read twice from its start.
+//
+// The first pass verifies the whole archive before anything is written:
+// every entry's SHA-256 and size against the manifest, names, order,
+// counts, the format and the dialect (ErrArchive, ErrSchema). Then Import
+// refuses, with ErrExists, a tenant whose ID, slug or a domain is taken
+// on the target, or whose ID has rows or objects there already. The
+// second pass writes: every row is checked to carry the archive's tenant
+// ID and only columns the target table has (ErrForeignRow, ErrSchema),
+// rows go in in one transaction in which the RLS setting holds the tenant
+// (so row level security checks them too), with their IDs; foreign keys
+// are checked to point at the tenant's own rows (ErrForeignRow); identity
+// sequences are moved past the imported IDs. Objects are written under
+// the tenant's prefix, and the tenant and its domains registered last.
+// When any step fails, what was written is removed again: rows, objects
+// and registry entry.
+//
+// ctx must carry tenant.WithPlatformScope's reason.
+func (m *Manager) Import(ctx context.Context, r io.ReadSeeker) (Manifest, error) {
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return Manifest{}, err
+	}
+	man, st, err := m.verifyArchive(r)
+	if err != nil {
+		return man, err
+	}
+	if _, err := tenant.RequirePlatformScope(ctx, m.auditor, tenant.Event{Package: "lifecycle",
+		OwnerID: man.TenantID, Resource: "import"}); err != nil {
+		return man, err
+	}
+	if err := m.checkAbsent(ctx, st); err != nil {
+		return man, err
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return man, err
+	}
+	im := &importer{m: m, man: man, track: m.track("import", man.Rows(), man.ObjectBytes), sem: make(chan struct{}, blobWorkers)}
+	if err := im.run(ctx, r); err != nil {
+		im.undo(ctx)
+		return man, err
+	}
+	if err := m.tenants.Create(ctx, st.Tenant); err != nil {
+		im.undo(ctx)
+		if errors.Is(err, tenant.ErrExists) {
+			return man, fmt.Errorf("%w: %w", ErrExists, err)
+		}
+		return man, fmt.Errorf("lifecycle: register tenant: %w", err)
+	}
+	for _, d := range st.Domains {
+		err := m.tenants.PutDomain(ctx, tenant.Domain{Host: d.Host, TenantID: st.Tenant.ID, Status: d.Status})
+		if err != nil {
+			_ = m.tenants.Delete(ctx, st.Tenant.ID)
+			im.undo(ctx)
+			return man, fmt.Errorf("lifecycle: register domain %s: %w", d.Host, err)
+		}
+	}
+	if m.onChange != nil {
+		m.onChange(ctx, st.Tenant)
+	}
+	im.track.done()
+	return man, nil
+}
+
+// verifyArchive reads the whole archive and checks it against its
+// manifest.
+func (m *Manager) verifyArchive(r io.Reader) (Manifest, settings, error) {
+	var man Manifest
+	var st settings
+	var seen []Entry
+	var gotManifest bool
+	tr := tar.NewReader(r)
+	for i := 0; ; i++ {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return man, st, fmt.Errorf("%w: %w", ErrArchive, err)
+		}
+		if gotManifest {
+			return man, st, fmt.Errorf("%w: entry %.80q after the manifest", ErrArchive, h.Name)
+		}
+		if h.Typeflag != tar.TypeReg || h.Size < 0 {
+			return man, st, fmt.Errorf("%w: entry %.80q is not a regular file", ErrArchive, h.Name)
+		}
+		for k := range h.PAXRecords {
+			// A sparse file's holes would be read as zeros, as many as its
+			// header claims: only the records a plain file needs pass.
+			if !paxRecords[k] {
+				return man, st, fmt.Errorf("%w: entry %.80q has PAX record %.40q", ErrArchive, h.Name, k)
+			}
+		}
+		switch {
+		case i == 0 && h.Name != settingsEntry:
+			return man, st, fmt.Errorf("%w: first entry is %.80q, want %s", ErrArchive, h.Name, settingsEntry)
+		case h.Name == settingsEntry && i == 0:
+			data, sum, err := readSmall(tr, h.Size, maxSettingsSize)
+			if err != nil {
+				return man, st, err
+			}
+			if err := decodeStrictJSON(data, &st); err != nil {
+				return man, st, fmt.Errorf("%w: %s: %w", ErrArchive, settingsEntry, err)
+			}
+			seen = append(seen, Entry{Name: h.Name, Size: h.Size, SHA256: sum})
+		case h.Name == manifestEntry:
+			data, _, err := readSmall(tr, h.Size, maxManifestSize)
+			if err != nil {
+				return man, st, err
+			}
+			if err := decodeStrictJSON(data, &man); err != nil {
+				return man, st, fmt.Errorf("%w: %s: %w", ErrArchive, manifestEntry, err)
+			}
+			gotManifest = true
+		default:
+			h2 := sha256.New()
+			n, err := io.Copy(h2, tr)
+			if err != nil {
+				return man, st, fmt.Errorf("%w: %.80q: %w", ErrArchive, h.Name, err)
+			}
+			seen = append(seen, Entry{Name: h.Name, Size: n, SHA256: hex.EncodeToString(h2.Sum(nil))})
+		}
+	}
+	if !gotManifest {
+		return man, st, fmt.Errorf("%w: no %s", ErrArchive, manifestEntry)
+	}
+	return man, st, m.checkManifest(man, st, seen)
+}
+
+func readSmall(r io.Reader, size, max int64) ([]byte, string, error) {
+	if size > max {
+		return nil, "", fmt.Errorf("%w: entry of %d bytes, at most %d allowed", ErrArchive, size, max)
+	}
+	data, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %w", ErrArchive, err)
+	}
+	sum := sha256.Sum256(data)
+	return data, hex.EncodeToString(sum[:]), nil
+}
+
+func decodeStrictJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("data after the JSON value")
+	}
+	return nil
+}
+
+// checkManifest compares the manifest with what the archive holds.
+func (m *Manager) checkManifest(man Manifest, st settings, seen []Entry) error {
+	if man.Format != Format {
+		return fmt.Errorf("%w: format %.80q, want %s", ErrArchive, man.Format, Format)
+	}
+	if man.Dialect != m.dialect.String() {
+		return fmt.Errorf("%w: archive of a %.20s database, target is %s", ErrSchema, man.Dialect, m.dialect)
+	}
+	if err := tenant.ValidateID(man.TenantID); err != nil {
+		return fmt.Errorf("%w: %w", ErrArchive, err)
+	}
+	if err := st.Tenant.Validate(); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrArchive, settingsEntry, err)
+	}
+	if st.Tenant.ID != man.TenantID || st.Tenant.Slug != man.Slug {
+		return fmt.Errorf("%w: %s names tenant %s, the manifest %s", ErrArchive, settingsEntry, st.Tenant, man.TenantID)
+	}
+	for _, d := range st.Domains {
+		if err := (tenant.Domain{Host: d.Host, TenantID: man.TenantID, Status: d.Status}).Validate(); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrArchive, settingsEntry, err)
+		}
+	}
+	if len(man.Entries) != len(seen) {
+		return fmt.Errorf("%w: %d entries, the manifest lists %d", ErrArchive, len(seen), len(man.Entries))
+	}
+	tables := map[string]int{}
+	for i, t := range man.Tables {
+		if _, dup := tables[t.Name]; dup || t.Rows < 0 || !slices.Contains(t.Columns, tenantColumn) {
+			return fmt.Errorf("%w: table %.80q listed twice, with negative rows or without %s", ErrArchive, t.Name, tenantColumn)
+		}
+		tables[t.Name] = i
+	}
+	rows := make([]int64, len(man.Tables))
+	var objects, objectBytes int64
+	lastTable, lastPart := -1, 0
+	for i, e := range man.Entries {
+		s := seen[i]
+		if e.Name != s.Name || e.Size != s.Size || !strings.EqualFold(e.SHA256, s.SHA256) {
+			return fmt.Errorf("%w: entry %d (%.80q): size or SHA-256 differs from the manifest", ErrArchive, i, s.Name)
+		}
+		switch {
+		case i == 0:
+			if e.Name != settingsEntry || e.Rows != 0 || e.Object != nil {
+				return fmt.Errorf("%w: entry 0 is not %s", ErrArchive, settingsEntry)
+			}
+		case strings.HasPrefix(e.Name, tablesDir):
+			sm := partName.FindStringSubmatch(e.Name)
+			if sm == nil || e.Object != nil || e.Rows <= 0 {
+				return fmt.Errorf("%w: entry %.80q is not a table part with rows", ErrArchive, e.Name)
+			}
+			ti, ok := tables[sm[1]]
+			if !ok || ti < lastTable || objects > 0 {
+				return fmt.Errorf("%w: entry %.80q: table not in the manifest, or out of order", ErrArchive, e.Name)
+			}
+			if ti != lastTable {
+				lastTable, lastPart = ti, 0
+			}
+			lastPart++
+			if sm[2] != fmt.Sprintf("%06d", lastPart) {
+				return fmt.Errorf("%w: entry %.80q: parts out of order", ErrArchive, e.Name)
+			}
+			rows[ti] += e.Rows
+		case strings.HasPrefix(e.Name, blobsDir):
+			if err := checkObjectKey(strings.TrimPrefix(e.Name, blobsDir)); err != nil {
+				return err
+			}
+			if e.Object == nil || e.Rows != 0 {
+				return fmt.Errorf("%w: entry %.80q has no object attributes", ErrArchive, e.Name)
+			}
+			objects++
+			objectBytes += e.Size
+		default:
+			return fmt.Errorf("%w: unknown entry %.80q", ErrArchive, e.Name)
+		}
+	}
+	for i, t := range man.Tables {
+		if rows[i] != t.Rows {
+			return fmt.Errorf("%w: table %.80q: parts hold %d rows, the manifest says %d", ErrArchive, t.Name, rows[i], t.Rows)
+		}
+	}
+	if objects != man.Objects || objectBytes != man.ObjectBytes {
+		return fmt.Errorf("%w: %d objects of %d bytes, the manifest says %d of %d", ErrArchive, objects, objectBytes, man.Objects, man.ObjectBytes)
+	}
+	return nil
+}
+
+// checkAbsent refuses a tenant that exists on the target in any form.
+func (m *Manager) checkAbsent(ctx context.Context, st settings) error {
+	t := st.Tenant
+	if _, err := m.tenants.ByID(ctx, t.ID); !errors.Is(err, tenant.ErrNotFound) {
+		if err == nil {
+			return fmt.Errorf("%w: tenant id %s", ErrExists, t.ID)
+		}
+		return err
+	}
+	if _, err := m.tenants.BySlug(ctx, t.Slug); !errors.Is(err, tenant.ErrNotFound) {
+		if err == nil {
+			return fmt.Errorf("%w: slug %s", ErrExists, t.Slug)
+		}
+		return err
+	}
+	for _, d := range st.Domains {
+		if _, _, err := m.tenants.ByDomain(ctx, d.Host); !errors.Is(err, tenant.ErrNotFound) {
+			if err == nil {
+				return fmt.Errorf("%w: domain %s", ErrExists, d.Host)
+			}
+			return err
+		}
+	}
+	tx, err := m.scopedTx(ctx, t.ID, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	tables, err := m.tenantTables(ctx, tx)
+	if err != nil {
+		return err
+	}
+	for _, tb := range tables {
+		var n int64
+		if err := tx.QueryRowContext(ctx, m.q(`SELECT count(*) FROM `+tb.quoted+` WHERE `+tenantColumn+` = ?`), t.ID).Scan(&n); err != nil {
+			return fmt.Errorf("lifecycle: count %s: %w", tb.name, err)
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: %d rows of tenant %s in %s", ErrExists, n, t.ID, tb.name)
+		}
+	}
+	if m.bucket != nil {
+		obj, err := m.bucket.List(&blob.ListOptions{Prefix: m.blobPrefix(t.ID)}).Next(ctx)
+		if err == nil {
+			return fmt.Errorf("%w: object %s", ErrExists, obj.Key)
+		}
+		if err != io.EOF {
+			return fmt.Errorf("lifecycle: list objects: %w", err)
+		}
+	}
+	return nil
+}
+
+// importer is one Import's second pass and what it wrote.
+type importer struct {
+	m         *Manager
+	man       Manifest
+	track     *tracker
+	committed bool
+
+	// Small objects are written by up to blobWorkers goroutines.
+	wg      sync.WaitGroup
+	sem     chan struct{}
+	mu      sync.Mutex
+	objects []string // keys written or being written
+	werr    error    // the first failed write
+}
+
+// undo removes what the importer wrote.
+func (im *importer) undo(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
+	im.wg.Wait()
+	m := im.m
+	for _, k := range im.objects {
+		_ = m.bucket.Delete(ctx, k)
+	}
+	if im.committed {
+		_, _ = m.deleteRows(ctx, im.man.TenantID)
+	}
+}
+
+// target is a table of the target database with the columns an
+// archive's rows fill.
+type target struct {
+	*table
+	allowed map[string]bool // archive columns the target has
+	insert  []string        // the ones to insert (not generated)
+}
+
+func (im *importer) run(ctx context.Context, r io.Reader) error {
+	m := im.m
+	id := im.man.TenantID
+	tx, err := m.scopedTx(ctx, id, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	catalog, err := m.catalog(ctx, tx)
+	if err != nil {
+		return err
+	}
+	byName := map[string]*table{}
+	for _, t := range catalog {
+		byName[t.name] = t
+	}
+	targets := map[string]*target{}
+	for _, s := range im.man.Tables {
+		t := byName[s.Name]
+		if t == nil || !t.tenant {
+			return fmt.Errorf("%w: the target has no tenant table %s", ErrSchema, s.Name)
+		}
+		tg := &target{table: t, allowed: map[string]bool{}}
+		for _, c := range s.Columns {
+			col, ok := t.column(c)
+			if !ok {
+				return fmt.Errorf("%w: the target's table %s has no column %s", ErrSchema, s.Name, c)
+			}
+			tg.allowed[c] = true
+			if col.insertable {
+				tg.insert = append(tg.insert, c)
+			}
+		}
+		targets[s.Name] = tg
+	}
+
+	tr := tar.NewReader(r)
+	for i := 0; ; i++ {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrArchive, err)
+		}
+		if h.Name == manifestEntry {
+			continue
+		}
+		if i >= len(im.man.Entries) || im.man.Entries[i].Name != h.Name {
+			return fmt.Errorf("%w: the archive changed between the passes at %.80q", ErrArchive, h.Name)
+		}
+		e := im.man.Entries[i]
+		sum := sha256.New()
+		body := io.TeeReader(tr, sum)
+		switch {
+		case strings.HasPrefix(h.Name, tablesDir):
+			tg := targets[partName.FindStringSubmatch(h.Name)[1]]
+			im.track.step(tg.name)
+			n, err := im.rows(ctx, tx, tg, body, h.Size)
+			if err != nil {
+				return fmt.Errorf("lifecycle: import %s: %w", h.Name, err)
+			}
+			if n != e.Rows {
+				return fmt.Errorf("%w: %s holds %d rows, the manifest says %d", ErrArchive, h.Name, n, e.Rows)
+			}
+		case strings.HasPrefix(h.Name, blobsDir):
+			if m.bucket == nil {
+				return fmt.Errorf("%w: the archive has objects and the Manager no bucket", ErrSchema)
+			}
+			im.track.step("blobs")
+			if err := im.object(ctx, strings.TrimPrefix(h.Name, blobsDir), e, body); err != nil {
+				return err
+			}
+			im.track.add(0, e.Size)
+		default:
+			if _, err := io.Copy(io.Discard, body); err != nil {
+				return fmt.Errorf("%w: %w", ErrArchive, err)
+			}
+		}
+		if err := sameSum(sum, e); err != nil {
+			return err
+		}
+	}
+	im.wg.Wait()
+	if im.werr != nil {
+		return im.werr
+	}
+	if err := im.checkReferences(ctx, tx, targets); err != nil {
+		return err
+	}
+	if m.dialect == Postgres {
+		if err := advanceSequences(ctx, tx, targets); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	im.committed = true
+	return nil
+}
+
+func sameSum(h hash.Hash, e Entry) error {
+	if !strings.EqualFold(hex.EncodeToString(h.Sum(nil)), e.SHA256) {
+		return fmt.Errorf("%w: %.80q changed between the passes", ErrArchive, e.Name)
+	}
+	return nil
+}
+
+// rows inserts one part's rows and returns how many there were.
+func (im *importer) rows(ctx context.Context, tx *sql.Tx, tg *target, body io.Reader, size int64) (int64, error) {
+	id := im.man.TenantID
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 0, 64<<10), int(min(size+1, 1<<30)))
+	var n int64
+	var batch []map[string]json.RawMessage
+	var batchBytes int
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := im.insert(ctx, tx, tg, batch)
+		batch, batchBytes = batch[:0], 0
+		return err
+	}
+	for sc.Scan() {
+		line := sc.Bytes()
+		n++
+		dec := json.NewDecoder(bytes.NewReader(line))
+		var row map[string]json.RawMessage
+		if err := dec.Decode(&row); err != nil || dec.More() {
+			return n, fmt.Errorf("%w: row %d is not one JSON object", ErrArchive, n)
+		}
+		for k := range row {
+			if !tg.allowed[k] {
+				return n, fmt.Errorf("%w: row %d has column %.80q, which is not the table's", ErrSchema, n, k)
+			}
+		}
+		var owner string
+		if err := json.Unmarshal(row[tenantColumn], &owner); err != nil || owner != id {
+			return n, fmt.Errorf("%w: row %d of %s has tenant_id %.40s, the archive is tenant %s", ErrForeignRow, n, tg.name, row[tenantColumn], id)
+		}
+		batch = append(batch, row)
+		batchBytes += len(line)
+		im.track.add(1, int64(len(line)+1))
+		if len(batch) >= importBatchRows || batchBytes >= importBatchSize {
+			if err := flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return n, fmt.Errorf("%w: %w", ErrArchive, err)
+	}
+	return n, flush()
+}
+
+// insert writes a batch of checked rows. On PostgreSQL the batch goes as
+// one JSON array, rebuilt from the checked members (so no duplicate key
+// reaches the server, and each value's text is kept as it was, json
+// columns included), through json_populate_recordset.
+func (im *importer) insert(ctx context.Context, tx *sql.Tx, tg *target, batch []map[string]json.RawMessage) error {
+	cols := make([]string, len(tg.insert))
+	for i, c := range tg.insert {
+		cols[i] = quoteIdent(c)
+	}
+	list := strings.Join(cols, ", ")
+	if im.m.dialect == Postgres {
+		var data bytes.Buffer
+		data.WriteByte('[')
+		for i, row := range batch {
+			if i > 0 {
+				data.WriteByte(',')
+			}
+			data.WriteByte('{')
+			first := true
+			for _, c := range tg.insert {
+				v, ok := row[c]
+				if !ok {
+					continue
+				}
+				if !first {
+					data.WriteByte(',')
+				}
+				first = false
+				k, _ := json.Marshal(c)
+				data.Write(k)
+				data.WriteByte(':')
+				data.Write(v)
+			}
+			data.WriteByte('}')
+		}
+		data.WriteByte(']')
+		_, err := tx.ExecContext(ctx, `INSERT INTO `+tg.quoted+` (`+list+`) OVERRIDING SYSTEM VALUE SELECT `+list+
+			` FROM json_populate_recordset(NULL::`+tg.quoted+`, $1::json)`, data.String())
+		return err
+	}
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO `+tg.quoted+` (`+list+`) VALUES (`+marks+`)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	args := make([]any, len(tg.insert))
+	for _, row := range batch {
+		for i, c := range tg.insert {
+			v, err := sqliteValue(row[c])
+			if err != nil {
+				return fmt.Errorf("%w: column %s: %w", ErrArchive, c, err)
+			}
+			args[i] = v
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sqliteValue converts a JSON value as json_object wrote it back to the
+// value SQLite stored.
+func sqliteValue(raw json.RawMessage) (any, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	switch x := v.(type) {
+	case nil, string:
+		return x, nil
+	case bool:
+		if x {
+			return int64(1), nil
+		}
+		return int64(0), nil
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i, nil
+		}
+		return x.Float64()
+	default:
+		// json_object writes a JSON-typed text as nested JSON.
+		return string(raw), nil
+	}
+}
+
+// object writes one blob under the tenant's prefix: a small one from
+// memory by a goroutine of its own (run waits for them), a large one
+// streamed from the archive.
+func (im *importer) object(ctx context.Context, rel string, e Entry, body io.Reader) error {
+	key := im.m.blobPrefix(im.man.TenantID) + rel
+	opts := &blob.WriterOptions{ContentType: e.Object.ContentType, ContentDisposition: e.Object.ContentDisposition,
+		Metadata: e.Object.Metadata}
+	if opts.ContentType == "" {
+		opts.ContentType = "application/octet-stream"
+	}
+	im.mu.Lock()
+	im.objects = append(im.objects, key)
+	werr := im.werr
+	im.mu.Unlock()
+	if werr != nil {
+		return werr
+	}
+	if e.Size <= blobInline {
+		data, err := io.ReadAll(io.LimitReader(body, blobInline+1))
+		if err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrArchive, e.Name, err)
+		}
+		im.sem <- struct{}{}
+		im.wg.Add(1)
+		go func() {
+			defer im.wg.Done()
+			defer func() { <-im.sem }()
+			if err := im.m.bucket.WriteAll(ctx, key, data, opts); err != nil {
+				im.mu.Lock()
+				if im.werr == nil {
+					im.werr = fmt.Errorf("lifecycle: write object %s: %w", key, err)
+				}
+				im.mu.Unlock()
+			}
+		}()
+		return nil
+	}
+	w, err := im.m.bucket.NewWriter(ctx, key, opts)
+	if err != nil {
+		return fmt.Errorf("lifecycle: write object %s: %w", key, err)
+	}
+	if _, err := io.Copy(w, body); err != nil {
+		_ = w.Close()
+		return fmt.Errorf("lifecycle: write object %s: %w", key, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("lifecycle: write object %s: %w", key, err)
+	}
+	return nil
+}
+
+// checkReferences refuses imported rows whose foreign key points at a
+// row that is not the tenant's: another tenant's row (invisible under
+// row level security, excluded by tenant_id in any case).
+func (im *importer) checkReferences(ctx context.Context, tx *sql.Tx, targets map[string]*target) error {
+	id := im.man.TenantID
+	all, err := im.m.catalog(ctx, tx)
+	if err != nil {
+		return err
+	}
+	byName := map[string]*table{}
+	for _, t := range all {
+		byName[t.name] = t
+	}
+	for _, tg := range targets {
+		for _, fk := range tg.fks {
+			p := byName[fk.parent]
+			if p == nil || !p.tenant || len(fk.cols) != len(fk.parentCols) || slices.Contains(fk.parentCols, "") {
+				continue // a shared table: any of its rows may be referenced
+			}
+			var notNull, match []string
+			for i, c := range fk.cols {
+				notNull = append(notNull, `c.`+quoteIdent(c)+` IS NOT NULL`)
+				match = append(match, `p.`+quoteIdent(fk.parentCols[i])+` = c.`+quoteIdent(c))
+			}
+			var bad int64
+			err := tx.QueryRowContext(ctx, im.m.q(`SELECT count(*) FROM `+tg.quoted+` c WHERE c.`+tenantColumn+` = ? AND `+
+				strings.Join(notNull, ` AND `)+` AND NOT EXISTS (SELECT 1 FROM `+p.quoted+` p WHERE p.`+tenantColumn+` = ? AND `+
+				strings.Join(match, ` AND `)+`)`), id, id).Scan(&bad)
+			if err != nil {
+				return fmt.Errorf("lifecycle: check references of %s: %w", tg.name, err)
+			}
+			if bad > 0 {
+				return fmt.Errorf("%w: %d rows of %s reference %s rows that are not the tenant's (%s)", ErrForeignRow, bad, tg.name,
+					p.name, strings.Join(fk.cols, ", "))
+			}
+		}
+	}
+	return nil
+}
+
+// advanceSequences moves every identity or serial sequence of the
+// imported tables past the largest imported value, so that new rows do
+// not collide with kept IDs.
+func advanceSequences(ctx context.Context, tx *sql.Tx, targets map[string]*target) error {
+	for _, tg := range targets {
+		for _, c := range tg.columns {
+			var seq sql.NullString
+			if err := tx.QueryRowContext(ctx, `SELECT pg_get_serial_sequence($1, $2)`, tg.quoted, c.name).Scan(&seq); err != nil {
+				return fmt.Errorf("lifecycle: sequence of %s.%s: %w", tg.name, c.name, err)
+			}
+			if !seq.Valid {
+				continue
+			}
+			_, err := tx.ExecContext(ctx, `SELECT setval($1::regclass, mx) FROM (SELECT max(`+quoteIdent(c.name)+`)::bigint AS mx FROM `+
+				tg.quoted+`) x WHERE mx IS NOT NULL AND mx > coalesce(pg_sequence_last_value($1::regclass), 0)`, seq.String)
+			if err != nil {
+				return fmt.Errorf("lifecycle: advance %s: %w", seq.String, err)
+			}
+		}
+	}
+	return nil
+}

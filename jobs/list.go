@@ -20,3 +20,17 @@ func ListParams(ctx context.Context) (*river.JobListParams, error) {
 	}
 	return river.NewJobListParams().Where("metadata->>'"+MetadataKey+"' = @tenantwall_tenant", river.NamedArgs{"tenantwall_tenant": id}), nil
 }
+
+// DeleteParams returns River parameters that select every job of the
+// tenant with ID tenantID, for Client.JobDeleteMany when that tenant is
+// deleted for good (package lifecycle's WithRemover). It takes the ID
+// rather than a context because a deleted tenant has no context to run
+// in. River never deletes a running job and deletes at most First jobs
+// per call (1,000 here): call JobDeleteMany until it deletes none. An ID
+// that tenant.ValidateID refuses returns its error.
+func DeleteParams(tenantID string) (*river.JobDeleteManyParams, error) {
+	if err := tenant.ValidateID(tenantID); err != nil {
+		return nil, err
+	}
+	return river.NewJobDeleteManyParams().Where("metadata->>'"+MetadataKey+"' = @tenantwall_tenant", river.NamedArgs{"tenantwall_tenant": tenantID}).First(1000), nil
+}

@@ -212,7 +212,8 @@ func testUniquePerTenant[TTx any](t *testing.T, b *bed[TTx]) {
 	assert.NotEqual(t, a1.Job.ID, g.Job.ID)
 }
 
-// testListParams: each tenant lists its own jobs only.
+// testListParams: each tenant lists its own jobs only, and DeleteParams
+// selects one tenant's jobs only.
 func testListParams[TTx any](t *testing.T, b *bed[TTx]) {
 	ctx := context.Background()
 	ts := addTenants(t, b.store, "acme", "globex")
@@ -237,4 +238,26 @@ func testListParams[TTx any](t *testing.T, b *bed[TTx]) {
 	}
 	_, err := jobs.ListParams(ctx)
 	assert.ErrorIs(t, err, tenant.ErrNoTenant)
+
+	// A deleted tenant's jobs go, and only its own.
+	p, err := jobs.DeleteParams(ts[1].ID)
+	require.NoError(t, err)
+	del, err := b.client.JobDeleteMany(ctx, p)
+	require.NoError(t, err)
+	assert.Len(t, del.Jobs, len(ids[ts[1].ID]))
+	for _, tt := range ts {
+		p, err := jobs.ListParams(tenant.NewContext(ctx, tt))
+		require.NoError(t, err)
+		res, err := b.client.JobList(ctx, p)
+		require.NoError(t, err)
+		want := len(ids[tt.ID])
+		if tt.ID == ts[1].ID {
+			want = 0
+		}
+		assert.Len(t, res.Jobs, want, "%s after deleting %s's jobs", tt.Slug, ts[1].Slug)
+	}
+	for _, bad := range []string{"", "globex", "' OR 1=1 --"} {
+		_, err := jobs.DeleteParams(bad)
+		assert.Error(t, err, "DeleteParams(%q)", bad)
+	}
 }

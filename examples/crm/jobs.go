@@ -64,6 +64,7 @@ func (precomputeArgs) Kind() string { return "crm_dashboard_precompute" }
 type jobClient interface {
 	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
 	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
+	JobDeleteMany(ctx context.Context, params *river.JobDeleteManyParams) (*river.JobDeleteManyResult, error)
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
 }
@@ -347,4 +348,29 @@ func jobState(s string) (rivertype.JobState, bool) {
 		}
 	}
 	return "", false
+}
+
+// deleteTenantJobs removes every job of a deleted tenant (lifecycle.go).
+// River leaves running jobs alone; the tenant is suspended before it is
+// deleted, so none of its jobs starts again, and the verification after
+// the delete reports one still running (run the delete again).
+func (a *app) deleteTenantJobs(ctx context.Context, id string) (int64, error) {
+	if a.jobs == nil {
+		return 0, nil
+	}
+	params, err := jobs.DeleteParams(id)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for {
+		res, err := a.jobs.JobDeleteMany(ctx, params)
+		if err != nil {
+			return n, err
+		}
+		n += int64(len(res.Jobs))
+		if len(res.Jobs) == 0 {
+			return n, nil
+		}
+	}
 }

@@ -94,6 +94,10 @@ func (a *app) lifecycleManager(progress func(lifecycle.Progress)) (*lifecycle.Ma
 		lifecycle.WithRemover("signing keys", func(_ context.Context, id string) (lifecycle.Removed, error) {
 			return lifecycle.Removed{Count: int64(a.keys.RemoveTenant(id)), Note: "access and refresh tokens no longer validate"}, nil
 		}),
+		lifecycle.WithRemover("jobs", func(ctx context.Context, id string) (lifecycle.Removed, error) {
+			n, err := a.deleteTenantJobs(ctx, id)
+			return lifecycle.Removed{Count: n}, err
+		}),
 		lifecycle.WithRemover("rate limits", func(ctx context.Context, id string) (lifecycle.Removed, error) {
 			if a.rateKeys == nil {
 				return lifecycle.Removed{Count: -1, Note: "no rate limiter"}, nil

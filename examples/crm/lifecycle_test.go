@@ -55,6 +55,7 @@ func testLifecycleCommands(t *testing.T, s *server) {
 	for _, r := range rec.Removed {
 		byStore[r.Store] = r.Count
 	}
+	assert.Positive(t, byStore["jobs"], "acme's River jobs (its digest, its precomputation) are deleted with it")
 	table := "table "
 	if s.app.data.dialect == sqlscope.Postgres {
 		table += "public."

@@ -2,10 +2,14 @@ package pgxscope_test
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantwall/tenantwall/internal/testenv"
 
 	"github.com/tenantwall/tenantwall/sqlscope"
 )
@@ -204,4 +208,89 @@ func BenchmarkScanGuard(b *testing.B) {
 	b.Run("policy=none", func(b *testing.B) { count(b, `SELECT count(*) FROM bench_plain WHERE tenant_id = $1`, f.a.ID) })
 	b.Run("policy=subselect", func(b *testing.B) { count(b, `SELECT count(*) FROM bench_rls`) })
 	b.Run("policy=inline", func(b *testing.B) { count(b, `SELECT count(*) FROM bench_inline`) })
+}
+
+// BenchmarkPointSelectPgBouncer compares scoped point selects on the same
+// RLS table over one direct connection and over one client connection
+// through a PgBouncer in transaction mode (pool of one server connection),
+// both in pgx's exec mode, which PgBouncer 1.18 needs (no prepared
+// statements), next to a direct connection in pgx's default mode:
+//
+//	via=direct-cache   direct, cache_statement (pgx's default)
+//	via=direct-exec    direct, exec
+//	via=pgbouncer-exec through PgBouncer, exec
+//
+// shape=tx is pgxscope.Tx (3 round trips), shape=batch pgxscope.SendBatch (1).
+func BenchmarkPointSelectPgBouncer(b *testing.B) {
+	f := newFixture(b, 1)
+	benchTables(b, f)
+	bouncer := testenv.StartPgBouncer(b, 1)
+	ctx := f.ctxA
+	pools := []struct {
+		name string
+		url  string
+	}{
+		{"direct-cache", f.roleURL},
+		{"direct-exec", withExecMode(b, f.roleURL)},
+		{"pgbouncer-exec", bouncer.URL(b, f.roleURL, "exec")},
+	}
+	var name string
+	for _, p := range pools {
+		cfg, err := pgxpool.ParseConfig(p.url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.MaxConns = 1
+		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(pool.Close)
+		ops := map[string]func(id int64) error{
+			"tx": func(id int64) error {
+				return f.scope.Tx(ctx, pool, func(tx pgx.Tx) error {
+					return tx.QueryRow(ctx, `SELECT name FROM bench_rls WHERE id = $1`, id).Scan(&name)
+				})
+			},
+			"batch": func(id int64) error {
+				batch := &pgx.Batch{}
+				batch.Queue(`SELECT name FROM bench_rls WHERE id = $1`, id)
+				br := f.scope.SendBatch(ctx, pool, batch)
+				if err := br.QueryRow().Scan(&name); err != nil {
+					br.Close()
+					return err
+				}
+				return br.Close()
+			},
+		}
+		for _, shape := range []string{"tx", "batch"} {
+			op := ops[shape]
+			b.Run("shape="+shape+"/via="+p.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for range 50 {
+					if err := op(1); err != nil {
+						b.Fatal(err)
+					}
+				}
+				var i int64
+				for b.Loop() {
+					if err := op(i % 1000); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				}
+			})
+		}
+	}
+}
+
+func withExecMode(b *testing.B, raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("default_query_exec_mode", "exec")
+	u.RawQuery = q.Encode()
+	return u.String()
 }

@@ -294,3 +294,61 @@ func withExecMode(b *testing.B, raw string) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// BenchmarkPolicyForm measures, on plain PostgreSQL, what sqlscope's two
+// policy forms cost on the same 100,000 rows, through pgxscope.SendBatch
+// (one round trip):
+//
+//	policy=guard  RLSSQL: tenant_id = (SELECT tenantwall.current_tenant())
+//	policy=citus  CitusRLSSQL: tenant_id = current_setting('tenantwall.tenant_id', true)
+//
+// query=point is a select by primary key; query=scan counts tenant A's
+// 1,000 rows with a sequential scan (no index on tenant_id, no parallel
+// workers), where the Citus form reads the setting once per row.
+func BenchmarkPolicyForm(b *testing.B) {
+	f := newFixture(b, 1)
+	benchTables(b, f)
+	bg := context.Background()
+	for _, s := range []string{
+		`CREATE TABLE bench_citus (LIKE bench_plain INCLUDING ALL)`,
+		`INSERT INTO bench_citus SELECT * FROM bench_plain`,
+	} {
+		if _, err := f.admin.ExecContext(bg, s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := sqlscope.EnableCitusRLS(bg, f.admin, "", "bench_citus"); err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range []string{`GRANT SELECT ON bench_citus TO ` + f.role, `VACUUM ANALYZE bench_citus`} {
+		if _, err := f.admin.ExecContext(bg, s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var name string
+	var n int64
+	for _, q := range []string{"point", "scan"} {
+		for _, p := range []struct{ name, table string }{{"guard", "bench_rls"}, {"citus", "bench_citus"}} {
+			b.Run("query="+q+"/policy="+p.name, func(b *testing.B) {
+				b.ReportAllocs()
+				var i int64
+				for b.Loop() {
+					batch := &pgx.Batch{}
+					if q == "point" {
+						batch.Queue(`SELECT name FROM `+p.table+` WHERE id = $1`, i%1000).QueryRow(func(r pgx.Row) error { return r.Scan(&name) })
+					} else {
+						batch.Queue(`SET LOCAL max_parallel_workers_per_gather = 0`)
+						batch.Queue(`SELECT count(*) FROM ` + p.table).QueryRow(func(r pgx.Row) error { return r.Scan(&n) })
+					}
+					if err := f.scope.SendBatch(f.ctxA, f.pool, batch).Close(); err != nil {
+						b.Fatal(err)
+					}
+					if q == "scan" && n != 1000 {
+						b.Fatalf("counted %d rows, want 1000", n)
+					}
+					i++
+				}
+			})
+		}
+	}
+}

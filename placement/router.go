@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sort"
 
 	"github.com/tenantwall/tenantwall/sqlscope"
 	"github.com/tenantwall/tenantwall/tenant"
@@ -48,16 +47,6 @@ func New(dir Directory, placements map[string]Placement) (*Router, error) {
 		r.placements[name] = p
 	}
 	return r, nil
-}
-
-// Names lists the Router's placements, sorted.
-func (r *Router) Names() []string {
-	out := make([]string, 0, len(r.placements))
-	for n := range r.placements {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Handle is the scoped handle of one tenant on its placement, as For

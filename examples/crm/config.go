@@ -28,6 +28,7 @@ type config struct {
 	operator     string // operator API token
 	secureCookie bool   // force Secure/__Host- cookies (behind a TLS proxy)
 	proxies      string // comma-separated CIDRs of trusted reverse proxies
+	accel        string // nginx internal location for X-Accel-Redirect downloads (nginx.go)
 	bcryptCost   int
 
 	// trustedOrigins: comma-separated origins whose cookie-authenticated
@@ -69,6 +70,7 @@ func parseFlags(name string, args []string, stderr io.Writer) (config, []string,
 	fs.StringVar(&c.operator, "operator-token", envOr("CRM_OPERATOR_TOKEN", ""), "token of the operator API (env CRM_OPERATOR_TOKEN; default random, printed)")
 	fs.BoolVar(&c.secureCookie, "secure-cookies", envOr("CRM_SECURE_COOKIES", "false") == "true", "force Secure __Host- cookies behind a TLS proxy (env CRM_SECURE_COOKIES)")
 	fs.StringVar(&c.proxies, "trusted-proxies", envOr("CRM_TRUSTED_PROXIES", ""), "comma-separated CIDRs whose X-Forwarded-Host/Forwarded are trusted (env CRM_TRUSTED_PROXIES)")
+	fs.StringVar(&c.accel, "accel-redirect", envOr("CRM_ACCEL_REDIRECT", ""), "serve downloads through nginx: X-Accel-Redirect to this internal location, such as /protected/media/ (env CRM_ACCEL_REDIRECT; see nginx.conf)")
 	fs.StringVar(&c.trustedOrigins, "trusted-origins", envOr("CRM_TRUSTED_ORIGINS", ""), "comma-separated origins (https://app.example.com) allowed to send cookie-authenticated writes (env CRM_TRUSTED_ORIGINS)")
 	cost, _ := strconv.Atoi(envOr("CRM_BCRYPT_COST", "10"))
 	fs.IntVar(&c.bcryptCost, "bcrypt-cost", cost, "bcrypt cost of password hashes (env CRM_BCRYPT_COST)")
@@ -112,6 +114,9 @@ func parseFlags(name string, args []string, stderr io.Writer) (config, []string,
 		return c, nil, envErr
 	}
 	if err := fs.Parse(args); err != nil {
+		return c, nil, err
+	}
+	if err := checkAccelRedirect(c.accel); err != nil {
 		return c, nil, err
 	}
 	if p.dbMaxIdle == 0 {

@@ -6,7 +6,10 @@
 // A Router holds one Placement (the application role's *sql.DB and its
 // sqlscope.RLS) per named database. Router.For gives the scoped handle for
 // the context tenant, and Router.Tx runs a transaction scoped to it (row
-// level security, sqlscope.RLS.Tx) on its placement's database. The
+// level security, sqlscope.RLS.Tx) on its placement's database; the
+// handle's PgxTx does the same with pgxscope on the placement's pgx pool,
+// and sqlscope's row filter works inside either (sqlscope.NewFilter over
+// the *sql.Tx). The
 // placement is read from the Directory on every transaction, so every
 // process sharing the Directory follows a move at once.
 //

@@ -6,7 +6,11 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/tenantwall/tenantwall/sqlscope"
+	"github.com/tenantwall/tenantwall/sqlscope/pgxscope"
 	"github.com/tenantwall/tenantwall/tenant"
 )
 
@@ -18,6 +22,11 @@ type Placement struct {
 	DB *sql.DB
 	// RLS runs scoped transactions on DB (sqlscope.NewRLS(ctx, DB, …)).
 	RLS *sqlscope.RLS
+	// Pool and Scope, both or neither, let Handle.PgxTx run pgxscope
+	// transactions on the same database: a pgx pool as the application
+	// role, and the Scope that checks it.
+	Pool  *pgxpool.Pool
+	Scope *pgxscope.Scope
 }
 
 // Router gives the scoped handle for the context tenant: its placement
@@ -43,6 +52,9 @@ func New(dir Directory, placements map[string]Placement) (*Router, error) {
 		}
 		if p.DB == nil || p.RLS == nil {
 			return nil, fmt.Errorf("placement: New: placement %s lacks its DB or RLS", name)
+		}
+		if (p.Pool == nil) != (p.Scope == nil) {
+			return nil, fmt.Errorf("placement: New: placement %s has one of Pool and Scope without the other", name)
 		}
 		r.placements[name] = p
 	}
@@ -100,43 +112,98 @@ func (h *Handle) TxOptions(ctx context.Context, opts *sql.TxOptions, fn func(*sq
 }
 
 func (h *Handle) txOptions(ctx context.Context, opts *sql.TxOptions, fn func(*sql.Tx) error, retry bool) error {
-	id, err := tenant.IDFromContext(ctx)
+	id, err := h.tenant(ctx)
 	if err != nil {
 		return err
 	}
-	if id != h.id {
-		return fmt.Errorf("%w: the handle is tenant %s's, the context carries %s", ErrTenantMismatch, h.id, id)
-	}
-	moved := false
 	err = h.p.RLS.TxOptions(ctx, opts, func(tx *sql.Tx) error {
-		var locked bool
-		if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock_shared(hashtextextended($1, 0))`, moveKey(id)).Scan(&locked); err != nil {
-			return fmt.Errorf("placement: move lock: %w", err)
-		}
-		if !locked {
-			return fmt.Errorf("%w: tenant %s", ErrMoving, id)
-		}
-		now, err := h.r.dir.Placement(ctx, id)
-		if err != nil {
+		if err := h.enter(ctx, id, func(q string, args ...any) rowScanner { return tx.QueryRowContext(ctx, q, args...) }); err != nil {
 			return err
-		}
-		if now != h.name {
-			moved = true
-			return errMoved
 		}
 		return fn(tx)
 	})
-	if moved {
-		if !retry {
-			return fmt.Errorf("%w: tenant %s moved twice during one transaction", ErrMoving, id)
-		}
-		next, err := h.r.handle(ctx, id)
+	if errors.Is(err, errMoved) {
+		next, err := h.next(ctx, id, retry)
 		if err != nil {
 			return err
 		}
 		return next.txOptions(ctx, opts, fn, false)
 	}
 	return err
+}
+
+// PgxTx is pgxscope.Scope.Tx on the placement's pgx pool, with the same
+// checks as Tx. A placement without a Pool refuses it with
+// ErrUnknownPlacement.
+func (h *Handle) PgxTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return h.pgxTx(ctx, fn, true)
+}
+
+func (h *Handle) pgxTx(ctx context.Context, fn func(pgx.Tx) error, retry bool) error {
+	id, err := h.tenant(ctx)
+	if err != nil {
+		return err
+	}
+	if h.p.Pool == nil {
+		return fmt.Errorf("%w: placement %s has no pgx pool", ErrUnknownPlacement, h.name)
+	}
+	err = h.p.Scope.Tx(ctx, h.p.Pool, func(tx pgx.Tx) error {
+		if err := h.enter(ctx, id, func(q string, args ...any) rowScanner { return tx.QueryRow(ctx, q, args...) }); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+	if errors.Is(err, errMoved) {
+		next, err := h.next(ctx, id, retry)
+		if err != nil {
+			return err
+		}
+		return next.pgxTx(ctx, fn, false)
+	}
+	return err
+}
+
+// tenant returns the context tenant, which must be the handle's.
+func (h *Handle) tenant(ctx context.Context) (string, error) {
+	id, err := tenant.IDFromContext(ctx)
+	if err != nil {
+		return "", err
+	}
+	if id != h.id {
+		return "", fmt.Errorf("%w: the handle is tenant %s's, the context carries %s", ErrTenantMismatch, h.id, id)
+	}
+	return id, nil
+}
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+// enter runs first in each of the tenant's transactions: the move lock,
+// shared and without waiting, then the placement read again under it.
+func (h *Handle) enter(ctx context.Context, id string, queryRow func(string, ...any) rowScanner) error {
+	var locked bool
+	if err := queryRow(`SELECT pg_try_advisory_xact_lock_shared(hashtextextended($1, 0))`, moveKey(id)).Scan(&locked); err != nil {
+		return fmt.Errorf("placement: move lock: %w", err)
+	}
+	if !locked {
+		return fmt.Errorf("%w: tenant %s", ErrMoving, id)
+	}
+	now, err := h.r.dir.Placement(ctx, id)
+	if err != nil {
+		return err
+	}
+	if now != h.name {
+		return errMoved
+	}
+	return nil
+}
+
+// next is the handle of a tenant that moved since h was made; a tenant
+// that moves again meanwhile is reported as moving.
+func (h *Handle) next(ctx context.Context, id string, retry bool) (*Handle, error) {
+	if !retry {
+		return nil, fmt.Errorf("%w: tenant %s moved twice during one transaction", ErrMoving, id)
+	}
+	return h.r.handle(ctx, id)
 }
 
 // errMoved rolls back a transaction begun on a placement the tenant has

@@ -8,12 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantwall/tenantwall/internal/testenv"
 	"github.com/tenantwall/tenantwall/placement"
 	"github.com/tenantwall/tenantwall/sqlscope"
+	"github.com/tenantwall/tenantwall/sqlscope/pgxscope"
 	"github.com/tenantwall/tenantwall/tenant"
 )
 
@@ -58,7 +61,12 @@ func newSide(t *testing.T, adminURL string, admin *sql.DB) side {
 	t.Cleanup(func() { app.Close() })
 	rls, err := sqlscope.NewRLS(ctx, app)
 	require.NoError(t, err)
-	return side{admin: admin, p: placement.Placement{DB: app, RLS: rls}}
+	pool, err := pgxpool.New(ctx, roleURL)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	scope, err := pgxscope.New()
+	require.NoError(t, err)
+	return side{admin: admin, p: placement.Placement{DB: app, RLS: rls, Pool: pool, Scope: scope}}
 }
 
 type fixture struct {
@@ -144,6 +152,31 @@ func idOf(ctx context.Context) string {
 	return id
 }
 
+// readPgx is readAll through pgx (Handle.PgxTx).
+func readPgx(ctx context.Context, r *placement.Router) (int, error) {
+	h, err := r.For(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	err = h.PgxTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT tenant_id FROM leads`)
+		if err != nil {
+			return err
+		}
+		var owner string
+		_, err = pgx.ForEachRow(rows, []any{&owner}, func() error {
+			if owner != idOf(ctx) {
+				return fmt.Errorf("tenant %s read a row of %s", idOf(ctx), owner)
+			}
+			n++
+			return nil
+		})
+		return err
+	})
+	return n, err
+}
+
 // readAll reads the context tenant's leads through the router and fails
 // on any row of another tenant.
 func readAll(ctx context.Context, r *placement.Router) (int, error) {
@@ -184,6 +217,9 @@ func TestRouterServesEachTenantFromItsPlacement(t *testing.T) {
 		n, err := readAll(want.ctx, f.router)
 		require.NoError(t, err)
 		assert.Equal(t, want.pooled+want.big, n)
+		n, err = readPgx(want.ctx, f.router)
+		require.NoError(t, err)
+		assert.Equal(t, want.pooled+want.big, n, "through pgx")
 	}
 	h, err := f.router.For(c)
 	require.NoError(t, err)
@@ -218,6 +254,8 @@ func TestRouterServesEachTenantFromItsPlacement(t *testing.T) {
 		assert.Error(t, err)
 		_, err = placement.New(f.dir, map[string]placement.Placement{"empty": {}})
 		assert.Error(t, err)
+		_, err = placement.New(f.dir, map[string]placement.Placement{"half": {DB: f.big.p.DB, RLS: f.big.p.RLS, Pool: f.big.p.Pool}})
+		assert.Error(t, err)
 	})
 }
 
@@ -241,6 +279,10 @@ func TestMoveFreezesOnlyTheTenantAndSwitchesItsPlacement(t *testing.T) {
 	b := f.place(t, "pooled", 5)
 	before := digest(t, f.pooled, idOf(a))
 	bBefore := digest(t, f.pooled, idOf(b))
+
+	stale, err := f.router.For(a) // a handle made before the move
+	require.NoError(t, err)
+	require.Equal(t, "pooled", stale.Name())
 
 	// A transaction of a in flight when the move starts: the move waits
 	// for it, and copies what it wrote.
@@ -270,6 +312,8 @@ func TestMoveFreezesOnlyTheTenantAndSwitchesItsPlacement(t *testing.T) {
 	t.Run("while it waits, the tenant's new transactions are refused", func(t *testing.T) {
 		_, err := readAll(a, f.router)
 		assert.ErrorIs(t, err, placement.ErrMoving)
+		_, err = readPgx(a, f.router)
+		assert.ErrorIs(t, err, placement.ErrMoving)
 		err = f.router.Tx(a, func(tx *sql.Tx) error {
 			_, err := tx.ExecContext(a, `INSERT INTO leads (name) VALUES ('refused')`)
 			return err
@@ -282,6 +326,9 @@ func TestMoveFreezesOnlyTheTenantAndSwitchesItsPlacement(t *testing.T) {
 			return err
 		}))
 		n, err := readAll(b, f.router)
+		require.NoError(t, err)
+		assert.Equal(t, 5, n)
+		n, err = readPgx(b, f.router)
 		require.NoError(t, err)
 		assert.Equal(t, 5, n)
 	})
@@ -318,10 +365,27 @@ func TestMoveFreezesOnlyTheTenantAndSwitchesItsPlacement(t *testing.T) {
 		n, err := readAll(a, f.router)
 		require.NoError(t, err)
 		assert.Equal(t, 50, n)
+		n, err = readPgx(a, f.router)
+		require.NoError(t, err)
+		assert.Equal(t, 50, n)
 		require.NoError(t, f.router.Tx(a, func(tx *sql.Tx) error {
 			_, err := tx.ExecContext(a, `INSERT INTO notes (lead_id, body) SELECT id, 'after the move' FROM leads LIMIT 1`)
 			return err
 		}))
+	})
+	t.Run("a handle made before the move follows the tenant", func(t *testing.T) {
+		var port string
+		require.NoError(t, stale.Tx(a, func(tx *sql.Tx) error {
+			return tx.QueryRowContext(a, `SELECT current_setting('port')`).Scan(&port)
+		}))
+		var bigPort string
+		require.NoError(t, f.big.admin.QueryRowContext(ctx, `SELECT current_setting('port')`).Scan(&bigPort))
+		assert.Equal(t, bigPort, port, "the stale handle's transaction ran on the new placement's server")
+		port = ""
+		require.NoError(t, stale.PgxTx(a, func(tx pgx.Tx) error {
+			return tx.QueryRow(a, `SELECT current_setting('port')`).Scan(&port)
+		}))
+		assert.Equal(t, bigPort, port, "through pgx too")
 	})
 	t.Run("the other tenant is untouched", func(t *testing.T) {
 		assert.Equal(t, bBefore, digest(t, f.pooled, idOf(b)))

@@ -305,7 +305,8 @@ func TestMoveFreezesOnlyTheTenantAndSwitchesItsPlacement(t *testing.T) {
 	waitFor(t, "the move to wait for the tenant's lock", func() bool {
 		var waiting bool
 		require.NoError(t, f.pooled.admin.QueryRowContext(ctx,
-			`SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ExclusiveLock' AND NOT granted)`).Scan(&waiting))
+			`SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ExclusiveLock' AND NOT granted
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))`).Scan(&waiting))
 		return waiting
 	})
 

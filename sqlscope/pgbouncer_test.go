@@ -140,7 +140,9 @@ func TestRLSThroughPgBouncerInTransactionMode(t *testing.T) {
 		t.Error(err)
 	}
 
-	assert.LessOrEqual(t, len(backends), poolSize, "the clients shared the pool's server connections")
+	if bouncer.PoolSize > 0 { // an outside PgBouncer's pool size is unknown
+		assert.LessOrEqual(t, len(backends), bouncer.PoolSize, "the clients shared the pool's server connections")
+	}
 	assert.Greater(t, clients, len(backends), "more clients than server connections")
 	for _, id := range ids {
 		var n int

@@ -208,8 +208,8 @@
 //     the tenant setting outside a transaction is seen by another client:
 //     tested). Set nothing outside a transaction; use
 //     pg_advisory_xact_lock and SET LOCAL.
-//   - Audit, NewRLS's role check and EnableRLS work through PgBouncer;
-//     run migrations directly against PostgreSQL anyway.
+//   - Audit and NewRLS's role check work through PgBouncer (tested); run
+//     migrations directly against PostgreSQL.
 //
 // # Citus
 //

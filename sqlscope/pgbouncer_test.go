@@ -48,6 +48,9 @@ func TestRLSThroughPgBouncerInTransactionMode(t *testing.T) {
 	// Each client holds a connection for its unscoped probes and takes
 	// another for each scoped transaction.
 	db, rls := openThrough(t, f, bouncer, 2*clients)
+	findings, err := sqlscope.Audit(context.Background(), db, nil)
+	require.NoError(t, err, "Audit runs through PgBouncer")
+	require.Empty(t, findings)
 
 	ids := make([]string, tenants)
 	for i := range ids {

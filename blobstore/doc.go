@@ -52,10 +52,33 @@
 // letter or digit — ".", "..", "...", " . ", Unicode dot look-alikes —
 // becomes "file".
 //
+// # Quota
+//
+// WithQuota bounds each tenant's bytes and objects (a QuotaFunc gives each
+// tenant's Quota, from its plan). Use is counted by reserve then commit:
+// an upload reserves one object before anything is written — a tenant at
+// its quota is refused with ErrQuota before the bucket is touched — and
+// reserves each chunk of the body before writing it, so an upload that
+// would pass the quota is aborted (nothing stored) the moment it would;
+// success turns the reservation into use, failure releases it. What is
+// stored plus what is reserved never exceeds the quota, however many
+// uploads and deletes run at once. Deletes look the object's size up and
+// subtract it once (a tenant's deletes are serialised).
+//
+// The use is never stored anywhere but the bucket: a Store counts a
+// tenant's objects by listing its prefix the first time it needs them,
+// then keeps the count itself, so a restarted process recounts it, and
+// Migrate makes it recount. The count is exact within one process. Several
+// processes sharing a bucket each count their own uploads against the use
+// they listed, so together they can pass a quota by what the others stored
+// since; run uploads for a tenant through one process, or treat the quota
+// as per process. WithObserver is told each tenant's use as it changes
+// (telemetry.Metrics reports it as gauges).
+//
 // # Errors
 //
-// ErrInvalidKey, ErrInvalidKind, ErrTooLarge, ErrContentType, ErrNotFound,
-// ErrExists, ErrVerify and ErrConfig; test with errors.Is.
+// ErrInvalidKey, ErrInvalidKind, ErrTooLarge, ErrQuota, ErrContentType,
+// ErrNotFound, ErrExists, ErrVerify and ErrConfig; test with errors.Is.
 //
 // # Testing
 //

@@ -18,6 +18,10 @@ var (
 	// stored.
 	ErrTooLarge = errors.New("blobstore: object too large")
 
+	// ErrQuota reports an upload that would take the tenant past its
+	// storage quota (WithQuota); nothing was stored.
+	ErrQuota = errors.New("blobstore: storage quota exceeded")
+
 	// ErrContentType reports an upload whose content type is not allowed;
 	// nothing was stored.
 	ErrContentType = errors.New("blobstore: content type not allowed")

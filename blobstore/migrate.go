@@ -118,6 +118,10 @@ func (s *Store) migrateOne(ctx context.Context, m Move, dryRun bool) (Moved, boo
 	}
 	dst := s.tenantPrefix(m.TenantID) + rel
 	moved := Moved{OldKey: m.OldKey, NewKey: rel}
+	if !dryRun {
+		// The tenant's counted use no longer holds: count it again.
+		defer s.forget(m.TenantID)
+	}
 
 	srcAttrs, srcErr := s.base.Attributes(ctx, m.OldKey)
 	dstAttrs, dstErr := s.base.Attributes(ctx, dst)

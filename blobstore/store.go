@@ -34,6 +34,7 @@ const DefaultMaxSize = 100 << 20
 type Store struct {
 	base *blob.Bucket
 	options
+	accts accounts
 }
 
 // Option configures a Store. Options write to a private options value,
@@ -43,10 +44,12 @@ type Option func(*options) error
 
 // options are what New's options set; Store embeds them.
 type options struct {
-	root    string
-	maxSize int64
-	types   map[string]bool // allowed media types; empty allows all
-	auditor tenant.Auditor
+	root     string
+	maxSize  int64
+	types    map[string]bool // allowed media types; empty allows all
+	auditor  tenant.Auditor
+	quota    QuotaFunc
+	observer Observer
 }
 
 // WithRoot sets the prefix of all tenant prefixes (default DefaultRoot).
@@ -110,7 +113,7 @@ func New(base *blob.Bucket, opts ...Option) (*Store, error) {
 			return nil, err
 		}
 	}
-	return &Store{base: base, options: o}, nil
+	return &Store{base: base, options: o, accts: accounts{m: map[string]*account{}}}, nil
 }
 
 // tenantPrefix returns the full prefix of a tenant's objects. It is
@@ -198,6 +201,18 @@ func (b *Bucket) Put(ctx context.Context, key, filename string, r io.Reader, con
 	if mt = mime.FormatMediaType(parsed, params); mt == "" {
 		return Object{}, fmt.Errorf("%w: %q", ErrContentType, parsed)
 	}
+	var res *reservation
+	if b.s.accounting() {
+		if res, err = b.reserve(ctx); err != nil {
+			return Object{}, err
+		}
+	}
+	stored := false
+	defer func() {
+		if res != nil {
+			res.done(ctx, stored)
+		}
+	}()
 	wctx, abort := context.WithCancel(ctx)
 	defer abort()
 	// The storage service is told the same inline-or-attachment decision
@@ -216,7 +231,7 @@ func (b *Bucket) Put(ctx context.Context, key, filename string, r io.Reader, con
 	if err != nil {
 		return Object{}, fmt.Errorf("blobstore: put %q: %w", key, err)
 	}
-	n, err := io.Copy(w, io.LimitReader(br, b.s.maxSize+1))
+	n, err := io.Copy(writer(w, res), io.LimitReader(br, b.s.maxSize+1))
 	if err == nil && n > b.s.maxSize {
 		err = fmt.Errorf("%w: over %d bytes", ErrTooLarge, b.s.maxSize)
 	}
@@ -231,6 +246,7 @@ func (b *Bucket) Put(ctx context.Context, key, filename string, r io.Reader, con
 		}
 		return Object{}, fmt.Errorf("blobstore: put %q: %w", key, err)
 	}
+	stored = true
 	return b.Stat(ctx, key)
 }
 
@@ -271,6 +287,9 @@ func (b *Bucket) Delete(ctx context.Context, key string) error {
 	full, err := b.fullKey(key)
 	if err != nil {
 		return err
+	}
+	if b.s.accounting() {
+		return b.deleteCounted(ctx, key, full)
 	}
 	if err := b.s.base.Delete(ctx, full); err != nil {
 		return notFound(key, err)

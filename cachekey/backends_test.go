@@ -61,6 +61,13 @@ var backends = []backend{
 // TestBackends runs the same behaviour tests against every store a
 // Keyspace can have.
 func TestBackends(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { runBehaviour(t, b) })
+	}
+}
+
+// runBehaviour runs every behaviour test against one backend.
+func runBehaviour(t *testing.T, b backend) {
 	tests := []struct {
 		name string
 		run  func(t *testing.T, b backend)
@@ -74,12 +81,8 @@ func TestBackends(t *testing.T) {
 		{"concurrent misses of one key load once", testSingleFlight},
 		{"concurrent tenants, invalidations and deletes never mix values", testConcurrent},
 	}
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			for _, tc := range tests {
-				t.Run(tc.name, func(t *testing.T) { tc.run(t, b) })
-			}
-		})
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, b) })
 	}
 }
 

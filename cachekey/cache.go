@@ -33,6 +33,7 @@ type Cache[T any] struct {
 	ks     *Keyspace
 	ttl    time.Duration
 	codec  Codec
+	obs    Observer
 	flight singleflight.Group
 }
 
@@ -40,7 +41,34 @@ type Cache[T any] struct {
 // error wrapping ErrConfig that names it.
 type CacheOption func(*cacheOptions) error
 
-type cacheOptions struct{ codec Codec }
+type cacheOptions struct {
+	codec Codec
+	obs   Observer
+}
+
+// Observer is told whether each Get was answered from the store, so that a
+// metrics package (such as telemetry.Metrics) can count hits and misses
+// without cachekey depending on it. It must be safe for concurrent use and
+// must not block: it is called on the request path, with the Get's context,
+// which carries the tenant.
+type Observer interface {
+	// CacheGet reports one Get with a tenant: hit when a stored value was
+	// decoded and returned, otherwise a miss (including a Redis failure
+	// that made Get load the value itself).
+	CacheGet(ctx context.Context, hit bool)
+}
+
+// WithObserver sets the Observer of Gets (default none). A nil one is an
+// error.
+func WithObserver(obs Observer) CacheOption {
+	return func(o *cacheOptions) error {
+		if obs == nil {
+			return fmt.Errorf("%w: WithObserver(nil)", ErrConfig)
+		}
+		o.obs = obs
+		return nil
+	}
+}
 
 // WithCodec replaces the default codec, encoding/json. A nil codec is an
 // error.
@@ -65,7 +93,7 @@ func NewCache[T any](ks *Keyspace, ttl time.Duration, opts ...CacheOption) (*Cac
 			return nil, err
 		}
 	}
-	return &Cache[T]{ks: ks, ttl: ttl, codec: o.codec}, nil
+	return &Cache[T]{ks: ks, ttl: ttl, codec: o.codec, obs: o.obs}, nil
 }
 
 // Get returns the value for the context tenant and parts, loading it with
@@ -80,20 +108,24 @@ func (c *Cache[T]) Get(ctx context.Context, parts []string, load func(context.Co
 		}
 		// The generation could not be read: Redis is down. Degrade.
 		c.ks.log.WarnContext(ctx, "cachekey: cache bypassed", "err", err)
+		c.observe(ctx, false)
 		return load(ctx)
 	}
 	data, found, err := c.ks.store.get(ctx, key)
 	switch {
 	case err != nil:
 		c.ks.log.WarnContext(ctx, "cachekey: cache read failed, loading", "key", key, "err", err)
+		c.observe(ctx, false)
 		return load(ctx)
 	case found:
 		var v T
 		if err := c.codec.Unmarshal(data, &v); err == nil {
+			c.observe(ctx, true)
 			return v, nil
 		}
 		c.ks.log.WarnContext(ctx, "cachekey: undecodable entry, reloading", "key", key)
 	}
+	c.observe(ctx, false)
 	ch := c.flight.DoChan(key, func() (any, error) {
 		// A caller that missed just before the previous load stored its
 		// value must not load again.
@@ -133,6 +165,12 @@ func (c *Cache[T]) Delete(ctx context.Context, parts ...string) error {
 		return err
 	}
 	return c.ks.store.del(ctx, key)
+}
+
+func (c *Cache[T]) observe(ctx context.Context, hit bool) {
+	if c.obs != nil {
+		c.obs.CacheGet(ctx, hit)
+	}
 }
 
 func (c *Cache[T]) noTenant(ctx context.Context) bool {

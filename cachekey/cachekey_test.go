@@ -222,18 +222,63 @@ func TestInvalidateTenantIsPlatformWork(t *testing.T) {
 }
 
 func TestRefreshBoundsStalenessWithoutPubSub(t *testing.T) {
-	client := testenv.Redis(t)
-	ks := newKeyspace(t, client, cachekey.WithRefresh(20*time.Millisecond))
+	// The bound: a bump whose pub/sub message is lost reaches a process
+	// at its next refresh tick (WithRefresh), when it reads the log.
+	const refresh = 50 * time.Millisecond
+	ks := newKeyspace(t, testenv.Redis(t), cachekey.WithRefresh(refresh))
+	other := newKeyspace(t, testenv.Redis(t), cachekey.WithRefresh(time.Hour))
+	cachekey.DropMessages(ks, true)
 	a := tenanttest.NewTenant("acme")
 	purgeAfter(t, ks, a.ID)
 	k1, err := ks.Key(ctxFor(a), "x")
 	require.NoError(t, err)
-	// Another process bumps without publishing (a lost message).
-	require.NoError(t, client.Incr(context.Background(), cachekey.GenKey(ks, a.ID)).Err())
+	// Let the first tick's full refresh pass, so that what follows is the
+	// log, not a re-read of every tenant.
+	require.Eventually(t, func() bool { return cachekey.FullRefreshes(ks) > 0 }, 5*time.Second, time.Millisecond)
+	full := cachekey.FullRefreshes(ks)
+
+	start := time.Now()
+	require.NoError(t, other.Invalidate(ctxFor(a)))
 	require.Eventually(t, func() bool {
 		k2, _ := ks.Key(ctxFor(a), "x")
 		return k2 != k1
-	}, 5*time.Second, 5*time.Millisecond)
+	}, 5*time.Second, time.Millisecond)
+	took := time.Since(start)
+	t.Logf("a lost message was repaired after %v (refresh interval %v)", took, refresh)
+	// One interval and a round trip; the rest is room for a loaded CI
+	// machine's scheduling.
+	assert.Less(t, took, refresh+time.Second, "repair must take about one refresh interval")
+	assert.Equal(t, full, cachekey.FullRefreshes(ks), "following the log must not re-read every tenant")
+}
+
+func TestAGapInTheLogFallsBackToAFullRefresh(t *testing.T) {
+	r := testenv.StartRedisServer(t)
+	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	t.Cleanup(func() { c.Close() })
+	ks := newKeyspace(t, c, cachekey.WithRefresh(20*time.Millisecond))
+	other := newKeyspace(t, c, cachekey.WithRefresh(time.Hour))
+	cachekey.DropMessages(ks, true)
+	a, b := tenanttest.NewTenant("acme"), tenanttest.NewTenant("globex")
+	k1, err := ks.Key(ctxFor(a), "x")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return cachekey.FullRefreshes(ks) > 0 }, 5*time.Second, time.Millisecond)
+	full := cachekey.FullRefreshes(ks)
+
+	// A bump of A whose log entry is gone before this process reads it
+	// (trimmed while it was more than the log's length behind): the
+	// counter moved, the entry is missing.
+	ctx := context.Background()
+	_, seqKey := cachekey.LogKeys(ks)
+	require.NoError(t, c.Incr(ctx, cachekey.GenKey(ks, a.ID)).Err())
+	require.NoError(t, c.Incr(ctx, seqKey).Err())
+	// Later entries are there: B's bump.
+	require.NoError(t, other.Invalidate(ctxFor(b)))
+
+	require.Eventually(t, func() bool {
+		k2, _ := ks.Key(ctxFor(a), "x")
+		return k2 != k1
+	}, 5*time.Second, time.Millisecond, "the gap must be repaired by re-reading the generations")
+	assert.Greater(t, cachekey.FullRefreshes(ks), full)
 }
 
 func TestPurgeDeletesOnlyOneTenant(t *testing.T) {

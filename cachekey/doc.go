@@ -32,6 +32,55 @@
 // interval (WithRefresh, default one second). Purge really deletes a
 // tenant's keys with SCAN and UNLINK in batches.
 //
+// Staying fresh costs in proportion to the invalidations, not to the
+// tenants a process knows. Every bump is also appended to an invalidation
+// log in Redis (a stream, "<prefix>:{<prefix>}:log", each entry numbered
+// by a counter written in the same script, trimmed to about 10,000
+// entries). Each refresh interval a process reads the epoch, the counter
+// and the entries after the last one it applied: three commands in one
+// round trip, idle or not, whatever the number of tenants. The bound: a
+// bump whose Invalidate returned nil reaches every live process within
+// one refresh interval plus a round trip, pub/sub or not. When the entries
+// a process needs are gone (it fell more than the log's length behind,
+// or Redis lost the log) it re-reads every cached generation once, in
+// pipelines of 1,000, and follows the log again. On a single server the
+// INCR and its log entry are one script, so they happen together. On a
+// cluster (different slots) the entry is written after the INCR: if it
+// cannot be, the invalidation stays pending (see below) and is retried
+// whole, so every acknowledged bump is in the log; an Invalidate
+// interrupted between the two (its process died) may reach only the
+// processes that read the tenant's generation afresh.
+//
+// A Topic carries other invalidations the same way (pub/sub, then the
+// log): resolve's cache invalidations, for instance, through
+// resolve.WithPeers. A process that cannot know what it missed (it just
+// started, fell behind, or Redis lost data) is told so, and drops what
+// the topic protects.
+//
+// # Redis Cluster
+//
+// New takes any redis.UniversalClient; on a *redis.ClusterClient the
+// invalidation messages go by sharded pub/sub (SPUBLISH and SSUBSCRIBE,
+// Redis 7), which reach only the channel's shard rather than every node.
+// On a cluster without sharded pub/sub the messages fail (logged) and the
+// log alone spreads bumps, within the refresh interval. The log and its
+// counter share a hash tag ({<prefix>}), so their script runs on one node;
+// the epoch key and each generation counter live in slots of their own,
+// and are read in pipelines that go-redis splits by node. Purge scans
+// every primary (ForEachMaster).
+//
+// What a mode allows across keys: without WithHashTags a tenant's keys
+// spread over the slots (and the nodes), so a command or MULTI/EXEC
+// transaction naming two of them fails with CROSSSLOT unless they happen
+// to share a slot; use one key per command, or pipelines (which go-redis
+// splits by node). With WithHashTags every key of a tenant is in one
+// slot: multi-key commands (MGET, MSET, SUNIONSTORE, BITOP, COPY, RENAME
+// …), MULTI/EXEC transactions and scripts over one tenant's keys work,
+// and a whole tenant lives on one node. In neither mode can a command
+// span two tenants (the Guard refuses it anyway), and Redis Cluster
+// itself refuses SORT's BY and GET patterns. Tests run the behaviour,
+// purge and Guard suites on a three-primary cluster in both modes.
+//
 // # When Redis loses data
 //
 // Generations are only as good as the data that produced them. A Redis
@@ -41,7 +90,8 @@
 // under "<prefix>:epoch" written into every key, and reads it with every
 // generation read, bump and refresh. The epoch key missing or malformed, a
 // generation lower than one already seen under the same epoch, or an
-// epoch this process has left coming back, all mean Redis lost writes:
+// epoch this process has left coming back, or the invalidation log's
+// counter going down, all mean Redis lost writes:
 // a new random epoch replaces it (atomically, one script), and every
 // process that reads an epoch other than its own drops its whole
 // generation cache and adopts it. Every key written before is then
@@ -51,8 +101,8 @@
 // through pub/sub; the others switch within the refresh interval at the
 // latest. Key still makes no round trip.
 //
-// Invalidate returns an error when the bump cannot reach Redis, and keeps
-// it pending: until a retry succeeds (on the tenant's next Key, and from
+// Invalidate returns an error when the bump (or its log entry) cannot
+// reach Redis, and keeps it pending: until a retry succeeds (on the tenant's next Key, and from
 // the refresher every interval) this process uses no generation of the
 // tenant, so Key fails and a Cache loads without caching. Other
 // processes see the invalidation once the retry reaches Redis. Losses no
@@ -143,7 +193,10 @@
 // # Testing
 //
 // The tests run against a real Redis (TENANTWALL_REDIS_URL) with random
-// tenant IDs and never flush a database; FuzzKey checks injectivity and
+// tenant IDs and never flush a database, and again on a Redis Cluster of
+// three primaries that TestRedisCluster starts (or the one
+// TENANTWALL_REDIS_CLUSTER_ADDRS names); pub/sub messages are dropped on
+// purpose to check that the log repairs them within the interval; FuzzKey checks injectivity and
 // the tenant segment, FuzzGuardAgainstServer that whatever the Guard lets
 // through has only the tenant's keys by the server's COMMAND GETKEYS.
 // TestBackends runs the same behaviour tests (isolation, invalidation,

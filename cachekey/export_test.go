@@ -45,3 +45,17 @@ func GenKey(ks *Keyspace, id string) string { return ks.genKey(id) }
 
 // DecodePart is decodePart, for the escaping round-trip tests.
 var DecodePart = decodePart
+
+// DropMessages makes a Redis Keyspace lose every pub/sub message it
+// receives, as a broken connection would, so that tests see what the
+// invalidation log repairs.
+func DropMessages(ks *Keyspace, on bool) { ks.dropMessages.Store(on) }
+
+// FullRefreshes counts the full refreshes a Redis Keyspace ran.
+func FullRefreshes(ks *Keyspace) int64 { return ks.fullRefreshes.Load() }
+
+// LogKeys are the invalidation log's stream and counter keys.
+func LogKeys(ks *Keyspace) (log, seq string) { return ks.logKey(), ks.seqKey() }
+
+// LastApplied is the last invalidation log entry a Keyspace applied.
+func LastApplied(ks *Keyspace) uint64 { return ks.lastSeq.Load() }

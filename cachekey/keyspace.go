@@ -36,8 +36,8 @@ const (
 //
 // The generation is cached in the process, so Key costs no round trip.
 // Bumps reach other processes at once through Redis pub/sub, and every
-// process re-reads the generations it holds every refresh interval
-// (WithRefresh), which bounds the staleness if a message is lost. The
+// process reads the invalidation log every refresh interval (WithRefresh,
+// log.go), which bounds the staleness if a message is lost. The
 // epoch, a random token kept in Redis beside the generations, changes
 // when Redis is found to have lost data, which makes every earlier key
 // unreachable (see epoch.go and the package documentation).
@@ -60,8 +60,22 @@ type Keyspace struct {
 	kick      chan struct{} // asks the refresher for an early refresh
 
 	channel string
-	stop    context.CancelFunc
-	done    sync.WaitGroup
+	sharded bool // sharded pub/sub (SPUBLISH/SSUBSCRIBE): on a cluster
+
+	// The invalidation log (log.go): the last entry applied, whether that
+	// is meaningful (false until the first full refresh), and how many
+	// full refreshes ran.
+	lastSeq       atomic.Uint64
+	inStep        atomic.Bool
+	fullRefreshes atomic.Int64
+	dropMessages  atomic.Bool // tests: lose every pub/sub message
+
+	topicsMu  sync.Mutex
+	topics    map[string]*Topic
+	delivered map[uint64]struct{} // Topic entries delivered ahead of the log follower
+
+	stop context.CancelFunc
+	done sync.WaitGroup
 }
 
 // Option configures a Keyspace. Options write to a private options value,
@@ -106,11 +120,12 @@ func WithHashTags(on bool) Option {
 	return func(o *options) error { o.hashTags = on; return nil }
 }
 
-// WithRefresh sets how often cached generations are re-read from Redis
-// (default DefaultRefresh), with the epoch: the longest a lost
-// invalidation message, or a loss of Redis's data noticed by another
-// process, can leave this process serving the previous generation. It is
-// also how often a failed invalidation is retried.
+// WithRefresh sets how often the invalidation log and the epoch are read
+// from Redis (default DefaultRefresh): the longest a lost invalidation
+// message, or a loss of Redis's data noticed by another process, can leave
+// this process serving the previous generation. It is also how often a
+// failed invalidation is retried. Each read is three commands, whatever
+// the number of tenants.
 func WithRefresh(d time.Duration) Option {
 	return func(o *options) error {
 		if d <= 0 {
@@ -152,7 +167,8 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // New returns a Keyspace on client (a single node, Sentinel or Cluster
-// client) and starts its invalidation subscriber and refresher.
+// client) and starts its invalidation subscriber (sharded pub/sub on a
+// Cluster client) and refresher.
 func New(client redis.UniversalClient, opts ...Option) (*Keyspace, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil client", ErrConfig)
@@ -176,9 +192,19 @@ func New(client redis.UniversalClient, opts ...Option) (*Keyspace, error) {
 	k.store = redisStore{k}
 	k.kick = make(chan struct{}, 1)
 	k.channel = k.prefix + ":generations"
+	k.topics = map[string]*Topic{}
+	k.delivered = map[uint64]struct{}{}
 	ctx, cancel := context.WithCancel(internal(context.Background()))
 	k.stop = cancel
-	ps := client.Subscribe(ctx, k.channel)
+	var ps *redis.PubSub
+	if _, cluster := client.(*redis.ClusterClient); cluster {
+		// Sharded pub/sub (Redis 7) reaches only the channel's shard
+		// instead of every node of the cluster.
+		k.sharded = true
+		ps = client.SSubscribe(ctx, k.channel)
+	} else {
+		ps = client.Subscribe(ctx, k.channel)
+	}
 	k.done.Add(2)
 	go k.subscribe(ctx, ps)
 	go k.refresher(ctx)
@@ -321,6 +347,18 @@ func (k *Keyspace) subscribe(ctx context.Context, ps *redis.PubSub) {
 			if !ok {
 				return
 			}
+			if k.dropMessages.Load() {
+				continue
+			}
+			if strings.HasPrefix(m.Payload, "@") {
+				n, topic, msg, ok := topicMessage(m.Payload)
+				if !ok {
+					k.log.Warn("cachekey: malformed topic message", "payload", m.Payload)
+					continue
+				}
+				k.deliver(n, topic, msg)
+				continue
+			}
 			id, rest, ok1 := strings.Cut(m.Payload, " ")
 			epoch, gs, ok2 := strings.Cut(rest, " ")
 			gen, err := strconv.ParseUint(gs, 10, 64)
@@ -352,16 +390,27 @@ func (k *Keyspace) refreshSoon() {
 
 // publish tells the other processes about a bump.
 func (k *Keyspace) publish(ctx context.Context, id, epoch string, gen uint64) {
-	msg := id + " " + epoch + " " + strconv.FormatUint(gen, 10)
-	if err := k.client.Publish(ctx, k.channel, msg).Err(); err != nil {
-		// The bump stands; other processes see it within the refresh
-		// interval.
-		k.log.WarnContext(ctx, "cachekey: publish invalidation", "tenant", id, "err", err)
+	k.publishRaw(ctx, id+" "+epoch+" "+strconv.FormatUint(gen, 10))
+}
+
+// publishRaw sends msg on the invalidation channel. A failure is logged
+// only: the message is in the log, which other processes read within
+// the refresh interval.
+func (k *Keyspace) publishRaw(ctx context.Context, msg string) {
+	var err error
+	if k.sharded {
+		err = k.client.SPublish(ctx, k.channel, msg).Err()
+	} else {
+		err = k.client.Publish(ctx, k.channel, msg).Err()
+	}
+	if err != nil {
+		k.log.WarnContext(ctx, "cachekey: publish invalidation", "err", err)
 	}
 }
 
-// refresher re-reads every cached generation each interval, in one
-// pipeline, bounding staleness when pub/sub messages are lost.
+// refresher retries pending invalidations and follows the invalidation
+// log each interval (log.go), bounding staleness when pub/sub messages
+// are lost.
 func (k *Keyspace) refresher(ctx context.Context) {
 	defer k.done.Done()
 	t := time.NewTicker(k.refresh)
@@ -373,15 +422,13 @@ func (k *Keyspace) refresher(ctx context.Context) {
 		case <-t.C:
 			k.refreshOnce(ctx)
 		case <-k.kick:
+			k.inStep.Store(false) // a message from another epoch: read everything
 			k.refreshOnce(ctx)
 		}
 	}
 }
 
-// refreshOnce retries pending invalidations, then reads the epoch and
-// every cached generation in pipelines of 1,000. A changed epoch replaces
-// the whole generation cache; a generation lower than the one cached
-// before the read was sent retires the epoch (see epoch.go).
+// refreshOnce retries pending invalidations, then follows the log.
 func (k *Keyspace) refreshOnce(ctx context.Context) {
 	ctx = internal(ctx)
 	for _, id := range k.gens.Load().pendingIDs() {
@@ -392,6 +439,14 @@ func (k *Keyspace) refreshOnce(ctx context.Context) {
 			return
 		}
 	}
+	k.follow(ctx)
+}
+
+// refreshAll reads the epoch and every cached generation in pipelines of
+// 1,000, and reports whether it read them all. A changed epoch replaces
+// the whole generation cache; a generation lower than the one cached
+// before the read was sent retires the epoch (see epoch.go).
+func (k *Keyspace) refreshAll(ctx context.Context) bool {
 	g := k.gens.Load()
 	g.merge()
 	ids := g.ids()
@@ -418,20 +473,23 @@ func (k *Keyspace) refreshOnce(ctx context.Context) {
 			if ctx.Err() == nil {
 				k.log.Warn("cachekey: refresh generations", "err", err)
 			}
-			return
+			return false
 		}
 		seen, found, err := readEpoch(ep)
 		if err != nil {
 			if ctx.Err() == nil {
 				k.log.Warn("cachekey: refresh epoch", "err", err)
 			}
-			return
+			return false
 		}
 		if !found || seen != g.epoch {
-			if _, err := k.settle(ctx, seen, found); err != nil && ctx.Err() == nil {
-				k.log.Warn("cachekey: refresh epoch", "err", err)
+			if _, err := k.settle(ctx, seen, found); err != nil {
+				if ctx.Err() == nil {
+					k.log.Warn("cachekey: refresh epoch", "err", err)
+				}
+				return false
 			}
-			return // a new epoch starts with no generations
+			return true // a new epoch starts with no generations
 		}
 		for i, c := range cmds {
 			v, err := c.Uint64()
@@ -444,12 +502,16 @@ func (k *Keyspace) refreshOnce(ctx context.Context) {
 				continue
 			}
 			if v < before[i] {
-				if _, err := k.retire(ctx, g.epoch); err != nil && ctx.Err() == nil {
-					k.log.Warn("cachekey: refresh epoch", "err", err)
+				if _, err := k.retire(ctx, g.epoch); err != nil {
+					if ctx.Err() == nil {
+						k.log.Warn("cachekey: refresh epoch", "err", err)
+					}
+					return false
 				}
-				return
+				return true
 			}
 			g.observe(batch[i], v)
 		}
 	}
+	return true
 }

@@ -3,6 +3,7 @@ package cachekey
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 
@@ -45,7 +46,9 @@ func (k *Keyspace) Purge(ctx context.Context, id string) (int64, error) {
 func (r redisStore) purge(ctx context.Context, id string) (int64, error) {
 	k := r.k
 	pattern := escapeGlob(k.namespace(id)) + "*"
-	var total int64
+	// ForEachMaster runs scan on every primary at once: the count is
+	// shared between goroutines.
+	var total atomic.Int64
 	scan := func(ctx context.Context, c redis.UniversalClient) error {
 		var cursor uint64
 		for {
@@ -55,7 +58,7 @@ func (r redisStore) purge(ctx context.Context, id string) (int64, error) {
 			}
 			if len(keys) > 0 {
 				n, err := k.unlink(ctx, c, keys)
-				total += n
+				total.Add(n)
 				if err != nil {
 					return err
 				}
@@ -72,7 +75,7 @@ func (r redisStore) purge(ctx context.Context, id string) (int64, error) {
 	} else {
 		err = scan(ctx, k.client)
 	}
-	return total, err
+	return total.Load(), err
 }
 
 // unlink drops keys; without hash tags a cluster's keys may span slots,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -61,8 +62,9 @@ func (r redisStore) generation(ctx context.Context, id string) (*generations, ui
 	return g, gen, nil
 }
 
-// bump increments the tenant's generation and reads the epoch in one
-// round trip. If Redis cannot be reached the invalidation stays pending
+// bump increments the tenant's generation, reads the epoch and appends
+// the bump to the invalidation log: one round trip on a single server,
+// two on a cluster. If Redis cannot be reached the invalidation stays pending
 // (see Keyspace.Invalidate). If the epoch changed, or the new generation
 // is not above the one cached before, Redis lost data: a new epoch, which
 // the bump then needs no more, drops every entry.
@@ -70,18 +72,7 @@ func (r redisStore) bump(ctx context.Context, id string) (uint64, error) {
 	k := r.k
 	g := k.gens.Load()
 	before, known := g.value(id)
-	var ep *redis.StringCmd
-	var inc *redis.IntCmd
-	_, _ = k.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		ep = p.Get(ctx, k.epochKey())
-		inc = p.Incr(ctx, k.genKey(id))
-		return nil
-	})
-	seen, found, eerr := readEpoch(ep)
-	v, err := inc.Uint64()
-	if err == nil {
-		err = eerr
-	}
+	seen, found, v, logged, err := r.incr(ctx, id)
 	if err != nil {
 		k.markPending(g, id)
 		return 0, err
@@ -98,6 +89,15 @@ func (r redisStore) bump(ctx context.Context, id string) (uint64, error) {
 	if err != nil {
 		k.markPending(k.gens.Load(), id)
 		return 0, err
+	}
+	// The log entry follows the INCR (it carries the new generation): if
+	// it cannot be written, the invalidation stays pending and is retried
+	// whole, so no bump acknowledged by Invalidate is missing from it.
+	if !logged {
+		if _, err := k.appendLog(ctx, "t", id, "e", g.epoch, "g", strconv.FormatUint(v, 10)); err != nil {
+			k.markPending(g, id)
+			return 0, fmt.Errorf("invalidation log: %w", err)
+		}
 	}
 	k.publish(ctx, id, g.epoch, v)
 	return v, nil
@@ -120,4 +120,47 @@ func (r redisStore) set(ctx context.Context, key string, data []byte, ttl time.D
 
 func (r redisStore) del(ctx context.Context, key string) error {
 	return r.k.client.Del(ctx, key).Err()
+}
+
+// incr reads the epoch and increments tenant id's generation; logged
+// reports whether the bump is in the invalidation log already, under the
+// epoch read. Without a cluster it is one script, log entry included; on
+// a cluster the keys are in different slots, so it is a pipeline of GET
+// and INCR, and the caller appends to the log afterwards.
+func (r redisStore) incr(ctx context.Context, id string) (seen string, found bool, v uint64, logged bool, err error) {
+	k := r.k
+	if _, cluster := k.client.(*redis.ClusterClient); !cluster {
+		res, err := bumpScript.Run(ctx, k.client, []string{k.epochKey(), k.genKey(id), k.logKey(), k.seqKey()}, logLen, id).Slice()
+		if err != nil {
+			return "", false, 0, false, err
+		}
+		if len(res) != 2 {
+			return "", false, 0, false, fmt.Errorf("bump script answered %d values", len(res))
+		}
+		n, ok := res[1].(int64)
+		if !ok || n < 0 {
+			return "", false, 0, false, fmt.Errorf("bump script answered generation %v", res[1])
+		}
+		if res[0] == nil {
+			return "", false, uint64(n), false, nil
+		}
+		seen, ok = res[0].(string)
+		if !ok {
+			return "", false, 0, false, fmt.Errorf("bump script answered epoch %v", res[0])
+		}
+		return seen, true, uint64(n), true, nil
+	}
+	var ep *redis.StringCmd
+	var inc *redis.IntCmd
+	_, _ = k.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		ep = p.Get(ctx, k.epochKey())
+		inc = p.Incr(ctx, k.genKey(id))
+		return nil
+	})
+	seen, found, eerr := readEpoch(ep)
+	v, err = inc.Uint64()
+	if err == nil {
+		err = eerr
+	}
+	return seen, found, v, false, err
 }

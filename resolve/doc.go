@@ -42,6 +42,24 @@
 // of a store lookup that began before it, so a suspension or a removed
 // domain takes effect for every later request at once.
 //
+// # Several instances
+//
+// Without WithPeers, an Invalidate call reaches this process only: other
+// instances serve a suspended tenant or a removed domain until their
+// cached answer's TTL has passed (a minute by default). WithPeers takes a
+// Peers, which carries each invalidation to every instance;
+// *cachekey.Topic is one, over the Redis the instances share (resolve
+// imports no Redis client: the transport lives with cachekey, the package
+// that already spreads generation bumps). A message reaches the others at
+// once by pub/sub, or, if pub/sub lost it, from cachekey's invalidation
+// log within its refresh interval (one second by default); an instance
+// that cannot know what it missed (it started, fell behind, Redis lost
+// data) drops its whole cache. The TTL stays the last resort, when Redis
+// cannot be reached at all: Invalidate then returns an error wrapping
+// ErrPeers, having made the change in this process. Peer messages are
+// parsed by allow-list (a canonical host, a tenant ID, or "everything");
+// anything else drops the whole cache and is audited (fuzzed).
+//
 // Without an Invalidate call, a cached answer is used until exactly its
 // TTL (WithCache) has passed, measured on the monotonic clock: a step of
 // the wall clock neither stretches nor cuts it. Whether a cached tenant may
@@ -55,12 +73,16 @@
 // CNAMETarget, both bound to (tenant, host): what one tenant publishes, or
 // a CNAME to the platform as such, proves nothing for another. CertPolicy
 // admits only active tenant hosts, and Resolver.CertPolicy refuses an
-// invalid WithCertRate (ErrConfig) rather than admit without limit.
+// invalid WithCertRate (ErrConfig) rather than admit without limit. For
+// TLS terminated in the process, CertPolicy.GetCertificate serves a
+// certificate only for a host served now, and CertPolicy.OrderGuard lets
+// no ACME order out — renewals included — for any other name.
 //
 // # Errors
 //
 // ErrInvalidHost, ErrIPLiteral, ErrUnknownHost, ErrSuspended, ErrLookup,
-// ErrOrigin and ErrConfig, wrapped with the offending host; test with
+// ErrOrigin, ErrUnverified, ErrHostNotAllowed, ErrPeers and ErrConfig,
+// wrapped with the offending host; test with
 // errors.Is. In a custom refusal handler, ErrorFromContext says why.
 //
 // # Testing

@@ -36,6 +36,12 @@ var (
 	// ErrConfig reports an invalid option given to New.
 	ErrConfig = errors.New("resolve: invalid configuration")
 
+	// ErrPeers reports an invalidation that was applied in this process
+	// but could not be published to the other processes (WithPeers), or a
+	// peer message that was not understood. Other processes then see the
+	// change within the cache TTL.
+	ErrPeers = errors.New("resolve: invalidation not shared with peers")
+
 	// ErrHostNotAllowed reports a host the certificate policy refuses.
 	ErrHostNotAllowed = errors.New("resolve: no certificate for this host")
 )

@@ -12,3 +12,13 @@ func ParseForwardedHost(v string) (string, bool) {
 
 // CacheLen reports the number of cached answers.
 func CacheLen(r *Resolver) int { return r.cache.len() }
+
+// OrderNames is orderNames, for the fuzz test.
+func OrderNames(body []byte) ([]string, error) { return orderNames(body) }
+
+// ParseMessage is parseMessage for the fuzz test: the message written
+// back, and whether it was understood.
+func ParseMessage(msg string) (string, bool) {
+	i, ok := parseMessage(msg)
+	return i.String(), ok
+}

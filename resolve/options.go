@@ -67,9 +67,14 @@ type options struct {
 	lookupTimeout time.Duration
 
 	auditor                     tenant.Auditor
+	observer                    Observer
 	notFound, suspended, failed http.Handler
 	allowEmptyOrigin            bool
 	trustedOrigins              map[string]bool
+
+	// peers is last: the hit path reads none of it, and the fields
+	// before keep their places.
+	peers Peers
 }
 
 // WithBaseDomain sets the platform's base domain for the Subdomain strategy,
@@ -144,7 +149,8 @@ func WithHeader(name string) Option {
 // caching), positive answers kept for ttl, negative answers ("no tenant")
 // for negTTL. Defaults: DefaultCacheSize, DefaultCacheTTL,
 // DefaultNegativeTTL. A change made in the store reaches this process after
-// at most ttl, or at once through the Invalidate methods.
+// at most ttl, or at once through the Invalidate methods (in every process
+// with WithPeers).
 func WithCache(size int, ttl, negTTL time.Duration) Option {
 	return func(o *options) error {
 		if size < 0 || ttl < 0 || negTTL < 0 {
@@ -173,6 +179,19 @@ func WithLookupTimeout(d time.Duration) Option {
 func WithAuditor(a tenant.Auditor) Option {
 	return func(o *options) error {
 		o.auditor = tenant.OrDefault(a)
+		return nil
+	}
+}
+
+// WithObserver sets who is told how each resolution used the lookup
+// cache and the store (Observer), for metrics; by default nobody is. The
+// cost without one is a nil check.
+func WithObserver(obs Observer) Option {
+	return func(o *options) error {
+		if obs == nil {
+			return fmt.Errorf("%w: WithObserver(nil)", ErrConfig)
+		}
+		o.observer = obs
 		return nil
 	}
 }

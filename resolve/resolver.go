@@ -80,6 +80,9 @@ func New(store tenant.Lookup, opts ...Option) (*Resolver, error) {
 		}
 	}
 	r.cache = newCache(r.cacheSize)
+	if r.peers != nil {
+		r.peers.Listen(r.fromPeer, r.cache.clear)
+	}
 	return r, nil
 }
 
@@ -198,6 +201,9 @@ func (r *Resolver) resolveHost(ctx context.Context, raw string) (*tenant.Tenant,
 		}
 		if h != "" && h[0] != '#' {
 			if e, ok := r.cache.get(h, r.clock()); ok {
+				if r.observer != nil {
+					r.observer.ResolveCache(ctx, true)
+				}
 				return r.decide(h, e)
 			}
 		}
@@ -223,7 +229,13 @@ func (r *Resolver) resolveSlug(ctx context.Context, slug string) (*tenant.Tenant
 // callers of the same key and caches its answer.
 func (r *Resolver) cached(ctx context.Context, key string, lookup func(context.Context, string) (*tenant.Tenant, error)) (*tenant.Tenant, error) {
 	if e, ok := r.cache.get(key, r.clock()); ok {
+		if r.observer != nil {
+			r.observer.ResolveCache(ctx, true)
+		}
 		return r.decide(key, e)
+	}
+	if r.observer != nil {
+		r.observer.ResolveCache(ctx, false)
 	}
 	// The flight is keyed by the invalidation generation as well: a lookup
 	// that began before an invalidation read the store as it was then, so
@@ -239,6 +251,9 @@ func (r *Resolver) cached(ctx context.Context, key string, lookup func(context.C
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.lookupTimeout)
 		defer cancel()
 		t, err := lookup(lctx, key)
+		if r.observer != nil {
+			r.observer.ResolveLookup(ctx, err)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -347,20 +362,30 @@ func (r *Resolver) bySlug(ctx context.Context, slug string) (*tenant.Tenant, err
 }
 
 // InvalidateHost drops the cached answer for a host, such as a custom
-// domain that was just added, activated or removed.
-func (r *Resolver) InvalidateHost(host string) {
-	if h, err := Normalize(host); err == nil {
-		r.cache.delete(h)
+// domain that was just added, activated or removed. With WithPeers it is
+// then published to the other processes; the error (wrapping ErrPeers)
+// says it could not be, and is nil otherwise. The local change is made
+// whatever the error.
+func (r *Resolver) InvalidateHost(host string) error {
+	h, err := Normalize(host)
+	if err != nil {
+		return err
 	}
+	return r.invalidate(invalidation{kind: 'h', arg: h})
 }
 
 // InvalidateTenant drops every cached answer naming the tenant (after a
 // suspension, a slug change or a deletion) and every negative answer (so a
-// new slug or domain is seen at once).
-func (r *Resolver) InvalidateTenant(id string) {
-	r.cache.deleteTenant(id)
-	r.cache.deleteNegative()
+// new slug or domain is seen at once), here and, with WithPeers, in every
+// process. Errors are those of InvalidateHost, and tenant.ErrInvalidID
+// for a malformed ID (then nothing is dropped).
+func (r *Resolver) InvalidateTenant(id string) error {
+	if err := tenant.ValidateID(id); err != nil {
+		return err
+	}
+	return r.invalidate(invalidation{kind: 't', arg: id})
 }
 
-// InvalidateAll empties the cache.
-func (r *Resolver) InvalidateAll() { r.cache.clear() }
+// InvalidateAll empties the cache, here and, with WithPeers, in every
+// process. Errors are those of InvalidateHost.
+func (r *Resolver) InvalidateAll() error { return r.invalidate(invalidation{kind: '*'}) }

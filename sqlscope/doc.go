@@ -25,6 +25,30 @@
 //
 // Package sqlstore keeps the tenants themselves (a tenant.Store on SQL).
 //
+// # One unit of work per request
+//
+// Units gives each HTTP request one transaction scoped to its tenant
+// (Units.Middleware, after the middleware that resolves the tenant; Run
+// outside HTTP). The *Unit found with UnitFromContext is a Querier:
+// Filter.On(unit) scopes its statements on SQLite or MySQL, and WithRLS
+// sets the tenant for row level security. The transaction begins with the
+// unit's first statement, so the authentication lookup and the handler's
+// queries share one BEGIN and one COMMIT, and a request that sends no
+// statement opens none. Statements are prepared once and reused by later
+// units (a SQLite statement is otherwise compiled anew every time).
+// WithConnBeginner(pgxscope.Stdlib{}) sends BEGIN and set_config in one
+// round trip on pgx's database/sql driver.
+//
+// The commit rule: the unit ends when the response status is decided. A
+// status below 400 is sent only after the COMMIT succeeded — a write that
+// fails to commit is answered 500 (503 when IsUnavailable), never 2xx, by
+// WithEndErrorHandler — and OnCommit's functions (cache invalidation,
+// events) run only then. A status of 400 or more, a panic or the end of
+// the request's context rolls back. A statement sent after that, or under
+// a context of another tenant (ErrUnitTenant, audited), or without a
+// tenant (tenant.ErrNoTenant) is refused before anything is sent.
+// Requests with a safe method get a read-only transaction.
+//
 // # Security
 //
 // Every helper takes the tenant from the context and returns
@@ -132,7 +156,8 @@
 // # Errors
 //
 // ErrUnscoped, ErrStatement, ErrTenantColumn, ErrIdentifier, ErrUnsafe
-// (Findings.Err), ErrNoPlatformDB, ErrMigration and ErrSchemaConflict;
+// (Findings.Err), ErrNoPlatformDB, ErrMigration, ErrSchemaConflict,
+// ErrUnitEnded and ErrUnitTenant;
 // test with errors.Is. Driver errors are returned wrapped with %w, so
 // IsUnavailable sees through them.
 //

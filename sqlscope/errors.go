@@ -53,6 +53,16 @@ var (
 	// tenants; the Report says which.
 	ErrMigration = errors.New("sqlscope: migration failed")
 
+	// ErrUnitEnded reports a statement sent through a Unit whose request
+	// (or Run) has ended, or whose response status has been sent. Nothing
+	// was sent to the database.
+	ErrUnitEnded = errors.New("sqlscope: the unit of work has ended")
+
+	// ErrUnitTenant reports a statement sent through a Unit under a
+	// context of another tenant than the unit's request. Nothing was sent;
+	// the attempt is reported to the auditor.
+	ErrUnitTenant = errors.New("sqlscope: the unit of work belongs to another tenant")
+
 	// ErrSchemaConflict reports a tenant with both a slug-named schema of
 	// an earlier version and its ID-named schema, or a migration asked for
 	// a tenant whose slug-named schema has not been adopted: which holds

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 
@@ -90,6 +93,54 @@ func ExampleWithPrivilegedRole() {
 		log.Fatal(err)
 	}
 	_ = rls
+}
+
+// One unit of work per request: the statements of a request share one
+// transaction, bound to the request's tenant, committed before the status
+// is sent.
+func ExampleUnits_Middleware() {
+	dir, _ := os.MkdirTemp("", "sqlscope-units")
+	defer os.RemoveAll(dir)
+	// _txlock=immediate: a write request takes SQLite's write lock at BEGIN;
+	// busy_timeout: whoever finds the database locked waits for it.
+	db, err := sql.Open("sqlite", filepath.Join(dir, "crm.db")+"?_txlock=immediate&_pragma=busy_timeout(5000)")
+	if err != nil {
+		panic(err)
+	}
+	defer db.Close()
+	_, _ = db.Exec(`CREATE TABLE leads (id INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL, name TEXT NOT NULL)`)
+	leads, _ := sqlscope.NewFilter(db, sqlscope.SQLite)
+	units, _ := sqlscope.NewUnits(db)
+
+	api := http.NewServeMux()
+	api.HandleFunc("POST /leads", func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		u, _ := sqlscope.UnitFromContext(ctx)
+		if _, err := leads.On(u).Insert(ctx, "leads", []string{"name"}, r.FormValue("name")); err != nil {
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		var n int
+		_ = leads.On(u).QueryRow(ctx, `SELECT count(*) FROM leads WHERE tenant_id = {tenant}`).Scan(&n)
+		w.WriteHeader(http.StatusCreated) // commits first
+		fmt.Fprintln(w, "leads:", n)
+	})
+	acme := tenant.Tenant{ID: "3f0c9a52-6a7e-4c4e-9a35-2d1f0e8b7c61", Slug: "acme"}
+	resolve := func(next http.Handler) http.Handler { // stands for resolve.Middleware
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(tenant.NewContext(r.Context(), acme)))
+		})
+	}
+	srv := resolve(units.Middleware(api))
+
+	for _, name := range []string{"Wile E. Coyote", "Road Runner"} {
+		w := httptest.NewRecorder()
+		srv.ServeHTTP(w, httptest.NewRequest("POST", "/leads?name="+url.QueryEscape(name), nil))
+		fmt.Print(w.Code, " ", w.Body.String())
+	}
+	// Output:
+	// 201 leads: 1
+	// 201 leads: 2
 }
 
 // The migration of a Citus cluster: tables distributed by tenant_id and

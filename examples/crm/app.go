@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -29,10 +30,12 @@ import (
 	"github.com/tenantwall/tenantwall/credentials"
 	credstore "github.com/tenantwall/tenantwall/credentials/sqlstore"
 	"github.com/tenantwall/tenantwall/jwtclaims"
+	"github.com/tenantwall/tenantwall/ratelimit"
 	"github.com/tenantwall/tenantwall/resolve"
 	"github.com/tenantwall/tenantwall/session"
 	"github.com/tenantwall/tenantwall/sqlscope"
 	"github.com/tenantwall/tenantwall/sqlscope/sqlstore"
+	"github.com/tenantwall/tenantwall/telemetry"
 	"github.com/tenantwall/tenantwall/tenant"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL
@@ -56,17 +59,32 @@ type app struct {
 	hub      *hub
 	vault    *credentials.Vault
 	redis    redis.UniversalClient
+	jobs     jobClient // River, through the tenant envelope (jobs.go)
 	closers  []func() error
+
+	metrics        *telemetry.Metrics // telemetry.go
+	metricsHandler http.Handler       // telemetry.go
+	limiter        *ratelimit.Limiter // limits.go
+	plans          planBook           // limits.go
+
+	precomputeAsked *sync.Map // tenant ID → time.Time before which no precompute job is enqueued again (jobs.go)
 }
 
 func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
-	a := &app{cfg: cfg, log: log, auditor: tenant.LogAuditor{Logger: log}, hub: newHub()}
+	a := &app{cfg: cfg, log: log, auditor: tenant.LogAuditor{Logger: log}, hub: newHub(), precomputeAsked: new(sync.Map)}
 	ok := false
 	defer func() {
 		if !ok {
 			a.close()
 		}
 	}()
+	var err error
+	if a.plans, err = parsePlans(cfg.plans, cfg.defaultPlan); err != nil {
+		return nil, err
+	}
+	if err := a.openTelemetry(); err != nil {
+		return nil, err
+	}
 	if err := a.openDatabase(ctx); err != nil {
 		return nil, err
 	}
@@ -79,22 +97,32 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 	if err := a.openVault(ctx); err != nil {
 		return nil, err
 	}
+	if err := a.openJobs(ctx); err != nil {
+		return nil, err
+	}
 	a.keys = newAutoKeys()
-	var err error
 	if a.tokens, err = jwtclaims.New(a.keys, "https://"+cfg.platformHost, "crm", jwtclaims.WithAuditor(a.auditor),
 		jwtclaims.WithVerifiedCache(verifiedTokens)); err != nil {
 		return nil, err
 	}
 	proxies := splitList(cfg.proxies)
-	if a.resolver, err = resolve.New(a.tenants,
+	peers, err := a.peerOptions()
+	if err != nil {
+		return nil, err
+	}
+	if a.resolver, err = resolve.New(a.tenants, append(peers,
 		resolve.WithBaseDomain(cfg.baseDomain),
 		resolve.WithTrustedProxies(proxies...),
 		resolve.WithAuditor(a.auditor),
 		resolve.WithEmptyOrigin(true), // non-browser WebSocket clients send none
-		resolve.WithNotFoundHandler(jsonError(http.StatusNotFound, "not found")),
-		resolve.WithSuspendedHandler(jsonError(http.StatusForbidden, "tenant suspended")),
+		resolve.WithNotFoundHandler(hostNotFound()),
+		resolve.WithSuspendedHandler(hostSuspended()),
 		resolve.WithErrorHandler(unavailableHandler),
-	); err != nil {
+		resolve.WithObserver(a.metrics),
+	)...); err != nil {
+		return nil, err
+	}
+	if err := a.openLimits(); err != nil {
 		return nil, err
 	}
 	if cfg.demo {
@@ -121,7 +149,9 @@ func (a *app) openDatabase(ctx context.Context) error {
 		if err := os.MkdirAll(filepath.Dir(dsn), 0o750); err != nil {
 			return err
 		}
-		dsn += "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)"
+		// _txlock=immediate: a write request's unit of work takes the
+		// write lock at BEGIN (sqlscope.Units.Middleware).
+		dsn += "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 		adminDSN = dsn
 	}
 	db, err := sql.Open(driver, dsn)
@@ -204,7 +234,7 @@ func (a *app) openCacheAndSessions(ctx context.Context) error {
 		// the other client.
 		cacheClient := redis.NewClient(opt)
 		a.closers = append(a.closers, cacheClient.Close)
-		if a.keyspace, err = cachekey.New(cacheClient, cachekey.WithAuditor(a.auditor), cachekey.WithLogger(a.log)); err != nil {
+		if a.keyspace, err = cachekey.New(cacheClient, cachekey.WithAuditor(a.auditor), cachekey.WithLogger(a.log), cachekey.WithRefresh(peerRefresh)); err != nil {
 			return err
 		}
 		guard, err := a.keyspace.Guard()
@@ -217,7 +247,7 @@ func (a *app) openCacheAndSessions(ctx context.Context) error {
 		}
 	}
 	a.closers = append(a.closers, a.keyspace.Close)
-	if a.dash, err = cachekey.NewCache[overview](a.keyspace, 5*time.Minute); err != nil {
+	if a.dash, err = cachekey.NewCache[overview](a.keyspace, 5*time.Minute, cachekey.WithObserver(a.metrics)); err != nil {
 		return err
 	}
 	// Cookie-authenticated writes from another origin — a sibling tenant's
@@ -241,7 +271,8 @@ func (a *app) openFiles(ctx context.Context) error {
 	}
 	a.bucket = b
 	a.closers = append(a.closers, b.Close)
-	a.files, err = blobstore.New(b, blobstore.WithAuditor(a.auditor), blobstore.WithMaxSize(25<<20))
+	a.files, err = blobstore.New(b, blobstore.WithAuditor(a.auditor), blobstore.WithMaxSize(25<<20),
+		blobstore.WithQuota(a.fileQuota), blobstore.WithObserver(a.metrics))
 	return err
 }
 
@@ -322,15 +353,20 @@ func (a *app) routes() http.Handler {
 	}
 	a.documentRoutes(api)
 	api.HandleFunc("GET /api/dashboard/overview/", a.authed(a.dashboard))
-	api.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeError(w, http.StatusNotFound, "not found") })
+	a.pageRoutes(api) // the web pages: pages.go
+	api.HandleFunc("/", a.pathNotFound)
 	// The WebSocket lives as long as its client: it is the one route
 	// without the request deadline.
 	tenantSide := http.NewServeMux()
-	tenantSide.Handle("GET /ws/notifications", a.resolver.Middleware(a.sessions.Middleware(a.authed(a.notificationsSocket))))
-	tenantSide.Handle("/", withRequestLimits(a.cfg.requestTimeout, a.resolver.Middleware(a.sessions.Middleware(api))))
+	tenantSide.Handle("GET /ws/notifications", a.resolver.Middleware(a.metrics.Middleware(a.sessions.Middleware(a.limiter.Middleware(a.authed(a.notificationsSocket))))))
+	tenantSide.Handle("/", withRequestLimits(a.cfg.requestTimeout, a.resolver.Middleware(a.metrics.Middleware(a.sessions.Middleware(a.limiter.Middleware(a.withUnits(api)))))))
 
 	platformSide := withRequestLimits(a.cfg.requestTimeout, a.operatorRoutes())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.misdirected(r) { // SNI and Host served for different tenants (tls.go)
+			writeError(w, http.StatusMisdirectedRequest, "misdirected request")
+			return
+		}
 		switch r.URL.Path {
 		case "/healthz":
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -340,6 +376,10 @@ func (a *app) routes() http.Handler {
 			return
 		}
 		if host, err := resolve.Normalize(r.Host); err == nil && host == a.cfg.platformHost {
+			if r.URL.Path == "/metrics" {
+				a.serveMetricsOnPlatform(w, r)
+				return
+			}
 			platformSide.ServeHTTP(w, r)
 			return
 		}

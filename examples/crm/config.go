@@ -42,6 +42,10 @@ type config struct {
 	readTimeout, readHeaderTimeout, requestTimeout time.Duration
 
 	pools poolConfig
+
+	metricsAddr        string    // -metrics-addr: a separate /metrics listener (telemetry.go)
+	plans, defaultPlan string    // -plans, -default-plan (limits.go)
+	tls                tlsConfig // HTTPS: -tls, or a proxy's -tls-ask-addr (tls.go)
 }
 
 // poolConfig sizes the connection pools. Requests beyond the pool's size
@@ -72,6 +76,9 @@ func parseFlags(name string, args []string, stderr io.Writer) (config, []string,
 	fs.StringVar(&c.proxies, "trusted-proxies", envOr("CRM_TRUSTED_PROXIES", ""), "comma-separated CIDRs whose X-Forwarded-Host/Forwarded are trusted (env CRM_TRUSTED_PROXIES)")
 	fs.StringVar(&c.accel, "accel-redirect", envOr("CRM_ACCEL_REDIRECT", ""), "serve downloads through nginx: X-Accel-Redirect to this internal location, such as /protected/media/ (env CRM_ACCEL_REDIRECT; see nginx.conf)")
 	fs.StringVar(&c.trustedOrigins, "trusted-origins", envOr("CRM_TRUSTED_ORIGINS", ""), "comma-separated origins (https://app.example.com) allowed to send cookie-authenticated writes (env CRM_TRUSTED_ORIGINS)")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", envOr("CRM_METRICS_ADDR", ""), "also serve /metrics, without the operator token, on this address (env CRM_METRICS_ADDR; default only on the platform host, with the token)")
+	fs.StringVar(&c.plans, "plans", envOr("CRM_PLANS", "acme=pro,globex=free"), "tenant plans as slug=plan, plans free, pro, unlimited (env CRM_PLANS)")
+	fs.StringVar(&c.defaultPlan, "default-plan", envOr("CRM_DEFAULT_PLAN", "unlimited"), "plan of tenants not in -plans (env CRM_DEFAULT_PLAN)")
 	cost, _ := strconv.Atoi(envOr("CRM_BCRYPT_COST", "10"))
 	fs.IntVar(&c.bcryptCost, "bcrypt-cost", cost, "bcrypt cost of password hashes (env CRM_BCRYPT_COST)")
 	var envErr error
@@ -110,6 +117,9 @@ func parseFlags(name string, args []string, stderr io.Writer) (config, []string,
 		"most Redis connections (env CRM_REDIS_POOL_SIZE)")
 	fs.DurationVar(&p.redisPoolTimeout, "redis-pool-timeout", envDur("CRM_REDIS_POOL_TIMEOUT", 2*time.Second),
 		"longest wait for a free Redis connection (env CRM_REDIS_POOL_TIMEOUT)")
+	if err := tlsFlags(fs, &c.tls); err != nil {
+		envErr = errors.Join(envErr, err)
+	}
 	if envErr != nil {
 		return c, nil, envErr
 	}

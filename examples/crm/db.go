@@ -53,6 +53,7 @@ type data struct {
 	dialect sqlscope.Dialect
 	filter  *sqlscope.Filter
 	rls     *sqlscope.RLS // nil in SQLite mode
+	units   *sqlscope.Units
 }
 
 // newData migrates the database (see migrate) and, on PostgreSQL, scopes
@@ -75,6 +76,9 @@ func newData(ctx context.Context, db, admin *sql.DB, d sqlscope.Dialect) (*data,
 			return nil, err
 		}
 	}
+	if x.units, err = newUnits(x); err != nil {
+		return nil, err
+	}
 	return x, nil
 }
 
@@ -95,10 +99,14 @@ func (x *data) migrate(ctx context.Context) error {
 }
 
 // tx runs fn with a filter bound to one transaction scoped to the context
-// tenant.
+// tenant: the request's unit of work (withUnits) if it has one, else a
+// transaction of its own.
 func (x *data) tx(ctx context.Context, fn func(f *sqlscope.Filter) error) error {
 	if _, err := tenant.IDFromContext(ctx); err != nil {
 		return err
+	}
+	if u, ok := sqlscope.UnitFromContext(ctx); ok {
+		return fn(x.filter.On(u))
 	}
 	if x.rls != nil {
 		return x.rls.Tx(ctx, func(tx *sql.Tx) error { return fn(x.filter.On(tx)) })
@@ -122,7 +130,14 @@ func (x *data) q(query string) string { return sqlscope.Rebind(x.dialect, query)
 // unscoped through the platform handle and never returns data.
 func (x *data) probeOwner(ctx context.Context, table string, id int64) string {
 	var owner string
-	err := x.admin.QueryRowContext(ctx, x.q(`SELECT tenant_id FROM `+table+` WHERE id = ?`), id).Scan(&owner)
+	var q sqlscope.Querier = x.admin
+	if u, ok := sqlscope.UnitFromContext(ctx); ok && x.rls == nil {
+		// SQLite: the admin handle is the application's pool, from which
+		// the request's unit already holds a connection; a second one per
+		// request would let concurrent probes exhaust the pool.
+		q = u
+	}
+	err := q.QueryRowContext(ctx, x.q(`SELECT tenant_id FROM `+table+` WHERE id = ?`), id).Scan(&owner)
 	if err != nil {
 		return ""
 	}

@@ -154,6 +154,10 @@ func (a *app) uploadDocument(w http.ResponseWriter, r *http.Request) {
 // first), 400 for a refused content type or a malformed body, else as
 // respond does. field names the form field, or "" for the body.
 func (a *app) uploadFailed(w http.ResponseWriter, r *http.Request, field string, err error) {
+	if errors.Is(err, blobstore.ErrQuota) {
+		writeError(w, http.StatusRequestEntityTooLarge, "storage quota of the tenant's plan exceeded; delete files or upgrade the plan")
+		return
+	}
 	if errors.Is(err, blobstore.ErrTooLarge) || tooLarge(err) {
 		msg := "body too large"
 		if field != "" {
@@ -174,7 +178,12 @@ func (a *app) uploadFailed(w http.ResponseWriter, r *http.Request, field string,
 }
 
 func (a *app) listDocuments(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+	docs, err := a.documents(r.Context())
+	a.respond(w, r, http.StatusOK, map[string]any{"results": docs}, err)
+}
+
+// documents lists the context tenant's documents.
+func (a *app) documents(ctx context.Context) ([]document, error) {
 	docs := []document{}
 	err := a.data.tx(ctx, func(f *sqlscope.Filter) error {
 		rows, err := f.Query(ctx, `SELECT id, name, size, content_type, created_at FROM documents WHERE tenant_id = {tenant} ORDER BY id`)
@@ -193,7 +202,7 @@ func (a *app) listDocuments(w http.ResponseWriter, r *http.Request) {
 		}
 		return rows.Err()
 	})
-	a.respond(w, r, http.StatusOK, map[string]any{"results": docs}, err)
+	return docs, err
 }
 
 type applicant struct {
@@ -323,7 +332,12 @@ func readApplicantForm(ctx context.Context, mr *multipart.Reader, b *blobstore.B
 }
 
 func (a *app) listApplicants(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+	out, err := a.applicants(r.Context())
+	a.respond(w, r, http.StatusOK, map[string]any{"results": out}, err)
+}
+
+// applicants lists the context tenant's applicants.
+func (a *app) applicants(ctx context.Context) ([]applicant, error) {
 	out := []applicant{}
 	err := a.data.tx(ctx, func(f *sqlscope.Filter) error {
 		rows, err := f.Query(ctx, `SELECT id, name, photo_key, created_at FROM applicants WHERE tenant_id = {tenant} ORDER BY id`)
@@ -344,5 +358,5 @@ func (a *app) listApplicants(w http.ResponseWriter, r *http.Request) {
 		}
 		return rows.Err()
 	})
-	a.respond(w, r, http.StatusOK, map[string]any{"results": out}, err)
+	return out, err
 }

@@ -52,14 +52,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer a.close()
+	if err := a.startJobs(ctx); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
+		return err
+	}
+	if ln, err = a.serveTLS(ln); err != nil { // -tls, -tls-ask-addr
 		return err
 	}
 	printBanner(stdout, ln.Addr().String(), cfg)
 	srv := newHTTPServer(cfg, a.routes(), log)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if err := a.serveMetrics(ctx); err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("crm listening", "addr", ln.Addr().String(), "base_domain", cfg.baseDomain, "database", redactDSN(cfg.db))
@@ -101,6 +110,7 @@ func printBanner(w io.Writer, addr string, cfg config) {
   acme    http://acme.%[1]s:%[2]s/api/tenant-branding/   (custom domain crm.acme.test)
   globex  http://globex.%[1]s:%[2]s/api/tenant-branding/
   users   admin@acme.test / %[4]s, admin@globex.test / %[4]s
+  web     open http://acme.%[1]s:%[2]s/ or http://globex.%[1]s:%[2]s/ in a browser
   try     curl -H 'Host: crm.acme.test' http://%[3]s/api/tenant-branding/
   operator API on http://%[5]s:%[2]s/admin/api/ with 'Authorization: Bearer %[6]s'
 `, cfg.baseDomain, port, addr, demoPassword, cfg.platformHost, cfg.operator)

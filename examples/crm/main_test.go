@@ -38,7 +38,9 @@ type server struct {
 func newServer(t testing.TB, mode string, extra ...string) *server {
 	t.Helper()
 	dir := t.TempDir()
-	args := []string{"-data", dir, "-operator-token", "op-secret", "-bcrypt-cost", "4"}
+	// No plans: the demo tenants' rate limits would refuse these tests'
+	// bursts; limits_test.go sets -plans itself (the last flag wins).
+	args := []string{"-data", dir, "-operator-token", "op-secret", "-bcrypt-cost", "4", "-plans="}
 	if mode == "postgres" {
 		adminURL, admin := testenv.PostgresDB(t)
 		role, roleURL := testenv.PostgresRole(t, admin, adminURL)

@@ -63,7 +63,15 @@ func (a *app) operatorRoutes() http.Handler {
 			a.respond(w, r, 0, nil, err)
 			return
 		}
-		d, err := a.putDomain(r.Context(), r.PathValue("slug"), body.Host, tenant.DomainStatus(body.Status))
+		st := tenant.DomainStatus(body.Status)
+		if st == tenant.DomainVerified || st == tenant.DomainActive {
+			// Only proven DNS makes a domain serve (and get a
+			// certificate): 'crm domain verify'. A re-added domain is
+			// pending again.
+			a.respond(w, r, 0, nil, badRequest{`field "status": a domain is verified only by its DNS (crm domain verify)`})
+			return
+		}
+		d, err := a.putDomain(r.Context(), r.PathValue("slug"), body.Host, st)
 		a.respond(w, r, http.StatusCreated, d, err)
 	})
 	// Write-only: integration keys are set here and used by the server,
@@ -85,6 +93,7 @@ func (a *app) operatorRoutes() http.Handler {
 		}
 		a.respond(w, r, http.StatusOK, map[string]any{"provider": r.PathValue("provider"), "version": v}, err)
 	})
+	a.jobRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeError(w, http.StatusNotFound, "not found") })
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.URL.Path, "/admin/api/") {
@@ -126,7 +135,7 @@ func (a *app) createTenant(ctx context.Context, slug, name string, b tenant.Bran
 		return t, err
 	}
 	if a.resolver != nil {
-		a.resolver.InvalidateTenant(t.ID)
+		a.spread(a.resolver.InvalidateTenant(t.ID))
 	}
 	return t, nil
 }
@@ -141,7 +150,7 @@ func (a *app) setStatus(ctx context.Context, slug string, st tenant.Status) (ten
 		return t, err
 	}
 	if a.resolver != nil {
-		a.resolver.InvalidateTenant(t.ID)
+		a.spread(a.resolver.InvalidateTenant(t.ID))
 	}
 	return t, nil
 }
@@ -172,7 +181,7 @@ func (a *app) putDomain(ctx context.Context, slug, host string, st tenant.Domain
 		return d, err
 	}
 	if a.resolver != nil {
-		a.resolver.InvalidateHost(h)
+		a.spread(a.resolver.InvalidateHost(h))
 	}
 	return d, nil
 }

@@ -97,6 +97,12 @@ func (rs *resource) decodeBody(w http.ResponseWriter, r *http.Request, create bo
 		}
 		out[key] = v
 	}
+	return rs.complete(out, create)
+}
+
+// complete checks parsed fields for a create, filling defaults and
+// refusing a missing required field, or for an update, refusing none.
+func (rs *resource) complete(out map[string]any, create bool) (map[string]any, error) {
 	if create {
 		for _, f := range rs.fields {
 			if _, ok := out[f.name]; ok {
@@ -266,7 +272,7 @@ func (a *app) create(ctx context.Context, rs *resource, vals map[string]any) (ma
 	}
 	a.changed(ctx)
 	if rs.after != nil {
-		rs.after(ctx, a, item)
+		afterCommit(ctx, func() { rs.after(ctx, a, item) })
 	}
 	return item, nil
 }
@@ -331,11 +337,15 @@ func (a *app) notFound(ctx context.Context, rs *resource, id int64) error {
 	return errNotFound
 }
 
-// changed drops the tenant's cached dashboards.
+// changed drops the tenant's cached dashboards once the change is
+// committed, so that no request refills them with the data before it.
 func (a *app) changed(ctx context.Context) {
-	if err := a.keyspace.Invalidate(ctx); err != nil {
-		a.log.WarnContext(ctx, "cache invalidation failed", "err", err)
-	}
+	afterCommit(ctx, func() {
+		if err := a.keyspace.Invalidate(ctx); err != nil {
+			a.log.WarnContext(ctx, "cache invalidation failed", "err", err)
+		}
+		a.enqueuePrecompute(ctx)
+	})
 }
 
 func (a *app) resourceRoutes(mux *http.ServeMux, path string, rs *resource) {

@@ -3,14 +3,16 @@ package pgxscope_test
 import (
 	"context"
 	"net/url"
+	"os"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantwall/tenantwall/internal/testenv"
-
 	"github.com/tenantwall/tenantwall/sqlscope"
 )
 
@@ -99,68 +101,81 @@ func BenchmarkPointSelect(b *testing.B) {
 			i++
 		}
 	}
-	b.Run("mode=a-autocommit", func(b *testing.B) {
-		run(b, func(id int64) error {
-			return f.pool.QueryRow(bg, `SELECT name FROM bench_plain WHERE tenant_id = $1 AND id = $2`, tid, id).Scan(&name)
-		})
-	})
-	b.Run("mode=b-plain-batch", func(b *testing.B) {
-		run(b, func(id int64) error {
-			batch := &pgx.Batch{}
-			batch.BeginTx(pgx.TxOptions{})
-			batch.Queue(`SELECT name FROM bench_plain WHERE id = $1`, id).QueryRow(func(r pgx.Row) error { return r.Scan(&name) })
-			batch.Queue(`commit`)
-			br := f.pool.SendBatch(bg, batch)
-			err := br.Close()
-			// The batch committed; Rollback only hands the connection
-			// back to the pool (it answers ErrTxClosed).
-			_ = br.Tx().Rollback(bg)
-			return err
-		})
-	})
-	b.Run("mode=scoped-batch", func(b *testing.B) {
-		run(b, func(id int64) error {
-			batch := &pgx.Batch{}
-			batch.Queue(`SELECT name FROM bench_rls WHERE id = $1`, id)
-			br := f.scope.SendBatch(ctx, f.pool, batch)
-			if err := br.QueryRow().Scan(&name); err != nil {
-				br.Close()
-				return err
-			}
-			return br.Close()
-		})
-	})
-	b.Run("mode=b-plain-tx", func(b *testing.B) {
-		run(b, func(id int64) error {
-			return pgx.BeginFunc(bg, f.pool, func(tx pgx.Tx) error {
-				return tx.QueryRow(bg, `SELECT name FROM bench_plain WHERE id = $1`, id).Scan(&name)
+	// The order of the modes rotates from one process to the next, so that
+	// no mode always runs first or right after its baseline in a series of
+	// processes (drift over a process's life would fall on one side).
+	modes := []struct {
+		name string
+		fn   func(b *testing.B)
+	}{
+		{"mode=a-autocommit", func(b *testing.B) {
+			run(b, func(id int64) error {
+				return f.pool.QueryRow(bg, `SELECT name FROM bench_plain WHERE tenant_id = $1 AND id = $2`, tid, id).Scan(&name)
 			})
-		})
-	})
-	b.Run("mode=b-batch-tx", func(b *testing.B) {
-		run(b, func(id int64) error {
-			batch := &pgx.Batch{}
-			batch.BeginTx(pgx.TxOptions{})
-			br := f.pool.SendBatch(bg, batch)
-			tx := br.Tx()
-			if err := br.Close(); err != nil {
-				_ = tx.Rollback(bg)
+		}},
+		{"mode=b-plain-batch", func(b *testing.B) {
+			run(b, func(id int64) error {
+				batch := &pgx.Batch{}
+				batch.BeginTx(pgx.TxOptions{})
+				batch.Queue(`SELECT name FROM bench_plain WHERE id = $1`, id).QueryRow(func(r pgx.Row) error { return r.Scan(&name) })
+				batch.Queue(`commit`)
+				br := f.pool.SendBatch(bg, batch)
+				err := br.Close()
+				// The batch committed; Rollback only hands the connection
+				// back to the pool (it answers ErrTxClosed).
+				_ = br.Tx().Rollback(bg)
 				return err
-			}
-			if err := tx.QueryRow(bg, `SELECT name FROM bench_plain WHERE id = $1`, id).Scan(&name); err != nil {
-				_ = tx.Rollback(bg)
-				return err
-			}
-			return tx.Commit(bg)
-		})
-	})
-	b.Run("mode=scoped-tx", func(b *testing.B) {
-		run(b, func(id int64) error {
-			return f.scope.Tx(ctx, f.pool, func(tx pgx.Tx) error {
-				return tx.QueryRow(ctx, `SELECT name FROM bench_rls WHERE id = $1`, id).Scan(&name)
 			})
-		})
-	})
+		}},
+		{"mode=scoped-batch", func(b *testing.B) {
+			run(b, func(id int64) error {
+				batch := &pgx.Batch{}
+				batch.Queue(`SELECT name FROM bench_rls WHERE id = $1`, id)
+				br := f.scope.SendBatch(ctx, f.pool, batch)
+				if err := br.QueryRow().Scan(&name); err != nil {
+					br.Close()
+					return err
+				}
+				return br.Close()
+			})
+		}},
+		{"mode=b-plain-tx", func(b *testing.B) {
+			run(b, func(id int64) error {
+				return pgx.BeginFunc(bg, f.pool, func(tx pgx.Tx) error {
+					return tx.QueryRow(bg, `SELECT name FROM bench_plain WHERE id = $1`, id).Scan(&name)
+				})
+			})
+		}},
+		{"mode=b-batch-tx", func(b *testing.B) {
+			run(b, func(id int64) error {
+				batch := &pgx.Batch{}
+				batch.BeginTx(pgx.TxOptions{})
+				br := f.pool.SendBatch(bg, batch)
+				tx := br.Tx()
+				if err := br.Close(); err != nil {
+					_ = tx.Rollback(bg)
+					return err
+				}
+				if err := tx.QueryRow(bg, `SELECT name FROM bench_plain WHERE id = $1`, id).Scan(&name); err != nil {
+					_ = tx.Rollback(bg)
+					return err
+				}
+				return tx.Commit(bg)
+			})
+		}},
+		{"mode=scoped-tx", func(b *testing.B) {
+			run(b, func(id int64) error {
+				return f.scope.Tx(ctx, f.pool, func(tx pgx.Tx) error {
+					return tx.QueryRow(ctx, `SELECT name FROM bench_rls WHERE id = $1`, id).Scan(&name)
+				})
+			})
+		}},
+	}
+	first := os.Getpid() % len(modes)
+	for k := range modes {
+		m := modes[(first+k)%len(modes)]
+		b.Run(m.name, m.fn)
+	}
 }
 
 // BenchmarkScanGuard counts tenant A's 1,000 rows of the 100,000 with a
@@ -208,6 +223,96 @@ func BenchmarkScanGuard(b *testing.B) {
 	b.Run("policy=none", func(b *testing.B) { count(b, `SELECT count(*) FROM bench_plain WHERE tenant_id = $1`, f.a.ID) })
 	b.Run("policy=subselect", func(b *testing.B) { count(b, `SELECT count(*) FROM bench_rls`) })
 	b.Run("policy=inline", func(b *testing.B) { count(b, `SELECT count(*) FROM bench_inline`) })
+}
+
+// BenchmarkScopedBatchPaired measures the scoped batch against the
+// unscoped batches sent the same way, interleaved operation by operation
+// on one pooled connection: every iteration runs each mode once, in an
+// order that rotates from one iteration to the next, so that no mode
+// always follows another and the load of a shared machine falls on every
+// mode alike. It reports each mode's median time per operation (medians:
+// a stall of the machine lands in one sample, not in a mean) and the
+// throughput ratios of the scoped batch, which benchstat then compares
+// across processes:
+//
+//	implicit      SELECT … WHERE id = $1 alone in a batch (one implicit transaction), no RLS
+//	plain-batch   BEGIN; SELECT … WHERE id = $1; COMMIT in one batch, no RLS
+//	scoped-batch  pgxscope.SendBatch: set_config + the same SELECT under RLS, one implicit transaction
+//	from-batch    as scoped-batch with the earlier set_config statement, "select from set_config(…)"
+//	set-plain     set_config + the SELECT on the table without RLS: what the setting costs alone
+func BenchmarkScopedBatchPaired(b *testing.B) {
+	f := newFixture(b, 1)
+	benchTables(b, f)
+	bg := context.Background()
+	var name string
+	scan := func(r pgx.Row) error { return r.Scan(&name) }
+	const sel = `SELECT name FROM bench_plain WHERE id = $1`
+	const selRLS = `SELECT name FROM bench_rls WHERE id = $1`
+	modes := []struct {
+		name string
+		op   func(id int64) error
+	}{
+		{"implicit", func(id int64) error {
+			batch := &pgx.Batch{}
+			batch.Queue(sel, id).QueryRow(scan)
+			return f.pool.SendBatch(bg, batch).Close()
+		}},
+		{"plain-batch", func(id int64) error {
+			batch := &pgx.Batch{}
+			batch.Queue(`begin`)
+			batch.Queue(sel, id).QueryRow(scan)
+			batch.Queue(`commit`)
+			return f.pool.SendBatch(bg, batch).Close()
+		}},
+		{"scoped-batch", func(id int64) error {
+			batch := &pgx.Batch{}
+			batch.Queue(selRLS, id).QueryRow(scan)
+			return f.scope.SendBatch(f.ctxA, f.pool, batch).Close()
+		}},
+		{"set-plain", func(id int64) error {
+			batch := &pgx.Batch{}
+			batch.Queue(`select set_config($1, $2, true)`, sqlscope.DefaultSetting, f.a.ID)
+			batch.Queue(sel, id).QueryRow(scan)
+			return f.pool.SendBatch(bg, batch).Close()
+		}},
+		{"from-batch", func(id int64) error {
+			batch := &pgx.Batch{}
+			batch.Queue(`select from set_config($1, $2, true)`, sqlscope.DefaultSetting, f.a.ID)
+			batch.Queue(selRLS, id).QueryRow(scan)
+			return f.pool.SendBatch(bg, batch).Close()
+		}},
+	}
+	for _, m := range modes {
+		for range 50 { // warm statement caches
+			if err := m.op(1); err != nil {
+				b.Fatal(m.name, err)
+			}
+		}
+	}
+	b.ReportAllocs()
+	samples := make([][]time.Duration, len(modes))
+	var i int
+	for b.Loop() {
+		for k := range modes {
+			j := (k + i) % len(modes)
+			t0 := time.Now()
+			if err := modes[j].op(int64(i % 1000)); err != nil {
+				b.Fatal(modes[j].name, err)
+			}
+			samples[j] = append(samples[j], time.Since(t0))
+		}
+		i++
+	}
+	med := make(map[string]float64, len(modes))
+	for j, m := range modes {
+		slices.Sort(samples[j])
+		med[m.name] = float64(samples[j][len(samples[j])/2].Nanoseconds())
+		b.ReportMetric(med[m.name], m.name+"-ns/op")
+	}
+	b.ReportMetric(med["plain-batch"]/med["scoped-batch"], "scoped/plain-batch")
+	b.ReportMetric(med["implicit"]/med["scoped-batch"], "scoped/implicit")
+	b.ReportMetric(med["plain-batch"]/med["from-batch"], "from/plain-batch")
+	b.ReportMetric(med["plain-batch"]/med["set-plain"], "set-plain/plain-batch")
 }
 
 // BenchmarkPointSelectPgBouncer compares scoped point selects on the same

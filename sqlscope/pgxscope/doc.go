@@ -13,6 +13,27 @@
 //     queued first; the batch runs in one implicit transaction (one Sync),
 //     so the setting holds for exactly that batch.
 //
+// The tenant is set by "select set_config($1, $2, true)": the setting name
+// and the tenant ID are bound parameters, and the setting ends with the
+// transaction (the batch's implicit one, or Tx's). Written as a select
+// list it is the cheapest statement that binds them (BENCHMARKS.md).
+//
+// Units gives each HTTP request one unit of work on a pgx pool:
+// Units.Middleware puts a Unit in the request's context whose first
+// statement begins a transaction with BEGIN and set_config in one round
+// trip; the authentication lookup and the handler's queries then share
+// it, and it commits before the response status is sent (a write that
+// fails to commit is answered 500, never 2xx; an error status or a panic
+// rolls back), with sqlscope.Units' rule and errors
+// (sqlscope.ErrUnitTenant, sqlscope.ErrUnitEnded, tenant.ErrNoTenant).
+//
+// For one unit of work per HTTP request on database/sql, Stdlib is
+// sqlscope.Units' ConnBeginner for pgx's database/sql driver: each
+// request's transaction begins with BEGIN and set_config in one round
+// trip, where database/sql needs two:
+//
+//	units, err := sqlscope.NewUnits(db, sqlscope.WithRLS(rls), sqlscope.WithConnBeginner(pgxscope.Stdlib{}))
+//
 // Scope.SchemaTx is the schema-per-tenant counterpart of Tx: search_path
 // is the schema of the context tenant's ID (sqlscope.Schemas), never of
 // its slug.

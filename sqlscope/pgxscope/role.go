@@ -31,7 +31,8 @@ func WithPrivilegedRole(reason string) Option {
 	}
 }
 
-// WithAuditor sets where WithPrivilegedRole's reason is reported (default
+// WithAuditor sets where WithPrivilegedRole's reason and a Unit used under
+// another tenant are reported (default
 // tenant.DefaultAuditor).
 func WithAuditor(a tenant.Auditor) Option {
 	return func(s *options) error { s.auditor = tenant.OrDefault(a); return nil }

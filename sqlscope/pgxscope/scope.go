@@ -14,8 +14,15 @@ import (
 	"github.com/tenantwall/tenantwall/tenant"
 )
 
-// setConfigSQL returns no column: the client decodes nothing for it.
-const setConfigSQL = `select from set_config($1, $2, true)`
+// setConfigSQL sets the tenant for the rest of the transaction. Written
+// as a plain select list, it is a Result node with one text column: the
+// cheapest statement that binds the value as a parameter. The earlier
+// "select from set_config(…)" ran a function scan (a tuplestore per call)
+// and, returning no column, made pgx send a Describe with every Bind. In
+// BenchmarkScopedBatchPaired set_config and a select cost what BEGIN, the
+// select and COMMIT cost (0.995×); the scoped batch's remaining gap is the
+// policy (BENCHMARKS.md).
+const setConfigSQL = `select set_config($1, $2, true)`
 
 // Scope holds the setting name, and remembers which pools and
 // connections passed the role check (see New). The zero value is not

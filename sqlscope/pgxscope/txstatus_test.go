@@ -135,6 +135,7 @@ func TestSendBatchTransactionStatus(t *testing.T) {
 		{name: "a COMMIT then a BEGIN", sql: []string{`COMMIT`, `BEGIN`}, want: open},
 		{name: "two statements in one string, the second a BEGIN", sql: []string{`SELECT 1; BEGIN`}, want: multi},
 		{name: "a failing statement", sql: []string{`SELECT 1/0`}, want: fails},
+		{name: "a failing statement mid-pipeline", sql: []string{`SELECT count(*) FROM leads`, `SELECT 1/0`, `SELECT count(*) FROM leads`}, want: fails},
 		{name: "a failing statement before a BEGIN", sql: []string{`SELECT 1/0`, `BEGIN`}, want: fails},
 		{name: "a SAVEPOINT outside a transaction", sql: []string{`SAVEPOINT s`}, want: fails},
 		{name: "a COMMIT then a read of the tenant table", sql: []string{`COMMIT`, `SELECT count(*) FROM leads`}, want: fails},

@@ -2,7 +2,7 @@
 // bearer-token clients of several tenants and checks that every answer
 // belongs to the client's tenant. Start the server, then run for example
 //
-//	go run ./examples/crm -addr 127.0.0.1:18080 -data "$(mktemp -d)"
+//	go run ./examples/crm -addr 127.0.0.1:18080 -data "$(mktemp -d)" -plans=
 //	go run ./examples/crm/loadtest -url http://127.0.0.1:18080 -clients 32 -duration 15s
 //
 // At setup each tenant (by default the demo tenants acme and globex) gets a

@@ -1,0 +1,100 @@
+package jobs_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/tenantwall/tenantwall/jobs"
+	"github.com/tenantwall/tenantwall/tenant"
+)
+
+// digestArgs is a tenant job: its args say nothing about the tenant.
+type digestArgs struct {
+	Subject string `json:"subject"`
+}
+
+func (digestArgs) Kind() string { return "digest" }
+
+type digestWorker struct {
+	river.WorkerDefaults[digestArgs]
+	done chan string
+}
+
+func (w *digestWorker) Work(ctx context.Context, job *river.Job[digestArgs]) error {
+	t, ok := tenant.FromContext(ctx) // put there by the envelope
+	if !ok {
+		return tenant.ErrNoTenant
+	}
+	w.done <- job.Args.Subject + " for " + t.Slug
+	return nil
+}
+
+// Example runs a tenant job on River's SQLite driver: the job is inserted
+// from a tenant's context and worked with that tenant in its context.
+func Example() {
+	dir, err := os.MkdirTemp("", "jobs-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	db, err := sql.Open("sqlite", filepath.Join(dir, "jobs.db")+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	ctx := context.Background()
+	migrator, err := rivermigrate.New(riversqlite.New(db), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		log.Fatal(err)
+	}
+
+	store := tenant.NewMemStore()
+	acme := tenant.Tenant{ID: tenant.NewID(), Slug: "acme", Name: "Acme", Status: tenant.StatusActive}
+	if err := store.Create(ctx, acme); err != nil {
+		log.Fatal(err)
+	}
+	env, err := jobs.New(store)
+	if err != nil {
+		log.Fatal(err)
+	}
+	worker := &digestWorker{done: make(chan string, 1)}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, worker)
+	client, err := river.NewClient(riversqlite.New(db), &river.Config{
+		Middleware: []rivertype.Middleware{env},
+		Queues:     map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}},
+		Workers:    workers,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := client.Start(ctx); err != nil {
+		log.Fatal(err)
+	}
+	defer client.Stop(ctx)
+
+	_, err = client.Insert(ctx, digestArgs{Subject: "daily digest"}, nil)
+	fmt.Println("without a tenant:", errors.Is(err, tenant.ErrNoTenant))
+
+	if _, err := client.Insert(tenant.NewContext(ctx, acme), digestArgs{Subject: "daily digest"}, nil); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("worked:", <-worker.done)
+	// Output:
+	// without a tenant: true
+	// worked: daily digest for acme
+}

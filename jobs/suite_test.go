@@ -1,0 +1,240 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenantwall/tenantwall/jobs"
+	"github.com/tenantwall/tenantwall/tenant"
+)
+
+// The envelope's behaviour, run against each engine by its own Test
+// function (SQLite here, PostgreSQL in postgres_test.go).
+
+// testInterleavedIsolation inserts jobs of several tenants interleaved,
+// each in the transaction that writes the tenant's data, and works them on
+// one client with four workers: every job must see its own tenant in its
+// context and exactly its own tenant's rows, and nothing of another job.
+func testInterleavedIsolation[TTx any](t *testing.T, b *bed[TTx]) {
+	ctx := context.Background()
+	tenants := addTenants(t, b.store, "acme", "globex", "initech", "umbrella")
+	want := map[string][]string{}
+	for _, tt := range tenants {
+		tctx := tenant.NewContext(ctx, tt)
+		for i := range 3 {
+			body := fmt.Sprintf("%s-%d", tt.Slug, i)
+			require.NoError(t, b.tx(tctx, func(tx TTx) error { return b.addNote(tctx, tx, body) }))
+			want[tt.ID] = append(want[tt.ID], body)
+		}
+	}
+	const rounds = 10
+	for i := range rounds {
+		for _, tt := range tenants {
+			tctx := tenant.NewContext(ctx, tt)
+			require.NoError(t, b.tx(tctx, func(tx TTx) error {
+				_, err := b.client.InsertTx(tctx, tx, probeArgs{Want: tt.ID, N: i}, nil)
+				return err
+			}))
+		}
+	}
+	n := rounds * len(tenants)
+	for _, ev := range b.wait(t, n) {
+		assert.Equal(t, river.EventKindJobCompleted, ev.Kind, "job %d", ev.Job.ID)
+	}
+	perTenant := map[string]int{}
+	for range n {
+		s := <-b.probes
+		require.NoError(t, s.Err, "job %d", s.JobID)
+		assert.Equal(t, s.Want, s.Got, "job %d ran with another tenant than it was inserted for", s.JobID)
+		assert.Equal(t, want[s.Want], s.Rows, "job %d of %s saw other rows than its tenant's", s.JobID, s.Want)
+		assert.Empty(t, s.Leftover, "job %d found a tenant setting outside its transaction", s.JobID)
+		perTenant[s.Got]++
+	}
+	for _, tt := range tenants {
+		assert.Equal(t, rounds, perTenant[tt.ID], "jobs run for %s", tt.Slug)
+	}
+}
+
+// testInsertWithoutTenant: no tenant in the inserting context, nothing
+// inserted, and the transaction with the data rolls back with it.
+func testInsertWithoutTenant[TTx any](t *testing.T, b *bed[TTx]) {
+	ctx := context.Background()
+	_, err := b.client.Insert(ctx, probeArgs{}, nil)
+	assert.ErrorIs(t, err, tenant.ErrNoTenant)
+
+	_, err = b.client.InsertMany(ctx, []river.InsertManyParams{{Args: probeArgs{}}, {Args: probeArgs{N: 1}}})
+	assert.ErrorIs(t, err, tenant.ErrNoTenant)
+
+	// A platform context is not a tenant.
+	pctx, err := tenant.WithPlatformScope(ctx, "test")
+	require.NoError(t, err)
+	_, err = b.client.Insert(pctx, probeArgs{}, nil)
+	assert.ErrorIs(t, err, tenant.ErrNoTenant)
+
+	jobsNow, err := b.client.JobList(ctx, river.NewJobListParams())
+	require.NoError(t, err)
+	assert.Empty(t, jobsNow.Jobs, "a job without a tenant was inserted")
+}
+
+// testJobExistsOnlyWithItsData: the job is inserted in the transaction of
+// the tenant's data; a rollback removes both, a commit keeps both.
+func testJobExistsOnlyWithItsData[TTx any](t *testing.T, b *bed[TTx]) {
+	ctx := context.Background()
+	acme := addTenants(t, b.store, "acme")[0]
+	actx := tenant.NewContext(ctx, acme)
+	boom := errors.New("boom")
+	err := b.tx(actx, func(tx TTx) error {
+		require.NoError(t, b.addNote(actx, tx, "rolled back"))
+		_, err := b.client.InsertTx(actx, tx, probeArgs{Want: acme.ID}, nil)
+		require.NoError(t, err)
+		return boom
+	})
+	require.ErrorIs(t, err, boom)
+	assert.Equal(t, 0, b.countNotes(t))
+	list, err := b.client.JobList(ctx, river.NewJobListParams())
+	require.NoError(t, err)
+	assert.Empty(t, list.Jobs, "the job outlived the rolled back data")
+
+	var id int64
+	require.NoError(t, b.tx(actx, func(tx TTx) error {
+		if err := b.addNote(actx, tx, "kept"); err != nil {
+			return err
+		}
+		res, err := b.client.InsertTx(actx, tx, probeArgs{Want: acme.ID}, nil)
+		if err == nil {
+			id = res.Job.ID
+			var md map[string]any
+			require.NoError(t, jsonUnmarshal(res.Job.Metadata, &md))
+			assert.Equal(t, acme.ID, md[jobs.MetadataKey])
+		}
+		return err
+	}))
+	ev := b.wait(t, 1)[0]
+	assert.Equal(t, id, ev.Job.ID)
+	assert.Equal(t, river.EventKindJobCompleted, ev.Kind)
+	s := <-b.probes
+	assert.Equal(t, acme.ID, s.Got)
+	assert.Equal(t, []string{"kept"}, s.Rows)
+}
+
+// testJobWithoutValidTenantNeverRuns inserts jobs around the envelope
+// (the raw client) with no tenant, a tenant that does not exist, and
+// values that are not tenants: each is cancelled and its work never runs.
+func testJobWithoutValidTenantNeverRuns[TTx any](t *testing.T, b *bed[TTx]) {
+	ctx := context.Background()
+	acme := addTenants(t, b.store, "acme")[0]
+	cases := []struct {
+		name     string
+		metadata string
+	}{
+		{"no metadata", ``},
+		{"no tenant key", `{"other":"x"}`},
+		{"a tenant that does not exist", `{"` + jobs.MetadataKey + `":"` + tenant.NewID() + `"}`},
+		{"an ID in another case", `{"` + jobs.MetadataKey + `":"` + upper(acme.ID) + `"}`},
+		{"the key in another case", `{"TENANTWALL_TENANT":"` + acme.ID + `"}`},
+		{"a number", `{"` + jobs.MetadataKey + `":42}`},
+		{"an object", `{"` + jobs.MetadataKey + `":{"id":"` + acme.ID + `"}}`},
+		{"an empty ID", `{"` + jobs.MetadataKey + `":""}`},
+		{"a slug", `{"` + jobs.MetadataKey + `":"acme"}`},
+	}
+	for _, c := range cases {
+		_, err := b.raw.Insert(ctx, probeArgs{Want: c.name}, &river.InsertOpts{Metadata: []byte(c.metadata)})
+		require.NoError(t, err, c.name)
+	}
+	for _, ev := range b.wait(t, len(cases)) {
+		var a probeArgs
+		require.NoError(t, jsonUnmarshal(ev.Job.EncodedArgs, &a))
+		assert.Equal(t, river.EventKindJobCancelled, ev.Kind, "%s: job state %s", a.Want, ev.Job.State)
+		assert.Equal(t, rivertype.JobStateCancelled, ev.Job.State, a.Want)
+	}
+	select {
+	case s := <-b.probes:
+		t.Fatalf("a job without a valid tenant ran: %+v", s)
+	default:
+	}
+	// All but the missing tenant, which is a deleted tenant's job as far
+	// as the envelope can tell, are reported.
+	assert.Equal(t, map[tenant.EventKind]int{tenant.EventLookupFailure: len(cases) - 1}, b.audit.kinds())
+}
+
+// testTenantLifecycle: a suspended tenant's job is snoozed (or cancelled
+// when configured so); a deleted tenant's job is cancelled.
+func testTenantLifecycle[TTx any](t *testing.T, b *bed[TTx], suspendedEvent river.EventKind) {
+	ctx := context.Background()
+	ts := addTenants(t, b.store, "paused", "gone")
+	paused, gone := ts[0], ts[1]
+	paused.Status = tenant.StatusSuspended
+	require.NoError(t, b.store.Update(ctx, paused))
+	_, err := b.client.Insert(tenant.NewContext(ctx, paused), probeArgs{Want: paused.ID}, nil)
+	require.NoError(t, err)
+	ev := b.wait(t, 1)[0]
+	assert.Equal(t, suspendedEvent, ev.Kind, "suspended tenant's job")
+	assert.Equal(t, 1, b.audit.kinds()[tenant.EventSuspended])
+
+	// The tenant is deleted between insert and work: the context still
+	// carries it, the store no longer has it.
+	require.NoError(t, b.store.Delete(ctx, gone.ID))
+	_, err = b.client.Insert(tenant.NewContext(ctx, gone), probeArgs{Want: gone.ID}, nil)
+	require.NoError(t, err)
+	ev = b.wait(t, 1)[0]
+	assert.Equal(t, river.EventKindJobCancelled, ev.Kind, "deleted tenant's job")
+	select {
+	case s := <-b.probes:
+		t.Fatalf("a job of a suspended or deleted tenant ran: %+v", s)
+	default:
+	}
+}
+
+// testUniquePerTenant: the same unique args are one job per tenant, not
+// one job globally.
+func testUniquePerTenant[TTx any](t *testing.T, b *bed[TTx]) {
+	ctx := context.Background()
+	ts := addTenants(t, b.store, "acme", "globex")
+	opts := &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}, ScheduledAt: timeNow().Add(hour)}
+	args := probeArgs{Want: "same args", N: 7}
+	a1, err := b.client.Insert(tenant.NewContext(ctx, ts[0]), args, opts)
+	require.NoError(t, err)
+	assert.False(t, a1.UniqueSkippedAsDuplicate)
+	a2, err := b.client.Insert(tenant.NewContext(ctx, ts[0]), args, opts)
+	require.NoError(t, err)
+	assert.True(t, a2.UniqueSkippedAsDuplicate, "the same tenant's second job was not deduplicated")
+	assert.Equal(t, a1.Job.ID, a2.Job.ID)
+	g, err := b.client.Insert(tenant.NewContext(ctx, ts[1]), args, opts)
+	require.NoError(t, err)
+	assert.False(t, g.UniqueSkippedAsDuplicate, "another tenant's job was taken for a duplicate")
+	assert.NotEqual(t, a1.Job.ID, g.Job.ID)
+}
+
+// testListParams: each tenant lists its own jobs only.
+func testListParams[TTx any](t *testing.T, b *bed[TTx]) {
+	ctx := context.Background()
+	ts := addTenants(t, b.store, "acme", "globex")
+	ids := map[string][]int64{}
+	for i := range 3 {
+		for _, tt := range ts[:1+i%2] {
+			r, err := b.client.Insert(tenant.NewContext(ctx, tt), probeArgs{Want: tt.ID}, &river.InsertOpts{ScheduledAt: timeNow().Add(hour)})
+			require.NoError(t, err)
+			ids[tt.ID] = append(ids[tt.ID], r.Job.ID)
+		}
+	}
+	for _, tt := range ts {
+		p, err := jobs.ListParams(tenant.NewContext(ctx, tt))
+		require.NoError(t, err)
+		res, err := b.client.JobList(ctx, p)
+		require.NoError(t, err)
+		var got []int64
+		for _, j := range res.Jobs {
+			got = append(got, j.ID)
+		}
+		assert.ElementsMatch(t, ids[tt.ID], got, tt.Slug)
+	}
+	_, err := jobs.ListParams(ctx)
+	assert.ErrorIs(t, err, tenant.ErrNoTenant)
+}

@@ -195,3 +195,32 @@ func TestPgBouncerCarriesSessionSettingsToOtherClients(t *testing.T) {
 		require.NoError(t, err)
 	})
 }
+
+// viaBouncer, when set, makes newRLSFixture connect the application role
+// through this PgBouncer. Only TestRLSSuiteThroughPgBouncer sets it; the
+// package's tests do not run in parallel.
+var viaBouncer *testenv.PgBouncer
+
+// TestRLSSuiteThroughPgBouncer runs the package's RLS tests again with the
+// application role connected through PgBouncer in transaction mode, on a
+// pool of 2 server connections.
+func TestRLSSuiteThroughPgBouncer(t *testing.T) {
+	viaBouncer = testenv.StartPgBouncer(t, 2)
+	t.Cleanup(func() { viaBouncer = nil })
+	for _, c := range []struct {
+		name string
+		test func(*testing.T)
+	}{
+		{"AppRoleIsNotPrivileged", TestRLSAppRoleIsNotPrivileged},
+		{"AssignsInsertsToTheContextTenant", TestRLSAssignsInsertsToTheContextTenant},
+		{"CrossTenantAccess", TestRLSCrossTenantAccess},
+		{"WithoutTenant", TestRLSWithoutTenant},
+		{"PoolHygiene", TestRLSPoolHygiene},
+		{"ConcurrentTenants", TestRLSConcurrentTenants},
+		{"PlatformTx", TestRLSPlatformTx},
+		{"WithoutTenantFailsOrFindsNothing", TestRLSWithoutTenantFailsOrFindsNothing},
+		{"CallbackThatEndsTheTransaction", TestRLSCallbackThatEndsTheTransaction},
+	} {
+		t.Run(c.name, c.test)
+	}
+}

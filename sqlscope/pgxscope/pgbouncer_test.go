@@ -181,3 +181,34 @@ func TestQueryExecModesUnderPgBouncer(t *testing.T) {
 		})
 	}
 }
+
+// viaBouncer, when set, makes newFixture's pool connect through this
+// PgBouncer. Only TestScopeSuiteThroughPgBouncer sets it; the package's
+// tests do not run in parallel.
+var viaBouncer *testenv.PgBouncer
+
+// TestScopeSuiteThroughPgBouncer runs the package's scope tests again with
+// the pool connected through PgBouncer in transaction mode (pgx's exec
+// mode), on a pool of 2 server connections.
+func TestScopeSuiteThroughPgBouncer(t *testing.T) {
+	viaBouncer = testenv.StartPgBouncer(t, 2)
+	t.Cleanup(func() { viaBouncer = nil })
+	for _, c := range []struct {
+		name string
+		test func(*testing.T)
+	}{
+		{"TxIsolatesAndAssigns", TestTxIsolatesAndAssigns},
+		{"NoTenantSendsNothing", TestNoTenantSendsNothing},
+		{"ScopingCostsNoExtraRoundTrip", TestScopingCostsNoExtraRoundTrip},
+		{"SendBatchIsScopedToTheBatch", TestSendBatchIsScopedToTheBatch},
+		{"PoolHygieneAfterFailures", TestPoolHygieneAfterFailures},
+		{"SendBatchTransactionStatus", TestSendBatchTransactionStatus},
+		{"SendBatchInsideATransaction", TestSendBatchInsideATransaction},
+		{"TxCallbackThatEndsTheTransaction", TestTxCallbackThatEndsTheTransaction},
+		{"SendBatchRollbackFailureDestroysTheConnection", TestSendBatchRollbackFailureDestroysTheConnection},
+		{"SendBatchCallbackPanic", TestSendBatchCallbackPanic},
+		{"TxInsideATransactionIsRefused", TestTxInsideATransactionIsRefused},
+	} {
+		t.Run(c.name, c.test)
+	}
+}

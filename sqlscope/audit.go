@@ -19,16 +19,17 @@ const (
 	CheckRLSDisabled Check = "rls_disabled"
 	// CheckRLSNotForced: RLS is not forced, so the table owner bypasses it.
 	CheckRLSNotForced Check = "rls_not_forced"
-	// CheckNoPolicy: the table lacks the policy RLSSQL generates: a
-	// permissive policy for all commands, applying to the role, whose
-	// USING and WITH CHECK are exactly the generated expression.
+	// CheckNoPolicy: the table lacks the policy RLSSQL (or CitusRLSSQL,
+	// for the audited setting) generates: a permissive policy for all
+	// commands, applying to the role, whose USING and WITH CHECK are
+	// exactly the generated expression.
 	CheckNoPolicy Check = "no_tenant_policy"
 	// CheckNoWithCheck: a permissive policy for writes (ALL, INSERT or
 	// UPDATE) without a WITH CHECK clause.
 	CheckNoWithCheck Check = "no_with_check"
 	// CheckPermissivePolicy: a permissive policy whose USING or WITH CHECK
-	// is not exactly the expression RLSSQL generates, as PostgreSQL
-	// deparses it. Permissive policies are ORed, so any such policy decides
+	// is not exactly the expression RLSSQL or CitusRLSSQL generates, as
+	// PostgreSQL deparses it. Permissive policies are ORed, so any such policy decides
 	// alone which rows are admitted, however much of the guard it contains.
 	// Restrictive policies are ANDed and never reported.
 	CheckPermissivePolicy Check = "permissive_policy_not_generated"

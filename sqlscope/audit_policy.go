@@ -4,14 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 )
 
 // scratchTable is the temporary table on which Audit has PostgreSQL
 // deparse the policy RLSSQL generates; one per tenant_id column type.
 const scratchTable = "pg_temp.tenantwall_audit_expected"
 
-// expected is the policy RLSSQL generates, as PostgreSQL deparses it for a
-// tenant_id column of one type.
+// expected is a policy RLSSQL or CitusRLSSQL generates, as PostgreSQL
+// deparses it for a tenant_id column of one type.
 type expected struct{ using, check string }
 
 // scratch runs fn in a transaction that is always rolled back: its own
@@ -47,13 +48,14 @@ func (a *auditor) scratch(fn func(q Querier) error) error {
 	return fn(q)
 }
 
-// expectedPolicies has PostgreSQL deparse the policy RLSSQL generates, by
-// running RLSSQL's statements on a temporary table with a tenant_id of
-// each given type and reading the policy back: the comparison is with
+// expectedPolicies has PostgreSQL deparse the policies RLSSQL and
+// CitusRLSSQL (for the audited setting) generate, by running their
+// statements on temporary tables with a tenant_id of each given type and
+// reading the policies back: the comparison is with
 // PostgreSQL's own text, never a hand-normalised string. Without the
 // guard function no policy can be correct, and the map is empty.
-func (a *auditor) expectedPolicies(q Querier, types []string) (map[string]expected, error) {
-	out := map[string]expected{}
+func (a *auditor) expectedPolicies(q Querier, types []string) (map[string][]expected, error) {
+	out := map[string][]expected{}
 	var exists bool
 	if err := q.QueryRowContext(a.ctx, `SELECT to_regprocedure($1) IS NOT NULL`, CurrentTenantFunc+"()").Scan(&exists); err != nil {
 		return nil, err
@@ -62,29 +64,41 @@ func (a *auditor) expectedPolicies(q Querier, types []string) (map[string]expect
 		return out, nil
 	}
 	for i, typ := range types {
-		table := fmt.Sprintf("%s_%d", scratchTable, i)
-		stmts, err := RLSSQL(table)
-		if err != nil {
+		if err := a.deparse(q, fmt.Sprintf("%s_%d", scratchTable, i), typ, RLSSQL, out); err != nil {
 			return nil, err
 		}
-		// typ is format_type's output for a catalogued type: PostgreSQL's
-		// own quoting of an existing name.
-		stmts = append([]string{`CREATE TEMP TABLE ` + table + ` (` + TenantColumn + ` ` + typ + `) ON COMMIT DROP`}, stmts...)
-		for _, s := range stmts {
-			if _, err := q.ExecContext(a.ctx, s); err != nil {
-				return nil, fmt.Errorf("deparse the generated policy (needs TEMP on the database): %s: %w", firstLine(s), err)
-			}
-		}
-		var e expected
-		err = q.QueryRowContext(a.ctx, `
-SELECT pg_get_expr(polqual, polrelid), pg_get_expr(polwithcheck, polrelid)
-FROM pg_policy WHERE polrelid = $1::regclass AND polname = $2`, table, PolicyName).Scan(&e.using, &e.check)
-		if err != nil {
+		citus := func(table string) ([]string, error) { return CitusRLSSQL(table, a.setting) }
+		if err := a.deparse(q, fmt.Sprintf("%s_citus_%d", scratchTable, i), typ, citus, out); err != nil {
 			return nil, err
 		}
-		out[typ] = e
 	}
 	return out, nil
+}
+
+// deparse runs one generator's statements on a temporary table with a
+// tenant_id of type typ and adds the policy PostgreSQL reads back to out.
+func (a *auditor) deparse(q Querier, table, typ string, generate func(string) ([]string, error), out map[string][]expected) error {
+	stmts, err := generate(table)
+	if err != nil {
+		return err
+	}
+	// typ is format_type's output for a catalogued type: PostgreSQL's
+	// own quoting of an existing name.
+	stmts = append([]string{`CREATE TEMP TABLE ` + table + ` (` + TenantColumn + ` ` + typ + `) ON COMMIT DROP`}, stmts...)
+	for _, s := range stmts {
+		if _, err := q.ExecContext(a.ctx, s); err != nil {
+			return fmt.Errorf("deparse the generated policy (needs TEMP on the database): %s: %w", firstLine(s), err)
+		}
+	}
+	var e expected
+	err = q.QueryRowContext(a.ctx, `
+SELECT pg_get_expr(polqual, polrelid), pg_get_expr(polwithcheck, polrelid)
+FROM pg_policy WHERE polrelid = $1::regclass AND polname = $2`, table, PolicyName).Scan(&e.using, &e.check)
+	if err != nil {
+		return err
+	}
+	out[typ] = append(out[typ], e)
+	return nil
 }
 
 // policy is one row of pg_policy on a tenant table, deparsed.
@@ -168,7 +182,7 @@ ORDER BY tt.qname, p.polname`, schemaArray(a.schemas), a.role)
 	return out, rows.Err()
 }
 
-func (a *auditor) judgePolicies(policies []policy, want map[string]expected) {
+func (a *auditor) judgePolicies(policies []policy, want map[string][]expected) {
 	var order []string
 	covered := map[string]bool{} // the table has the generated policy (perhaps without WITH CHECK, reported apart)
 	for _, p := range policies {
@@ -179,19 +193,31 @@ func (a *auditor) judgePolicies(policies []policy, want map[string]expected) {
 		if p.name == "" || !p.permissive {
 			continue
 		}
-		// Without the guard function nothing can be the generated policy.
-		w, guard := want[p.typ]
-		if !guard {
-			w = expected{using: CurrentTenantFunc + "() is missing", check: CurrentTenantFunc + "() is missing"}
-		}
 		reads := p.cmd != "a"                                  // USING applies to ALL, SELECT, UPDATE, DELETE
 		writes := p.cmd == "*" || p.cmd == "a" || p.cmd == "w" // WITH CHECK applies to ALL, INSERT, UPDATE
-		usingOK := guard && p.using.Valid == reads && (!reads || p.using.String == w.using)
-		checkOK := guard && (!p.check.Valid || (writes && p.check.String == w.check))
-		if !usingOK || !checkOK {
+		// Without the guard function nothing can be the generated policy.
+		forms := want[p.typ]
+		var w expected
+		matched := false
+		for _, f := range forms {
+			usingOK := p.using.Valid == reads && (!reads || p.using.String == f.using)
+			checkOK := !p.check.Valid || (writes && p.check.String == f.check)
+			if usingOK && checkOK {
+				w, matched = f, true
+				break
+			}
+		}
+		if !matched {
+			alts := make([]string, len(forms))
+			for i, f := range forms {
+				alts[i] = fmt.Sprintf("USING (%s) WITH CHECK (%s)", f.using, f.check)
+			}
+			if len(forms) == 0 {
+				alts = []string{CurrentTenantFunc + "() is missing"}
+			}
 			a.add(CheckPermissivePolicy, p.table, p.name, fmt.Sprintf(
-				"FOR %s USING (%s) WITH CHECK (%s) is not the generated USING (%s) WITH CHECK (%s); permissive policies are ORed, so this one admits rows alone",
-				policyCmds[p.cmd], orNone(p.using), orNone(p.check), w.using, w.check))
+				"FOR %s USING (%s) WITH CHECK (%s) is not a generated policy (%s); permissive policies are ORed, so this one admits rows alone",
+				policyCmds[p.cmd], orNone(p.using), orNone(p.check), strings.Join(alts, " or ")))
 			continue
 		}
 		if writes && !p.check.Valid {
@@ -203,7 +229,7 @@ func (a *auditor) judgePolicies(policies []policy, want map[string]expected) {
 	}
 	for _, t := range order {
 		if !covered[t] {
-			a.add(CheckNoPolicy, t, PolicyName, "no permissive policy FOR ALL applying to "+a.role+" with USING and WITH CHECK exactly as RLSSQL generates them")
+			a.add(CheckNoPolicy, t, PolicyName, "no permissive policy FOR ALL applying to "+a.role+" with USING and WITH CHECK exactly as RLSSQL or CitusRLSSQL generates them")
 		}
 	}
 }

@@ -89,11 +89,38 @@ $fn$`,
 // The statements are idempotent. For foreign keys between tenant tables
 // and unique constraints, include tenant_id — see the package doc.
 func RLSSQL(table string) ([]string, error) {
+	return rlsSQL(table, TenantColumn+` = (SELECT `+CurrentTenantFunc+`())`)
+}
+
+// CitusRLSSQL is RLSSQL with the policy form Citus accepts on distributed
+// tables, which refuses sub-selects in policies: USING and WITH CHECK are
+// both tenant_id = current_setting(setting, true) (setting is
+// DefaultSetting if empty), with no sub-select and no function of
+// tenantwall's. Everything else is as RLSSQL writes it, the default
+// included, so FunctionSQL must be installed too (EnableCitusRLS does).
+//
+// Without a tenant the setting is NULL or empty, which no row's tenant_id
+// equals (it is NOT NULL and CHECKed non-empty): statements read no rows
+// and write none, instead of raising as RLSSQL's guard does; inserts that
+// rely on the default still raise. Audit accepts either form. On plain
+// PostgreSQL a point select costs the same in both forms, while a
+// sequential scan reads the setting once per row (BENCHMARKS.md).
+func CitusRLSSQL(table, setting string) ([]string, error) {
+	if setting == "" {
+		setting = DefaultSetting
+	}
+	if err := checkSetting(setting); err != nil {
+		return nil, err
+	}
+	// The setting is validated to identifier characters: a safe literal.
+	return rlsSQL(table, TenantColumn+` = current_setting('`+setting+`', true)`)
+}
+
+func rlsSQL(table, pred string) ([]string, error) {
 	t, err := QuoteQualified(table)
 	if err != nil {
 		return nil, err
 	}
-	pred := TenantColumn + ` = (SELECT ` + CurrentTenantFunc + `())`
 	return []string{
 		`ALTER TABLE ` + t + ` ALTER COLUMN ` + TenantColumn + ` SET DEFAULT ` + CurrentTenantFunc + `()`,
 		`ALTER TABLE ` + t + ` ALTER COLUMN ` + TenantColumn + ` SET NOT NULL`,
@@ -117,12 +144,23 @@ func RLSSQL(table string) ([]string, error) {
 // Everything runs in one transaction, so an error leaves every table and
 // the guard function as they were.
 func EnableRLS(ctx context.Context, db *sql.DB, setting string, tables ...string) error {
+	return enableRLS(ctx, db, setting, func(t string) ([]string, error) { return RLSSQL(t) }, tables)
+}
+
+// EnableCitusRLS is EnableRLS with CitusRLSSQL's policy form, for tables
+// that are or will be distributed by Citus. It installs FunctionSQL too,
+// for the tenant_id default, and checks the tables as EnableRLS does.
+func EnableCitusRLS(ctx context.Context, db *sql.DB, setting string, tables ...string) error {
+	return enableRLS(ctx, db, setting, func(t string) ([]string, error) { return CitusRLSSQL(t, setting) }, tables)
+}
+
+func enableRLS(ctx context.Context, db *sql.DB, setting string, policy func(string) ([]string, error), tables []string) error {
 	stmts, err := FunctionSQL(setting)
 	if err != nil {
 		return err
 	}
 	for _, t := range tables {
-		s, err := RLSSQL(t)
+		s, err := policy(t)
 		if err != nil {
 			return err
 		}

@@ -54,6 +54,9 @@ func newRLSFixture(t *testing.T) *rlsFixture {
 	role, roleURL := testenv.PostgresRole(t, admin, url)
 	_, err = admin.ExecContext(ctx, fmt.Sprintf(`GRANT SELECT, INSERT, UPDATE, DELETE ON leads, tasks TO %s`, role))
 	require.NoError(t, err)
+	if viaBouncer != nil { // TestRLSSuiteThroughPgBouncer
+		roleURL = viaBouncer.URL(t, roleURL, "exec")
+	}
 	app, err := sql.Open("pgx", roleURL)
 	require.NoError(t, err)
 	t.Cleanup(func() { app.Close() })

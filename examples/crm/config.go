@@ -28,6 +28,7 @@ type config struct {
 	operator     string // operator API token
 	secureCookie bool   // force Secure/__Host- cookies (behind a TLS proxy)
 	proxies      string // comma-separated CIDRs of trusted reverse proxies
+	accel        string // nginx internal location for X-Accel-Redirect downloads (nginx.go)
 	bcryptCost   int
 
 	// trustedOrigins: comma-separated origins whose cookie-authenticated
@@ -73,6 +74,7 @@ func parseFlags(name string, args []string, stderr io.Writer) (config, []string,
 	fs.StringVar(&c.operator, "operator-token", envOr("CRM_OPERATOR_TOKEN", ""), "token of the operator API (env CRM_OPERATOR_TOKEN; default random, printed)")
 	fs.BoolVar(&c.secureCookie, "secure-cookies", envOr("CRM_SECURE_COOKIES", "false") == "true", "force Secure __Host- cookies behind a TLS proxy (env CRM_SECURE_COOKIES)")
 	fs.StringVar(&c.proxies, "trusted-proxies", envOr("CRM_TRUSTED_PROXIES", ""), "comma-separated CIDRs whose X-Forwarded-Host/Forwarded are trusted (env CRM_TRUSTED_PROXIES)")
+	fs.StringVar(&c.accel, "accel-redirect", envOr("CRM_ACCEL_REDIRECT", ""), "serve downloads through nginx: X-Accel-Redirect to this internal location, such as /protected/media/ (env CRM_ACCEL_REDIRECT; see nginx.conf)")
 	fs.StringVar(&c.trustedOrigins, "trusted-origins", envOr("CRM_TRUSTED_ORIGINS", ""), "comma-separated origins (https://app.example.com) allowed to send cookie-authenticated writes (env CRM_TRUSTED_ORIGINS)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", envOr("CRM_METRICS_ADDR", ""), "also serve /metrics, without the operator token, on this address (env CRM_METRICS_ADDR; default only on the platform host, with the token)")
 	fs.StringVar(&c.plans, "plans", envOr("CRM_PLANS", "acme=pro,globex=free"), "tenant plans as slug=plan, plans free, pro, unlimited (env CRM_PLANS)")
@@ -122,6 +124,9 @@ func parseFlags(name string, args []string, stderr io.Writer) (config, []string,
 		return c, nil, envErr
 	}
 	if err := fs.Parse(args); err != nil {
+		return c, nil, err
+	}
+	if err := checkAccelRedirect(c.accel); err != nil {
 		return c, nil, err
 	}
 	if p.dbMaxIdle == 0 {

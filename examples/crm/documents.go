@@ -25,11 +25,11 @@ var imageTypes = map[string]bool{"image/png": true, "image/jpeg": true, "image/g
 func (a *app) documentRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/documents/", a.authed(a.uploadDocument))
 	mux.HandleFunc("GET /api/documents/", a.authed(a.listDocuments))
-	docDownload, _ := a.files.Handler(a.lookupFile("documents", "blob_key", "name"), blobstore.WithDownloadLogger(a.log))
+	docDownload, _ := a.files.Handler(a.lookupFile("documents", "blob_key", "name"), a.downloadOptions()...)
 	mux.Handle("GET /api/documents/{id}/download/", a.authed(docDownload.ServeHTTP))
 	mux.HandleFunc("POST /api/applicants/", a.authed(a.createApplicant))
 	mux.HandleFunc("GET /api/applicants/", a.authed(a.listApplicants))
-	photo, _ := a.files.Handler(a.lookupFile("applicants", "photo_key", "photo_name"), blobstore.WithDownloadLogger(a.log))
+	photo, _ := a.files.Handler(a.lookupFile("applicants", "photo_key", "photo_name"), a.downloadOptions()...)
 	mux.Handle("GET /api/applicants/{id}/photo/", a.authed(photo.ServeHTTP))
 }
 

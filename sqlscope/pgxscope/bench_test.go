@@ -2,6 +2,7 @@ package pgxscope_test
 
 import (
 	"context"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -9,7 +10,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tenantwall/tenantwall/internal/testenv"
 	"github.com/tenantwall/tenantwall/sqlscope"
 )
 
@@ -310,4 +313,147 @@ func BenchmarkScopedBatchPaired(b *testing.B) {
 	b.ReportMetric(med["implicit"]/med["scoped-batch"], "scoped/implicit")
 	b.ReportMetric(med["plain-batch"]/med["from-batch"], "from/plain-batch")
 	b.ReportMetric(med["plain-batch"]/med["set-plain"], "set-plain/plain-batch")
+}
+
+// BenchmarkPointSelectPgBouncer compares scoped point selects on the same
+// RLS table over one direct connection and over one client connection
+// through a PgBouncer in transaction mode (pool of one server connection),
+// both in pgx's exec mode, which PgBouncer 1.18 needs (no prepared
+// statements), next to a direct connection in pgx's default mode:
+//
+//	via=direct-cache   direct, cache_statement (pgx's default)
+//	via=direct-exec    direct, exec
+//	via=pgbouncer-exec through PgBouncer, exec
+//
+// shape=tx is pgxscope.Tx (3 round trips), shape=batch pgxscope.SendBatch (1).
+func BenchmarkPointSelectPgBouncer(b *testing.B) {
+	f := newFixture(b, 1)
+	benchTables(b, f)
+	bouncer := testenv.StartPgBouncer(b, 1)
+	ctx := f.ctxA
+	pools := []struct {
+		name string
+		url  string
+	}{
+		{"direct-cache", f.roleURL},
+		{"direct-exec", withExecMode(b, f.roleURL)},
+		{"pgbouncer-exec", bouncer.URL(b, f.roleURL, "exec")},
+	}
+	var name string
+	for _, p := range pools {
+		cfg, err := pgxpool.ParseConfig(p.url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.MaxConns = 1
+		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(pool.Close)
+		ops := map[string]func(id int64) error{
+			"tx": func(id int64) error {
+				return f.scope.Tx(ctx, pool, func(tx pgx.Tx) error {
+					return tx.QueryRow(ctx, `SELECT name FROM bench_rls WHERE id = $1`, id).Scan(&name)
+				})
+			},
+			"batch": func(id int64) error {
+				batch := &pgx.Batch{}
+				batch.Queue(`SELECT name FROM bench_rls WHERE id = $1`, id)
+				br := f.scope.SendBatch(ctx, pool, batch)
+				if err := br.QueryRow().Scan(&name); err != nil {
+					br.Close()
+					return err
+				}
+				return br.Close()
+			},
+		}
+		for _, shape := range []string{"tx", "batch"} {
+			op := ops[shape]
+			b.Run("shape="+shape+"/via="+p.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for range 50 {
+					if err := op(1); err != nil {
+						b.Fatal(err)
+					}
+				}
+				var i int64
+				for b.Loop() {
+					if err := op(i % 1000); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				}
+			})
+		}
+	}
+}
+
+func withExecMode(b *testing.B, raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("default_query_exec_mode", "exec")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// BenchmarkPolicyForm measures, on plain PostgreSQL, what sqlscope's two
+// policy forms cost on the same 100,000 rows, through pgxscope.SendBatch
+// (one round trip):
+//
+//	policy=guard  RLSSQL: tenant_id = (SELECT tenantwall.current_tenant())
+//	policy=citus  CitusRLSSQL: tenant_id = current_setting('tenantwall.tenant_id', true)
+//
+// query=point is a select by primary key; query=scan counts tenant A's
+// 1,000 rows with a sequential scan (no index on tenant_id, no parallel
+// workers), where the Citus form reads the setting once per row.
+func BenchmarkPolicyForm(b *testing.B) {
+	f := newFixture(b, 1)
+	benchTables(b, f)
+	bg := context.Background()
+	for _, s := range []string{
+		`CREATE TABLE bench_citus (LIKE bench_plain INCLUDING ALL)`,
+		`INSERT INTO bench_citus SELECT * FROM bench_plain`,
+	} {
+		if _, err := f.admin.ExecContext(bg, s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := sqlscope.EnableCitusRLS(bg, f.admin, "", "bench_citus"); err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range []string{`GRANT SELECT ON bench_citus TO ` + f.role, `VACUUM ANALYZE bench_citus`} {
+		if _, err := f.admin.ExecContext(bg, s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var name string
+	var n int64
+	for _, q := range []string{"point", "scan"} {
+		for _, p := range []struct{ name, table string }{{"guard", "bench_rls"}, {"citus", "bench_citus"}} {
+			b.Run("query="+q+"/policy="+p.name, func(b *testing.B) {
+				b.ReportAllocs()
+				var i int64
+				for b.Loop() {
+					batch := &pgx.Batch{}
+					if q == "point" {
+						batch.Queue(`SELECT name FROM `+p.table+` WHERE id = $1`, i%1000).QueryRow(func(r pgx.Row) error { return r.Scan(&name) })
+					} else {
+						batch.Queue(`SET LOCAL max_parallel_workers_per_gather = 0`)
+						batch.Queue(`SELECT count(*) FROM ` + p.table).QueryRow(func(r pgx.Row) error { return r.Scan(&n) })
+					}
+					if err := f.scope.SendBatch(f.ctxA, f.pool, batch).Close(); err != nil {
+						b.Fatal(err)
+					}
+					if q == "scan" && n != 1000 {
+						b.Fatalf("counted %d rows, want 1000", n)
+					}
+					i++
+				}
+			})
+		}
+	}
 }

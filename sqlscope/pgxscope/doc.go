@@ -88,6 +88,19 @@
 // of (*pgxpool.Pool, *pgx.Conn, pgx.Tx, *pgxpool.Conn); any other is
 // refused with ErrBatcher before anything is sent.
 //
+// # PgBouncer
+//
+// Scopes work behind PgBouncer in transaction pooling mode: the setting
+// is transaction-local, and BEGIN, set_config and the statements of a Tx
+// or SendBatch travel within one transaction, so on one server connection
+// (tested with more clients than server connections, every row read
+// checked). PgBouncer 1.18 has no prepared-statement support, so set
+// default_query_exec_mode in the pool's URL to exec, simple_protocol,
+// describe_exec or cache_describe; pgx's default, cache_statement, fails
+// as soon as two clients share a server connection ("prepared statement
+// … already exists"; tested). See sqlscope's package doc for what else
+// breaks under transaction pooling.
+//
 // # Errors
 //
 // ErrOpenTransaction, ErrTransactionEnded, ErrBatcher and

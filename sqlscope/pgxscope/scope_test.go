@@ -59,7 +59,11 @@ CREATE INDEX ON leads (tenant_id);`)
 
 	f := &fixture{admin: admin, role: role, roleURL: roleURL, writes: new(atomic.Int64), a: tenanttest.NewTenant("acme"), b: tenanttest.NewTenant("globex")}
 	f.ctxA, f.ctxB = tenant.NewContext(ctx, f.a), tenant.NewContext(ctx, f.b)
-	cfg, err := pgxpool.ParseConfig(roleURL)
+	poolURL := roleURL
+	if viaBouncer != nil { // TestScopeSuiteThroughPgBouncer
+		poolURL = viaBouncer.URL(t, roleURL, "exec")
+	}
+	cfg, err := pgxpool.ParseConfig(poolURL)
 	require.NoError(t, err)
 	cfg.MaxConns = maxConns
 	dialer := &net.Dialer{}

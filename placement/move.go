@@ -1,0 +1,208 @@
+package placement
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/tenantwall/tenantwall/sqlscope"
+	"github.com/tenantwall/tenantwall/tenant"
+)
+
+// Move moves tenant id's rows in tables to placement to, and switches the
+// tenant there, in one operation:
+//
+//  1. On the source placement, in a transaction scoped to the tenant, it
+//     takes the tenant's move lock exclusively: it waits for the tenant's
+//     transactions in flight to end, and from then on every new
+//     transaction of the tenant, in every process, gets ErrMoving. Other
+//     tenants are not affected.
+//  2. In a transaction scoped to the tenant on the destination, which must
+//     hold none of the tenant's rows, it copies each table's rows (as
+//     row_to_json, inserted with json_populate_record, so every column
+//     keeps its value), then
+//     compares each table's row count and an md5 of its sorted rows with
+//     the source; any difference is ErrCopyMismatch, and the copy is
+//     rolled back. Otherwise the copy is committed.
+//  3. It records the new placement in the Directory, then deletes the
+//     tenant's rows from the source (tables in reverse order) and commits,
+//     which releases the lock: the tenant's transactions run on the new
+//     placement from then on.
+//
+// tables must list every table holding the tenant's rows, parents before
+// children (foreign keys), each with a tenant_id column and row level
+// security (sqlscope.EnableRLS) on both placements, with the same
+// columns. Key values move unchanged, so a table with a column drawn from
+// its own sequence (serial or identity), whose values would collide with
+// the destination's later, is refused before anything is copied: key
+// tenant tables by (tenant_id, id) with a UUID id, as Citus wants too.
+//
+// A failure before the switch leaves everything as it was (the copy is
+// rolled back, or deleted again if the Directory could not be written).
+// If the source rows cannot be deleted after the switch, the tenant is
+// served from the destination, and the error says that its rows remain
+// in the source: delete them there. Move holds one connection of each
+// placement for its duration; ctx bounds it.
+func (r *Router) Move(ctx context.Context, id, to string, tables ...string) error {
+	if err := tenant.ValidateID(id); err != nil {
+		return err
+	}
+	if len(tables) == 0 {
+		return errors.New("placement: Move: no tables")
+	}
+	quoted := make([]string, len(tables))
+	for i, t := range tables {
+		q, err := sqlscope.QuoteQualified(t)
+		if err != nil {
+			return fmt.Errorf("placement: Move: %w", err)
+		}
+		quoted[i] = q
+	}
+	from, err := r.dir.Placement(ctx, id)
+	if err != nil {
+		return err
+	}
+	src, ok := r.placements[from]
+	if !ok {
+		return fmt.Errorf("%w: tenant %s is placed in %q, which this Router does not have", ErrUnknownPlacement, id, from)
+	}
+	dst, ok := r.placements[to]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownPlacement, to)
+	}
+	if from == to {
+		return fmt.Errorf("placement: Move: tenant %s is in %s already", id, to)
+	}
+	tctx := tenant.NewContext(ctx, tenant.Tenant{ID: id})
+	switched := false
+	err = src.RLS.Tx(tctx, func(stx *sql.Tx) error {
+		if _, err := stx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, moveKey(id)); err != nil {
+			return fmt.Errorf("placement: Move: take tenant %s's move lock in %s: %w", id, from, err)
+		}
+		// Another Move may have finished while this one waited.
+		now, err := r.dir.Placement(ctx, id)
+		if err != nil {
+			return err
+		}
+		if now != from {
+			return fmt.Errorf("placement: Move: tenant %s was moved to %s meanwhile", id, now)
+		}
+		err = dst.RLS.Tx(tctx, func(dtx *sql.Tx) error {
+			for _, t := range quoted {
+				if err := copyTable(ctx, stx, dtx, t, id); err != nil {
+					return err
+				}
+			}
+			for _, t := range quoted {
+				if err := compareTable(ctx, stx, dtx, t, id); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := r.dir.Place(ctx, id, to); err != nil {
+			if derr := dst.RLS.Tx(tctx, func(dtx *sql.Tx) error { return deleteRows(ctx, dtx, quoted, id) }); derr != nil {
+				return fmt.Errorf("placement: Move: switch tenant %s to %s: %w; and its copy in %s could not be deleted: %v", id, to, err, to, derr)
+			}
+			return fmt.Errorf("placement: Move: switch tenant %s to %s: %w (the copy was deleted)", id, to, err)
+		}
+		switched = true
+		return deleteRows(ctx, stx, quoted, id)
+	})
+	if err != nil && switched {
+		return fmt.Errorf("placement: Move: tenant %s is now served from %s, but its rows in %s were not removed (delete them there): %w", id, to, from, err)
+	}
+	return err
+}
+
+func copyTable(ctx context.Context, stx, dtx *sql.Tx, table, id string) error {
+	// A key drawn from the destination's own sequence would collide with
+	// the copied values later: refuse such tables before copying.
+	var seqs []string
+	rows, err := dtx.QueryContext(ctx, `SELECT s.oid::regclass::text FROM pg_depend d
+JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+  AND d.refobjid = $1::regclass AND d.deptype IN ('a', 'i')`, table)
+	if err != nil {
+		return fmt.Errorf("placement: Move: %s at the destination: %w", table, err)
+	}
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			rows.Close()
+			return err
+		}
+		seqs = append(seqs, s)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(seqs) > 0 {
+		return fmt.Errorf("placement: Move: %s draws keys from sequence %v (serial or identity), which would collide with the moved keys: key it by (tenant_id, uuid)", table, seqs)
+	}
+	var existing int64
+	if err := dtx.QueryRowContext(ctx, `SELECT count(*) FROM `+table+` WHERE tenant_id = $1`, id).Scan(&existing); err != nil {
+		return fmt.Errorf("placement: Move: %s at the destination: %w", table, err)
+	}
+	if existing > 0 {
+		return fmt.Errorf("placement: Move: the destination holds %d of tenant %s's rows in %s already", existing, id, table)
+	}
+	rows, err = stx.QueryContext(ctx, `SELECT row_to_json(t)::text FROM `+table+` t WHERE tenant_id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("placement: Move: read %s: %w", table, err)
+	}
+	var batch []string
+	for rows.Next() {
+		var j string
+		if err := rows.Scan(&j); err != nil {
+			rows.Close()
+			return err
+		}
+		batch = append(batch, j)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("placement: Move: read %s: %w", table, err)
+	}
+	for _, j := range batch {
+		if _, err := dtx.ExecContext(ctx, `INSERT INTO `+table+`
+SELECT * FROM json_populate_record(NULL::`+table+`, $1::json)`, j); err != nil {
+			return fmt.Errorf("placement: Move: write %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+// digestSQL counts a tenant's rows in a table and hashes them, sorted.
+const digestSQL = `SELECT count(*), coalesce(md5(string_agg(r, E'\n' ORDER BY r)), '')
+FROM (SELECT row_to_json(t)::text AS r FROM %s t WHERE tenant_id = $1) s`
+
+func compareTable(ctx context.Context, stx, dtx *sql.Tx, table, id string) error {
+	var sn, dn int64
+	var sd, dd string
+	q := fmt.Sprintf(digestSQL, table)
+	if err := stx.QueryRowContext(ctx, q, id).Scan(&sn, &sd); err != nil {
+		return err
+	}
+	if err := dtx.QueryRowContext(ctx, q, id).Scan(&dn, &dd); err != nil {
+		return err
+	}
+	if sn != dn || sd != dd {
+		return fmt.Errorf("%w: %s: %d rows (md5 %s) in the source, %d (md5 %s) in the copy", ErrCopyMismatch, table, sn, sd, dn, dd)
+	}
+	return nil
+}
+
+func deleteRows(ctx context.Context, tx *sql.Tx, tables []string, id string) error {
+	for i := len(tables) - 1; i >= 0; i-- {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+tables[i]+` WHERE tenant_id = $1`, id); err != nil {
+			return fmt.Errorf("placement: Move: delete from %s: %w", tables[i], err)
+		}
+	}
+	return nil
+}

@@ -290,3 +290,27 @@ func TestOrdersAreCountedNotHandshakes(t *testing.T) {
 	assert.NoError(t, post("crm.acme.test"), "another registered domain has its own budget")
 	assert.Equal(t, 4, len(ca.got), "the directory and three orders reached the CA")
 }
+
+// Caddy asks the ask endpoint on every handshake for a name it holds no
+// certificate for, so a storm of made-up SNI names through Caddy is a
+// storm of asks: they must be bounded by the same handshake budget as
+// GetCertificate, not each cost a store lookup.
+func TestAskStormIsRateLimited(t *testing.T) {
+	f := newFixture(t)
+	r := f.resolver(t)
+	p, err := r.CertPolicy(resolve.WithHandshakeRate(5, time.Hour))
+	require.NoError(t, err)
+	_, err = r.Resolve(context.Background(), "crm.acme.test") // a request put it in memory
+	require.NoError(t, err)
+	before := f.store.lookups.Load()
+	ask := p.AskHandler()
+	for i := range 500 {
+		rec := httptest.NewRecorder()
+		ask.ServeHTTP(rec, httptest.NewRequest("GET", fmt.Sprintf("/ask?domain=r%d.storm.example", i), nil))
+		require.Equal(t, http.StatusForbidden, rec.Code)
+	}
+	assert.LessOrEqual(t, f.store.lookups.Load()-before, int64(5), "the handshake budget bounds the store lookups of the ask endpoint")
+	rec := httptest.NewRecorder()
+	ask.ServeHTTP(rec, httptest.NewRequest("GET", "/ask?domain=crm.acme.test", nil))
+	assert.Equal(t, http.StatusOK, rec.Code, "a host already known is admitted through the storm")
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -198,11 +199,14 @@ func (p *CertPolicy) budget(h string) string {
 
 // lookup runs the host strategies against the store for at most the
 // lookup timeout, whether or not the store honours its context; one
-// lookup per host runs at a time, shared by concurrent callers.
+// lookup per host runs at a time, shared by concurrent callers — those
+// of the same invalidation generation only, so that a caller arriving
+// after an invalidation (a suspension) is not handed an older answer.
 func (p *CertPolicy) lookup(ctx context.Context, h string) (*tenant.Tenant, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.lookupTimeout)
 	defer cancel()
-	ch := p.r.flight.DoChan("cert\x00"+h, func() (any, error) {
+	gen := strconv.FormatUint(p.r.cache.generation(), 36)
+	ch := p.r.flight.DoChan("cert\x00"+gen+"\x00"+h, func() (any, error) {
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.lookupTimeout)
 		defer cancel()
 		return p.r.fromHost(lctx, h)

@@ -54,3 +54,27 @@ func TestGuardKeepsTenantsOffTheirGenerationCounter(t *testing.T) {
 	}
 	assert.NotContains(t, gen, f.nsA, "the counter is not in the tenant's namespace")
 }
+
+// The invalidation log and its counter carry every Topic message (such as
+// resolve's "h <host>" and "t <tenant>") and every bump: a tenant that
+// could write there would poison every process's resolver cache or freeze
+// another tenant's generation, and one that could read it would learn the
+// other tenants' hosts and IDs.
+func TestGuardKeepsTenantsFromReadingOrMovingOntoTheInvalidationLog(t *testing.T) {
+	f := newGuardFixture(t)
+	log, seq := cachekey.LogKeys(f.ks)
+	for _, args := range [][]any{
+		{"xadd", log, "99999999-0", "c", "resolve", "m", "h crm.acme.test"},
+		{"xrange", log, "-", "+"},
+		{"xrevrange", log, "+", "-", "count", "1"},
+		{"xread", "streams", log, "0"},
+		{"set", seq, "99999999"},
+		{"get", seq},
+		{"rename", f.nsA + "x", log},
+		{"copy", f.nsA + "x", seq, "replace"},
+	} {
+		t.Run(args[0].(string)+" "+args[1].(string)+" is refused", func(t *testing.T) {
+			assert.Error(t, f.guarded.Do(f.ctxA, args...).Err())
+		})
+	}
+}

@@ -290,3 +290,62 @@ func TestOrdersAreCountedNotHandshakes(t *testing.T) {
 	assert.NoError(t, post("crm.acme.test"), "another registered domain has its own budget")
 	assert.Equal(t, 4, len(ca.got), "the directory and three orders reached the CA")
 }
+
+// Caddy asks the ask endpoint on every handshake for a name it holds no
+// certificate for, so a storm of made-up SNI names through Caddy is a
+// storm of asks: they must be bounded by the same handshake budget as
+// GetCertificate, not each cost a store lookup.
+func TestAskStormIsRateLimited(t *testing.T) {
+	f := newFixture(t)
+	r := f.resolver(t)
+	p, err := r.CertPolicy(resolve.WithHandshakeRate(5, time.Hour))
+	require.NoError(t, err)
+	_, err = r.Resolve(context.Background(), "crm.acme.test") // a request put it in memory
+	require.NoError(t, err)
+	before := f.store.lookups.Load()
+	ask := p.AskHandler()
+	for i := range 500 {
+		rec := httptest.NewRecorder()
+		ask.ServeHTTP(rec, httptest.NewRequest("GET", fmt.Sprintf("/ask?domain=r%d.storm.example", i), nil))
+		require.Equal(t, http.StatusForbidden, rec.Code)
+	}
+	assert.LessOrEqual(t, f.store.lookups.Load()-before, int64(5), "the handshake budget bounds the store lookups of the ask endpoint")
+	rec := httptest.NewRecorder()
+	ask.ServeHTTP(rec, httptest.NewRequest("GET", "/ask?domain=crm.acme.test", nil))
+	assert.Equal(t, http.StatusOK, rec.Code, "a host already known is admitted through the storm")
+}
+
+// Allow shares one store lookup among concurrent callers; a caller that
+// arrives after an invalidation (a suspension) must not be handed the
+// answer of a lookup that read the store before it, or the ask endpoint
+// says yes for a tenant suspended a moment ago and the proxy orders a
+// certificate for it.
+func TestAllowAfterAnInvalidationDoesNotJoinAnOlderLookup(t *testing.T) {
+	f := newFixture(t)
+	slow := &slowFirstLookup{MemStore: f.store.MemStore, read: make(chan struct{}), gate: make(chan struct{})}
+	r, err := resolve.New(slow, resolve.WithBaseDomain("app.example.com"), resolve.WithAuditor(discard{}))
+	require.NoError(t, err)
+	p, err := r.CertPolicy(resolve.WithCertLookupTimeout(10 * time.Second))
+	require.NoError(t, err)
+	ctx := context.Background()
+	first := make(chan error, 1)
+	go func() { first <- p.Allow(ctx, "acme.app.example.com") }()
+	<-slow.read // the first lookup read the tenant as active and has not answered yet
+
+	acme := f.acme
+	acme.Status = tenant.StatusSuspended
+	require.NoError(t, f.store.MemStore.Update(ctx, acme))
+	require.NoError(t, r.InvalidateTenant(acme.ID))
+
+	second := make(chan error, 1)
+	go func() { second <- p.Allow(ctx, "acme.app.example.com") }()
+	select {
+	case err := <-second: // a correct policy answers without waiting for the older lookup
+		assert.ErrorIs(t, err, resolve.ErrHostNotAllowed, "a suspended tenant is admitted")
+		close(slow.gate)
+	case <-time.After(200 * time.Millisecond):
+		close(slow.gate)
+		assert.ErrorIs(t, <-second, resolve.ErrHostNotAllowed, "the call after the suspension got the older lookup's answer")
+	}
+	<-first
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -95,9 +96,11 @@ func WithPlatformHosts(hosts ...string) CertPolicyOption {
 }
 
 // WithHandshakeRate sets how many store lookups the handshake path
-// (GetCertificate, HostPolicy, OrderGuard) may make per window, for the
-// whole process (default DefaultHandshakeRate per second, with a full
-// budget to start). A host whose answer is cached costs none, so a storm
+// (GetCertificate, HostPolicy, OrderGuard, Allow and AskHandler) may make
+// per window, for the whole process (default DefaultHandshakeRate per
+// second, with a full budget to start). A host whose answer is cached
+// costs none (Allow reads the store while the budget lasts, then decides
+// from the cached answer as when the store fails), so a storm
 // of handshakes for made-up names is refused without reaching the store
 // once the budget is spent, while every host already known keeps its
 // certificate. A host's answer is cached for the resolver's TTL
@@ -138,7 +141,9 @@ func (r *Resolver) CertPolicy(opts ...CertPolicyOption) (*CertPolicy, error) {
 // the store, or a platform host (WithPlatformHosts), and its registered
 // domain is within WithCertRate. When the store fails or does not answer
 // within WithCertLookupTimeout, a live cached answer of the resolver
-// decides; without one, Allow refuses.
+// decides; without one, Allow refuses. Store lookups are limited by
+// WithHandshakeRate like those of GetCertificate: past it, Allow decides
+// as when the store fails.
 func (p *CertPolicy) Allow(ctx context.Context, host string) error {
 	if p.r == nil || p.limit <= 0 || p.window <= 0 || p.lookupTimeout <= 0 {
 		// Only a CertPolicy not made by Resolver.CertPolicy gets here:
@@ -160,7 +165,14 @@ func (p *CertPolicy) Allow(ctx context.Context, host string) error {
 	// cache entry, and this path is rare. But it is on a handshake: when
 	// the store is slow or down, a live cached answer (at most the cache
 	// TTL old, and dropped by every Invalidate of this process) decides.
-	t, err := p.lookup(ctx, h)
+	// The ask endpoint is on the handshake path too (a proxy asks for
+	// every name it has no certificate for): uncached names spend the
+	// handshake budget, and past it only a live cached answer decides.
+	var t *tenant.Tenant
+	err = fmt.Errorf("%w: %q: more than %d uncached hosts within %v", ErrLookup, h, p.hsLimit, p.hsWindow)
+	if p.handshakes.take(p.now()) {
+		t, err = p.lookup(ctx, h)
+	}
 	if err != nil {
 		e, ok := p.r.cache.get(h, p.r.clock())
 		if !ok {
@@ -187,11 +199,14 @@ func (p *CertPolicy) budget(h string) string {
 
 // lookup runs the host strategies against the store for at most the
 // lookup timeout, whether or not the store honours its context; one
-// lookup per host runs at a time, shared by concurrent callers.
+// lookup per host runs at a time, shared by concurrent callers — those
+// of the same invalidation generation only, so that a caller arriving
+// after an invalidation (a suspension) is not handed an older answer.
 func (p *CertPolicy) lookup(ctx context.Context, h string) (*tenant.Tenant, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.lookupTimeout)
 	defer cancel()
-	ch := p.r.flight.DoChan("cert\x00"+h, func() (any, error) {
+	gen := strconv.FormatUint(p.r.cache.generation(), 36)
+	ch := p.r.flight.DoChan("cert\x00"+gen+"\x00"+h, func() (any, error) {
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.lookupTimeout)
 		defer cancel()
 		return p.r.fromHost(lctx, h)

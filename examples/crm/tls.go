@@ -57,7 +57,7 @@ func tlsFlags(fs *flag.FlagSet, c *tlsConfig) error {
 		return fmt.Errorf("CRM_TLS_HANDSHAKE_LOOKUPS: %w", err)
 	}
 	fs.IntVar(&c.lookups, "tls-handshake-lookups", n,
-		"most tenant-store lookups per second for handshakes naming hosts not in memory; beyond it they are refused (env CRM_TLS_HANDSHAKE_LOOKUPS)")
+		"most tenant-store lookups per second for handshakes naming hosts not in memory and for the ask endpoint; beyond it they are answered from memory or refused (env CRM_TLS_HANDSHAKE_LOOKUPS)")
 	return nil
 }
 

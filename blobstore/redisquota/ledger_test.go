@@ -129,7 +129,9 @@ func TestTwoInstancesSharingARedisLedgerStayWithinTheQuota(t *testing.T) {
 	l, err := redisquota.New(c)
 	require.NoError(t, err)
 	tn, ctx := newTenant()
-	t.Cleanup(func() { c.Del(context.Background(), "tw:bq:{"+tn.ID+"}:s", "tw:bq:{"+tn.ID+"}:r", "tw:bq:{"+tn.ID+"}:d") })
+	t.Cleanup(func() {
+		c.Del(context.Background(), "tw:bq:{"+tn.ID+"}:s", "tw:bq:{"+tn.ID+"}:r", "tw:bq:{"+tn.ID+"}:d")
+	})
 	dir := t.TempDir()
 	one, two := instance(t, dir, l, ctx), instance(t, dir, l, ctx)
 	warm(t, ctx, one, two)

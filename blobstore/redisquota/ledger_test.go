@@ -324,3 +324,47 @@ func TestConfig(t *testing.T) {
 	require.ErrorIs(t, err, redisquota.ErrConfig)
 	var _ *blob.Bucket
 }
+
+// TestACommitOrDeleteAcrossARecountDropsTheCount: a reservation made, or a
+// delete begun, under one count must not adjust the next count (which may
+// already include the object, or not): the count is dropped instead.
+func TestACommitOrDeleteAcrossARecountDropsTheCount(t *testing.T) {
+	c := testenv.Redis(t)
+	l, err := redisquota.New(c)
+	require.NoError(t, err)
+	ctx := context.Background()
+	id := tenant.NewID()
+	t.Cleanup(func() { c.Del(context.Background(), "tw:bq:{"+id+"}:s", "tw:bq:{"+id+"}:r", "tw:bq:{"+id+"}:d") })
+	count := func(u blobstore.Usage) {
+		t.Helper()
+		require.NoError(t, l.Invalidate(ctx, id))
+		tok, counted, err := l.BeginRecount(ctx, id)
+		require.NoError(t, err)
+		require.False(t, counted)
+		require.NoError(t, l.Reset(ctx, id, tok, u))
+	}
+	count(blobstore.Usage{})
+	require.NoError(t, l.Reserve(ctx, id, "0a", blobstore.Usage{Objects: 1, Bytes: 10}, blobstore.Quota{}))
+	epoch, err := l.Epoch(ctx, id)
+	require.NoError(t, err)
+	count(blobstore.Usage{Objects: 1, Bytes: 10}) // the recount listed the object already
+	_, err = l.Commit(ctx, id, "0a")
+	require.ErrorIs(t, err, blobstore.ErrNotCounted, "a commit across a recount")
+	got, err := l.Epoch(ctx, id)
+	require.NoError(t, err)
+	assert.Empty(t, got, "the count was dropped")
+
+	count(blobstore.Usage{Objects: 1, Bytes: 10})
+	_, err = l.Subtract(ctx, id, epoch, blobstore.Usage{Objects: 1, Bytes: 10})
+	require.ErrorIs(t, err, blobstore.ErrNotCounted, "a delete begun under an earlier count")
+	got, err = l.Epoch(ctx, id)
+	require.NoError(t, err)
+	assert.Empty(t, got)
+
+	// A recount spoiled by a delete is not installed.
+	tok, _, err := l.BeginRecount(ctx, id)
+	require.NoError(t, err)
+	_, err = l.Subtract(ctx, id, "", blobstore.Usage{Objects: 1})
+	require.ErrorIs(t, err, blobstore.ErrNotCounted)
+	require.ErrorIs(t, l.Reset(ctx, id, tok, blobstore.Usage{Objects: 5}), blobstore.ErrNotCounted)
+}

@@ -65,20 +65,35 @@
 // uploads and deletes run at once. Deletes look the object's size up and
 // subtract it once (a tenant's deletes are serialised).
 //
-// The use is never stored anywhere but the bucket: a Store counts a
-// tenant's objects by listing its prefix the first time it needs them,
-// then keeps the count itself, so a restarted process recounts it, and
-// Migrate makes it recount. The count is exact within one process. Several
-// processes sharing a bucket each count their own uploads against the use
-// they listed, so together they can pass a quota by what the others stored
-// since; run uploads for a tenant through one process, or treat the quota
-// as per process. WithObserver is told each tenant's use as it changes
+// Where the use is kept is a Ledger (WithLedger). The default keeps it in
+// this process's memory: a Store counts a tenant's objects by listing its
+// prefix the first time it needs them, then keeps the count itself, so a
+// restarted process recounts it, and Migrate makes it recount. That count
+// is exact within one process only: several processes sharing a bucket
+// each count their own uploads, so together they can pass a quota. Give
+// them one shared ledger — blobstore/redisquota keeps it in Redis, one Lua
+// script per operation, so a reservation against the quota is atomic
+// across processes.
+//
+// A ledger that holds no count (first use, Migrate, a commit or delete it
+// could not place, or Redis that lost its data) answers ErrNotCounted and
+// the Store recounts from the bucket: BeginRecount, list, Reset. Any
+// commit, delete or invalidation of the tenant while the listing runs
+// spoils the recount, which is retried (up to 8 times, then the upload
+// fails), so a listing that may have missed a change is never installed;
+// each count has an epoch, and a commit of a reservation made against an
+// earlier count, or a delete that began under one, drops the count rather
+// than adjust the wrong one. A reservation lost with the ledger fails its
+// upload at the next chunk (nothing stored). A ledger that cannot be
+// reached refuses uploads; after a delete or a stored upload it is asked
+// to drop the count. WithObserver is told each tenant's use as it changes
 // (telemetry.Metrics reports it as gauges).
 //
 // # Errors
 //
-// ErrInvalidKey, ErrInvalidKind, ErrTooLarge, ErrQuota, ErrContentType,
-// ErrNotFound, ErrExists, ErrVerify and ErrConfig; test with errors.Is.
+// ErrInvalidKey, ErrInvalidKind, ErrTooLarge, ErrQuota, ErrNotCounted,
+// ErrContentType, ErrNotFound, ErrExists, ErrVerify and ErrConfig; test
+// with errors.Is.
 //
 // # Testing
 //

@@ -22,6 +22,12 @@ var (
 	// storage quota (WithQuota); nothing was stored.
 	ErrQuota = errors.New("blobstore: storage quota exceeded")
 
+	// ErrNotCounted reports, from a Ledger, that it holds no count of the
+	// tenant's use (never counted, dropped, or lost with its storage) or
+	// no longer the reservation or count a call referred to; the Store
+	// recounts from the bucket.
+	ErrNotCounted = errors.New("blobstore: storage use not counted")
+
 	// ErrContentType reports an upload whose content type is not allowed;
 	// nothing was stored.
 	ErrContentType = errors.New("blobstore: content type not allowed")

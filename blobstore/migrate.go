@@ -120,7 +120,7 @@ func (s *Store) migrateOne(ctx context.Context, m Move, dryRun bool) (Moved, boo
 	moved := Moved{OldKey: m.OldKey, NewKey: rel}
 	if !dryRun {
 		// The tenant's counted use no longer holds: count it again.
-		defer s.forget(m.TenantID)
+		defer s.forget(ctx, m.TenantID)
 	}
 
 	srcAttrs, srcErr := s.base.Attributes(ctx, m.OldKey)

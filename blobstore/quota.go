@@ -2,6 +2,9 @@ package blobstore
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -56,77 +59,63 @@ func WithObserver(obs Observer) Option {
 	}
 }
 
-// account is one tenant's storage use in this process: what stored
-// objects take (used, counted from the bucket when first needed, then kept
-// up to date) and what uploads in flight have reserved. used+reserved never
-// exceeds the quota, so neither can what is stored.
-type account struct {
-	mu       sync.Mutex
-	loaded   bool
-	used     Usage
-	reserved Usage
-	deleting sync.Mutex // serialises deletes: Stat then Delete, exactly once
-}
-
+// accounts holds, per tenant, the mutex that serialises this process's
+// deletes (Stat then Delete, exactly once) and recounts. The use itself is
+// kept by the Ledger.
 type accounts struct {
 	mu sync.Mutex
-	m  map[string]*account
+	m  map[string]*sync.Mutex
 }
 
-func (s *Store) accounting() bool { return s.quota != nil || s.observer != nil }
+func (s *Store) accounting() bool { return s.counted }
 
-func (s *Store) account(id string) *account {
+func (s *Store) deleting(id string) *sync.Mutex {
 	s.accts.mu.Lock()
 	defer s.accts.mu.Unlock()
-	a := s.accts.m[id]
-	if a == nil {
-		a = &account{}
-		s.accts.m[id] = a
+	m := s.accts.m[id]
+	if m == nil {
+		m = &sync.Mutex{}
+		s.accts.m[id] = m
 	}
-	return a
+	return m
 }
 
 // forget drops the counts of a tenant, so that they are counted from the
 // bucket again: after Migrate wrote into its prefix.
-func (s *Store) forget(id string) {
-	s.accts.mu.Lock()
-	defer s.accts.mu.Unlock()
-	delete(s.accts.m, id)
+func (s *Store) forget(ctx context.Context, id string) {
+	_ = s.ledger.Invalidate(context.WithoutCancel(ctx), id)
 }
 
-// load counts the tenant's objects from the bucket, once. Deletes wait
-// meanwhile, so that none is both listed and subtracted or neither; no
-// upload of this process is in flight, since none reserves before the
-// count exists.
-func (a *account) load(ctx context.Context, b *Bucket) error {
-	a.mu.Lock()
-	loaded := a.loaded
-	a.mu.Unlock()
-	if loaded {
-		return nil
-	}
-	a.deleting.Lock()
-	defer a.deleting.Unlock()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.loaded {
-		return nil
+// recountTries bounds how often a recount spoiled by concurrent changes is
+// retried before the upload fails.
+const recountTries = 8
+
+// recount lists the tenant's objects and installs them in the ledger,
+// unless another process or goroutine already did.
+func (b *Bucket) recount(ctx context.Context) error {
+	mu := b.s.deleting(b.tenantID)
+	mu.Lock()
+	defer mu.Unlock()
+	token, counted, err := b.s.ledger.BeginRecount(ctx, b.tenantID)
+	if err != nil || counted {
+		return err
 	}
 	u, err := b.Usage(ctx)
 	if err != nil {
 		return err
 	}
-	a.used, a.loaded = u, true
+	if err := b.s.ledger.Reset(ctx, b.tenantID, token, u); err != nil {
+		return err
+	}
 	b.s.observe(ctx, u)
 	return nil
 }
 
 // reservation is one upload's hold on its tenant's quota.
 type reservation struct {
-	b     *Bucket
-	a     *account
-	q     Quota
-	bytes int64
+	b  *Bucket
+	q  Quota
+	id string
 }
 
 // reserve checks the quota before anything is stored and holds one object.
@@ -138,49 +127,41 @@ func (b *Bucket) reserve(ctx context.Context) (*reservation, error) {
 			return nil, fmt.Errorf("blobstore: quota of tenant %s: %w", b.tenantID, err)
 		}
 	}
-	a := b.s.account(b.tenantID)
-	if err := a.load(ctx, b); err != nil {
-		return nil, err
+	r := &reservation{b: b, q: q, id: randomHex()}
+	for range recountTries {
+		err := b.s.ledger.Reserve(ctx, b.tenantID, r.id, Usage{Objects: 1}, q)
+		if !errors.Is(err, ErrNotCounted) {
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}
+		if err := b.recount(ctx); err != nil && !errors.Is(err, ErrNotCounted) {
+			return nil, err
+		}
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if q.Objects > 0 && a.used.Objects+a.reserved.Objects+1 > q.Objects {
-		return nil, fmt.Errorf("%w: %d of %d objects stored", ErrQuota, a.used.Objects, q.Objects)
-	}
-	if q.Bytes > 0 && a.used.Bytes+a.reserved.Bytes >= q.Bytes {
-		return nil, fmt.Errorf("%w: %d of %d bytes stored", ErrQuota, a.used.Bytes, q.Bytes)
-	}
-	a.reserved.Objects++
-	return &reservation{b: b, a: a, q: q}, nil
+	return nil, fmt.Errorf("blobstore: tenant %s: use changed during every recount: %w", b.tenantID, ErrNotCounted)
 }
 
 // grow reserves n more bytes, or refuses them if they would pass the
-// quota.
-func (r *reservation) grow(n int64) error {
-	r.a.mu.Lock()
-	defer r.a.mu.Unlock()
-	if r.q.Bytes > 0 && r.a.used.Bytes+r.a.reserved.Bytes+n > r.q.Bytes {
-		return fmt.Errorf("%w: the upload would pass %d bytes", ErrQuota, r.q.Bytes)
-	}
-	r.a.reserved.Bytes += n
-	r.bytes += n
-	return nil
+// quota or the reservation is gone.
+func (r *reservation) grow(ctx context.Context, n int64) error {
+	return r.b.s.ledger.Reserve(ctx, r.b.tenantID, r.id, Usage{Bytes: n}, r.q)
 }
 
 // done ends the reservation: stored turns it into use, otherwise it is
-// released.
+// released. A commit the ledger cannot place makes it recount.
 func (r *reservation) done(ctx context.Context, stored bool) {
-	r.a.mu.Lock()
-	r.a.reserved.Objects--
-	r.a.reserved.Bytes -= r.bytes
-	if stored {
-		r.a.used.Objects++
-		r.a.used.Bytes += r.bytes
+	ctx = context.WithoutCancel(ctx)
+	if !stored {
+		_ = r.b.s.ledger.Release(ctx, r.b.tenantID, r.id)
+		return
 	}
-	u := r.a.used
-	r.a.mu.Unlock()
-	if stored {
+	if u, err := r.b.s.ledger.Commit(ctx, r.b.tenantID, r.id); err == nil {
 		r.b.s.observe(ctx, u)
+	} else if !errors.Is(err, ErrNotCounted) {
+		// The ledger is unreachable: the use may be stale, so drop it.
+		_ = r.b.s.ledger.Invalidate(ctx, r.b.tenantID)
 	}
 }
 
@@ -192,12 +173,13 @@ func (s *Store) observe(ctx context.Context, u Usage) {
 
 // quotaWriter reserves each chunk before it is written.
 type quotaWriter struct {
-	w *blob.Writer
-	r *reservation
+	ctx context.Context
+	w   *blob.Writer
+	r   *reservation
 }
 
 func (q quotaWriter) Write(p []byte) (int, error) {
-	if err := q.r.grow(int64(len(p))); err != nil {
+	if err := q.r.grow(q.ctx, int64(len(p))); err != nil {
 		return 0, err
 	}
 	return q.w.Write(p)
@@ -205,38 +187,44 @@ func (q quotaWriter) Write(p []byte) (int, error) {
 
 // writer is where Put copies the body: the blob writer, through the
 // reservation when use is counted.
-func writer(w *blob.Writer, r *reservation) io.Writer {
+func writer(ctx context.Context, w *blob.Writer, r *reservation) io.Writer {
 	if r == nil {
 		return w
 	}
-	return quotaWriter{w: w, r: r}
+	return quotaWriter{ctx: ctx, w: w, r: r}
 }
 
 // deleteCounted deletes full and takes its size off the tenant's use. The
-// deletes of a tenant are serialised so that two deletes of one object
-// count it once.
+// deletes of a tenant in this process are serialised so that two deletes of
+// one object count it once; the epoch read first makes a delete that raced
+// a recount drop the count instead of subtracting from the wrong one.
 func (b *Bucket) deleteCounted(ctx context.Context, key, full string) error {
-	a := b.s.account(b.tenantID)
-	a.deleting.Lock()
-	defer a.deleting.Unlock()
+	mu := b.s.deleting(b.tenantID)
+	mu.Lock()
+	defer mu.Unlock()
 	attrs, err := b.s.base.Attributes(ctx, full)
 	if err != nil {
 		return notFound(key, err)
 	}
+	epoch, err := b.s.ledger.Epoch(ctx, b.tenantID)
+	if err != nil {
+		return fmt.Errorf("blobstore: delete %q: %w", key, err)
+	}
 	if err := b.s.base.Delete(ctx, full); err != nil {
 		return notFound(key, err)
 	}
-	a.mu.Lock()
-	var u Usage
-	counted := a.loaded
-	if counted {
-		a.used.Objects--
-		a.used.Bytes -= attrs.Size
-		u = a.used
-	}
-	a.mu.Unlock()
-	if counted {
+	u, err := b.s.ledger.Subtract(context.WithoutCancel(ctx), b.tenantID, epoch, Usage{Objects: 1, Bytes: attrs.Size})
+	switch {
+	case err == nil:
 		b.s.observe(ctx, u)
+	case !errors.Is(err, ErrNotCounted):
+		_ = b.s.ledger.Invalidate(context.WithoutCancel(ctx), b.tenantID)
 	}
 	return nil
+}
+
+func randomHex() string {
+	var r [16]byte
+	rand.Read(r[:])
+	return hex.EncodeToString(r[:])
 }

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"gocloud.dev/blob"
@@ -50,6 +51,8 @@ type options struct {
 	auditor  tenant.Auditor
 	quota    QuotaFunc
 	observer Observer
+	ledger   Ledger
+	counted  bool // quota, observer or ledger set: use is accounted
 }
 
 // WithRoot sets the prefix of all tenant prefixes (default DefaultRoot).
@@ -113,7 +116,11 @@ func New(base *blob.Bucket, opts ...Option) (*Store, error) {
 			return nil, err
 		}
 	}
-	return &Store{base: base, options: o, accts: accounts{m: map[string]*account{}}}, nil
+	o.counted = o.quota != nil || o.observer != nil || o.ledger != nil
+	if o.ledger == nil {
+		o.ledger = newMemLedger()
+	}
+	return &Store{base: base, options: o, accts: accounts{m: map[string]*sync.Mutex{}}}, nil
 }
 
 // tenantPrefix returns the full prefix of a tenant's objects. It is
@@ -231,7 +238,7 @@ func (b *Bucket) Put(ctx context.Context, key, filename string, r io.Reader, con
 	if err != nil {
 		return Object{}, fmt.Errorf("blobstore: put %q: %w", key, err)
 	}
-	n, err := io.Copy(writer(w, res), io.LimitReader(br, b.s.maxSize+1))
+	n, err := io.Copy(writer(wctx, w, res), io.LimitReader(br, b.s.maxSize+1))
 	if err == nil && n > b.s.maxSize {
 		err = fmt.Errorf("%w: over %d bytes", ErrTooLarge, b.s.maxSize)
 	}

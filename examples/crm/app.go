@@ -272,8 +272,12 @@ func (a *app) openFiles(ctx context.Context) error {
 	}
 	a.bucket = b
 	a.closers = append(a.closers, b.Close)
-	a.files, err = blobstore.New(b, blobstore.WithAuditor(a.auditor), blobstore.WithMaxSize(25<<20),
-		blobstore.WithQuota(a.fileQuota), blobstore.WithObserver(a.metrics))
+	ledger, err := a.fileLedger()
+	if err != nil {
+		return err
+	}
+	a.files, err = blobstore.New(b, append([]blobstore.Option{blobstore.WithAuditor(a.auditor), blobstore.WithMaxSize(25 << 20),
+		blobstore.WithQuota(a.fileQuota), blobstore.WithObserver(a.metrics)}, ledger...)...)
 	return err
 }
 

@@ -42,7 +42,10 @@ func (a *app) openKeyStore(ctx context.Context) (credentials.DataKeyStore, error
 			return nil, err
 		}
 		path := filepath.Join(dir, "credential-keys.db")
-		if db, err = sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"); err != nil {
+		// secure_delete overwrites a destroyed key's bytes in the file;
+		// the default rollback journal, not WAL, keeps no old copy once
+		// the delete commits.
+		if db, err = sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)&_pragma=secure_delete(on)"); err != nil {
 			return nil, err
 		}
 		a.closers = append(a.closers, db.Close)

@@ -106,4 +106,17 @@ func TestDataKeysMovedOutOfTheDatabase(t *testing.T) {
 	sec, err := s.app.vault.Get(tenant.NewContext(context.Background(), acme), "openai")
 	require.NoError(t, err)
 	assert.Equal(t, "sk-moved", sec.Reveal())
+
+	// Deleting the tenant's credentials overwrites its key in the file
+	// (secure_delete), not only unlinks the row.
+	b, err := os.ReadFile(keyFile)
+	require.NoError(t, err)
+	require.Contains(t, string(b), wrapped, "the key is in the file before the delete")
+	pctx, err := tenant.WithPlatformScope(context.Background(), "test: delete tenant")
+	require.NoError(t, err)
+	_, err = s.app.vault.DeleteTenant(pctx, acme.ID)
+	require.NoError(t, err)
+	b, err = os.ReadFile(keyFile)
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), wrapped, "the destroyed key's bytes are gone from the file")
 }

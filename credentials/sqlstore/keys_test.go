@@ -47,8 +47,12 @@ func TestMoveKeys(t *testing.T) {
 			_, err = ks.DestroyDataKey(ctx, a.ID)
 			require.NoError(t, err)
 
-			// The same key already there (a move cut short) is fine.
+			// The same key already there (a move cut short) is fine. The
+			// refused move may have copied b's key already (it goes in
+			// tenant ID order): start from b's key alone.
 			wrapped, _, err := old.DataKey(ctx, b.ID)
+			require.NoError(t, err)
+			_, err = ks.DestroyDataKey(ctx, b.ID)
 			require.NoError(t, err)
 			require.NoError(t, ks.PutDataKey(ctx, b.ID, wrapped))
 

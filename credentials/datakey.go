@@ -20,12 +20,13 @@ import (
 // its tenant's own data key, so that destroying that key (DeleteTenant)
 // makes every copy of the tenant's ciphertext unreadable, backups
 // included: crypto-shredding. Implementations must be safe for concurrent
-// use; MemStore and credentials/sqlstore.Store implement it.
+// use; MemStore and credentials/sqlstore.KeyStore implement it.
 //
 // The shred holds against copies of the credential rows that do not
-// include this store's wrapped keys. Keep the key store out of long-lived
-// backups (a database of its own with a short retention), or a backup of
-// both, with the keeper's key, still opens.
+// include this store's wrapped keys. Keep the key store in a database of
+// its own, out of the data backups and with a short retention of its own
+// backups: a backup holding both the rows and the key, with the keeper's
+// key, still opens.
 type DataKeyStore interface {
 	// DataKey returns the tenant's wrapped key, or found=false (no
 	// error) when it has none.

@@ -21,6 +21,18 @@
 // credentials/credentialstest is the conformance suite every store in
 // this repository passes; run it against your own.
 //
+// # Crypto-shredding
+//
+// With WithDataKeys(ks) each tenant's credentials are sealed under a data
+// key of its own, kept wrapped by the keeper in the DataKeyStore ks, and
+// Vault.DeleteTenant destroys that key: no copy of the tenant's
+// ciphertext opens afterwards (ErrShredded). Put ks in a database apart
+// from the Store's, out of the data backups, with a short retention of
+// its own backups (credentials/sqlstore.KeyStore on a database or SQLite
+// file of its own): only then does a backup of the data, taken before the
+// delete and restored later, stay unreadable for the deleted tenant.
+// SECURITY.md states the rule exactly.
+//
 // # Security
 //
 // The tenant, provider and version are sealed inside every ciphertext and
@@ -45,8 +57,8 @@
 //
 // # Errors
 //
-// ErrNoCredential, ErrBinding, ErrProvider, ErrHost, ErrConfig, ErrRow
-// and ErrVersionExists; test with errors.Is. A missing tenant is
+// ErrNoCredential, ErrBinding, ErrProvider, ErrHost, ErrConfig, ErrRow,
+// ErrVersionExists and ErrShredded; test with errors.Is. A missing tenant is
 // tenant.ErrNoTenant; a store asked for an invalid tenant ID answers
 // tenant.ErrInvalidID.
 //

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"fmt"
 	"time"
 
@@ -28,7 +27,6 @@ type Store struct {
 
 var (
 	_ credentials.Store         = (*Store)(nil)
-	_ credentials.DataKeyStore  = (*Store)(nil)
 	_ credentials.TenantDeleter = (*Store)(nil)
 )
 
@@ -63,15 +61,8 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("credentials/sqlstore: migrate: %w", err)
 	}
-	// Each tenant's data key, wrapped by the Vault's keeper
-	// (credentials.WithDataKeys), as base64 text.
-	_, err = s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS tenantwall_credential_keys (
-		owner_id text PRIMARY KEY,
-		wrapped text NOT NULL,
-		created_at bigint NOT NULL)`)
-	if err != nil {
-		return fmt.Errorf("credentials/sqlstore: migrate: %w", err)
-	}
+	// The data keys (credentials.WithDataKeys) are not kept here: they
+	// go in a KeyStore on a database of its own.
 	return nil
 }
 
@@ -143,63 +134,4 @@ func (s *Store) DeleteTenant(ctx context.Context, tenantID string) (int64, error
 		return 0, fmt.Errorf("credentials/sqlstore: delete tenant: %w", err)
 	}
 	return res.RowsAffected()
-}
-
-// DataKey implements credentials.DataKeyStore.
-func (s *Store) DataKey(ctx context.Context, tenantID string) ([]byte, bool, error) {
-	if err := tenant.ValidateID(tenantID); err != nil {
-		return nil, false, err
-	}
-	rows, err := s.db.QueryContext(ctx, s.q.dataKey, tenantID)
-	if err != nil {
-		return nil, false, fmt.Errorf("credentials/sqlstore: data key: %w", err)
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		return nil, false, rows.Err()
-	}
-	var text string
-	if err := rows.Scan(&text); err != nil {
-		return nil, false, fmt.Errorf("credentials/sqlstore: data key: %w", err)
-	}
-	k, err := base64.StdEncoding.DecodeString(text)
-	if err != nil {
-		return nil, false, fmt.Errorf("credentials/sqlstore: data key of tenant %s is not base64", tenantID)
-	}
-	return k, true, rows.Err()
-}
-
-// PutDataKey implements credentials.DataKeyStore.
-func (s *Store) PutDataKey(ctx context.Context, tenantID string, wrapped []byte) error {
-	if err := tenant.ValidateID(tenantID); err != nil {
-		return err
-	}
-	if len(wrapped) == 0 {
-		return fmt.Errorf("%w: empty data key", credentials.ErrRow)
-	}
-	res, err := s.db.ExecContext(ctx, s.q.putDataKey, tenantID, base64.StdEncoding.EncodeToString(wrapped), time.Now().UnixMilli())
-	if err != nil {
-		return fmt.Errorf("credentials/sqlstore: put data key: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("credentials/sqlstore: put data key: %w", err)
-	}
-	if n == 0 {
-		return fmt.Errorf("%w: data key of tenant %s", credentials.ErrVersionExists, tenantID)
-	}
-	return nil
-}
-
-// DestroyDataKey implements credentials.DataKeyStore.
-func (s *Store) DestroyDataKey(ctx context.Context, tenantID string) (bool, error) {
-	if err := tenant.ValidateID(tenantID); err != nil {
-		return false, err
-	}
-	res, err := s.db.ExecContext(ctx, s.q.destroyDataKey, tenantID)
-	if err != nil {
-		return false, fmt.Errorf("credentials/sqlstore: destroy data key: %w", err)
-	}
-	n, err := res.RowsAffected()
-	return n > 0, err
 }

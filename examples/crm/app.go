@@ -299,13 +299,17 @@ func (a *app) openVault(ctx context.Context) error {
 	if err := store.Migrate(ctx); err != nil {
 		return err
 	}
+	keys, err := a.openKeyStore(ctx) // keystore.go: apart from this database
+	if err != nil {
+		return err
+	}
 	if u := os.Getenv("CRM_SECRETS_URL"); u != "" {
 		keeper, err := secrets.OpenKeeper(ctx, u)
 		if err != nil {
 			return fmt.Errorf("CRM_SECRETS_URL: %w", err)
 		}
 		a.closers = append(a.closers, keeper.Close)
-		a.vault, err = credentials.New(keeper, store, credentials.WithAuditor(a.auditor), credentials.WithDataKeys(store))
+		a.vault, err = credentials.New(keeper, store, credentials.WithAuditor(a.auditor), credentials.WithDataKeys(keys))
 		return err
 	}
 	var key [32]byte
@@ -341,7 +345,7 @@ func (a *app) openVault(ctx context.Context) error {
 	a.closers = append(a.closers, keeper.Close)
 	// Each tenant's credentials under a data key of its own, destroyed
 	// when the tenant is deleted (crypto-shredding).
-	a.vault, err = credentials.New(keeper, store, credentials.WithAuditor(a.auditor), credentials.WithDataKeys(store))
+	a.vault, err = credentials.New(keeper, store, credentials.WithAuditor(a.auditor), credentials.WithDataKeys(keys))
 	return err
 }
 

@@ -101,6 +101,7 @@ func (a *app) lifecycleManager(progress func(lifecycle.Progress)) (*lifecycle.Ma
 			n, err := a.rateKeys.DeleteTenant(ctx, id)
 			return lifecycle.Removed{Count: n}, err
 		}),
+		lifecycle.WithRemover("jobs", a.deleteTenantJobs),
 		lifecycle.WithGracePeriod(grace),
 		lifecycle.WithAuditor(a.auditor),
 		lifecycle.WithOnChange(func(_ context.Context, t tenant.Tenant) {

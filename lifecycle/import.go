@@ -461,6 +461,8 @@ func (im *importer) run(ctx context.Context, r io.Reader) error {
 		if err := advanceSequences(ctx, tx, targets); err != nil {
 			return err
 		}
+	} else if err := checkRowIDs(ctx, tx, im.man.TenantID, targets); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return err
@@ -721,11 +723,49 @@ func advanceSequences(ctx context.Context, tx *sql.Tx, targets map[string]*targe
 			if !seq.Valid {
 				continue
 			}
-			_, err := tx.ExecContext(ctx, `SELECT setval($1::regclass, mx) FROM (SELECT max(`+quoteIdent(c.name)+`)::bigint AS mx FROM `+
-				tg.quoted+`) x WHERE mx IS NOT NULL AND mx > coalesce(pg_sequence_last_value($1::regclass), 0)`, seq.String)
+			// The sequence is shared by every tenant: an imported value
+			// past half its range would let one archive use up the IDs of
+			// all (a forged row with the largest value ends every insert).
+			var mx, limit sql.NullInt64
+			err := tx.QueryRowContext(ctx, `SELECT (SELECT max(`+quoteIdent(c.name)+`)::bigint FROM `+tg.quoted+`),
+				(SELECT seqmax FROM pg_catalog.pg_sequence WHERE seqrelid = $1::regclass)`, seq.String).Scan(&mx, &limit)
 			if err != nil {
 				return fmt.Errorf("lifecycle: advance %s: %w", seq.String, err)
 			}
+			if mx.Valid && limit.Valid && mx.Int64 > limit.Int64/2 {
+				return fmt.Errorf("%w: %s.%s holds %d, past half the range of its sequence", ErrArchive, tg.name, c.name, mx.Int64)
+			}
+			_, err = tx.ExecContext(ctx, `SELECT setval($1::regclass, $2) WHERE $2 > coalesce(pg_sequence_last_value($1::regclass), 0)`,
+				seq.String, mx.Int64)
+			if err != nil {
+				return fmt.Errorf("lifecycle: advance %s: %w", seq.String, err)
+			}
+		}
+	}
+	return nil
+}
+
+// maxRowID is the largest integer primary key an import may bring on
+// SQLite: half the rowid range, so that AUTOINCREMENT, shared by every
+// tenant, is not used up by one forged row.
+const maxRowID = 1 << 62
+
+// checkRowIDs refuses, on SQLite, imported integer primary keys past
+// maxRowID.
+func checkRowIDs(ctx context.Context, tx *sql.Tx, id string, targets map[string]*target) error {
+	for _, tg := range targets {
+		if len(tg.pk) != 1 {
+			continue
+		}
+		pk := quoteIdent(tg.pk[0])
+		var mx sql.NullInt64
+		err := tx.QueryRowContext(ctx, `SELECT max(`+pk+`) FROM `+tg.quoted+` WHERE `+tenantColumn+` = ? AND typeof(`+pk+`) = 'integer'`,
+			id).Scan(&mx)
+		if err != nil {
+			return fmt.Errorf("lifecycle: check IDs of %s: %w", tg.name, err)
+		}
+		if mx.Valid && mx.Int64 > maxRowID {
+			return fmt.Errorf("%w: %s.%s holds %d, past half the rowid range", ErrArchive, tg.name, tg.pk[0], mx.Int64)
 		}
 	}
 	return nil

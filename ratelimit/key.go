@@ -13,6 +13,7 @@ const MaxUserLen = 256
 //
 //	tw:rl:<tenant ID>:t                  the tenant's own limit
 //	tw:rl:<tenant ID>:u:<escaped user>   one user's limit in the tenant
+//	tw:rl:<tenant ID>:a                  the tenant's anonymous requests (Policy.Anonymous)
 //
 // The tenant ID is a canonical UUID (36 bytes, no ':'), so the tenant of a
 // key is always bytes 6 to 42, and user IDs are escaped so that no byte
@@ -25,6 +26,13 @@ func tenantKey(id string) (string, error) {
 		return "", err
 	}
 	return keyPrefix + id + ":t", nil
+}
+
+func anonymousKey(id string) (string, error) {
+	if err := tenant.ValidateID(id); err != nil {
+		return "", err
+	}
+	return keyPrefix + id + ":a", nil
 }
 
 func userKey(id, user string) (string, error) {

@@ -21,6 +21,12 @@ type Policy struct {
 	// User bounds each user of the tenant on its own, within the tenant's
 	// bound; the zero Limit means no per-user bound.
 	User Limit
+	// Anonymous bounds the tenant's anonymous requests (no user) together,
+	// in place of Tenant: anyone can send them to the tenant's hosts, and
+	// with a bound of their own they cannot spend the budget of its
+	// signed-in users. The zero Limit leaves anonymous requests under
+	// Tenant alone.
+	Anonymous Limit
 }
 
 // PolicyFunc returns the policy of a resolved tenant — from its plan, or
@@ -160,6 +166,8 @@ type check struct {
 // Allow counts one request of the context's tenant, and of user within it
 // when user is not "" and the policy bounds users. The user's limit is
 // checked first, so a user over its own limit does not spend the tenant's.
+// An anonymous request (user "") counts against Policy.Anonymous instead
+// of the tenant's limit when the policy sets one.
 //
 // Without a tenant it returns tenant.ErrNoTenant; a policy failure is
 // ErrPolicy; a store failure is ErrStore, unless the limiter fails open,
@@ -174,6 +182,17 @@ func (l *Limiter) Allow(ctx context.Context, user string) (Decision, error) {
 		return Decision{}, fmt.Errorf("%w: tenant %s: %w", ErrPolicy, t.ID, err)
 	}
 	d := Decision{Allowed: true}
+	if user == "" && !p.Anonymous.IsZero() {
+		key, err := anonymousKey(t.ID)
+		if err != nil {
+			return Decision{}, err
+		}
+		if err := l.count(ctx, &d, "anonymous", key, p.Anonymous); err != nil {
+			return d, err
+		}
+		d.Unlimited = d.Unlimited || len(d.checks) == 0
+		return d, nil
+	}
 	if user != "" && !p.User.IsZero() {
 		key, err := userKey(t.ID, user)
 		if err != nil {

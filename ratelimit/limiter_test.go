@@ -272,3 +272,28 @@ func TestTheMemoryStoreForgetsRefilledKeysAndStaysBounded(t *testing.T) {
 		assert.LessOrEqual(t, ratelimit.MemoryKeys(s), 2_000+64, "the old keys, all refilled, are gone")
 	})
 }
+
+// Anonymous requests, which anyone (another tenant's user included) can
+// send to a tenant's host, cannot use up the budget of the tenant's
+// signed-in users when the policy bounds them on their own.
+func TestAnonymousRequestsCannotSpendTheSignedInUsersBudget(t *testing.T) {
+	acme := tenanttest.NewTenant("acme")
+	lim, err := ratelimit.New(memory(t), plans(map[string]ratelimit.Policy{acme.ID: {
+		Tenant:    ratelimit.Limit{Rate: 1, Burst: 3, Period: time.Hour},
+		User:      ratelimit.Limit{Rate: 1, Burst: 2, Period: time.Hour},
+		Anonymous: ratelimit.Limit{Rate: 1, Burst: 2, Period: time.Hour},
+	}}), ratelimit.WithUser(testUser))
+	require.NoError(t, err)
+	h := lim.Middleware(ok)
+	assert.Equal(t, http.StatusNoContent, serve(h, acme, "").Code)
+	rec := serve(h, acme, "")
+	assert.Equal(t, http.StatusNoContent, rec.Code)
+	assert.Equal(t, `"anonymous";q=2;w=7200`, rec.Header().Get("RateLimit-Policy"))
+	for range 5 {
+		assert.Equal(t, http.StatusTooManyRequests, serve(h, acme, "").Code, "anonymous requests are over their limit")
+	}
+	assert.Equal(t, http.StatusNoContent, serve(h, acme, "alice").Code, "the tenant's budget is untouched")
+	assert.Equal(t, http.StatusNoContent, serve(h, acme, "bob").Code)
+	assert.Equal(t, http.StatusNoContent, serve(h, acme, "carol").Code)
+	assert.Equal(t, http.StatusTooManyRequests, serve(h, acme, "dave").Code, "signed-in users still share the tenant's limit")
+}

@@ -29,13 +29,19 @@ var plans = map[string]plan{
 	"free": {Name: "free",
 		Limits: ratelimit.Policy{
 			Tenant: ratelimit.Limit{Rate: 600, Burst: 300, Period: time.Minute},
-			User:   ratelimit.Limit{Rate: 300, Burst: 150, Period: time.Minute},
+			// Anonymous requests get a bucket of their own, so that no
+			// one can spend the signed-in users' budget without signing in.
+			Anonymous: ratelimit.Limit{Rate: 600, Burst: 300, Period: time.Minute},
+			User:      ratelimit.Limit{Rate: 300, Burst: 150, Period: time.Minute},
 		},
 		Files: blobstore.Quota{Bytes: 50 << 20, Objects: 500}},
 	"pro": {Name: "pro",
 		Limits: ratelimit.Policy{
 			Tenant: ratelimit.Limit{Rate: 6000, Burst: 1000, Period: time.Minute},
-			User:   ratelimit.Limit{Rate: 1200, Burst: 300, Period: time.Minute},
+			// Anonymous requests get a bucket of their own, so that no
+			// one can spend the signed-in users' budget without signing in.
+			Anonymous: ratelimit.Limit{Rate: 6000, Burst: 1000, Period: time.Minute},
+			User:      ratelimit.Limit{Rate: 1200, Burst: 300, Period: time.Minute},
 		},
 		Files: blobstore.Quota{Bytes: 5 << 30, Objects: 50_000}},
 	"unlimited": {Name: "unlimited"},

@@ -45,7 +45,7 @@ func TestAPlanLimitsItsTenantsRequests(t *testing.T) {
 
 	code, _, hdr = s.client(t, "acme.localhost").do("GET", "/api/tenant-branding/", nil, "")
 	assert.Equal(t, http.StatusOK, code, "globex's limit is not acme's")
-	assert.Equal(t, `"tenant";q=1000;w=10`, hdr.Get("RateLimit-Policy"), "acme is on the pro plan")
+	assert.Equal(t, `"anonymous";q=1000;w=10`, hdr.Get("RateLimit-Policy"), "acme is on the pro plan, whose anonymous requests have a bucket of their own")
 
 	t.Run("a tenant without a plan entry gets the default plan", func(t *testing.T) {
 		s := newServer(t, "sqlite", "-plans", "", "-default-plan", "test-tiny")

@@ -262,8 +262,8 @@ func (a *app) authed(next http.HandlerFunc) http.HandlerFunc {
 // a fifth of the server's CPU per request when done every time). A token
 // lives 15 minutes: this covers ten thousand clients active in that time,
 // at a few hundred bytes each. Beyond that, tokens are evicted and simply
-// verified in full again. Keys are removed only through the KeySet, which
-// the cache consults on every hit.
+// verified in full again. Keys are removed only through the key source
+// (signingkeys.go), which the cache consults on every hit.
 const verifiedTokens = 10_000
 
 // bearerToken returns the token of the request's one "Authorization:

@@ -140,6 +140,11 @@ func kidVersion(kid string) (int, bool) {
 	if !ok || n == "" || n[0] == '0' || len(n) > 7 {
 		return 0, false
 	}
+	for i := 0; i < len(n); i++ {
+		if n[i] < '0' || n[i] > '9' {
+			return 0, false
+		}
+	}
 	v, err := strconv.Atoi(n)
 	if err != nil || v < 1 || v > maxKeyVersion {
 		return 0, false

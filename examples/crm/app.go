@@ -53,7 +53,7 @@ type app struct {
 	dash     dashCache
 	sessions *session.Manager
 	tokens   *jwtclaims.Authority
-	keys     *autoKeys
+	keys     *vaultKeys
 	files    *blobstore.Store
 	bucket   *blob.Bucket
 	hub      *hub
@@ -101,7 +101,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 	if err := a.openJobs(ctx); err != nil {
 		return nil, err
 	}
-	a.keys = newAutoKeys()
+	a.keys = newVaultKeys(a.vault)
 	if a.tokens, err = jwtclaims.New(a.keys, "https://"+cfg.platformHost, "crm", jwtclaims.WithAuditor(a.auditor),
 		jwtclaims.WithVerifiedCache(verifiedTokens)); err != nil {
 		return nil, err

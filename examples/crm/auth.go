@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -263,34 +262,9 @@ func (a *app) authed(next http.HandlerFunc) http.HandlerFunc {
 // a fifth of the server's CPU per request when done every time). A token
 // lives 15 minutes: this covers ten thousand clients active in that time,
 // at a few hundred bytes each. Beyond that, tokens are evicted and simply
-// verified in full again. Keys are removed only through the KeySet, which
-// the cache consults on every hit.
+// verified in full again. Keys are removed only through the key source
+// (signingkeys.go), which the cache consults on every hit.
 const verifiedTokens = 10_000
-
-// autoKeys is the JWT key source: an in-memory KeySet that gives a tenant
-// an Ed25519 key the first time it issues a token. Keys do not survive a
-// restart; tokens then simply stop validating.
-type autoKeys struct {
-	*jwtclaims.KeySet
-	mu sync.Mutex
-}
-
-func newAutoKeys() *autoKeys { return &autoKeys{KeySet: jwtclaims.NewKeySet()} }
-
-func (k *autoKeys) Current(ctx context.Context, tenantID string) (jwtclaims.Key, error) {
-	if key, err := k.KeySet.Current(ctx, tenantID); err == nil {
-		return key, nil
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if key, err := k.KeySet.Current(ctx, tenantID); err == nil {
-		return key, nil
-	}
-	if err := k.Add(tenantID, jwtclaims.NewEdDSAKey("k1")); err != nil {
-		return jwtclaims.Key{}, err
-	}
-	return k.KeySet.Current(ctx, tenantID)
-}
 
 // bearerToken returns the token of the request's one "Authorization:
 // Bearer" header. jwtclaims reads the header itself inside its Middleware;

@@ -82,6 +82,10 @@ func (a *app) operatorRoutes() http.Handler {
 			a.respond(w, r, 0, nil, err)
 			return
 		}
+		if r.PathValue("provider") == signingProvider {
+			a.respond(w, r, 0, nil, badRequest{"provider " + signingProvider + " is reserved for the server's token signing keys"})
+			return
+		}
 		t, err := a.tenants.BySlug(r.Context(), r.PathValue("slug"))
 		if err != nil {
 			a.respond(w, r, 0, nil, notFoundIf(err))

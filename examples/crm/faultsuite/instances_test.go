@@ -34,6 +34,10 @@ func TestTwoInstances(t *testing.T) {
 		t.Skip("skipping: starts a PostgreSQL cluster, a Redis and two servers")
 	}
 	bin := buildCRM(t)
+	// The instances share the vault's master key, as every deployment of
+	// several instances must (CRM_SECRETS_KEY or CRM_SECRETS_URL): the
+	// tenants' signing keys are sealed under it.
+	t.Setenv("CRM_SECRETS_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
 	e := &env{pg: startPostgres(t), redis: testenv.StartRedisServer(t)}
 	e.prepareDatabase(t)
 	one := startCRM(t, bin, e.pg, e.redis)
@@ -140,5 +144,43 @@ func TestTwoInstances(t *testing.T) {
 		require.Equal(t, http.StatusNoContent, res.StatusCode, "%s", body)
 		within(t, "logout", func() bool { return status(t, two, b.host, "/api/auth/me/", cookies...) == http.StatusUnauthorized })
 		assert.Equal(t, http.StatusUnauthorized, status(t, one, b.host, "/api/auth/me/", cookies...))
+	})
+
+	t.Run("a bearer token issued by one instance is accepted by the other", func(t *testing.T) {
+		bearer := func(t *testing.T, p *crmProcess, host, tok string) int {
+			t.Helper()
+			req, err := http.NewRequest(http.MethodGet, p.url+"/api/auth/me/", nil)
+			require.NoError(t, err)
+			req.Host = host
+			req.Header.Set("Authorization", "Bearer "+tok)
+			res, err := e.client.Do(req)
+			require.NoError(t, err)
+			res.Body.Close()
+			return res.StatusCode
+		}
+		// b's first token was issued by instance one (newTenant), so
+		// that tenant's key was created there; issue another for a on
+		// instance two, whose key it creates.
+		res, body := at(t, two, a.host, http.MethodPost, "/api/auth/token/", map[string]string{"email": a.email, "password": password})
+		require.Equal(t, http.StatusOK, res.StatusCode, "%s", body)
+		var pair struct{ Access, Refresh string }
+		require.NoError(t, json.Unmarshal(body, &pair))
+		require.NotEmpty(t, pair.Refresh)
+		for _, p := range []*crmProcess{one, two, deaf} {
+			assert.Equal(t, http.StatusOK, bearer(t, p, b.host, b.token), "b's token from instance one")
+			assert.Equal(t, http.StatusOK, bearer(t, p, a.host, pair.Access), "a's token from instance two")
+		}
+		res, body = at(t, one, a.host, http.MethodPost, "/api/auth/token/refresh/", map[string]string{"refresh": pair.Refresh})
+		require.Equal(t, http.StatusOK, res.StatusCode, "refresh on the other instance: %s", body)
+		var refreshed struct{ Access string }
+		require.NoError(t, json.Unmarshal(body, &refreshed))
+		for _, p := range []*crmProcess{one, two} {
+			assert.Equal(t, http.StatusOK, bearer(t, p, a.host, refreshed.Access), "the refreshed token")
+			// A token of one tenant on another tenant's host: refused
+			// everywhere, whoever issued it.
+			assert.Equal(t, http.StatusUnauthorized, bearer(t, p, a.host, b.token), "b's token on a's host")
+			assert.Equal(t, http.StatusUnauthorized, bearer(t, p, b.host, pair.Access), "a's token on b's host")
+			assert.Equal(t, http.StatusUnauthorized, bearer(t, p, b.host, refreshed.Access), "a's refreshed token on b's host")
+		}
 	})
 }

@@ -98,6 +98,8 @@ func (f *Filter) On(db Querier) *Filter { return &Filter{db: db, dialect: f.dial
 // classify with certainty, and a second statement after ';', is refused
 // with ErrStatement. It returns tenant.ErrNoTenant without a tenant and
 // ErrUnscoped without a Marker in code. Use it to feed another executor.
+// The rewriting of each text is kept, up to 1,024 texts, so a statement
+// sent on every request is lexed once; the tenant is bound on each call.
 func (f *Filter) Bind(ctx context.Context, query string, args []any) (string, []any, error) {
 	id, err := tenant.IDFromContext(ctx)
 	if err != nil {
@@ -247,10 +249,28 @@ func (f *Filter) placeholder(n int) string {
 
 // bind is the rewriter behind Filter.Bind.
 func bind(d Dialect, query string, args []any, id string) (string, []any, error) {
+	t, err := templates.get(d, query, len(args))
+	if err != nil {
+		return "", nil, err
+	}
+	out := make([]any, len(t.order))
+	for i, k := range t.order {
+		if k < 0 {
+			out[i] = id
+		} else {
+			out[i] = args[k]
+		}
+	}
+	return t.text, out, nil
+}
+
+// compile lexes query once for n caller arguments: the rewritten text,
+// and the order of the arguments that go with it.
+func compile(d Dialect, query string, n int) (template, error) {
 	var buf [8]site
 	sites, err := lex(d, query, buf[:0])
 	if err != nil {
-		return "", nil, err
+		return template{}, err
 	}
 	markers, placeholders := 0, 0
 	for _, s := range sites {
@@ -261,38 +281,41 @@ func bind(d Dialect, query string, args []any, id string) (string, []any, error)
 		}
 	}
 	if markers == 0 {
-		return "", nil, ErrUnscoped
+		return template{}, ErrUnscoped
 	}
-	if d != Postgres && placeholders != len(args) {
-		return "", nil, fmt.Errorf("%w: %d placeholders for %d arguments", ErrStatement, placeholders, len(args))
+	if d != Postgres && placeholders != n {
+		return template{}, fmt.Errorf("%w: %d placeholders for %d arguments", ErrStatement, placeholders, n)
 	}
 	param := "?"
 	if d == Postgres {
-		param = "$" + strconv.Itoa(len(args)+1)
+		param = "$" + strconv.Itoa(n+1)
 	}
 	var b strings.Builder
 	b.Grow(len(query) + markers*(len(param)-len(Marker)))
-	out := make([]any, 0, len(args)+markers)
+	order := make([]int, 0, n+markers)
 	last, next := 0, 0
 	for _, s := range sites {
 		b.WriteString(query[last:s.pos])
 		if !s.marker {
 			// A caller's '?' stays in the text (copied with the next run);
 			// its argument takes its turn among the tenant's.
-			out = append(out, args[next])
+			order = append(order, next)
 			next++
 			last = s.pos
 			continue
 		}
 		b.WriteString(param)
 		if d != Postgres {
-			out = append(out, id)
+			order = append(order, -1)
 		}
 		last = s.pos + len(Marker)
 	}
 	b.WriteString(query[last:])
 	if d == Postgres {
-		out = append(append(out, args...), id)
+		for i := range n {
+			order = append(order, i)
+		}
+		order = append(order, -1)
 	}
-	return b.String(), out, nil
+	return template{text: b.String(), order: order}, nil
 }

@@ -123,7 +123,7 @@ func (x *data) tx(ctx context.Context, fn func(f *sqlscope.Filter) error) error 
 }
 
 // q rewrites ? placeholders for the dialect.
-func (x *data) q(query string) string { return sqlscope.Rebind(x.dialect, query) }
+func (x *data) q(query string) string { return rebind(x.dialect, query) }
 
 // probeOwner returns the tenant that owns row id of table, for the audit
 // of a cross-tenant attempt after a scoped lookup found nothing. It reads

@@ -185,10 +185,6 @@ func (rs *resource) columns() []string {
 	return cols
 }
 
-func (rs *resource) selectSQL() string {
-	return `SELECT id, ` + strings.Join(rs.columns(), ", ") + `, created_at FROM ` + rs.table
-}
-
 func (rs *resource) scan(sc interface{ Scan(...any) error }) (map[string]any, error) {
 	var id, created int64
 	vals := make([]any, len(rs.fields))

@@ -40,6 +40,12 @@ func TestTwoInstances(t *testing.T) {
 	t.Setenv("CRM_SECRETS_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
 	e := &env{pg: startPostgres(t), redis: testenv.StartRedisServer(t)}
 	e.prepareDatabase(t)
+	// They share the tenants' data keys too, which live apart from the
+	// data (CRM_KEYS_URL, a database of their own): without it each
+	// instance keeps its own key file and cannot open another's keys.
+	_, err := e.admin.ExecContext(context.Background(), `CREATE DATABASE crm_keys OWNER `+appRole)
+	require.NoError(t, err)
+	t.Setenv("CRM_KEYS_URL", e.pg.url(appRole, "crm_keys"))
 	one := startCRM(t, bin, e.pg, e.redis)
 	two := startCRM(t, bin, e.pg, e.redis)
 	// deaf is a third instance whose Redis user may not subscribe to any

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -32,8 +33,10 @@ type PostgresCluster struct {
 // and postgres in TENANTWALL_PG_BINDIR, /usr/lib/postgresql/*/bin (newest
 // first) or on PATH; without them the test is skipped, or failed when
 // services are required. Run as root, the cluster runs as the
-// operating-system user postgres.
-func StartPostgresCluster(t testing.TB) *PostgresCluster {
+// operating-system user postgres. Each of settings, "name=value", is
+// passed to the server as -c name=value after the defaults
+// (max_connections=50, fsync=off), so it overrides them.
+func StartPostgresCluster(t testing.TB, settings ...string) *PostgresCluster {
 	t.Helper()
 	bin, err := pgBinDir()
 	if err != nil {
@@ -64,9 +67,15 @@ func StartPostgresCluster(t testing.TB) *PostgresCluster {
 		}
 	}
 	c.run(t, "initdb", "-D", c.data(), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
-	c.run(t, "pg_ctl", "-D", c.data(), "-l", c.logPath(), "-w", "-t", "60", "-o",
-		fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c max_connections=50 -c unix_socket_directories='' -c fsync=off", c.port), "start")
+	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c max_connections=50 -c unix_socket_directories='' -c fsync=off", c.port)
+	for _, kv := range settings {
+		opts += " -c " + kv
+	}
+	c.run(t, "pg_ctl", "-D", c.data(), "-l", c.logPath(), "-w", "-t", "60", "-o", opts, "start")
 	t.Cleanup(func() {
+		// A stalled cluster (SignalAll(SIGSTOP)) must not stay frozen
+		// for the stop.
+		c.SignalAll(syscall.SIGCONT)
 		if out, err := c.cmd("pg_ctl", "-D", c.data(), "-m", "immediate", "-w", "-t", "30", "stop").CombinedOutput(); err != nil {
 			t.Errorf("stop PostgreSQL: %v\n%s", err, out)
 		}
@@ -97,12 +106,88 @@ func (c *PostgresCluster) cmd(name string, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// run runs a PostgreSQL program and fails the test, with the end of the
+// server log, when it fails.
 func (c *PostgresCluster) run(t testing.TB, name string, args ...string) {
 	t.Helper()
 	if out, err := c.cmd(name, args...).CombinedOutput(); err != nil {
 		log, _ := os.ReadFile(c.logPath())
-		t.Fatalf("%s %s: %v\n%s\nserver log:\n%s", name, strings.Join(args, " "), err, out, log)
+		t.Fatalf("%s %s: %v\n%s\nserver log:\n%s", name, strings.Join(args, " "), err, out, tail(log, 40))
 	}
+}
+
+// Restart is "pg_ctl restart -m fast": it returns once the new
+// postmaster accepts connections.
+func (c *PostgresCluster) Restart(t testing.TB) {
+	t.Helper()
+	c.run(t, "pg_ctl", "-D", c.data(), "-l", c.logPath(), "-m", "fast", "-w", "-t", "60", "restart")
+}
+
+// SignalAll sends sig to the postmaster, then to each of its children,
+// and returns how many processes it reached. A stopped postmaster forks
+// no new child, so for SIGSTOP the list of children read after it is
+// complete: SignalAll(SIGSTOP) stalls the whole server, SIGCONT resumes it.
+func (c *PostgresCluster) SignalAll(sig syscall.Signal) int {
+	pid, err := c.postmasterPID()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	if syscall.Kill(pid, sig) == nil {
+		n++
+	}
+	for _, child := range childPIDs(pid) {
+		if syscall.Kill(child, sig) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// postmasterPID reads the running postmaster's PID from postmaster.pid.
+func (c *PostgresCluster) postmasterPID() (int, error) {
+	b, err := os.ReadFile(filepath.Join(c.data(), "postmaster.pid"))
+	if err != nil {
+		return 0, err
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	return strconv.Atoi(strings.TrimSpace(first))
+}
+
+// childPIDs lists the processes whose parent is ppid, from /proc.
+func childPIDs(ppid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// The command name in parentheses may hold spaces: fields start
+		// after its closing parenthesis ("state ppid …").
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(ppid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// tail returns the last n lines of b.
+func tail(b []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // pgBinDir finds a directory holding initdb, pg_ctl and postgres.

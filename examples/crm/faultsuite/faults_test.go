@@ -48,7 +48,7 @@ var scenarios = []scenario{
 	{
 		name: "PostgreSQL restarted with pg_ctl restart -m fast",
 		inject: func(t *testing.T, e *env, _ *recorder) {
-			e.pg.restart(t)
+			e.pg.Restart(t)
 		},
 	},
 	{
@@ -57,10 +57,10 @@ var scenarios = []scenario{
 		// caught in it must be answered, truthfully, before it ends.
 		flags: []string{"-request-timeout", "2s"},
 		inject: func(t *testing.T, e *env, _ *recorder) {
-			n := e.pg.signalAll(syscall.SIGSTOP)
+			n := e.pg.SignalAll(syscall.SIGSTOP)
 			require.Greater(t, n, 1, "SIGSTOP reached the postmaster and its children")
 			hold(5 * time.Second)
-			e.pg.signalAll(syscall.SIGCONT)
+			e.pg.SignalAll(syscall.SIGCONT)
 		},
 	},
 	{
@@ -81,9 +81,6 @@ var scenarios = []scenario{
 func TestFaults(t *testing.T) {
 	if os.Getenv("TENANTWALL_FAULTS") != "1" {
 		t.Skip("skipping the fault suite: set TENANTWALL_FAULTS=1 to run it (.ci/run does); it starts its own PostgreSQL cluster and Redis and takes about a minute")
-	}
-	if _, err := pgBinDir(); err != nil {
-		missing(t, "PostgreSQL server binaries", err)
 	}
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		missing(t, "redis-server", fmt.Errorf("%w; on Debian: apt-get install redis-server", err))

@@ -3,7 +3,9 @@ package sqlstore
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -61,7 +63,9 @@ func (k *KeyStore) Migrate(ctx context.Context) error {
 // wrapping credentials.ErrVersionExists, dropping nothing, when it is
 // not. Every key is stored in k before the table is dropped, so a move
 // cut short can be run again. Backups of the data database taken before
-// the move still hold the keys: expire them.
+// the move still hold the keys: expire them. When data reaches k's own
+// table (one database through two handles) it refuses with an error
+// wrapping credentials.ErrConfig, moving and dropping nothing.
 func (k *KeyStore) MoveKeys(ctx context.Context, data DB, d Dialect) (int, error) {
 	exists := `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'tenantwall_credential_keys'`
 	switch d {
@@ -80,6 +84,9 @@ func (k *KeyStore) MoveKeys(ctx context.Context, data DB, d Dialect) (int, error
 	}
 	if n == 0 {
 		return 0, nil
+	}
+	if err := k.refuseOwnTable(ctx, data); err != nil {
+		return 0, err
 	}
 	type old struct{ id, wrapped string }
 	var keys []old
@@ -120,6 +127,35 @@ func (k *KeyStore) MoveKeys(ctx context.Context, data DB, d Dialect) (int, error
 }
 
 // queryRow scans the one row of query into dst.
+// refuseOwnTable returns an error wrapping credentials.ErrConfig when the
+// data database's tenantwall_credential_keys is k's own table (the two
+// handles reach one database), which MoveKeys would otherwise drop with
+// every key in it. It writes a probe row through k and looks for it
+// through data, then deletes it.
+func (k *KeyStore) refuseOwnTable(ctx context.Context, data DB) error {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	// Hex only: safe to write into the statements.
+	probe := "'tenantwall-move-probe-" + hex.EncodeToString(b[:]) + "'"
+	if _, err := k.db.ExecContext(ctx, `INSERT INTO tenantwall_credential_keys (owner_id, wrapped, created_at) VALUES (`+probe+`, '', 0)`); err != nil {
+		return fmt.Errorf("credentials/sqlstore: move keys: probe the key store: %w", err)
+	}
+	var n int
+	err := queryRow(ctx, data, `SELECT count(*) FROM tenantwall_credential_keys WHERE owner_id = `+probe, &n)
+	if _, derr := k.db.ExecContext(ctx, `DELETE FROM tenantwall_credential_keys WHERE owner_id = `+probe); derr != nil && err == nil {
+		err = derr
+	}
+	if err != nil {
+		return fmt.Errorf("credentials/sqlstore: move keys: probe the key store: %w", err)
+	}
+	if n > 0 {
+		return fmt.Errorf("%w: the data database's tenantwall_credential_keys is the key store's own table (one database): nothing moved or dropped", credentials.ErrConfig)
+	}
+	return nil
+}
+
 func queryRow(ctx context.Context, db DB, query string, dst any) error {
 	rows, err := db.QueryContext(ctx, query)
 	if err != nil {

@@ -97,3 +97,26 @@ func TestKeyStoreRefusesWhatItDoesNotSupport(t *testing.T) {
 	id := tenanttest.NewTenant(tenanttest.RandomSlug("e")).ID
 	require.ErrorIs(t, ks.PutDataKey(context.Background(), id, nil), credentials.ErrRow)
 }
+
+// TestMoveKeysRefusesItsOwnTable gives MoveKeys the key store's own
+// database as the data database (a misconfiguration the caller did not
+// catch): the old table it would drop is the key store's, so it must
+// refuse and drop nothing, and every key must still be there.
+func TestMoveKeysRefusesItsOwnTable(t *testing.T) {
+	for _, e := range engines() {
+		t.Run("on "+e.name, func(t *testing.T) {
+			ctx := context.Background()
+			_, data := newStore(t, e)
+			ks := newKeyStore(t, data, e.dialect)
+			a := tenanttest.NewTenant(tenanttest.RandomSlug("a"))
+			require.NoError(t, ks.PutDataKey(ctx, a.ID, []byte("wrapped key of a")))
+			n, err := ks.MoveKeys(ctx, data, e.dialect)
+			require.ErrorIs(t, err, credentials.ErrConfig)
+			assert.Zero(t, n)
+			got, found, err := ks.DataKey(ctx, a.ID)
+			require.NoError(t, err)
+			require.True(t, found, "the key store's table is not dropped")
+			assert.Equal(t, []byte("wrapped key of a"), got)
+		})
+	}
+}

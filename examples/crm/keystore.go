@@ -84,7 +84,10 @@ func (a *app) refuseSameDatabase(ctx context.Context, keys *sql.DB) error {
 	if a.data.dialect != sqlscope.Postgres {
 		return nil
 	}
-	const q = `SELECT current_database() || '@' || coalesce(host(inet_server_addr()), 'local') || ':' || coalesce(inet_server_port(), 0)`
+	// The cluster's system identifier and the database name: the same
+	// whichever address, socket or pooler the two URLs reach it by (the
+	// server's address and port differ between TCP and a Unix socket).
+	const q = `SELECT current_database() || '@' || (SELECT system_identifier FROM pg_control_system())::text`
 	var k, dt string
 	if err := keys.QueryRowContext(ctx, q).Scan(&k); err != nil {
 		return fmt.Errorf("CRM_KEYS_URL: %w", err)

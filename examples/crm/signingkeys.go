@@ -51,6 +51,7 @@ type vaultKeys struct {
 	mu     sync.Mutex
 	set    *jwtclaims.KeySet
 	loaded map[string]time.Time // tenant → when its keys were last read
+	swept  time.Time            // when loaded was last swept of stale tenants
 }
 
 func newVaultKeys(v *credentials.Vault) *vaultKeys {
@@ -60,12 +61,26 @@ func newVaultKeys(v *credentials.Vault) *vaultKeys {
 var _ jwtclaims.KeySource = (*vaultKeys)(nil)
 
 // fresh drops a tenant's keys read more than keyReload ago, so that they
-// are read again. It reports whether keys of the tenant are held.
+// are read again. It reports whether keys of the tenant are held. At most
+// once per keyReload it also drops every other tenant's stale keys, so
+// that a tenant deleted through another instance, whose hosts no longer
+// resolve and whose keys are never asked for again, does not keep its
+// private keys in this instance's memory.
 func (k *vaultKeys) fresh(tenantID string) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	now := k.now()
+	if now.Sub(k.swept) > keyReload {
+		k.swept = now
+		for id, at := range k.loaded {
+			if now.Sub(at) > keyReload {
+				k.set.RemoveTenant(id)
+				delete(k.loaded, id)
+			}
+		}
+	}
 	at, ok := k.loaded[tenantID]
-	if ok && k.now().Sub(at) > keyReload {
+	if ok && now.Sub(at) > keyReload {
 		k.set.RemoveTenant(tenantID)
 		delete(k.loaded, tenantID)
 		return false

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/tenantwall/tenantwall/lifecycle"
 	"github.com/tenantwall/tenantwall/sqlscope"
@@ -20,11 +22,12 @@ import (
 // public; SQLite: main). It must name the tables to adopt, and none of
 // them may be one of the CRM's own tenant tables.
 //
-// 'crm tenant move' has no API: its target is a second instance's
-// configuration (data directory, database, blob store, Redis), which the
-// command opens for the duration of the move. Taking it from a request
-// body would let a token holder point the server at any database or
-// path; a server-side target setting is not built yet.
+// POST /admin/api/tenants/{slug}/move/ runs 'crm tenant move' as an
+// operation, to the one target the server is configured with
+// (-move-to-data: the data directory of a SQLite instance). Without it the
+// endpoint answers 404. The request names nothing but the tenant: a
+// target taken from a body would let a token holder point the server at
+// any database or path. One move per tenant runs at a time (409).
 
 // migrateTable is a table name the API accepts: a plain lower-case SQL
 // identifier.
@@ -112,6 +115,56 @@ func (a *app) opsRoutes(mux *http.ServeMux) {
 		})
 		writeJSON(w, http.StatusAccepted, j)
 	})
+	mux.HandleFunc("POST /admin/api/tenants/{slug}/move/", func(w http.ResponseWriter, r *http.Request) {
+		if a.cfg.moveTo == "" {
+			writeError(w, http.StatusNotFound, "not found: this server has no move target (-move-to-data)")
+			return
+		}
+		t, err := a.tenants.BySlug(r.Context(), r.PathValue("slug"))
+		if err != nil {
+			a.respond(w, r, 0, nil, notFoundIf(err))
+			return
+		}
+		key := moveKey{a, t.Slug}
+		if _, busy := moving.LoadOrStore(key, true); busy {
+			writeError(w, http.StatusConflict, "a move of this tenant is running")
+			return
+		}
+		j := lifecycleJobs.start(a.log, "move", t.Slug, func(ctx context.Context, progress func(lifecycle.Progress)) (any, string, error) {
+			defer moving.Delete(key)
+			var out lockedBuffer
+			in := input{str: map[string]string{"slug": t.Slug, "to-data": a.cfg.moveTo}, out: &out}
+			err := a.moveTenant(ctx, in, progress)
+			return map[string]any{"log": out.String()}, "", err
+		})
+		writeJSON(w, http.StatusAccepted, j)
+	})
+}
+
+type moveKey struct {
+	a    *app
+	slug string
+}
+
+// moving holds the tenants being moved.
+var moving sync.Map
+
+// lockedBuffer is a bytes.Buffer safe for the move's writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // migrateOwnDB adopts body's tables in the server's own database. A dry

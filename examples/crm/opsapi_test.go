@@ -104,3 +104,43 @@ func testMigrateDBOperatorAPI(t *testing.T, s *server) {
 	require.NoError(t, db.QueryRowContext(ctx, q, acme.ID).Scan(&n))
 	assert.Equal(t, 3, n, "every contact is acme's")
 }
+
+// globex is moved through the operator API to the server's configured
+// target and served there; a server without a target has no endpoint.
+func TestTenantMoveOperatorAPI(t *testing.T) {
+	none := newServer(t, "sqlite")
+	op := none.client(t, "platform.localhost")
+	op.token = "op-secret"
+	code, _ := op.json("POST", "/admin/api/tenants/globex/move/", nil)
+	assert.Equal(t, http.StatusNotFound, code, "no target configured")
+
+	target := t.TempDir()
+	s := newServer(t, "sqlite", "-move-to-data", target)
+	op = s.client(t, "platform.localhost")
+	op.token = "op-secret"
+	code, _ = s.client(t, "platform.localhost").json("POST", "/admin/api/tenants/globex/move/", nil)
+	assert.Equal(t, http.StatusUnauthorized, code, "no operator token")
+	code, _ = op.json("POST", "/admin/api/tenants/nobody/move/", nil)
+	assert.Equal(t, http.StatusNotFound, code)
+	code, _ = op.json("POST", "/admin/api/tenants/..%2F..%2Fetc/move/", nil)
+	assert.Equal(t, http.StatusNotFound, code)
+
+	code, j := op.json("POST", "/admin/api/tenants/globex/move/", nil)
+	require.Equal(t, http.StatusAccepted, code, "%v", j)
+	var done map[string]any
+	require.Eventually(t, func() bool {
+		code, b := op.json("GET", "/admin/api/operations/"+j["id"].(string)+"/", nil)
+		require.Equal(t, http.StatusOK, code)
+		done = b
+		return done["status"] != "running"
+	}, 30*time.Second, 20*time.Millisecond)
+	require.Equal(t, "done", done["status"], "%v", done)
+	require.NotNil(t, done["progress"], "progress is reported")
+	assert.Equal(t, "delete", done["progress"].(map[string]any)["op"], "the last stage is the deletion from the source")
+	assert.Contains(t, done["result"].(map[string]any)["log"], "verified: nothing left")
+
+	code, _ = s.client(t, "globex.localhost").json("GET", "/api/tenant-branding/", nil)
+	assert.Equal(t, http.StatusNotFound, code, "gone from the source")
+	there := startServer(t, []string{"-data", target, "-demo=false", "-bcrypt-cost", "4"})
+	there.client(t, "globex.localhost").login("admin@globex.test")
+}

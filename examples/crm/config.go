@@ -25,6 +25,7 @@ type config struct {
 	redis        string // redis:// URL; empty: in-memory cache and sessions
 	blob         string // gocloud.dev bucket URL
 	dataDir      string
+	moveTo       string // data directory of the operator API's tenant move target
 	operator     string // operator API token
 	secureCookie bool   // force Secure/__Host- cookies (behind a TLS proxy)
 	proxies      string // comma-separated CIDRs of trusted reverse proxies
@@ -67,6 +68,7 @@ func parseFlags(name string, args []string, stderr io.Writer) (config, []string,
 	fs.StringVar(&c.platformHost, "platform-host", envOr("CRM_PLATFORM_HOST", ""), "host of the operator API (env CRM_PLATFORM_HOST; default platform.<base-domain>)")
 	fs.BoolVar(&c.demo, "demo", envOr("CRM_DEMO", "true") == "true", "seed demo data on an empty database (env CRM_DEMO)")
 	fs.StringVar(&c.dataDir, "data", envOr("CRM_DATA", "crm-data"), "directory for the embedded database and files (env CRM_DATA)")
+	fs.StringVar(&c.moveTo, "move-to-data", envOr("CRM_MOVE_TO_DATA", ""), "data directory of the instance POST /admin/api/tenants/{slug}/move/ moves tenants to (env CRM_MOVE_TO_DATA; default: no move endpoint)")
 	fs.StringVar(&c.db, "db", envOr("CRM_DB", ""), "SQLite path or postgres:// URL of the application role (env CRM_DB; default <data>/crm.db)")
 	fs.StringVar(&c.dbAdmin, "db-admin", envOr("CRM_DB_ADMIN", ""), "postgres:// URL of the table owner, for migrations (env CRM_DB_ADMIN; default -db)")
 	fs.StringVar(&c.redis, "redis", envOr("CRM_REDIS", ""), "redis:// URL for cache and sessions (env CRM_REDIS; default in memory)")

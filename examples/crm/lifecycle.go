@@ -264,6 +264,12 @@ func tenantVerify(ctx context.Context, a *app, in input) error {
 // A failure before step 4 leaves the source suspended and whole: run
 // 'crm tenant activate' to go back.
 func tenantMove(ctx context.Context, a *app, in input) error {
+	return a.moveTenant(ctx, in, lifecycleProgress(in.out))
+}
+
+// moveTenant is tenant move, reporting the export, import and deletion's
+// progress to progress.
+func (a *app) moveTenant(ctx context.Context, in input, progress func(lifecycle.Progress)) error {
 	t, err := a.tenants.BySlug(ctx, in.str["slug"])
 	if err != nil {
 		return err
@@ -287,11 +293,11 @@ func tenantMove(ctx context.Context, a *app, in input) error {
 		return fmt.Errorf("target: %w", err)
 	}
 	defer target.close()
-	src, err := a.lifecycleManager(lifecycleProgress(in.out))
+	src, err := a.lifecycleManager(progress)
 	if err != nil {
 		return err
 	}
-	dst, err := target.lifecycleManager(lifecycleProgress(in.out))
+	dst, err := target.lifecycleManager(progress)
 	if err != nil {
 		return err
 	}

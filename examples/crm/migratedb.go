@@ -81,34 +81,7 @@ func migrateDB(ctx context.Context, a *app, in input) error {
 	if err != nil {
 		return err
 	}
-	assign := map[string]adopt.Assignment{}
-	for _, tb := range s.Tables {
-		assign[tb.Name] = adopt.Constant(t.ID)
-	}
-	if in.str["through"] != "" {
-		for _, tc := range strings.Split(in.str["through"], ",") {
-			table, column, ok := strings.Cut(strings.TrimSpace(tc), ".")
-			if !ok {
-				return fmt.Errorf("migrate-db: -through %q: want table.column", tc)
-			}
-			parent := ""
-			for _, tb := range s.Tables {
-				if tb.Name != table {
-					continue
-				}
-				for _, fk := range tb.ForeignKeys {
-					if len(fk.Columns) == 1 && fk.Columns[0] == column {
-						parent = fk.RefTable
-					}
-				}
-			}
-			if parent == "" {
-				return fmt.Errorf("migrate-db: -through %s.%s: no table %s with a single-column foreign key on %s", table, column, table, column)
-			}
-			assign[table] = adopt.Through(column, parent)
-		}
-	}
-	plan, err := adopt.New(s, assign, opts...)
+	plan, err := adoptionPlan(s, t.ID, in.str["through"], opts)
 	if err != nil {
 		return err
 	}
@@ -135,6 +108,40 @@ func migrateDB(ctx context.Context, a *app, in input) error {
 	}
 	fmt.Fprintf(in.out, "schema %s adopted for tenant %s (%s)\n", schema, t.Slug, t.ID)
 	return nil
+}
+
+// adoptionPlan plans the adoption of the inspected tables s: every row
+// to tenantID, except in the tables through lists as table.column, whose
+// rows take the tenant of the row that column's foreign key references.
+func adoptionPlan(s adopt.Schema, tenantID, through string, opts []adopt.Option) (*adopt.Plan, error) {
+	assign := map[string]adopt.Assignment{}
+	for _, tb := range s.Tables {
+		assign[tb.Name] = adopt.Constant(tenantID)
+	}
+	if through != "" {
+		for _, tc := range strings.Split(through, ",") {
+			table, column, ok := strings.Cut(strings.TrimSpace(tc), ".")
+			if !ok {
+				return nil, fmt.Errorf("migrate-db: -through %q: want table.column", tc)
+			}
+			parent := ""
+			for _, tb := range s.Tables {
+				if tb.Name != table {
+					continue
+				}
+				for _, fk := range tb.ForeignKeys {
+					if len(fk.Columns) == 1 && fk.Columns[0] == column {
+						parent = fk.RefTable
+					}
+				}
+			}
+			if parent == "" {
+				return nil, fmt.Errorf("migrate-db: -through %s.%s: no table %s with a single-column foreign key on %s", table, column, table, column)
+			}
+			assign[table] = adopt.Through(column, parent)
+		}
+	}
+	return adopt.New(s, assign, opts...)
 }
 
 // progressPrinter prints each step as it starts and, during a backfill,

@@ -99,6 +99,7 @@ func (a *app) operatorRoutes() http.Handler {
 	})
 	a.jobRoutes(mux)
 	a.lifecycleRoutes(mux)
+	a.opsRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeError(w, http.StatusNotFound, "not found") })
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.URL.Path, "/admin/api/") {

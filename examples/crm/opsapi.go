@@ -54,7 +54,7 @@ func (m migrateRequest) check(dialect sqlscope.Dialect) error {
 		if !migrateTable.MatchString(tb) {
 			return badRequest{fmt.Sprintf(`field "tables": %q is not a plain lower-case table name`, tb)}
 		}
-		if slices.Contains(tenantTables, tb) {
+		if slices.Contains(tenantTables, tb) || strings.HasPrefix(tb, "tenantwall_") || strings.HasPrefix(tb, "river_") {
 			return badRequest{fmt.Sprintf(`field "tables": %q is one of the CRM's own tables`, tb)}
 		}
 	}

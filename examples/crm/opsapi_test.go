@@ -54,18 +54,20 @@ func testMigrateDBOperatorAPI(t *testing.T, s *server) {
 	code, _ := s.client(t, "platform.localhost").json("POST", "/admin/api/migrate-db/", ok)
 	assert.Equal(t, http.StatusUnauthorized, code, "no operator token")
 	for name, bad := range map[string]any{
-		"a database URL":     map[string]any{"tenant": "acme", "tables": []string{"accounts"}, "url": "postgres://elsewhere/db"},
-		"a path":             map[string]any{"tenant": "acme", "tables": []string{"accounts"}, "path": "/tmp/x.db"},
-		"a schema":           map[string]any{"tenant": "acme", "tables": []string{"accounts"}, "schema": "pg_catalog"},
-		"no tables":          map[string]any{"tenant": "acme"},
-		"no tenant":          map[string]any{"tables": []string{"accounts"}},
-		"a CRM table":        map[string]any{"tenant": "acme", "tables": []string{"leads"}},
-		"an injected name":   map[string]any{"tenant": "acme", "tables": []string{`accounts"; DROP TABLE leads; --`}},
-		"a quoted name":      map[string]any{"tenant": "acme", "tables": []string{"main.accounts"}},
-		"through elsewhere":  map[string]any{"tenant": "acme", "tables": []string{"accounts"}, "through": []string{"contacts.account_id"}},
-		"through no column":  map[string]any{"tenant": "acme", "tables": []string{"contacts"}, "through": []string{"contacts"}},
-		"a negative batch":   map[string]any{"tenant": "acme", "tables": []string{"accounts"}, "batch": -1},
-		"a hostile app role": map[string]any{"tenant": "acme", "tables": []string{"accounts"}, "app_role": "x; DROP ROLE postgres"},
+		"a database URL":      map[string]any{"tenant": "acme", "tables": []string{"accounts"}, "url": "postgres://elsewhere/db"},
+		"a path":              map[string]any{"tenant": "acme", "tables": []string{"accounts"}, "path": "/tmp/x.db"},
+		"a schema":            map[string]any{"tenant": "acme", "tables": []string{"accounts"}, "schema": "pg_catalog"},
+		"no tables":           map[string]any{"tenant": "acme"},
+		"no tenant":           map[string]any{"tables": []string{"accounts"}},
+		"a CRM table":         map[string]any{"tenant": "acme", "tables": []string{"leads"}},
+		"the tenant registry": map[string]any{"tenant": "acme", "tables": []string{"tenantwall_tenants"}},
+		"River's jobs":        map[string]any{"tenant": "acme", "tables": []string{"river_job"}},
+		"an injected name":    map[string]any{"tenant": "acme", "tables": []string{`accounts"; DROP TABLE leads; --`}},
+		"a quoted name":       map[string]any{"tenant": "acme", "tables": []string{"main.accounts"}},
+		"through elsewhere":   map[string]any{"tenant": "acme", "tables": []string{"accounts"}, "through": []string{"contacts.account_id"}},
+		"through no column":   map[string]any{"tenant": "acme", "tables": []string{"contacts"}, "through": []string{"contacts"}},
+		"a negative batch":    map[string]any{"tenant": "acme", "tables": []string{"accounts"}, "batch": -1},
+		"a hostile app role":  map[string]any{"tenant": "acme", "tables": []string{"accounts"}, "app_role": "x; DROP ROLE postgres"},
 	} {
 		code, b := op.json("POST", "/admin/api/migrate-db/", bad)
 		assert.Equal(t, http.StatusBadRequest, code, "%s: %v", name, b)

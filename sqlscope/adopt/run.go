@@ -110,7 +110,8 @@ var stateSQL = []string{
 // the recorded Schema: it skips what is done and ends in the same state
 // as an uninterrupted run. A finished run is a no-op. A different plan
 // for a schema whose run is unfinished is refused with ErrPlanChanged;
-// two Runs at once with ErrBusy.
+// two Runs at once with ErrBusy (after waiting up to 3 s for the lock,
+// which a just-cancelled run may hold while its session ends).
 //
 // Run returns the Report of Verify, made as the last thing it does.
 func Run(ctx context.Context, db *sql.DB, p *Plan, opts ...RunOption) (*Report, error) {
@@ -161,17 +162,33 @@ type runner struct {
 }
 
 // lock takes a session advisory lock on the schema's adoption, so that
-// two runs never interleave their steps.
+// two runs never interleave their steps. It waits up to lockWait for the
+// lock: a run that was just cancelled may leave its session ending, still
+// holding the lock for a moment, and a rerun must not take that for a
+// second run. A lock still held after lockWait is another run: ErrBusy.
+// The wait is a SET LOCAL lock_timeout inside a transaction; the advisory
+// lock itself is the session's and outlives it.
 func (r *runner) lock(ctx context.Context) error {
-	var ok bool
-	if err := r.conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(hashtext('tenantwall.adopt'), hashtext($1))`, r.p.schema.Name).Scan(&ok); err != nil {
+	tx, err := r.conn.BeginTx(ctx, nil)
+	if err != nil {
 		return err
 	}
-	if !ok {
-		return fmt.Errorf("%w: schema %s", ErrBusy, r.p.schema.Name)
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d`, lockWait.Milliseconds())); err != nil {
+		return err
 	}
-	return nil
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_lock(hashtext('tenantwall.adopt'), hashtext($1))`, r.p.schema.Name); err != nil {
+		var se interface{ SQLState() string }
+		if errors.As(err, &se) && se.SQLState() == "55P03" { // lock_not_available
+			return fmt.Errorf("%w: schema %s", ErrBusy, r.p.schema.Name)
+		}
+		return err
+	}
+	return tx.Commit()
 }
+
+// lockWait is how long lock waits for the adoption lock.
+const lockWait = 3 * time.Second
 
 func (r *runner) unlock() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

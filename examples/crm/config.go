@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,21 +17,22 @@ import (
 // config is the server's configuration: flags, with environment variables
 // as their defaults.
 type config struct {
-	addr         string
-	baseDomain   string
-	platformHost string
-	demo         bool
-	db           string // SQLite file path, or a postgres:// URL (the application role)
-	dbAdmin      string // postgres:// URL of the owner role for migrations (default: db)
-	redis        string // redis:// URL; empty: in-memory cache and sessions
-	blob         string // gocloud.dev bucket URL
-	dataDir      string
-	moveTo       string // data directory of the operator API's tenant move target
-	operator     string // operator API token
-	secureCookie bool   // force Secure/__Host- cookies (behind a TLS proxy)
-	proxies      string // comma-separated CIDRs of trusted reverse proxies
-	accel        string // nginx internal location for X-Accel-Redirect downloads (nginx.go)
-	bcryptCost   int
+	addr          string
+	baseDomain    string
+	platformHost  string
+	demo          bool
+	db            string // SQLite file path, or a postgres:// URL (the application role)
+	dbAdmin       string // postgres:// URL of the owner role for migrations (default: db)
+	redis         string // redis:// URL; empty: in-memory cache and sessions
+	blob          string // gocloud.dev bucket URL
+	dataDir       string
+	moveTo        string   // data directory of the operator API's tenant move target
+	migrateTables []string // tables POST /admin/api/migrate-db/ may adopt (an allow-list)
+	operator      string   // operator API token
+	secureCookie  bool     // force Secure/__Host- cookies (behind a TLS proxy)
+	proxies       string   // comma-separated CIDRs of trusted reverse proxies
+	accel         string   // nginx internal location for X-Accel-Redirect downloads (nginx.go)
+	bcryptCost    int
 
 	// trustedOrigins: comma-separated origins whose cookie-authenticated
 	// writes pass the cross-origin check.
@@ -68,6 +70,20 @@ func parseFlags(name string, args []string, stderr io.Writer) (config, []string,
 	fs.StringVar(&c.platformHost, "platform-host", envOr("CRM_PLATFORM_HOST", ""), "host of the operator API (env CRM_PLATFORM_HOST; default platform.<base-domain>)")
 	fs.BoolVar(&c.demo, "demo", envOr("CRM_DEMO", "true") == "true", "seed demo data on an empty database (env CRM_DEMO)")
 	fs.StringVar(&c.dataDir, "data", envOr("CRM_DATA", "crm-data"), "directory for the embedded database and files (env CRM_DATA)")
+	fs.Func("migrate-tables", "comma-separated tables of the server's database that POST /admin/api/migrate-db/ may adopt (default: none, the endpoint refuses every table)", func(v string) error {
+		c.migrateTables = nil
+		for _, tb := range strings.Split(v, ",") {
+			tb = strings.TrimSpace(tb)
+			if tb == "" {
+				continue
+			}
+			if !migrateTable.MatchString(tb) || slices.Contains(tenantTables, tb) {
+				return fmt.Errorf("%q is not a plain lower-case table name apart from the CRM's tenant tables", tb)
+			}
+			c.migrateTables = append(c.migrateTables, tb)
+		}
+		return nil
+	})
 	fs.StringVar(&c.moveTo, "move-to-data", envOr("CRM_MOVE_TO_DATA", ""), "data directory of the instance POST /admin/api/tenants/{slug}/move/ moves tenants to (env CRM_MOVE_TO_DATA; default: no move endpoint)")
 	fs.StringVar(&c.db, "db", envOr("CRM_DB", ""), "SQLite path or postgres:// URL of the application role (env CRM_DB; default <data>/crm.db)")
 	fs.StringVar(&c.dbAdmin, "db-admin", envOr("CRM_DB_ADMIN", ""), "postgres:// URL of the table owner, for migrations (env CRM_DB_ADMIN; default -db)")

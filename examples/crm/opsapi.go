@@ -42,8 +42,11 @@ type migrateRequest struct {
 	DryRun  bool     `json:"dry_run"`
 }
 
-// check refuses what the API does not understand.
-func (m migrateRequest) check(dialect sqlscope.Dialect) error {
+// check refuses what the API does not understand. The tables must be
+// among allowed, the server's -migrate-tables: the API adopts only what
+// the operator named when starting the server, never one of the
+// server's own tables because its name looked harmless.
+func (m migrateRequest) check(dialect sqlscope.Dialect, allowed []string) error {
 	if m.Tenant == "" {
 		return badRequest{`field "tenant": the slug of the tenant the rows go to`}
 	}
@@ -54,8 +57,8 @@ func (m migrateRequest) check(dialect sqlscope.Dialect) error {
 		if !migrateTable.MatchString(tb) {
 			return badRequest{fmt.Sprintf(`field "tables": %q is not a plain lower-case table name`, tb)}
 		}
-		if slices.Contains(tenantTables, tb) || strings.HasPrefix(tb, "tenantwall_") || strings.HasPrefix(tb, "river_") {
-			return badRequest{fmt.Sprintf(`field "tables": %q is one of the CRM's own tables`, tb)}
+		if !slices.Contains(allowed, tb) {
+			return badRequest{fmt.Sprintf(`field "tables": %q is not one of the server's -migrate-tables`, tb)}
 		}
 	}
 	for _, tc := range m.Through {
@@ -101,7 +104,7 @@ func (a *app) opsRoutes(mux *http.ServeMux) {
 			a.respond(w, r, 0, nil, err)
 			return
 		}
-		if err := body.check(a.data.dialect); err != nil {
+		if err := body.check(a.data.dialect, a.cfg.migrateTables); err != nil {
 			a.respond(w, r, 0, nil, err)
 			return
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -17,7 +18,9 @@ import (
 // progress and report the operations endpoint serves.
 func TestMigrateDBOperatorAPI(t *testing.T) {
 	for _, mode := range []string{"sqlite", "postgres"} {
-		t.Run(mode, func(t *testing.T) { testMigrateDBOperatorAPI(t, newServer(t, mode)) })
+		t.Run(mode, func(t *testing.T) {
+			testMigrateDBOperatorAPI(t, newServer(t, mode, "-migrate-tables", "accounts,contacts"))
+		})
 	}
 }
 
@@ -145,4 +148,19 @@ func TestTenantMoveOperatorAPI(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, code, "gone from the source")
 	there := startServer(t, []string{"-data", target, "-demo=false", "-bcrypt-cost", "4"})
 	there.client(t, "globex.localhost").login("admin@globex.test")
+}
+
+// -migrate-tables is the allow-list of the migrate-db endpoint: it takes
+// plain table names and never one of the CRM's tenant tables.
+func TestMigrateTablesFlag(t *testing.T) {
+	c, _, err := parseFlags("crm", []string{"-migrate-tables", " accounts, contacts,"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"accounts", "contacts"}, c.migrateTables)
+	for _, bad := range []string{"leads", "accounts,users", `a"b`, "public.accounts", "Accounts"} {
+		_, _, err := parseFlags("crm", []string{"-migrate-tables", bad}, io.Discard)
+		assert.Error(t, err, "-migrate-tables %q", bad)
+	}
+	c, _, err = parseFlags("crm", nil, io.Discard)
+	require.NoError(t, err)
+	assert.Empty(t, c.migrateTables, "no table is adoptable unless named")
 }

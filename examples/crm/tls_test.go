@@ -309,13 +309,13 @@ func TestTLSCertificatesOnDemand(t *testing.T) {
 		// "unknown host", or the budget refused before asking it.
 		// The client sees its handshake fail before the server has
 		// logged why, so the count is read once the log has caught up.
-		var looked, limited int
-		caughtUp := waitFor(5*time.Second, func() bool {
-			looked = s.logs.count("TLS handshake error", `\"storm`, "unknown host")
-			limited = s.logs.count("TLS handshake error", `\"storm`, "uncached hosts within")
-			return looked+limited >= storm
-		})
-		assert.True(t, caughtUp, "the server logged every storm handshake")
+		counts := func() (looked, limited int) {
+			return s.logs.count("TLS handshake error", `\"storm`, "unknown host"),
+				s.logs.count("TLS handshake error", `\"storm`, "uncached hosts within")
+		}
+		assert.Eventually(t, func() bool { l, r := counts(); return l+r >= storm },
+			5*time.Second, 20*time.Millisecond, "the server logged every storm handshake")
+		looked, limited := counts()
 		t.Logf("storm of %d handshakes in %v: %d store lookups, %d refused by the budget", storm, took, looked, limited)
 		assert.Equal(t, storm, looked+limited, "every storm handshake was refused, for one of the two reasons")
 		assert.LessOrEqual(t, looked, budget*(2+int(took/time.Second)), "store lookups stay within the budget (storm took %v)", took)
@@ -404,19 +404,4 @@ func TestTLSFlagsRefuseWhatWouldNotBeBounded(t *testing.T) {
 	defer ln.Close()
 	_, err = a.serveTLS(ln)
 	assert.Error(t, err, "an ACME directory over plain HTTP is refused")
-}
-
-// waitFor polls cond every 20 ms until it holds or d has passed, and
-// says whether it held.
-func waitFor(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/tenantwall/tenantwall/tenant"
 )
@@ -29,14 +30,32 @@ func ErrorFromContext(ctx context.Context) error {
 // Auditor. No request is ever passed on without a tenant.
 func (r *Resolver) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		t, err := r.resolveRequest(req)
+		now := r.clock()
+		e, err := r.resolveRequest(req, now)
 		if err != nil {
-			r.refuse(w, req, t, err)
+			r.refuse(w, req, e.t, err)
 			return
 		}
-		// The cache never mutates t, so the context may share it.
-		next.ServeHTTP(w, req.WithContext(tenant.NewSharedContext(req.Context(), t)))
+		// The cache never mutates e.t, so the context may share it.
+		req = req.WithContext(tenant.NewSharedContext(req.Context(), e.t))
+		if r.requests == nil {
+			next.ServeHTTP(w, req)
+			return
+		}
+		if e.obs == nil { // answered by the store, not the cache
+			e.obs = r.requests.ObserveTenant(e.t.ID)
+		}
+		r.requests.ServeTenant(next, w, req, e.obs, r.arrival(now))
 	})
+}
+
+// arrival turns a reading of the cache's clock into a time with a
+// monotonic reading, which time.Since reads without the wall clock.
+func (r *Resolver) arrival(now int64) time.Time {
+	if r.now != nil { // a test's clock, not the monotonic one
+		return time.Now()
+	}
+	return r.epoch.Add(time.Duration(now))
 }
 
 func (r *Resolver) refuse(w http.ResponseWriter, req *http.Request, t *tenant.Tenant, err error) {

@@ -1,6 +1,10 @@
 package resolve
 
-import "context"
+import (
+	"context"
+	"net/http"
+	"time"
+)
 
 // Observer is told how resolutions use the lookup cache and the store, so
 // that a metrics package (such as telemetry.Metrics) can count them without
@@ -18,4 +22,27 @@ type Observer interface {
 	// that waited for the same host, and its error (nil when the store
 	// answered, whether or not a tenant was found).
 	ResolveLookup(ctx context.Context, err error)
+}
+
+// RequestObserver is an Observer that also serves, and so can count and
+// time, every request that Middleware lets through. When the Observer
+// given to WithObserver implements it, Middleware hands it each such
+// request instead of calling the next handler itself, with what the
+// resolution already has: the clock reading it took (arrived) and the
+// observer's own value for the tenant, kept beside the tenant in the
+// lookup cache. A request then costs the observer no clock read and no
+// lookup of its tenant of its own (telemetry.Metrics implements it).
+// Requests that Middleware refuses are reported only to the Auditor.
+type RequestObserver interface {
+	Observer
+	// ObserveTenant returns the observer's value for the tenant with this
+	// ID (known to the store and active), such as its metric series. It is
+	// called when the lookup cache stores the tenant, and on every request
+	// the store answered rather than the cache.
+	ObserveTenant(id string) any
+	// ServeTenant serves req through next. The request's context carries
+	// the tenant (tenant.FromContext) whose ObserveTenant value is v;
+	// arrived, a time with a monotonic reading, is when Middleware
+	// received the request. It must call next.ServeHTTP exactly once.
+	ServeTenant(next http.Handler, w http.ResponseWriter, req *http.Request, v any, arrived time.Time)
 }

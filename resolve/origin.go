@@ -21,11 +21,11 @@ import (
 func (r *Resolver) CheckOrigin(req *http.Request) error {
 	want, ok := tenant.FromContext(req.Context())
 	if !ok {
-		t, err := r.resolveRequest(req)
+		e, err := r.resolveRequest(req, r.clock())
 		if err != nil {
 			return fmt.Errorf("%w: request host: %w", ErrOrigin, err)
 		}
-		want = *t
+		want = *e.t
 	}
 	origin := req.Header.Get("Origin")
 	if origin == "" {
@@ -46,7 +46,8 @@ func (r *Resolver) CheckOrigin(req *http.Request) error {
 	if r.trustedOrigins[host] {
 		return nil
 	}
-	got, err := r.cached(req.Context(), host, r.fromHost)
+	e, err := r.cached(req.Context(), host, r.clock(), r.fromHost)
+	got := e.t
 	if err != nil && got == nil {
 		return fmt.Errorf("%w: Origin %q: %w", ErrOrigin, host, err)
 	}

@@ -37,6 +37,8 @@ type Resolver struct {
 	// operator) stretch or cut every TTL.
 	epoch time.Time
 	now   func() int64 // replaces the clock in tests; nil otherwise
+
+	requests RequestObserver // the observer, when it also serves requests
 }
 
 // New returns a Resolver over store. Without options it tries custom
@@ -63,6 +65,7 @@ func New(store tenant.Lookup, opts ...Option) (*Resolver, error) {
 		}
 	}
 	r := &Resolver{store: store, options: o, epoch: time.Now()}
+	r.requests, _ = o.observer.(RequestObserver)
 	for i, s := range r.strategies {
 		if s != Header {
 			r.hostStrategies = true
@@ -91,11 +94,11 @@ func New(store tenant.Lookup, opts ...Option) (*Resolver, error) {
 // no tenant has it, ErrSuspended (with the tenant) for a suspended tenant,
 // and ErrLookup when the store failed.
 func (r *Resolver) Resolve(ctx context.Context, host string) (tenant.Tenant, error) {
-	t, err := r.resolveHost(ctx, host)
-	if t == nil {
+	e, err := r.resolveHost(ctx, host, r.clock())
+	if e.t == nil {
 		return tenant.Tenant{}, err
 	}
-	return *t, err
+	return *e.t, err
 }
 
 // ResolveRequest maps a request to a tenant with the configured strategies:
@@ -103,11 +106,11 @@ func (r *Resolver) Resolve(ctx context.Context, host string) (tenant.Tenant, err
 // header, or the forwarded host when the peer is a trusted proxy. Errors are
 // those of Resolve.
 func (r *Resolver) ResolveRequest(req *http.Request) (tenant.Tenant, error) {
-	t, err := r.resolveRequest(req)
-	if t == nil {
+	e, err := r.resolveRequest(req, r.clock())
+	if e.t == nil {
 		return tenant.Tenant{}, err
 	}
-	return *t, err
+	return *e.t, err
 }
 
 // Host returns the host the request is addressed to, normalised: the
@@ -135,39 +138,42 @@ func (r *Resolver) rawHost(req *http.Request) (string, error) {
 	return req.Host, nil
 }
 
-func (r *Resolver) resolveRequest(req *http.Request) (*tenant.Tenant, error) {
+// resolveRequest resolves req at now (the cache's clock). The entry
+// returned holds the tenant (also with ErrSuspended) and, for an entry
+// that serves, the RequestObserver's value when the cache answered.
+func (r *Resolver) resolveRequest(req *http.Request, now int64) (entry, error) {
 	if r.headerMode == headerOff {
 		raw, err := r.rawHost(req)
 		if err != nil {
-			return nil, err
+			return entry{}, err
 		}
-		return r.resolveHost(req.Context(), raw)
+		return r.resolveHost(req.Context(), raw, now)
 	}
 	if r.headerMode == headerFirst {
 		if slug, ok, err := r.headerSlug(req); err != nil || ok {
 			if err != nil {
-				return nil, err
+				return entry{}, err
 			}
-			return r.resolveSlug(req.Context(), slug)
+			return r.resolveSlug(req.Context(), slug, now)
 		}
 	}
 	if !r.hostStrategies {
-		return nil, fmt.Errorf("%w: no %s header from a trusted peer", ErrUnknownHost, r.header)
+		return entry{}, fmt.Errorf("%w: no %s header from a trusted peer", ErrUnknownHost, r.header)
 	}
 	raw, err := r.rawHost(req)
 	if err != nil {
-		return nil, err
+		return entry{}, err
 	}
-	t, err := r.resolveHost(req.Context(), raw)
-	if r.headerMode == headerLast && t == nil && !errors.Is(err, ErrLookup) {
+	e, err := r.resolveHost(req.Context(), raw, now)
+	if r.headerMode == headerLast && e.t == nil && !errors.Is(err, ErrLookup) {
 		if slug, ok, herr := r.headerSlug(req); herr != nil || ok {
 			if herr != nil {
-				return nil, herr
+				return entry{}, herr
 			}
-			return r.resolveSlug(req.Context(), slug)
+			return r.resolveSlug(req.Context(), slug, now)
 		}
 	}
-	return t, err
+	return e, err
 }
 
 // headerSlug returns the Header strategy's slug when a trusted peer sent
@@ -185,7 +191,7 @@ func (r *Resolver) headerSlug(req *http.Request) (string, bool, error) {
 	return vs[0], vs[0] != "", nil
 }
 
-func (r *Resolver) resolveHost(ctx context.Context, raw string) (*tenant.Tenant, error) {
+func (r *Resolver) resolveHost(ctx context.Context, raw string, now int64) (entry, error) {
 	// The hit path looks the host up as sent (less a valid port) before
 	// normalising it. This is sound because every host key in the cache is
 	// an output of Normalize, Normalize is idempotent, and it treats
@@ -197,10 +203,10 @@ func (r *Resolver) resolveHost(ctx context.Context, raw string) (*tenant.Tenant,
 	if len(raw) <= maxRawHost {
 		h, err := stripPort(raw)
 		if err != nil {
-			return nil, err
+			return entry{}, err
 		}
 		if h != "" && h[0] != '#' {
-			if e, ok := r.cache.get(h, r.clock()); ok {
+			if e, ok := r.cache.get(h, now); ok {
 				if r.observer != nil {
 					r.observer.ResolveCache(ctx, true)
 				}
@@ -210,25 +216,25 @@ func (r *Resolver) resolveHost(ctx context.Context, raw string) (*tenant.Tenant,
 	}
 	h, err := Normalize(raw)
 	if err != nil {
-		return nil, err
+		return entry{}, err
 	}
-	return r.cached(ctx, h, r.fromHost)
+	return r.cached(ctx, h, now, r.fromHost)
 }
 
-func (r *Resolver) resolveSlug(ctx context.Context, slug string) (*tenant.Tenant, error) {
+func (r *Resolver) resolveSlug(ctx context.Context, slug string, now int64) (entry, error) {
 	if err := tenant.ValidateSlug(slug); err != nil {
-		return nil, fmt.Errorf("%w: header %s: %w", ErrUnknownHost, r.header, err)
+		return entry{}, fmt.Errorf("%w: header %s: %w", ErrUnknownHost, r.header, err)
 	}
 	// '#' never occurs in a host, so header keys cannot meet host keys.
-	return r.cached(ctx, "#"+slug, func(ctx context.Context, key string) (*tenant.Tenant, error) {
+	return r.cached(ctx, "#"+slug, now, func(ctx context.Context, key string) (*tenant.Tenant, error) {
 		return r.bySlug(ctx, key[1:])
 	})
 }
 
-// cached answers key from the cache, or runs lookup once for all concurrent
-// callers of the same key and caches its answer.
-func (r *Resolver) cached(ctx context.Context, key string, lookup func(context.Context, string) (*tenant.Tenant, error)) (*tenant.Tenant, error) {
-	if e, ok := r.cache.get(key, r.clock()); ok {
+// cached answers key from the cache at now, or runs lookup once for all
+// concurrent callers of the same key and caches its answer.
+func (r *Resolver) cached(ctx context.Context, key string, now int64, lookup func(context.Context, string) (*tenant.Tenant, error)) (entry, error) {
+	if e, ok := r.cache.get(key, now); ok {
 		if r.observer != nil {
 			r.observer.ResolveCache(ctx, true)
 		}
@@ -246,7 +252,7 @@ func (r *Resolver) cached(ctx context.Context, key string, lookup func(context.C
 		// A caller that missed just before the previous flight filled
 		// the cache must not cause a second lookup.
 		if e, ok := r.cache.get(key, r.clock()); ok {
-			return e.t, nil
+			return e, nil
 		}
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.lookupTimeout)
 		defer cancel()
@@ -258,21 +264,24 @@ func (r *Resolver) cached(ctx context.Context, key string, lookup func(context.C
 			return nil, err
 		}
 		now := r.clock()
-		if t == nil {
-			r.cache.put(key, entry{expires: expiry(now, r.negTTL)}, gen)
-		} else {
-			r.cache.put(key, entry{t: t, expires: expiry(now, r.ttl), serve: t.Active()}, gen)
+		e := entry{t: t, expires: expiry(now, r.negTTL)}
+		if t != nil {
+			e = entry{t: t, expires: expiry(now, r.ttl), serve: t.Active()}
+			if e.serve && r.requests != nil {
+				e.obs = r.requests.ObserveTenant(t.ID)
+			}
 		}
-		return t, nil
+		r.cache.put(key, e, gen)
+		return e, nil
 	})
 	select {
 	case res := <-ch:
 		if res.Err != nil {
-			return nil, res.Err
+			return entry{}, res.Err
 		}
-		return r.answer(key, res.Val.(*tenant.Tenant))
+		return r.decide(key, res.Val.(entry))
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %w", ErrLookup, ctx.Err())
+		return entry{}, fmt.Errorf("%w: %w", ErrLookup, ctx.Err())
 	}
 }
 
@@ -286,12 +295,14 @@ func (r *Resolver) clock() int64 {
 
 // decide answers from a cache entry. The decision to serve was taken once,
 // when the entry was stored (the tenant is immutable there), so a hit on
-// an active tenant costs one branch; anything else is refused by answer.
-func (r *Resolver) decide(key string, e entry) (*tenant.Tenant, error) {
+// an active tenant costs one branch; anything else is refused by answer,
+// and the entry returned then carries only its tenant.
+func (r *Resolver) decide(key string, e entry) (entry, error) {
 	if e.serve {
-		return e.t, nil
+		return e, nil
 	}
-	return r.answer(key, e.t)
+	t, err := r.answer(key, e.t)
+	return entry{t: t}, err
 }
 
 func (r *Resolver) answer(key string, t *tenant.Tenant) (*tenant.Tenant, error) {

@@ -136,6 +136,13 @@ func (ts *tenants) of(ctx context.Context) *series {
 	if err != nil {
 		return ts.none
 	}
+	return ts.byID(id)
+}
+
+// byID returns the series of the tenant with this ID: its own if the ID is
+// a canonical UUID and the cap allows, else overflow (past the cap) or
+// none (not an ID).
+func (ts *tenants) byID(id string) *series {
 	if s, ok := (*ts.m.Load())[id]; ok {
 		return s
 	}

@@ -16,49 +16,106 @@ import (
 // tenant's attributes (Attributes) on the request's span when one is
 // recording.
 //
-// Place it below resolve's Middleware, which puts the resolved tenant in
-// the context: requests that resolve refuses (unknown hosts, forged
+// With resolve, prefer giving m to resolve.WithObserver alone: Metrics is
+// a resolve.RequestObserver, so resolve's Middleware then counts and
+// times every request it serves the same way, on the clock reading and
+// the cache entry its resolution already made (about half of this
+// middleware's cost; BENCHMARKS.md). Middleware below such a resolver
+// passes requests through uncounted, so that none is counted twice, as
+// long as every writer between the two unwraps (Unwrap).
+//
+// Otherwise place it below whatever puts the resolved tenant in the
+// context: requests that resolve refuses (unknown hosts, forged
 // headers, suspended tenants) never reach it and are counted instead, by
 // kind, through the Auditor. A request without a tenant in its context is
 // labelled NoTenant.
 func (m *Metrics) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m.counting(w) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		var start time.Duration
 		if m.timed {
 			start = time.Since(epoch)
 		}
-		ctx := r.Context()
-		s := m.tenants.of(ctx)
-		if span := trace.SpanFromContext(ctx); span.IsRecording() {
-			setSpanTenant(ctx, span)
-		}
-		sw := writers.Get().(*statusWriter)
-		sw.ResponseWriter, sw.code = w, 0
-		defer func() {
-			code, p := sw.code, recover()
-			if code == 0 {
-				code = http.StatusOK
-				if p != nil {
-					code = http.StatusInternalServerError // what net/http answers
-				}
-			}
-			class := statusClass(code)
-			if s.hist != nil { // counts the request too
-				s.hist[class].record(time.Since(epoch) - start)
-			} else {
-				s.requests[class].Add(1)
-				if m.timed {
-					m.duration.Record(ctx, (time.Since(epoch) - start).Seconds(), s.duration[class]...)
-				}
-			}
-			sw.ResponseWriter = nil
-			writers.Put(sw)
-			if p != nil {
-				panic(p)
-			}
-		}()
-		next.ServeHTTP(sw, r)
+		m.serve(next, w, r, m.tenants.of(r.Context()), start)
 	})
+}
+
+// ObserveTenant returns the series of the tenant with this ID, for resolve
+// to keep beside the tenant in its lookup cache and hand to ServeTenant
+// (resolve.RequestObserver). The ID is checked as the context's is: only a
+// canonical UUID, within the cap, gets a label value of its own.
+func (m *Metrics) ObserveTenant(id string) any {
+	return m.tenants.byID(id)
+}
+
+// ServeTenant serves req through next, counting and timing it as
+// Middleware does, from arrived (when resolve's Middleware received the
+// request) and v, the value ObserveTenant gave for the tenant in req's
+// context (resolve.RequestObserver). A v that is not one is ignored and
+// the tenant looked up from the context.
+func (m *Metrics) ServeTenant(next http.Handler, w http.ResponseWriter, req *http.Request, v any, arrived time.Time) {
+	s, _ := v.(*series)
+	if s == nil {
+		s = m.tenants.of(req.Context())
+	}
+	m.serve(next, w, req, s, arrived.Sub(epoch))
+}
+
+// counting reports whether w is, or wraps, a writer of m's own: the
+// request is already counted by m.
+func (m *Metrics) counting(w http.ResponseWriter) bool {
+	for range 16 { // a chain deeper than this is not one of ours
+		switch u := w.(type) {
+		case *statusWriter:
+			if u.m == m {
+				return true
+			}
+			w = u.ResponseWriter
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = u.Unwrap()
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// serve serves r through next for the tenant series s, and records it
+// under the status written and the time since start (on epoch's clock).
+func (m *Metrics) serve(next http.Handler, w http.ResponseWriter, r *http.Request, s *series, start time.Duration) {
+	ctx := r.Context()
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		setSpanTenant(ctx, span)
+	}
+	sw := writers.Get().(*statusWriter)
+	sw.ResponseWriter, sw.code, sw.m = w, 0, m
+	defer func() {
+		code, p := sw.code, recover()
+		if code == 0 {
+			code = http.StatusOK
+			if p != nil {
+				code = http.StatusInternalServerError // what net/http answers
+			}
+		}
+		class := statusClass(code)
+		if s.hist != nil { // counts the request too
+			s.hist[class].record(time.Since(epoch) - start)
+		} else {
+			s.requests[class].Add(1)
+			if m.timed {
+				m.duration.Record(ctx, (time.Since(epoch) - start).Seconds(), s.duration[class]...)
+			}
+		}
+		sw.ResponseWriter, sw.m = nil, nil
+		writers.Put(sw)
+		if p != nil {
+			panic(p)
+		}
+	}()
+	next.ServeHTTP(sw, r)
 }
 
 // recordDuration records d in the series' own histogram
@@ -93,6 +150,7 @@ var writers = sync.Pool{New: func() any { return new(statusWriter) }}
 type statusWriter struct {
 	http.ResponseWriter
 	code int
+	m    *Metrics // who counts the request
 }
 
 func (w *statusWriter) WriteHeader(code int) {

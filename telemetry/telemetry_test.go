@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -346,4 +347,120 @@ func TestNewRefusesBadOptions(t *testing.T) {
 	assert.ErrorIs(t, err, telemetry.ErrConfig)
 	_, err = telemetry.New(sdkmetric.NewMeterProvider(), telemetry.WithMaxTenants(0))
 	assert.ErrorIs(t, err, telemetry.ErrConfig)
+}
+
+// unwrapping is a middleware that wraps the writer, as session or
+// compression middleware does, and unwraps (http.ResponseController).
+type unwrapping struct{ http.ResponseWriter }
+
+func (u unwrapping) Unwrap() http.ResponseWriter { return u.ResponseWriter }
+
+// slowStore makes every lookup take delay.
+type slowStore struct {
+	*tenant.MemStore
+	delay time.Duration
+}
+
+func (s slowStore) BySlug(ctx context.Context, slug string) (tenant.Tenant, error) {
+	time.Sleep(s.delay)
+	return s.MemStore.BySlug(ctx, slug)
+}
+
+func TestEachRequestIsCountedOnceHoweverItIsWired(t *testing.T) {
+	bothHistograms(t, testEachRequestIsCountedOnceHoweverItIsWired)
+}
+
+func testEachRequestIsCountedOnceHoweverItIsWired(t *testing.T, own bool) {
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/missing" {
+			http.NotFound(w, r)
+		}
+	})
+	for _, tc := range []struct {
+		name string
+		// wire returns the handler; hide makes resolve see a plain
+		// Observer, not a RequestObserver.
+		wire func(m *telemetry.Metrics) http.Handler
+		hide bool
+	}{
+		{"resolve.WithObserver alone", func(*telemetry.Metrics) http.Handler { return app }, false},
+		{"and Middleware below resolve", func(m *telemetry.Metrics) http.Handler { return m.Middleware(app) }, false},
+		{"and Middleware below a writer that unwraps", func(m *telemetry.Metrics) http.Handler {
+			inner := m.Middleware(app)
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { inner.ServeHTTP(unwrapping{w}, r) })
+		}, false},
+		{"Middleware below a resolver that only reports its cache", func(m *telemetry.Metrics) http.Handler { return m.Middleware(app) }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, reader := sdkMetrics(t, own)
+			store := tenant.NewMemStore()
+			acme, globex, dormant := tenanttest.NewTenant("acme"), tenanttest.NewTenant("globex"), tenanttest.NewTenant("dormant")
+			dormant.Status = tenant.StatusSuspended
+			for _, x := range []tenant.Tenant{acme, globex, dormant} {
+				require.NoError(t, store.Create(context.Background(), x))
+			}
+			var obs resolve.Observer = m
+			if tc.hide {
+				obs = struct{ resolve.Observer }{m}
+			}
+			r, err := resolve.New(store, resolve.WithBaseDomain("app.example.com"), resolve.WithObserver(obs),
+				resolve.WithAuditor(m.Auditor(nil)))
+			require.NoError(t, err)
+			h := r.Middleware(tc.wire(m))
+			for _, target := range []string{"acme/", "acme/", "acme/missing", "globex/", "nobody/", "dormant/"} {
+				host, path, _ := strings.Cut(target, "/")
+				req := httptest.NewRequest("GET", "/"+path, nil)
+				req.Host = host + ".app.example.com"
+				h.ServeHTTP(httptest.NewRecorder(), req)
+			}
+			ps := points(collect(t, reader))
+			requests := func(id, class string) float64 {
+				return value(ps, "tenantwall.http.server.requests", map[string]string{"tenant.id": id, "http.status_class": class})
+			}
+			assert.Equal(t, 2.0, requests(acme.ID, "2xx"))
+			assert.Equal(t, 1.0, requests(acme.ID, "4xx"))
+			assert.Equal(t, 1.0, requests(globex.ID, "2xx"))
+			var total float64
+			for _, p := range ps {
+				if p.metric == "tenantwall.http.server.requests" || p.metric == telemetry.DurationName {
+					total += p.value
+				}
+			}
+			assert.Equal(t, 8.0, total, "each served request once in the counter and once in the histogram, refused ones in neither: %v", ps)
+		})
+	}
+}
+
+func TestTheDurationStartsWhenResolveReceivedTheRequest(t *testing.T) {
+	bothHistograms(t, func(t *testing.T, own bool) {
+		m, reader := sdkMetrics(t, own)
+		store := tenant.NewMemStore()
+		acme := tenanttest.NewTenant("acme")
+		require.NoError(t, store.Create(context.Background(), acme))
+		const delay = 30 * time.Millisecond
+		r, err := resolve.New(slowStore{store, delay}, resolve.WithBaseDomain("app.example.com"), resolve.WithObserver(m))
+		require.NoError(t, err)
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Host = "acme.app.example.com"
+		r.Middleware(http.NotFoundHandler()).ServeHTTP(httptest.NewRecorder(), req) // the lookup is timed too
+		var sum float64
+		for _, p := range durationPoints(t, reader) {
+			sum += p.Sum
+		}
+		assert.GreaterOrEqual(t, sum, delay.Seconds(), "the store lookup resolve made is part of the request's time")
+	})
+}
+
+func TestAnObservedIDThatIsNotACanonicalIDIsNoLabel(t *testing.T) {
+	m, reader := sdkMetrics(t, true)
+	acme := tenanttest.NewTenant("acme")
+	req := httptest.NewRequest("GET", "/", nil).WithContext(tenant.NewContext(context.Background(), acme))
+	for _, id := range []string{"acme", strings.ToUpper(acme.ID), acme.ID + "\n", ""} {
+		m.ServeTenant(http.NotFoundHandler(), httptest.NewRecorder(), req, m.ObserveTenant(id), time.Now())
+	}
+	ps := points(collect(t, reader))
+	assert.Equal(t, 4.0, value(ps, "tenantwall.http.server.requests", map[string]string{"tenant.id": telemetry.NoTenant, "http.status_class": "4xx"}))
+	for _, p := range ps {
+		assert.Contains(t, []string{telemetry.NoTenant, ""}, p.attrs["tenant.id"], "%v", p)
+	}
 }

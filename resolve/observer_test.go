@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/tenantwall/tenantwall/resolve"
 	"github.com/tenantwall/tenantwall/tenant"
+	"github.com/tenantwall/tenantwall/tenant/tenanttest"
 )
 
 type countingObserver struct {
@@ -159,4 +161,48 @@ func TestRequestObserverWithoutCacheIsAskedEveryRequest(t *testing.T) {
 	for _, s := range obs.served {
 		assert.Equal(t, f.acme.ID, *s.v)
 	}
+}
+
+// slowDomainStore advances a test clock by cost on every domain lookup.
+type slowDomainStore struct {
+	*tenant.MemStore
+	clock *atomic.Int64
+	cost  time.Duration
+}
+
+func (s slowDomainStore) ByDomain(ctx context.Context, h string) (tenant.Tenant, tenant.Domain, error) {
+	s.clock.Add(int64(s.cost))
+	return s.MemStore.ByDomain(ctx, h)
+}
+
+// A header slug tried after the host strategies is looked up on the clock
+// as it is after the host's store lookup, not as it was when the request
+// arrived: an entry must not be served past its TTL by the time a lookup
+// took (found by review: a suspended tenant served 2 s past its TTL).
+func TestAHeaderTriedAfterAHostLookupSeesTheClockAfterIt(t *testing.T) {
+	ctx := context.Background()
+	mem := tenant.NewMemStore()
+	acme := tenanttest.NewTenant("acme")
+	require.NoError(t, mem.Create(ctx, acme))
+	var clk atomic.Int64
+	clk.Store(1)
+	r, err := resolve.New(slowDomainStore{mem, &clk, 2 * time.Second},
+		resolve.WithStrategies(resolve.CustomDomain, resolve.Header), resolve.WithHeader("X-Tenant"),
+		resolve.WithTrustedProxies("10.0.0.0/8"), resolve.WithCache(100, time.Minute, time.Second), resolve.WithAuditor(discard{}))
+	require.NoError(t, err)
+	resolve.SetClock(r, clk.Load)
+	h := r.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	get := func(host string) int {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Host, req.RemoteAddr = host, "10.1.2.3:1234"
+		req.Header.Set("X-Tenant", "acme")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	require.Equal(t, http.StatusOK, get("a.unknown.test"))
+	acme.Status = tenant.StatusSuspended
+	require.NoError(t, mem.Update(ctx, acme)) // and this process misses the invalidation
+	clk.Add(int64(time.Minute - time.Second)) // 1 s of the entry's TTL left
+	assert.Equal(t, http.StatusForbidden, get("b.unknown.test"), "the host's lookup takes 2 s: the #acme entry expired during it")
 }

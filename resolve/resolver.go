@@ -170,7 +170,9 @@ func (r *Resolver) resolveRequest(req *http.Request, now int64) (entry, error) {
 			if herr != nil {
 				return entry{}, herr
 			}
-			return r.resolveSlug(req.Context(), slug, now)
+			// The host may have waited for a store lookup: an entry
+			// must not outlive its TTL by that long.
+			return r.resolveSlug(req.Context(), slug, r.clock())
 		}
 	}
 	return e, err
@@ -279,7 +281,11 @@ func (r *Resolver) cached(ctx context.Context, key string, now int64, lookup fun
 		if res.Err != nil {
 			return entry{}, res.Err
 		}
-		return r.decide(key, res.Val.(entry))
+		e, ok := res.Val.(entry)
+		if !ok { // another kind of flight under the same key: never served
+			return entry{}, fmt.Errorf("%w: %q: flight answered %T", ErrLookup, key, res.Val)
+		}
+		return r.decide(key, e)
 	case <-ctx.Done():
 		return entry{}, fmt.Errorf("%w: %w", ErrLookup, ctx.Err())
 	}

@@ -36,14 +36,14 @@ func (nopWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (nopWriter) WriteHeader(int)             {}
 
 // BenchmarkMiddleware measures resolve's middleware on a cache hit with
-// metrics off, and with them on: Metrics given to resolve.WithObserver
-// (and the audit hook), so that resolve's middleware counts and times
-// each request through Metrics.ServeTenant, with the SDK's histogram
+// metrics off, and with them on: Metrics.Requests given to
+// resolve.WithObserver (and the audit hook), so that resolve's middleware
+// counts and times each request through it, with the SDK's histogram
 // (on), without exemplars (noexemplars), without the duration histogram
 // (counters), and with the histogram kept by telemetry and exported by
 // otelsdk.Producer (producer, as the reference server); layered is
-// producer's Metrics as a separate Middleware below a resolver that only
-// reports its cache to it (what a router without resolve gets). off2
+// producer's Metrics as a separate Middleware below a resolver given the
+// Metrics itself, which reports only its cache to it. off2
 // repeats off at the end of each process, so a drift within a process
 // (the machine's load changing) shows.
 // 1,000 tenants, requests cycling over all of them, all labelled (the cap
@@ -89,18 +89,17 @@ func BenchmarkMiddleware(b *testing.B) {
 		return r
 	}
 	off := newResolver()
-	on := newResolver(resolve.WithObserver(m), resolve.WithAuditor(m.Auditor(nil)))
+	on := newResolver(resolve.WithObserver(m.Requests()), resolve.WithAuditor(m.Auditor(nil)))
 	reqs := make([]*http.Request, 4096)
 	for i := range reqs {
 		reqs[i], _ = http.NewRequest("GET", "http://"+hosts[(i*7919)%len(hosts)]+"/api/leads/", nil)
 	}
 	noop := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	w := nopWriter{h: http.Header{}}
-	onNoEx := newResolver(resolve.WithObserver(noExemplars), resolve.WithAuditor(noExemplars.Auditor(nil)))
-	onCounted := newResolver(resolve.WithObserver(counted), resolve.WithAuditor(counted.Auditor(nil)))
-	onOwn := newResolver(resolve.WithObserver(own), resolve.WithAuditor(own.Auditor(nil)))
-	// resolve.Observer alone hides Metrics' ServeTenant from resolve.
-	layered := newResolver(resolve.WithObserver(struct{ resolve.Observer }{own}), resolve.WithAuditor(own.Auditor(nil)))
+	onNoEx := newResolver(resolve.WithObserver(noExemplars.Requests()), resolve.WithAuditor(noExemplars.Auditor(nil)))
+	onCounted := newResolver(resolve.WithObserver(counted.Requests()), resolve.WithAuditor(counted.Auditor(nil)))
+	onOwn := newResolver(resolve.WithObserver(own.Requests()), resolve.WithAuditor(own.Auditor(nil)))
+	layered := newResolver(resolve.WithObserver(own), resolve.WithAuditor(own.Auditor(nil)))
 	handlers := map[string]http.Handler{"producer": onOwn.Middleware(noop), "layered": layered.Middleware(own.Middleware(noop)),
 		"off": off.Middleware(noop), "off2": off.Middleware(noop), "on": on.Middleware(noop),
 		"counters": onCounted.Middleware(noop), "noexemplars": onNoEx.Middleware(noop)}

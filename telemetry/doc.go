@@ -4,21 +4,21 @@
 // the exporter (the reference server serves Prometheus at /metrics).
 //
 //	m, _ := telemetry.New(otel.GetMeterProvider())
-//	res, _ := resolve.New(store, resolve.WithObserver(m), resolve.WithAuditor(m.Auditor(nil)))
+//	res, _ := resolve.New(store, resolve.WithObserver(m.Requests()), resolve.WithAuditor(m.Auditor(nil)))
 //	handler := res.Middleware(app) // counts and times each request through m
 //	cache, _ := cachekey.NewCache[T](ks, ttl, cachekey.WithObserver(m))
 //	files, _ := blobstore.New(bucket, blobstore.WithObserver(m))
 //
 // Metrics implements the observer interfaces of resolve, cachekey and
 // blobstore by its method names alone, so none of those packages imports
-// OpenTelemetry and this one imports none of them. As a
-// resolve.RequestObserver it is handed every request resolve's Middleware
-// serves, with the clock reading and the tenant's series that the
-// resolution already has (kept in resolve's lookup cache), so requests are
-// counted and timed from the moment resolve received them at about half
-// the cost of a separate middleware. Middleware is that separate
-// middleware, for a handler that resolve does not serve; below a resolver
-// that counts, it passes requests through uncounted.
+// OpenTelemetry and this one imports none of them. m.Requests() is the
+// same Metrics as a resolve.RequestObserver: resolve's Middleware hands it
+// every request it serves, with the clock reading and the tenant's series
+// that the resolution already has (kept in resolve's lookup cache), so
+// requests are counted and timed from the moment resolve received them at
+// about half the cost of a separate middleware. Middleware is that
+// separate middleware, for handlers that resolve does not serve, below a
+// resolver given m itself; use one or the other.
 //
 // # Instruments
 //

@@ -378,18 +378,21 @@ func testEachRequestIsCountedOnceHoweverItIsWired(t *testing.T, own bool) {
 	})
 	for _, tc := range []struct {
 		name string
-		// wire returns the handler; hide makes resolve see a plain
-		// Observer, not a RequestObserver.
-		wire func(m *telemetry.Metrics) http.Handler
-		hide bool
+		// wire returns the handler below resolve's; requests gives
+		// resolve m.Requests() instead of m.
+		wire     func(m *telemetry.Metrics) http.Handler
+		requests bool
 	}{
-		{"resolve.WithObserver alone", func(*telemetry.Metrics) http.Handler { return app }, false},
-		{"and Middleware below resolve", func(m *telemetry.Metrics) http.Handler { return m.Middleware(app) }, false},
+		{"resolve.WithObserver(m.Requests()) alone", func(*telemetry.Metrics) http.Handler { return app }, true},
+		{"and Middleware below resolve", func(m *telemetry.Metrics) http.Handler { return m.Middleware(app) }, true},
 		{"and Middleware below a writer that unwraps", func(m *telemetry.Metrics) http.Handler {
 			inner := m.Middleware(app)
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { inner.ServeHTTP(unwrapping{w}, r) })
+		}, true},
+		{"Middleware below a resolver given m", func(m *telemetry.Metrics) http.Handler { return m.Middleware(app) }, false},
+		{"Middleware below a resolver given m, behind http.TimeoutHandler", func(m *telemetry.Metrics) http.Handler {
+			return http.TimeoutHandler(m.Middleware(app), time.Minute, "timeout")
 		}, false},
-		{"Middleware below a resolver that only reports its cache", func(m *telemetry.Metrics) http.Handler { return m.Middleware(app) }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, reader := sdkMetrics(t, own)
@@ -400,8 +403,8 @@ func testEachRequestIsCountedOnceHoweverItIsWired(t *testing.T, own bool) {
 				require.NoError(t, store.Create(context.Background(), x))
 			}
 			var obs resolve.Observer = m
-			if tc.hide {
-				obs = struct{ resolve.Observer }{m}
+			if tc.requests {
+				obs = m.Requests()
 			}
 			r, err := resolve.New(store, resolve.WithBaseDomain("app.example.com"), resolve.WithObserver(obs),
 				resolve.WithAuditor(m.Auditor(nil)))
@@ -438,7 +441,7 @@ func TestTheDurationStartsWhenResolveReceivedTheRequest(t *testing.T) {
 		acme := tenanttest.NewTenant("acme")
 		require.NoError(t, store.Create(context.Background(), acme))
 		const delay = 30 * time.Millisecond
-		r, err := resolve.New(slowStore{store, delay}, resolve.WithBaseDomain("app.example.com"), resolve.WithObserver(m))
+		r, err := resolve.New(slowStore{store, delay}, resolve.WithBaseDomain("app.example.com"), resolve.WithObserver(m.Requests()))
 		require.NoError(t, err)
 		req := httptest.NewRequest("GET", "/", nil)
 		req.Host = "acme.app.example.com"
@@ -456,7 +459,7 @@ func TestAnObservedIDThatIsNotACanonicalIDIsNoLabel(t *testing.T) {
 	acme := tenanttest.NewTenant("acme")
 	req := httptest.NewRequest("GET", "/", nil).WithContext(tenant.NewContext(context.Background(), acme))
 	for _, id := range []string{"acme", strings.ToUpper(acme.ID), acme.ID + "\n", ""} {
-		m.ServeTenant(http.NotFoundHandler(), httptest.NewRecorder(), req, m.ObserveTenant(id), time.Now())
+		m.Requests().ServeTenant(http.NotFoundHandler(), httptest.NewRecorder(), req, m.Requests().ObserveTenant(id), time.Now())
 	}
 	ps := points(collect(t, reader))
 	assert.Equal(t, 4.0, value(ps, "tenantwall.http.server.requests", map[string]string{"tenant.id": telemetry.NoTenant, "http.status_class": "4xx"}))

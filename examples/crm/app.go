@@ -119,7 +119,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 		resolve.WithNotFoundHandler(hostNotFound()),
 		resolve.WithSuspendedHandler(hostSuspended()),
 		resolve.WithErrorHandler(unavailableHandler),
-		resolve.WithObserver(a.metrics),
+		resolve.WithObserver(a.metrics.Requests()), // counts and times every request served
 	)...); err != nil {
 		return nil, err
 	}

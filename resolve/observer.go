@@ -31,7 +31,7 @@ type Observer interface {
 // resolution already has: the clock reading it took (arrived) and the
 // observer's own value for the tenant, kept beside the tenant in the
 // lookup cache. A request then costs the observer no clock read and no
-// lookup of its tenant of its own (telemetry.Metrics implements it).
+// lookup of its tenant of its own (telemetry.Metrics.Requests returns one).
 // Requests that Middleware refuses are reported only to the Auditor.
 type RequestObserver interface {
 	Observer

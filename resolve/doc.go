@@ -41,8 +41,8 @@
 // # Metrics
 //
 // WithObserver tells an Observer how resolutions used the cache and the
-// store. An Observer that is also a RequestObserver (telemetry's Requests) is
-// handed every request Middleware serves, never a refused one, with the
+// store. A RequestObserver (WithRequestObserver; telemetry.Metrics is one)
+// is handed every request Middleware serves, never a refused one, with the
 // monotonic clock reading the resolution took and the observer's value
 // for the tenant, stored beside the tenant in the cache: it counts and
 // times requests without a clock read at the start or a lookup of its own.

@@ -42,7 +42,7 @@ func (r *Resolver) Middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, req)
 			return
 		}
-		if e.obs == nil { // answered by the store, not the cache
+		if e.obs == nil { // the observer gave nothing when the entry was stored
 			e.obs = r.requests.ObserveTenant(e.t.ID)
 		}
 		r.requests.ServeTenant(next, w, req, e.obs, r.arrival(now))

@@ -72,8 +72,8 @@ func TestObserverMustNotBeNil(t *testing.T) {
 	require.ErrorIs(t, err, resolve.ErrConfig)
 }
 
-// servingObserver is a RequestObserver that records what Middleware
-// hands it. Its value for a tenant is a fresh pointer per ObserveTenant
+// servingObserver is an Observer and a RequestObserver that records what
+// Middleware hands it. Its value for a tenant is a fresh pointer per ObserveTenant
 // call, so a test can tell a cached value from a new one.
 type servingObserver struct {
 	countingObserver
@@ -105,7 +105,7 @@ func (o *servingObserver) ServeTenant(next http.Handler, w http.ResponseWriter, 
 func TestRequestObserverServesWhatMiddlewareLetsThrough(t *testing.T) {
 	f := newFixture(t)
 	obs := &servingObserver{}
-	r := f.resolver(t, resolve.WithObserver(obs))
+	r := f.resolver(t, resolve.WithObserver(obs), resolve.WithRequestObserver(obs))
 	var reached []string
 	h := r.Middleware(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		reached = append(reached, tenant.MustFromContext(req.Context()).ID)
@@ -151,7 +151,7 @@ func TestRequestObserverServesWhatMiddlewareLetsThrough(t *testing.T) {
 func TestRequestObserverWithoutCacheIsAskedEveryRequest(t *testing.T) {
 	f := newFixture(t)
 	obs := &servingObserver{}
-	r := f.resolver(t, resolve.WithObserver(obs), resolve.WithCache(0, time.Minute, time.Minute))
+	r := f.resolver(t, resolve.WithRequestObserver(obs), resolve.WithCache(0, time.Minute, time.Minute))
 	h := r.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	for range 3 {
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "http://acme.app.example.com/", nil))
@@ -205,4 +205,31 @@ func TestAHeaderTriedAfterAHostLookupSeesTheClockAfterIt(t *testing.T) {
 	require.NoError(t, mem.Update(ctx, acme)) // and this process misses the invalidation
 	clk.Add(int64(time.Minute - time.Second)) // 1 s of the entry's TTL left
 	assert.Equal(t, http.StatusForbidden, get("b.unknown.test"), "the host's lookup takes 2 s: the #acme entry expired during it")
+}
+
+func TestRequestObserverMustNotBeNil(t *testing.T) {
+	_, err := resolve.New(newFixture(t).store, resolve.WithRequestObserver(nil))
+	require.ErrorIs(t, err, resolve.ErrConfig)
+}
+
+// panickingObserver panics in ObserveTenant.
+type panickingObserver struct{ servingObserver }
+
+func (*panickingObserver) ObserveTenant(string) any { panic("observer bug") }
+
+// A panic in ObserveTenant inside the lookup flight would end the process
+// (singleflight re-panics on a goroutine of its own; found by review).
+// It is recovered there, and surfaces on the request's goroutine, where
+// net/http recovers it for that request alone.
+func TestAPanickingObserverFailsTheRequestNotTheProcess(t *testing.T) {
+	f := newFixture(t)
+	r := f.resolver(t, resolve.WithRequestObserver(&panickingObserver{}))
+	h := r.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Host = "acme.app.example.com"
+	for range 2 { // the store's answer, then the cache's
+		assert.PanicsWithValue(t, "observer bug", func() { h.ServeHTTP(httptest.NewRecorder(), req) })
+	}
+	_, err := r.Resolve(context.Background(), "globex.app.example.com") // fills the cache in a flight
+	assert.NoError(t, err)
 }

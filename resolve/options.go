@@ -68,6 +68,7 @@ type options struct {
 
 	auditor                     tenant.Auditor
 	observer                    Observer
+	requests                    RequestObserver
 	notFound, suspended, failed http.Handler
 	allowEmptyOrigin            bool
 	trustedOrigins              map[string]bool
@@ -192,6 +193,22 @@ func WithObserver(obs Observer) Option {
 			return fmt.Errorf("%w: WithObserver(nil)", ErrConfig)
 		}
 		o.observer = obs
+		return nil
+	}
+}
+
+// WithRequestObserver hands every request Middleware serves to o, which
+// serves it through the next handler and can count and time it
+// (RequestObserver); by default Middleware calls the next handler itself.
+// The next handler then gets the writer o passes on: a handler that
+// needs the http.Hijacker or http.Flusher underneath should reach it
+// through http.ResponseController, which unwraps.
+func WithRequestObserver(o RequestObserver) Option {
+	return func(opts *options) error {
+		if o == nil {
+			return fmt.Errorf("%w: WithRequestObserver(nil)", ErrConfig)
+		}
+		opts.requests = o
 		return nil
 	}
 }

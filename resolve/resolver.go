@@ -37,8 +37,6 @@ type Resolver struct {
 	// operator) stretch or cut every TTL.
 	epoch time.Time
 	now   func() int64 // replaces the clock in tests; nil otherwise
-
-	requests RequestObserver // the observer, when it also serves requests
 }
 
 // New returns a Resolver over store. Without options it tries custom
@@ -65,7 +63,6 @@ func New(store tenant.Lookup, opts ...Option) (*Resolver, error) {
 		}
 	}
 	r := &Resolver{store: store, options: o, epoch: time.Now()}
-	r.requests, _ = o.observer.(RequestObserver)
 	for i, s := range r.strategies {
 		if s != Header {
 			r.hostStrategies = true
@@ -270,7 +267,7 @@ func (r *Resolver) cached(ctx context.Context, key string, now int64, lookup fun
 		if t != nil {
 			e = entry{t: t, expires: expiry(now, r.ttl), serve: t.Active()}
 			if e.serve && r.requests != nil {
-				e.obs = r.requests.ObserveTenant(t.ID)
+				e.obs = r.observe(t.ID)
 			}
 		}
 		r.cache.put(key, e, gen)
@@ -289,6 +286,20 @@ func (r *Resolver) cached(ctx context.Context, key string, now int64, lookup fun
 	case <-ctx.Done():
 		return entry{}, fmt.Errorf("%w: %w", ErrLookup, ctx.Err())
 	}
+}
+
+// observe returns the RequestObserver's value for the tenant with this ID,
+// or nil if it panics. It runs inside the lookup flight, where a panic
+// would end the process (singleflight re-panics on a goroutine of its
+// own); with nil stored, Middleware asks again on the request's
+// goroutine, where net/http recovers a panic for that request alone.
+func (r *Resolver) observe(id string) (v any) {
+	defer func() {
+		if recover() != nil {
+			v = nil
+		}
+	}()
+	return r.requests.ObserveTenant(id)
 }
 
 // clock returns the cache's time: monotonic nanoseconds since New.

@@ -36,8 +36,8 @@ func (nopWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (nopWriter) WriteHeader(int)             {}
 
 // BenchmarkMiddleware measures resolve's middleware on a cache hit with
-// metrics off, and with them on: Metrics.Requests given to
-// resolve.WithObserver (and the audit hook), so that resolve's middleware
+// metrics off, and with them on: Metrics given to resolve.WithObserver,
+// WithRequestObserver and the audit hook, so that resolve's middleware
 // counts and times each request through it, with the SDK's histogram
 // (on), without exemplars (noexemplars), without the duration histogram
 // (counters), and with the histogram kept by telemetry and exported by
@@ -89,16 +89,16 @@ func BenchmarkMiddleware(b *testing.B) {
 		return r
 	}
 	off := newResolver()
-	on := newResolver(resolve.WithObserver(m.Requests()), resolve.WithAuditor(m.Auditor(nil)))
+	on := newResolver(resolve.WithObserver(m), resolve.WithRequestObserver(m), resolve.WithAuditor(m.Auditor(nil)))
 	reqs := make([]*http.Request, 4096)
 	for i := range reqs {
 		reqs[i], _ = http.NewRequest("GET", "http://"+hosts[(i*7919)%len(hosts)]+"/api/leads/", nil)
 	}
 	noop := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	w := nopWriter{h: http.Header{}}
-	onNoEx := newResolver(resolve.WithObserver(noExemplars.Requests()), resolve.WithAuditor(noExemplars.Auditor(nil)))
-	onCounted := newResolver(resolve.WithObserver(counted.Requests()), resolve.WithAuditor(counted.Auditor(nil)))
-	onOwn := newResolver(resolve.WithObserver(own.Requests()), resolve.WithAuditor(own.Auditor(nil)))
+	onNoEx := newResolver(resolve.WithObserver(noExemplars), resolve.WithRequestObserver(noExemplars), resolve.WithAuditor(noExemplars.Auditor(nil)))
+	onCounted := newResolver(resolve.WithObserver(counted), resolve.WithRequestObserver(counted), resolve.WithAuditor(counted.Auditor(nil)))
+	onOwn := newResolver(resolve.WithObserver(own), resolve.WithRequestObserver(own), resolve.WithAuditor(own.Auditor(nil)))
 	layered := newResolver(resolve.WithObserver(own), resolve.WithAuditor(own.Auditor(nil)))
 	handlers := map[string]http.Handler{"producer": onOwn.Middleware(noop), "layered": layered.Middleware(own.Middleware(noop)),
 		"off": off.Middleware(noop), "off2": off.Middleware(noop), "on": on.Middleware(noop),
@@ -150,7 +150,7 @@ func BenchmarkClock(b *testing.B) {
 	})
 }
 
-// BenchmarkServeTenant measures what Requests.ServeTenant adds to a
+// BenchmarkServeTenant measures what Metrics.ServeTenant adds to a
 // handler on its own, with every cache line hot (one tenant): the floor
 // of the metrics' cost per request, against the handler called directly.
 // The profile of serve: the monotonic clock read at the end is ~45 % of
@@ -162,7 +162,7 @@ func BenchmarkServeTenant(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rq := m.Requests()
+	rq := m
 	a := tenanttest.NewTenant("acme")
 	req, _ := http.NewRequest("GET", "/", nil)
 	req = req.WithContext(tenant.NewContext(context.Background(), a))

@@ -27,10 +27,10 @@ func Example() {
 		panic(err)
 	}
 	quiet := tenant.AuditorFunc(func(context.Context, tenant.Event) {})
-	// m.Requests(): resolve's middleware counts and times every request
-	// it serves; refused ones are audit events.
+	// resolve's middleware counts and times every request it serves
+	// through m; refused ones are audit events.
 	res, err := resolve.New(store, resolve.WithBaseDomain("app.example.com"),
-		resolve.WithObserver(m.Requests()), resolve.WithAuditor(m.Auditor(quiet)))
+		resolve.WithObserver(m), resolve.WithRequestObserver(m), resolve.WithAuditor(m.Auditor(quiet)))
 	if err != nil {
 		panic(err)
 	}

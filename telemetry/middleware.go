@@ -16,18 +16,18 @@ import (
 // tenant's attributes (Attributes) on the request's span when one is
 // recording.
 //
-// With resolve, prefer resolve.WithObserver(m.Requests()) to this
+// With resolve, prefer resolve.WithRequestObserver(m) to this
 // middleware: resolve's Middleware then counts and times every request it
 // serves the same way, on the clock reading and the cache entry its
-// resolution already made, for about half of this middleware's cost
-// (BENCHMARKS.md). Use one or the other. Below a resolver given
-// m.Requests(), Middleware passes requests through uncounted when it can
-// see that writer (every writer between unwraps, Unwrap); a writer that
-// hides it, such as http.TimeoutHandler's, gets each request counted
-// twice.
+// resolution already made, which saves a third to a half of this
+// middleware's cost (BENCHMARKS.md). Use one or the other. Below a
+// resolver given WithRequestObserver(m), Middleware passes requests
+// through uncounted when it can see m's writer (every writer between
+// unwraps, Unwrap); a writer that hides it, such as
+// http.TimeoutHandler's, gets each request counted twice.
 //
 // Otherwise place it below whatever puts the resolved tenant in the
-// context (resolve's Middleware, given m itself as its Observer):
+// context, such as resolve's Middleware without a RequestObserver:
 // requests that resolve refuses (unknown hosts, forged
 // headers, suspended tenants) never reach it and are counted instead, by
 // kind, through the Auditor. A request without a tenant in its context is
@@ -46,46 +46,29 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 	})
 }
 
-// Requests is a Metrics as a resolve.RequestObserver: given to
-// resolve.WithObserver, it counts the resolve cache and lookups as the
-// Metrics does, and resolve's Middleware hands it every request it serves
-// to count and time as Middleware would, from the moment resolve received
-// the request (a store lookup included). Get one from Metrics.Requests;
-// the zero Requests is not usable.
-type Requests struct{ m *Metrics }
-
-// Requests returns m as a resolve.RequestObserver (Requests).
-func (m *Metrics) Requests() Requests { return Requests{m} }
-
-// ResolveCache counts a resolution answered from resolve's lookup cache or
-// not (resolve.Observer).
-func (r Requests) ResolveCache(ctx context.Context, hit bool) { r.m.ResolveCache(ctx, hit) }
-
-// ResolveLookup counts one resolve store lookup (resolve.Observer).
-func (r Requests) ResolveLookup(ctx context.Context, err error) { r.m.ResolveLookup(ctx, err) }
-
 // ObserveTenant returns the series of the tenant with this ID, for resolve
-// to keep beside the tenant in its lookup cache and hand to ServeTenant.
-// The ID is checked as the context's is: only a canonical UUID, within
-// the cap (WithMaxTenants), gets a label value of its own. resolve calls
-// it for every active tenant its cache stores, whichever call filled it
-// (a request, Resolve, CheckOrigin, a TLS handshake), so such a tenant
-// takes a label value before it has a request counted.
-func (r Requests) ObserveTenant(id string) any {
-	return r.m.tenants.byID(id)
+// to keep beside the tenant in its lookup cache and hand to ServeTenant
+// (resolve.RequestObserver, given with resolve.WithRequestObserver). The
+// ID is checked as the context's is: only a canonical UUID, within the
+// cap (WithMaxTenants), gets a label value of its own. resolve calls it
+// for every active tenant its cache stores, whichever call filled it (a
+// request, Resolve, CheckOrigin, a TLS handshake), so such a tenant takes
+// a label value before it has a request counted.
+func (m *Metrics) ObserveTenant(id string) any {
+	return m.tenants.byID(id)
 }
 
 // ServeTenant serves req through next, counting and timing it as
 // Middleware does, from arrived (when resolve's Middleware received the
-// request) and v, the value ObserveTenant gave for the tenant in req's
-// context. A v that is not one is ignored and the tenant looked up from
-// the context.
-func (r Requests) ServeTenant(next http.Handler, w http.ResponseWriter, req *http.Request, v any, arrived time.Time) {
+// request, so a store lookup is timed too) and v, the value ObserveTenant
+// gave for the tenant in req's context (resolve.RequestObserver). A v that
+// is not one is ignored and the tenant looked up from the context.
+func (m *Metrics) ServeTenant(next http.Handler, w http.ResponseWriter, req *http.Request, v any, arrived time.Time) {
 	s, _ := v.(*series)
 	if s == nil {
-		s = r.m.tenants.of(req.Context())
+		s = m.tenants.of(req.Context())
 	}
-	r.m.serve(next, w, req, s, arrived.Sub(epoch))
+	m.serve(next, w, req, s, arrived.Sub(epoch))
 }
 
 // counting reports whether w is, or wraps, a writer of m's own: the

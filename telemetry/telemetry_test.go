@@ -379,11 +379,11 @@ func testEachRequestIsCountedOnceHoweverItIsWired(t *testing.T, own bool) {
 	for _, tc := range []struct {
 		name string
 		// wire returns the handler below resolve's; requests gives
-		// resolve m.Requests() instead of m.
+		// resolve m as its RequestObserver too.
 		wire     func(m *telemetry.Metrics) http.Handler
 		requests bool
 	}{
-		{"resolve.WithObserver(m.Requests()) alone", func(*telemetry.Metrics) http.Handler { return app }, true},
+		{"resolve.WithRequestObserver(m) alone", func(*telemetry.Metrics) http.Handler { return app }, true},
 		{"and Middleware below resolve", func(m *telemetry.Metrics) http.Handler { return m.Middleware(app) }, true},
 		{"and Middleware below a writer that unwraps", func(m *telemetry.Metrics) http.Handler {
 			inner := m.Middleware(app)
@@ -402,12 +402,11 @@ func testEachRequestIsCountedOnceHoweverItIsWired(t *testing.T, own bool) {
 			for _, x := range []tenant.Tenant{acme, globex, dormant} {
 				require.NoError(t, store.Create(context.Background(), x))
 			}
-			var obs resolve.Observer = m
+			opts := []resolve.Option{resolve.WithBaseDomain("app.example.com"), resolve.WithObserver(m), resolve.WithAuditor(m.Auditor(nil))}
 			if tc.requests {
-				obs = m.Requests()
+				opts = append(opts, resolve.WithRequestObserver(m))
 			}
-			r, err := resolve.New(store, resolve.WithBaseDomain("app.example.com"), resolve.WithObserver(obs),
-				resolve.WithAuditor(m.Auditor(nil)))
+			r, err := resolve.New(store, opts...)
 			require.NoError(t, err)
 			h := r.Middleware(tc.wire(m))
 			for _, target := range []string{"acme/", "acme/", "acme/missing", "globex/", "nobody/", "dormant/"} {
@@ -441,7 +440,7 @@ func TestTheDurationStartsWhenResolveReceivedTheRequest(t *testing.T) {
 		acme := tenanttest.NewTenant("acme")
 		require.NoError(t, store.Create(context.Background(), acme))
 		const delay = 30 * time.Millisecond
-		r, err := resolve.New(slowStore{store, delay}, resolve.WithBaseDomain("app.example.com"), resolve.WithObserver(m.Requests()))
+		r, err := resolve.New(slowStore{store, delay}, resolve.WithBaseDomain("app.example.com"), resolve.WithRequestObserver(m))
 		require.NoError(t, err)
 		req := httptest.NewRequest("GET", "/", nil)
 		req.Host = "acme.app.example.com"
@@ -459,11 +458,28 @@ func TestAnObservedIDThatIsNotACanonicalIDIsNoLabel(t *testing.T) {
 	acme := tenanttest.NewTenant("acme")
 	req := httptest.NewRequest("GET", "/", nil).WithContext(tenant.NewContext(context.Background(), acme))
 	for _, id := range []string{"acme", strings.ToUpper(acme.ID), acme.ID + "\n", ""} {
-		m.Requests().ServeTenant(http.NotFoundHandler(), httptest.NewRecorder(), req, m.Requests().ObserveTenant(id), time.Now())
+		m.ServeTenant(http.NotFoundHandler(), httptest.NewRecorder(), req, m.ObserveTenant(id), time.Now())
 	}
 	ps := points(collect(t, reader))
 	assert.Equal(t, 4.0, value(ps, "tenantwall.http.server.requests", map[string]string{"tenant.id": telemetry.NoTenant, "http.status_class": "4xx"}))
 	for _, p := range ps {
 		assert.Contains(t, []string{telemetry.NoTenant, ""}, p.attrs["tenant.id"], "%v", p)
 	}
+}
+
+// A second Metrics below a resolver that counts through the first still
+// counts: Middleware passes through only what its own Metrics counted.
+func TestASecondMetricsBelowAResolverCountingThroughAnotherStillCounts(t *testing.T) {
+	first, _ := sdkMetrics(t, true)
+	second, reader := sdkMetrics(t, true)
+	store := tenant.NewMemStore()
+	acme := tenanttest.NewTenant("acme")
+	require.NoError(t, store.Create(context.Background(), acme))
+	r, err := resolve.New(store, resolve.WithBaseDomain("app.example.com"), resolve.WithRequestObserver(first))
+	require.NoError(t, err)
+	h := r.Middleware(second.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Host = "acme.app.example.com"
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	assert.Equal(t, 1.0, value(points(collect(t, reader)), "tenantwall.http.server.requests", map[string]string{"tenant.id": acme.ID, "http.status_class": "2xx"}))
 }

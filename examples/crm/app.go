@@ -119,7 +119,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 		resolve.WithNotFoundHandler(hostNotFound()),
 		resolve.WithSuspendedHandler(hostSuspended()),
 		resolve.WithErrorHandler(unavailableHandler),
-		resolve.WithObserver(a.metrics.Requests()), // counts and times every request served
+		resolve.WithObserver(a.metrics),
+		resolve.WithRequestObserver(a.metrics), // counts and times every request served
 	)...); err != nil {
 		return nil, err
 	}

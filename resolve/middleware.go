@@ -33,19 +33,20 @@ func (r *Resolver) Middleware(next http.Handler) http.Handler {
 		now := r.clock()
 		e, err := r.resolveRequest(req, now)
 		if err != nil {
-			r.refuse(w, req, e.t, err)
+			r.refuse(w, req, e.tenant(), err)
 			return
 		}
-		// The cache never mutates e.t, so the context may share it.
-		req = req.WithContext(tenant.NewSharedContext(req.Context(), e.t))
+		// The cache never mutates a held tenant, so the context may share it.
+		req = req.WithContext(tenant.NewSharedContext(req.Context(), &e.h.t))
 		if r.requests == nil {
 			next.ServeHTTP(w, req)
 			return
 		}
-		if e.obs == nil { // the observer gave nothing when the entry was stored
-			e.obs = r.requests.ObserveTenant(e.t.ID)
+		v := e.h.obs
+		if v == nil { // the observer gave nothing when the entry was stored
+			v = r.requests.ObserveTenant(e.h.t.ID)
 		}
-		r.requests.ServeTenant(next, w, req, e.obs, r.arrival(now))
+		r.requests.ServeTenant(next, w, req, v, r.arrival(now))
 	})
 }
 

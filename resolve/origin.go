@@ -25,7 +25,7 @@ func (r *Resolver) CheckOrigin(req *http.Request) error {
 		if err != nil {
 			return fmt.Errorf("%w: request host: %w", ErrOrigin, err)
 		}
-		want = *e.t
+		want = e.h.t
 	}
 	origin := req.Header.Get("Origin")
 	if origin == "" {
@@ -47,7 +47,7 @@ func (r *Resolver) CheckOrigin(req *http.Request) error {
 		return nil
 	}
 	e, err := r.cached(req.Context(), host, r.clock(), r.fromHost)
-	got := e.t
+	got := e.tenant()
 	if err != nil && got == nil {
 		return fmt.Errorf("%w: Origin %q: %w", ErrOrigin, host, err)
 	}

@@ -92,10 +92,10 @@ func New(store tenant.Lookup, opts ...Option) (*Resolver, error) {
 // and ErrLookup when the store failed.
 func (r *Resolver) Resolve(ctx context.Context, host string) (tenant.Tenant, error) {
 	e, err := r.resolveHost(ctx, host, r.clock())
-	if e.t == nil {
+	if e.h == nil {
 		return tenant.Tenant{}, err
 	}
-	return *e.t, err
+	return e.h.t, err
 }
 
 // ResolveRequest maps a request to a tenant with the configured strategies:
@@ -104,10 +104,10 @@ func (r *Resolver) Resolve(ctx context.Context, host string) (tenant.Tenant, err
 // those of Resolve.
 func (r *Resolver) ResolveRequest(req *http.Request) (tenant.Tenant, error) {
 	e, err := r.resolveRequest(req, r.clock())
-	if e.t == nil {
+	if e.h == nil {
 		return tenant.Tenant{}, err
 	}
-	return *e.t, err
+	return e.h.t, err
 }
 
 // Host returns the host the request is addressed to, normalised: the
@@ -162,7 +162,7 @@ func (r *Resolver) resolveRequest(req *http.Request, now int64) (entry, error) {
 		return entry{}, err
 	}
 	e, err := r.resolveHost(req.Context(), raw, now)
-	if r.headerMode == headerLast && e.t == nil && !errors.Is(err, ErrLookup) {
+	if r.headerMode == headerLast && e.h == nil && !errors.Is(err, ErrLookup) {
 		if slug, ok, herr := r.headerSlug(req); herr != nil || ok {
 			if herr != nil {
 				return entry{}, herr
@@ -263,11 +263,11 @@ func (r *Resolver) cached(ctx context.Context, key string, now int64, lookup fun
 			return nil, err
 		}
 		now := r.clock()
-		e := entry{t: t, expires: expiry(now, r.negTTL)}
+		e := entry{expires: expiry(now, r.negTTL)}
 		if t != nil {
-			e = entry{t: t, expires: expiry(now, r.ttl), serve: t.Active()}
+			e = entry{h: &held{t: *t}, expires: expiry(now, r.ttl), serve: t.Active()}
 			if e.serve && r.requests != nil {
-				e.obs = r.observe(t.ID)
+				e.h.obs = r.observe(t.ID)
 			}
 		}
 		r.cache.put(key, e, gen)
@@ -318,8 +318,8 @@ func (r *Resolver) decide(key string, e entry) (entry, error) {
 	if e.serve {
 		return e, nil
 	}
-	t, err := r.answer(key, e.t)
-	return entry{t: t}, err
+	_, err := r.answer(key, e.tenant())
+	return entry{h: e.h}, err
 }
 
 func (r *Resolver) answer(key string, t *tenant.Tenant) (*tenant.Tenant, error) {

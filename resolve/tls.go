@@ -178,7 +178,7 @@ func (p *CertPolicy) Allow(ctx context.Context, host string) error {
 		if !ok {
 			return fmt.Errorf("%w: %w", ErrHostNotAllowed, err)
 		}
-		t = e.t
+		t = e.tenant()
 	}
 	if t == nil || !t.Active() {
 		return fmt.Errorf("%w: %q is not an active tenant host", ErrHostNotAllowed, h)

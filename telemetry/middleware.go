@@ -108,13 +108,11 @@ func (m *Metrics) serve(next http.Handler, w http.ResponseWriter, r *http.Reques
 			}
 		}
 		class := statusClass(code)
-		if s.hist != nil { // counts the request too
-			s.hist[class].record(time.Since(epoch) - start)
-		} else {
+		if s.hist == nil { // else the histogram counts the request
 			s.requests[class].Add(1)
-			if m.timed {
-				m.duration.Record(ctx, (time.Since(epoch) - start).Seconds(), s.duration[class]...)
-			}
+		}
+		if m.timed {
+			m.recordDuration(ctx, s, class, time.Since(epoch)-start)
 		}
 		sw.ResponseWriter, sw.m = nil, nil
 		writers.Put(sw)

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"maps"
 	"sync"
 	"sync/atomic"
 
@@ -162,6 +163,12 @@ func (ts *tenants) add(id string) *series {
 	if tenant.ValidateID(id) != nil {
 		return ts.none
 	}
+	// The map only grows: once full, every tenant past the cap is
+	// overflow without taking the lock (else each of their requests,
+	// cache gets and audit events would queue on it).
+	if len(*ts.m.Load()) >= ts.max {
+		return ts.overflow
+	}
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	old := *ts.m.Load()
@@ -171,10 +178,7 @@ func (ts *tenants) add(id string) *series {
 	if len(old) >= ts.max {
 		return ts.overflow
 	}
-	m := make(map[string]*series, len(old)+1)
-	for k, v := range old {
-		m[k] = v
-	}
+	m := maps.Clone(old)
 	s := newSeries(id, ts.own)
 	m[id] = s
 	ts.m.Store(&m)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenantwall/tenantwall/internal/testenv"
 	"github.com/tenantwall/tenantwall/tenant"
 )
 
@@ -35,7 +36,7 @@ func TestKeysURLSameDatabaseOverSocket(t *testing.T) {
 		port = "5432"
 	}
 	if _, err := os.Stat(pgSocketDir + "/.s.PGSQL." + port); err != nil {
-		t.Skipf("no PostgreSQL Unix socket in %s: %v", pgSocketDir, err)
+		testenv.Unavailable(t, "a PostgreSQL Unix socket in "+pgSocketDir, err)
 	}
 	// The same database, reached by the socket.
 	q := u.Query()

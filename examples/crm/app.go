@@ -429,35 +429,44 @@ func (a *app) ready(w http.ResponseWriter, r *http.Request) {
 
 // respond writes v with code, or the JSON error err maps to.
 func (a *app) respond(w http.ResponseWriter, r *http.Request, code int, v any, err error) {
+	if err == nil {
+		writeJSON(w, code, v)
+		return
+	}
+	code, msg := a.classify(r, err)
+	if code == http.StatusServiceUnavailable {
+		writeUnavailable(w)
+		return
+	}
+	writeError(w, code, msg)
+}
+
+// classify maps a failed request's error to its status and the message a
+// client may see, and logs what is the server's own failure: one table
+// for the API's JSON answers (respond) and the web pages (pageFailed).
+func (a *app) classify(r *http.Request, err error) (int, string) {
 	var bad badRequest
 	var media unsupportedMediaType
 	switch {
-	case err == nil:
-		writeJSON(w, code, v)
 	case errors.As(err, &bad):
-		writeError(w, http.StatusBadRequest, bad.msg)
+		return http.StatusBadRequest, bad.msg
 	case errors.As(err, &media):
-		writeError(w, http.StatusUnsupportedMediaType, media.Error())
-	case errors.Is(err, errNotFound), errors.Is(err, blobstore.ErrNotFound):
-		writeError(w, http.StatusNotFound, "not found")
-	case errors.Is(err, tenant.ErrNoTenant):
-		writeError(w, http.StatusNotFound, "not found")
+		return http.StatusUnsupportedMediaType, media.Error()
+	case errors.Is(err, errNotFound), errors.Is(err, blobstore.ErrNotFound), errors.Is(err, tenant.ErrNoTenant):
+		return http.StatusNotFound, "not found"
 	case errors.Is(err, errSlowBody):
-		writeError(w, http.StatusRequestTimeout, "request body too slow")
+		return http.StatusRequestTimeout, "request body too slow"
 	case unavailable(err):
 		a.log.WarnContext(r.Context(), "backing service unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeUnavailable(w)
+		return http.StatusServiceUnavailable, "service unavailable"
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client left; nobody reads this answer, and it is no failure.
-		writeUnavailable(w)
-	default:
-		if tooLarge(err) {
-			writeError(w, http.StatusRequestEntityTooLarge, "body too large")
-			return
-		}
-		a.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusInternalServerError, "internal error")
+		return http.StatusServiceUnavailable, "service unavailable"
+	case tooLarge(err):
+		return http.StatusRequestEntityTooLarge, "body too large"
 	}
+	a.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	return http.StatusInternalServerError, "internal error"
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -244,6 +244,7 @@ func TestSlowRequestsAreCutOff(t *testing.T) {
 		{"a login body", "/api/auth/login/", "application/json"},
 		{"a lead body", "/api/leads/", "application/json"},
 		{"a document upload", "/api/documents/", "multipart/form-data; boundary=x"},
+		{"the sign-in page's form", "/login/", "application/x-www-form-urlencoded"},
 	} {
 		t.Run(tc.name+" that stalls is answered 408 within the read timeout", func(t *testing.T) {
 			c, r := dial(t)

@@ -2,11 +2,9 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
-	"errors"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -15,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/tenantwall/tenantwall/blobstore"
 	"github.com/tenantwall/tenantwall/resolve"
 	"github.com/tenantwall/tenantwall/tenant"
 )
@@ -112,7 +109,7 @@ func logoSource(raw string) (string, bool) {
 		return "", false
 	}
 	host, err := resolve.Normalize(u.Hostname())
-	if err != nil || strings.ContainsAny(host, ":[]") {
+	if err != nil { // Normalize refuses IP literals and anything not a DNS name
 		return "", false
 	}
 	src := u.Scheme + "://" + host
@@ -170,31 +167,29 @@ func (a *app) render(w http.ResponseWriter, r *http.Request, code int, name stri
 	_, _ = w.Write(buf.Bytes())
 }
 
-// pageFailed answers a failed page request: the form again with what is
-// wrong (400), not found (404, the same for another tenant's row), 503
-// when a backing service is down, else 500.
+// pageFailed answers a failed page request with the status classify
+// gives the API: the form again with what is wrong (400, 413, 415), not
+// found (404, the same for another tenant's row), 503 when a backing
+// service is down, else an error page.
 func (a *app) pageFailed(w http.ResponseWriter, r *http.Request, name string, d pageData, err error) {
-	var bad badRequest
-	var media unsupportedMediaType
-	switch {
-	case errors.As(err, &bad):
-		d.Error = bad.msg
-		a.render(w, r, http.StatusBadRequest, name, d)
-	case errors.As(err, &media):
-		d.Error = media.Error()
-		a.render(w, r, http.StatusUnsupportedMediaType, name, d)
-	case tooLarge(err):
-		d.Error = "The form is too large."
-		a.render(w, r, http.StatusRequestEntityTooLarge, name, d)
-	case errors.Is(err, errNotFound), errors.Is(err, blobstore.ErrNotFound), errors.Is(err, tenant.ErrNoTenant):
-		a.render(w, r, http.StatusNotFound, "notfound", pageData{User: d.User, Title: "Not found"})
-	case unavailable(err) || errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+	code, msg := a.classify(r, err)
+	switch code {
+	case http.StatusBadRequest, http.StatusUnsupportedMediaType, http.StatusRequestEntityTooLarge:
+		d.Error = msg
+		if code == http.StatusRequestEntityTooLarge {
+			d.Error = "The form is too large."
+		}
+		a.render(w, r, code, name, d)
+	case http.StatusNotFound:
+		a.render(w, r, code, "notfound", pageData{User: d.User, Title: "Not found"})
+	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", retryAfter)
-		a.render(w, r, http.StatusServiceUnavailable, "error", pageData{User: d.User, Title: "Service unavailable",
+		a.render(w, r, code, "error", pageData{User: d.User, Title: "Service unavailable",
 			Error: "The service is unavailable. Try again in a few seconds."})
+	case http.StatusRequestTimeout:
+		a.render(w, r, code, "error", pageData{User: d.User, Title: "Too slow", Error: "The form arrived too slowly."})
 	default:
-		a.log.ErrorContext(r.Context(), "page failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		a.render(w, r, http.StatusInternalServerError, "error", pageData{User: d.User, Title: "Error", Error: "Something went wrong."})
+		a.render(w, r, code, "error", pageData{User: d.User, Title: "Error", Error: "Something went wrong."})
 	}
 }
 

@@ -218,6 +218,7 @@ func TestImportRefusesForgedArchivesAndWritesNothing(t *testing.T) {
 				}
 			}
 			accountRef := regexp.MustCompile(`"account_id":\s*\d+`)
+			tenantRef := regexp.MustCompile(`"tenant_id":\s*"` + a.ID + `"`)
 			cases := []struct {
 				name    string
 				archive []byte
@@ -229,12 +230,21 @@ func TestImportRefusesForgedArchivesAndWritesNothing(t *testing.T) {
 					}
 					return n, d
 				}), lifecycle.ErrForeignRow},
-				{"a row with the tenant twice, another tenant's last", rewrite(t, archive, true, func(n string, d []byte) (string, []byte) {
+				// A row decodes with the last of duplicate keys, and that is
+				// the value checked and inserted.
+				{"a row with the tenant twice, another tenant's first", rewrite(t, archive, true, func(n string, d []byte) (string, []byte) {
 					if firstPart("notes")(n) {
-						return n, bytes.Replace(d, []byte(`{`), []byte(`{"tenant_id":"`+a.ID+`",`), 1)
+						return n, bytes.Replace(d, []byte(`{`), []byte(`{"tenant_id":"`+b.ID+`",`), 1)
 					}
 					return n, d
 				}), nil},
+				{"a row with the tenant twice, another tenant's last", rewrite(t, archive, true, func(n string, d []byte) (string, []byte) {
+					if firstPart("notes")(n) {
+						loc := tenantRef.FindIndex(d)
+						return n, append(append(append([]byte(`{"tenant_id":"`+a.ID+`",`), d[1:loc[0]]...), `"tenant_id":"`+b.ID+`"`...), d[loc[1]:]...)
+					}
+					return n, d
+				}), lifecycle.ErrForeignRow},
 				{"a foreign key into another tenant", rewrite(t, archive, true, func(n string, d []byte) (string, []byte) {
 					if firstPart("contacts")(n) {
 						loc := accountRef.FindIndex(d)
@@ -270,8 +280,10 @@ func TestImportRefusesForgedArchivesAndWritesNothing(t *testing.T) {
 				t.Run(c.name, func(t *testing.T) {
 					_, err := in.m.Import(platform, bytes.NewReader(c.archive))
 					if c.want == nil {
-						// Duplicate keys: the checked (last) value is what is inserted.
 						require.NoError(t, err)
+						assert.Equal(t, map[string]int{"accounts": 12, "contacts": 12, "notes": 12}, in.count(t, a.ID),
+							"the row went in as the archive's tenant's")
+						assert.Equal(t, map[string]int{"accounts": 12, "contacts": 12, "notes": 12}, in.count(t, b.ID))
 						deleteTenant(t, in, a.ID)
 						return
 					}

@@ -218,6 +218,7 @@ func TestImportRefusesForgedArchivesAndWritesNothing(t *testing.T) {
 				}
 			}
 			accountRef := regexp.MustCompile(`"account_id":\s*\d+`)
+			tenantRef := regexp.MustCompile(`"tenant_id":\s*"` + a.ID + `"`)
 			cases := []struct {
 				name    string
 				archive []byte
@@ -229,12 +230,21 @@ func TestImportRefusesForgedArchivesAndWritesNothing(t *testing.T) {
 					}
 					return n, d
 				}), lifecycle.ErrForeignRow},
-				{"a row with the tenant twice, another tenant's last", rewrite(t, archive, true, func(n string, d []byte) (string, []byte) {
+				// A row decodes with the last of duplicate keys, and that is
+				// the value checked and inserted.
+				{"a row with the tenant twice, another tenant's first", rewrite(t, archive, true, func(n string, d []byte) (string, []byte) {
 					if firstPart("notes")(n) {
-						return n, bytes.Replace(d, []byte(`{`), []byte(`{"tenant_id":"`+a.ID+`",`), 1)
+						return n, bytes.Replace(d, []byte(`{`), []byte(`{"tenant_id":"`+b.ID+`",`), 1)
 					}
 					return n, d
 				}), nil},
+				{"a row with the tenant twice, another tenant's last", rewrite(t, archive, true, func(n string, d []byte) (string, []byte) {
+					if firstPart("notes")(n) {
+						loc := tenantRef.FindIndex(d)
+						return n, append(append(append([]byte(`{"tenant_id":"`+a.ID+`",`), d[1:loc[0]]...), `"tenant_id":"`+b.ID+`"`...), d[loc[1]:]...)
+					}
+					return n, d
+				}), lifecycle.ErrForeignRow},
 				{"a foreign key into another tenant", rewrite(t, archive, true, func(n string, d []byte) (string, []byte) {
 					if firstPart("contacts")(n) {
 						loc := accountRef.FindIndex(d)
@@ -270,8 +280,10 @@ func TestImportRefusesForgedArchivesAndWritesNothing(t *testing.T) {
 				t.Run(c.name, func(t *testing.T) {
 					_, err := in.m.Import(platform, bytes.NewReader(c.archive))
 					if c.want == nil {
-						// Duplicate keys: the checked (last) value is what is inserted.
 						require.NoError(t, err)
+						assert.Equal(t, map[string]int{"accounts": 12, "contacts": 12, "notes": 12}, in.count(t, a.ID),
+							"the row went in as the archive's tenant's")
+						assert.Equal(t, map[string]int{"accounts": 12, "contacts": 12, "notes": 12}, in.count(t, b.ID))
 						deleteTenant(t, in, a.ID)
 						return
 					}
@@ -346,4 +358,62 @@ func TestImportRefusesEntriesWithUnknownHeaderRecords(t *testing.T) {
 	_, err := in.m.Import(platform, bytes.NewReader(out.Bytes()))
 	assert.ErrorIs(t, err, lifecycle.ErrArchive)
 	assert.ErrorContains(t, err, "PAX record")
+}
+
+// On SQLite a foreign key's parent is matched without regard to case, so
+// a key into "Accounts" is a key into accounts and is checked like one. A
+// key into a table the catalog does not have, or whose columns do not
+// resolve, is not known to point at a shared table: Import refuses it
+// rather than leave it unchecked.
+func TestImportChecksEveryForeignKeyThatIsNotIntoASharedTable(t *testing.T) {
+	reference := func(to string) []string {
+		s := schema(lifecycle.SQLite)
+		for i := range s {
+			s[i] = strings.Replace(s[i], "REFERENCES accounts (id)", "REFERENCES "+to, 1)
+		}
+		return s
+	}
+	cases := []struct {
+		name        string
+		foreignKeys bool
+		schema      []string
+		forge       bool // point a contact at another tenant's account
+		want        error
+	}{
+		{"a key into another tenant's row through a parent spelled in capitals", true, reference("Accounts (id)"), true,
+			lifecycle.ErrForeignRow},
+		{"a key into another tenant's row through a parent spelled in capitals, unenforced", false, reference("ACCOUNTS (ID)"), true,
+			lifecycle.ErrForeignRow},
+		{"a key into a table the database does not have", false, reference("ghosts (id)"), false, lifecycle.ErrSchema},
+		{"a key into a tenant table without the key's columns", false, reference("notes"), false, lifecycle.ErrSchema},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := newSQLiteSchema(t, c.foreignKeys, c.schema)
+			a, b := in.seed(t, "acme", 3), in.seed(t, "globex", 3)
+			_, archive := export(t, in, a.ID)
+			var bAccount int64
+			in.tx(t, b.ID, func(tx *sql.Tx) {
+				require.NoError(t, tx.QueryRow(`SELECT min(id) FROM accounts WHERE tenant_id = ?`, b.ID).Scan(&bAccount))
+			})
+			deleteTenant(t, in, a.ID)
+			if c.forge {
+				accountRef := regexp.MustCompile(`"account_id":\s*\d+`)
+				archive = rewrite(t, archive, true, func(n string, d []byte) (string, []byte) {
+					if strings.HasPrefix(n, "tables/contacts/") {
+						return n, accountRef.ReplaceAll(d, []byte(fmt.Sprintf(`"account_id":%d`, bAccount)))
+					}
+					return n, d
+				})
+			}
+			_, err := in.m.Import(platform, bytes.NewReader(archive))
+			require.ErrorIs(t, err, c.want)
+			_, err = in.tenants.ByID(context.Background(), a.ID)
+			assert.ErrorIs(t, err, tenant.ErrNotFound)
+			var n int
+			require.NoError(t, in.admin.QueryRow(`SELECT count(*) FROM contacts WHERE tenant_id = ?`, a.ID).Scan(&n))
+			assert.Zero(t, n, "no row of the tenant is kept, none pointing at the other tenant's account")
+			assert.Equal(t, map[string]int{"accounts": 3, "contacts": 3, "notes": 3}, in.count(t, b.ID))
+		})
+	}
 }

@@ -19,7 +19,9 @@ var (
 	ErrForeignRow = errors.New("lifecycle: row of another tenant in archive")
 
 	// ErrSchema reports an archive that does not fit the target database:
-	// a table or column the target does not have, or another dialect.
+	// a table or column the target does not have, another dialect, or a
+	// foreign key of the target that Import cannot check (into a table
+	// not in the catalog, or with columns that do not resolve).
 	ErrSchema = errors.New("lifecycle: archive does not fit the schema")
 
 	// ErrExists reports an import of a tenant that exists on the target

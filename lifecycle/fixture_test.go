@@ -79,12 +79,24 @@ var tenantTables = []string{"accounts", "contacts", "notes"}
 
 func newSQLite(t *testing.T) *instance {
 	t.Helper()
-	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "crm.db")+"?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)")
+	return newSQLiteSchema(t, true, schema(lifecycle.SQLite))
+}
+
+// newSQLiteSchema is newSQLite with another schema (which must have
+// countries), and SQLite's foreign key enforcement on or, as SQLite's
+// default, off.
+func newSQLiteSchema(t *testing.T, foreignKeys bool, stmts []string) *instance {
+	t.Helper()
+	dsn := filepath.Join(t.TempDir(), "crm.db") + "?_pragma=busy_timeout(10000)"
+	if foreignKeys {
+		dsn += "&_pragma=foreign_keys(1)"
+	}
+	db, err := sql.Open("sqlite", dsn)
 	require.NoError(t, err)
 	db.SetMaxOpenConns(1) // one writer; also keeps the test free of SQLITE_BUSY
 	t.Cleanup(func() { db.Close() })
 	in := &instance{dialect: lifecycle.SQLite, db: db, admin: db}
-	for _, s := range schema(in.dialect) {
+	for _, s := range stmts {
 		_, err := db.Exec(s)
 		require.NoError(t, err)
 	}

@@ -672,7 +672,10 @@ func (im *importer) object(ctx context.Context, rel string, e Entry, body io.Rea
 
 // checkReferences refuses imported rows whose foreign key points at a
 // row that is not the tenant's: another tenant's row (invisible under
-// row level security, excluded by tenant_id in any case).
+// row level security, excluded by tenant_id in any case). Only a key
+// into a table of the catalog without tenant_id (a shared table) goes
+// unchecked; a key into a table the catalog does not have, or whose
+// columns do not resolve, is refused (ErrSchema) rather than skipped.
 func (im *importer) checkReferences(ctx context.Context, tx *sql.Tx, targets map[string]*target) error {
 	id := im.man.TenantID
 	all, err := im.m.catalog(ctx, tx)
@@ -686,8 +689,16 @@ func (im *importer) checkReferences(ctx context.Context, tx *sql.Tx, targets map
 	for _, tg := range targets {
 		for _, fk := range tg.fks {
 			p := byName[fk.parent]
-			if p == nil || !p.tenant || len(fk.cols) != len(fk.parentCols) || slices.Contains(fk.parentCols, "") {
+			switch {
+			case p == nil:
+				// Not known to be shared: it may hold tenants' rows.
+				return fmt.Errorf("%w: a foreign key of %s references %.80q, which is not a table of the catalog", ErrSchema,
+					tg.name, fk.parent)
+			case !p.tenant:
 				continue // a shared table: any of its rows may be referenced
+			case !keyResolves(tg.table, p, fk):
+				return fmt.Errorf("%w: the foreign key (%s) of %s into %s: its columns are not the tables'", ErrSchema,
+					strings.Join(fk.cols, ", "), tg.name, p.name)
 			}
 			var notNull, match []string
 			for i, c := range fk.cols {
@@ -708,6 +719,23 @@ func (im *importer) checkReferences(ctx context.Context, tx *sql.Tx, targets map
 		}
 	}
 	return nil
+}
+
+// keyResolves reports whether every column of fk is a column of its
+// table, child's and parent's, as many on each side.
+func keyResolves(child, parent *table, fk foreignKey) bool {
+	if len(fk.cols) == 0 || len(fk.cols) != len(fk.parentCols) {
+		return false
+	}
+	for i, c := range fk.cols {
+		if _, ok := child.column(c); !ok {
+			return false
+		}
+		if _, ok := parent.column(fk.parentCols[i]); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // advanceSequences moves every identity or serial sequence of the

@@ -244,7 +244,7 @@ func sqliteCatalog(ctx context.Context, q querier) ([]*table, error) {
 			return nil, fmt.Errorf("table %s: %w", t.name, err)
 		}
 	}
-	resolveImplicitKeys(ts)
+	resolveForeignKeys(ts)
 	return ts, nil
 }
 
@@ -305,21 +305,58 @@ func sqliteTable(ctx context.Context, q querier, t *table) error {
 	return rows.Err()
 }
 
-// resolveImplicitKeys fills in SQLite foreign keys that reference the
-// parent's primary key without naming its columns.
-func resolveImplicitKeys(ts []*table) {
+// resolveForeignKeys completes SQLite's foreign keys. SQLite matches the
+// table a REFERENCES clause names without regard to ASCII case, and
+// pragma_foreign_key_list gives it as written: the parent is renamed to
+// the catalog's spelling, so that every lookup by name finds it (a key
+// into "Accounts" is a key into accounts), and so are the columns of both
+// sides. A key that references the
+// parent's primary key without naming its columns gets them. A parent
+// that is not in the catalog keeps its name, and Import refuses it.
+func resolveForeignKeys(ts []*table) {
 	byName := map[string]*table{}
 	for _, t := range ts {
-		byName[t.name] = t
+		byName[asciiLower(t.name)] = t
 	}
 	for _, t := range ts {
 		for i := range t.fks {
 			fk := &t.fks[i]
-			if p := byName[fk.parent]; p != nil && slices.Contains(fk.parentCols, "") && len(p.pk) == len(fk.cols) {
+			canonicalColumns(t, fk.cols)
+			p := byName[asciiLower(fk.parent)]
+			if p == nil {
+				continue
+			}
+			fk.parent = p.name
+			if slices.Contains(fk.parentCols, "") && len(p.pk) == len(fk.cols) {
 				fk.parentCols = slices.Clone(p.pk)
+			}
+			canonicalColumns(p, fk.parentCols)
+		}
+	}
+}
+
+// canonicalColumns respells, in place, the names of t's columns as the
+// catalog has them; a name t does not have is left as it is.
+func canonicalColumns(t *table, names []string) {
+	for i, n := range names {
+		for _, c := range t.columns {
+			if asciiLower(c.name) == asciiLower(n) {
+				names[i] = c.name
+				break
 			}
 		}
 	}
+}
+
+// asciiLower folds ASCII letters only, as SQLite compares identifiers.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // orderBy is the ORDER BY clause that makes an export deterministic: the

@@ -16,7 +16,9 @@
 // Router.Move moves a tenant to another placement in one operation: its
 // transactions are frozen (ErrMoving) while the rows are copied, the copy
 // is compared with the source, the Directory is switched and the source
-// rows are removed. Other tenants are not affected.
+// rows are removed. Other tenants are not affected. It is platform work:
+// ctx must carry tenant.WithPlatformScope's reason, and each move is
+// reported to the Router's auditor (WithAuditor).
 //
 // # Security
 //

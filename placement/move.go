@@ -44,6 +44,10 @@ import (
 // served from the destination, and the error says that its rows remain
 // in the source: delete them there. Move holds one connection of each
 // placement for its duration; ctx bounds it.
+//
+// Move is platform work: ctx must carry tenant.WithPlatformScope's
+// reason, else it returns an error wrapping tenant.ErrNoTenant and does
+// nothing; each Move is reported to the Router's auditor (WithAuditor).
 func (r *Router) Move(ctx context.Context, id, to string, tables ...string) error {
 	if err := tenant.ValidateID(id); err != nil {
 		return err
@@ -58,6 +62,10 @@ func (r *Router) Move(ctx context.Context, id, to string, tables ...string) erro
 			return fmt.Errorf("placement: Move: %w", err)
 		}
 		quoted[i] = q
+	}
+	if _, err := tenant.RequirePlatformScope(ctx, r.auditor, tenant.Event{Package: "placement",
+		OwnerID: id, Resource: "move"}); err != nil {
+		return err
 	}
 	from, err := r.dir.Placement(ctx, id)
 	if err != nil {

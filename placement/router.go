@@ -37,15 +37,23 @@ type Placement struct {
 type Router struct {
 	dir        Directory
 	placements map[string]Placement
+	auditor    tenant.Auditor
 }
 
 // New returns a Router over dir and the named placements. Each name must
 // be an identifier (sqlscope.QuoteIdent) and each Placement complete.
-func New(dir Directory, placements map[string]Placement) (*Router, error) {
+// Options: WithAuditor.
+func New(dir Directory, placements map[string]Placement, opts ...Option) (*Router, error) {
 	if dir == nil {
 		return nil, errors.New("placement: New: no Directory")
 	}
-	r := &Router{dir: dir, placements: make(map[string]Placement, len(placements))}
+	var o options // a nil auditor is tenant.DefaultAuditor when used
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	r := &Router{dir: dir, placements: make(map[string]Placement, len(placements)), auditor: o.auditor}
 	for name, p := range placements {
 		if _, err := sqlscope.QuoteIdent(name); err != nil {
 			return nil, fmt.Errorf("placement: New: placement name: %w", err)

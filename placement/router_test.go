@@ -18,6 +18,7 @@ import (
 	"github.com/tenantwall/tenantwall/sqlscope"
 	"github.com/tenantwall/tenantwall/sqlscope/pgxscope"
 	"github.com/tenantwall/tenantwall/tenant"
+	"github.com/tenantwall/tenantwall/tenant/tenanttest"
 )
 
 const schemaSQL = `
@@ -72,8 +73,12 @@ func newSide(t *testing.T, adminURL string, admin *sql.DB) side {
 type fixture struct {
 	dir         *placement.SQLDirectory
 	router      *placement.Router
+	audit       *tenanttest.AuditRecorder
 	pooled, big side
 }
+
+// platform is the context of a Move: platform work.
+var platform, _ = tenant.WithPlatformScope(context.Background(), "placement test")
 
 // newFixture places tenants on two PostgreSQL clusters: "pooled", a
 // database on the shared server, and "big", a database on a cluster the
@@ -98,7 +103,9 @@ func newFixture(t *testing.T) *fixture {
 	require.NoError(t, err)
 	f.dir, err = placement.NewSQLDirectory(ctx, pooledDB)
 	require.NoError(t, err)
-	f.router, err = placement.New(f.dir, map[string]placement.Placement{"pooled": f.pooled.p, "big": f.big.p})
+	f.audit = &tenanttest.AuditRecorder{}
+	f.router, err = placement.New(f.dir, map[string]placement.Placement{"pooled": f.pooled.p, "big": f.big.p},
+		placement.WithAuditor(f.audit))
 	require.NoError(t, err)
 	return f
 }
@@ -246,6 +253,10 @@ func TestRouterServesEachTenantFromItsPlacement(t *testing.T) {
 		err := h.Tx(a, func(*sql.Tx) error { return errors.New("ran") })
 		assert.ErrorIs(t, err, placement.ErrTenantMismatch)
 	})
+	t.Run("an auditor of nil is refused", func(t *testing.T) {
+		_, err := placement.New(f.dir, map[string]placement.Placement{}, placement.WithAuditor(nil))
+		assert.ErrorContains(t, err, "WithAuditor(nil)")
+	})
 	t.Run("hostile placement names are refused", func(t *testing.T) {
 		for _, name := range []string{"", "big; DROP TABLE leads", "a\x00b", "../x"} {
 			assert.Error(t, f.dir.Place(context.Background(), tenant.NewID(), name), "%q", name)
@@ -301,7 +312,7 @@ func TestMoveFreezesOnlyTheTenantAndSwitchesItsPlacement(t *testing.T) {
 	}()
 	<-started
 	moved := make(chan error, 1)
-	go func() { moved <- f.router.Move(ctx, idOf(a), "big", tables...) }()
+	go func() { moved <- f.router.Move(platform, idOf(a), "big", tables...) }()
 	waitFor(t, "the move to wait for the tenant's lock", func() bool {
 		var waiting bool
 		require.NoError(t, f.pooled.admin.QueryRowContext(ctx,
@@ -396,7 +407,7 @@ func TestMoveFreezesOnlyTheTenantAndSwitchesItsPlacement(t *testing.T) {
 		require.NoError(t, f.big.admin.QueryRowContext(ctx, `SELECT 1`).Err())
 		_, err := f.big.admin.ExecContext(ctx, `INSERT INTO leads (tenant_id, name) VALUES ($1, 'stray')`, idOf(c))
 		require.NoError(t, err)
-		err = f.router.Move(ctx, idOf(c), "big", tables...)
+		err = f.router.Move(platform, idOf(c), "big", tables...)
 		assert.ErrorContains(t, err, "holds 1 of tenant")
 		name, _ := f.dir.Placement(ctx, idOf(c))
 		assert.Equal(t, "pooled", name)
@@ -408,7 +419,7 @@ func TestMoveFreezesOnlyTheTenantAndSwitchesItsPlacement(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, sqlscope.EnableRLS(ctx, s.admin, "", "events"))
 		}
-		err := f.router.Move(ctx, idOf(b), "big", "leads", "notes", "events")
+		err := f.router.Move(platform, idOf(b), "big", "leads", "notes", "events")
 		assert.ErrorContains(t, err, "serial or identity")
 		name, _ := f.dir.Placement(ctx, idOf(b))
 		assert.Equal(t, "pooled", name)
@@ -416,6 +427,42 @@ func TestMoveFreezesOnlyTheTenantAndSwitchesItsPlacement(t *testing.T) {
 		assert.Zero(t, count(t, f.big, idOf(b)))
 	})
 	t.Run("a move to an unknown placement is refused", func(t *testing.T) {
-		assert.ErrorIs(t, f.router.Move(ctx, idOf(b), "nowhere", tables...), placement.ErrUnknownPlacement)
+		assert.ErrorIs(t, f.router.Move(platform, idOf(b), "nowhere", tables...), placement.ErrUnknownPlacement)
+	})
+}
+
+// Move acts outside one tenant's scope (it reads and deletes a tenant's
+// rows on two databases and switches its placement): it is platform work,
+// refused without tenant.WithPlatformScope, a tenant's context included,
+// and audited when it runs.
+func TestMoveIsPlatformWork(t *testing.T) {
+	f := newFixture(t)
+	a := f.place(t, "pooled", 3)
+	before := digest(t, f.pooled, idOf(a))
+	for name, ctx := range map[string]context.Context{
+		"a context without the platform mark": context.Background(),
+		"the tenant's own context":            a,
+	} {
+		t.Run("a move from "+name+" is refused and not performed", func(t *testing.T) {
+			err := f.router.Move(ctx, idOf(a), "big", tables...)
+			require.ErrorIs(t, err, tenant.ErrNoTenant)
+			assert.ErrorContains(t, err, "placement: move")
+			where, err := f.dir.Placement(context.Background(), idOf(a))
+			require.NoError(t, err)
+			assert.Equal(t, "pooled", where)
+			assert.Equal(t, before, digest(t, f.pooled, idOf(a)))
+			assert.Zero(t, count(t, f.big, idOf(a)))
+			assert.Zero(t, f.audit.Count(tenant.EventPlatformAccess), "a refused move reports no platform access")
+		})
+	}
+	t.Run("a move with the platform mark runs and is audited", func(t *testing.T) {
+		require.NoError(t, f.router.Move(platform, idOf(a), "big", tables...))
+		assert.Equal(t, 3, count(t, f.big, idOf(a)))
+		e, ok := f.audit.Last()
+		require.True(t, ok)
+		assert.Equal(t, tenant.EventPlatformAccess, e.Kind)
+		assert.Equal(t, "placement", e.Package)
+		assert.Equal(t, idOf(a), e.OwnerID)
+		assert.Equal(t, "move: placement test", e.Resource)
 	})
 }

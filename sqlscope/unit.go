@@ -461,6 +461,15 @@ func (c *stmtCache) prepareLater(db *sql.DB, qs []string) {
 	if len(qs) == 0 {
 		return
 	}
+	// Once the cache is full no text gets in: decide that under the read
+	// lock, or every unit with a text past the cap would take the write
+	// lock that every statement's get waits on.
+	c.mu.RLock()
+	full := len(c.m)+len(c.pending) >= c.max
+	c.mu.RUnlock()
+	if full {
+		return
+	}
 	c.mu.Lock()
 	var todo []string
 	for _, q := range qs {

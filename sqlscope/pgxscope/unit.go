@@ -217,11 +217,20 @@ func (u *Unit) begun(ctx context.Context) (pgx.Tx, error) {
 		return nil, errors.Join(err, errors.New("pgxscope: the pool did not begin a transaction from the batch"))
 	}
 	if err != nil {
-		_ = tx.Rollback(context.WithoutCancel(u.ctx))
+		u.rollback(tx)
 		return nil, fmt.Errorf("pgxscope: begin unit: %w", err)
 	}
 	u.tx = tx
 	return tx, nil
+}
+
+// rollback rolls tx back within rollbackTimeout, whether or not the
+// request is still there: an unbounded rollback on a stalled connection
+// would hold the unit (begun holds its lock) and the connection.
+func (u *Unit) rollback(tx pgx.Tx) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), rollbackTimeout)
+	defer cancel()
+	_ = tx.Rollback(ctx)
 }
 
 // end commits or rolls back the unit's transaction, if it began; its
@@ -240,12 +249,10 @@ func (u *Unit) end(commit bool) error {
 	switch {
 	case tx == nil:
 	case !commit:
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), rollbackTimeout)
-		_ = tx.Rollback(ctx)
-		cancel()
+		u.rollback(tx)
 	case tx.Conn().PgConn().TxStatus() == 'I' && !tx.Conn().IsClosed():
 		err = fmt.Errorf("%w: the unit's statements ended the transaction; those after its end ran without a tenant", ErrTransactionEnded)
-		_ = tx.Rollback(context.WithoutCancel(u.ctx)) // releases the connection
+		u.rollback(tx) // releases the connection
 	default:
 		if err = tx.Commit(u.ctx); err != nil {
 			err = fmt.Errorf("pgxscope: commit unit: %w", err)

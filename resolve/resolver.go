@@ -231,7 +231,10 @@ func (r *Resolver) resolveSlug(ctx context.Context, slug string, now int64) (ent
 }
 
 // cached answers key from the cache at now, or runs lookup once for all
-// concurrent callers of the same key and caches its answer.
+// concurrent callers of the same key and caches its answer. now must be a
+// fresh reading: a caller that has waited since taking it (for a store
+// lookup, say) reads the clock again, or an entry would be served past its
+// TTL by that wait.
 func (r *Resolver) cached(ctx context.Context, key string, now int64, lookup func(context.Context, string) (*tenant.Tenant, error)) (entry, error) {
 	if e, ok := r.cache.get(key, now); ok {
 		if r.observer != nil {
@@ -278,11 +281,7 @@ func (r *Resolver) cached(ctx context.Context, key string, now int64, lookup fun
 		if res.Err != nil {
 			return entry{}, res.Err
 		}
-		e, ok := res.Val.(entry)
-		if !ok { // another kind of flight under the same key: never served
-			return entry{}, fmt.Errorf("%w: %q: flight answered %T", ErrLookup, key, res.Val)
-		}
-		return r.decide(key, e)
+		return r.decide(key, res.Val.(entry))
 	case <-ctx.Done():
 		return entry{}, fmt.Errorf("%w: %w", ErrLookup, ctx.Err())
 	}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"golang.org/x/crypto/acme/autocert"
 	"golang.org/x/net/publicsuffix"
 
@@ -30,6 +32,8 @@ type CertPolicy struct {
 	counts map[string][]time.Time // registered domain → admission times
 
 	handshakes bucket // store lookups on the handshake path
+
+	flight singleflight.Group // the handshake's store lookups, apart from the resolver's
 }
 
 // CertPolicyOption configures the CertPolicy that Resolver.CertPolicy
@@ -206,7 +210,7 @@ func (p *CertPolicy) lookup(ctx context.Context, h string) (*tenant.Tenant, erro
 	ctx, cancel := context.WithTimeout(ctx, p.lookupTimeout)
 	defer cancel()
 	gen := strconv.FormatUint(p.r.cache.generation(), 36)
-	ch := p.r.flight.DoChan("cert\x00"+gen+"\x00"+h, func() (any, error) {
+	ch := p.flight.DoChan(gen+"\x00"+h, func() (any, error) {
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.lookupTimeout)
 		defer cancel()
 		return p.r.fromHost(lctx, h)

@@ -185,11 +185,10 @@ func enableRLS(ctx context.Context, db *sql.DB, setting string, policy func(stri
 	})
 }
 
+// firstLine is s up to its first line break.
 func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 // checkTenantTable refuses a table that RLSSQL cannot isolate, before

@@ -576,7 +576,7 @@ func (p *Plan) WriteTo(w io.Writer) (int64, error) {
 					fmt.Fprintf(&b, "-- ? = %q\n", fmt.Sprint(a))
 					continue
 				}
-				fmt.Fprintf(&b, "-- $%d = %q\n", k+len(placeholders(st, j))+1, fmt.Sprint(a))
+				fmt.Fprintf(&b, "-- $%d = %q\n", k+boundFirst(st, j)+1, fmt.Sprint(a))
 			}
 		}
 	}
@@ -587,11 +587,11 @@ func (p *Plan) WriteTo(w io.Writer) (int64, error) {
 	return int64(n), err
 }
 
-// placeholders are the positional parameters the executor binds before
-// a statement's own Args.
-func placeholders(st Step, j int) []string {
+// boundFirst is how many positional parameters the executor binds before
+// a statement's own Args: a batch's lower and upper key.
+func boundFirst(st Step, j int) int {
 	if st.Kind == Batches && j == 1 {
-		return []string{"lo", "hi"}
+		return 2
 	}
-	return nil
+	return 0
 }

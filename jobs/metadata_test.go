@@ -3,6 +3,7 @@ package jobs
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -119,7 +120,7 @@ func TestOnlyTenantAgreesWithTheDecoder(t *testing.T) {
 		`{"tenantwall_tenant":  "` + id + `"}`,
 		`{"tenantwall_tenant":"` + id + `"} `,
 		`{"tenantwall_tenant":"` + id + `","x":1}`,
-		`{"tenantwall_tenant":"` + upperID(id) + `"}`,
+		`{"tenantwall_tenant":"` + strings.ToUpper(id) + `"}`,
 		`{"tenantwall_tenant":"` + id[:35] + `"}`,
 	} {
 		fast, ok := onlyTenant([]byte(md))
@@ -138,16 +139,6 @@ func TestOnlyTenantAgreesWithTheDecoder(t *testing.T) {
 			assert.ErrorIs(t, err, ErrNoJobTenant, md)
 		}
 	}
-}
-
-func upperID(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'a' <= c && c <= 'f' {
-			b[i] = c - 'a' + 'A'
-		}
-	}
-	return string(b)
 }
 
 func TestNamesNoTenant(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/stretchr/testify/require"
@@ -18,15 +17,11 @@ import (
 	"github.com/tenantwall/tenantwall/tenant"
 )
 
-// newPostgresBed makes a database of its own with River's tables migrated
+// newPostgresBedWith makes a database of its own with River's tables migrated
 // by the owner, a notes table under row level security, and runs River and
 // the jobs as an application role that is neither superuser, nor
 // BYPASSRLS, nor owner of a table. Jobs read notes with no WHERE clause at
 // all: only row level security keeps other tenants' rows out.
-func newPostgresBed(t *testing.T, opts ...jobs.Option) *bed[pgx.Tx] {
-	return newPostgresBedWith(t, tenant.NewMemStore(), nil, opts...)
-}
-
 func newPostgresBedWith(t *testing.T, store *tenant.MemStore, more configure, opts ...jobs.Option) *bed[pgx.Tx] {
 	t.Helper()
 	ctx := context.Background()
@@ -88,32 +83,4 @@ func newPostgresBedWith(t *testing.T, store *tenant.MemStore, more configure, op
 	return b
 }
 
-func TestPostgres(t *testing.T) {
-	t.Run("interleaved jobs of several tenants each see only their own tenant and rows under RLS", func(t *testing.T) {
-		testInterleavedIsolation(t, newPostgresBed(t))
-	})
-	t.Run("interleaved jobs of several tenants on one worker slot each see only their own under RLS", func(t *testing.T) {
-		testInterleavedIsolation(t, newPostgresBedWith(t, tenant.NewMemStore(), oneWorker))
-	})
-	t.Run("an insert without a tenant inserts nothing", func(t *testing.T) {
-		testInsertWithoutTenant(t, newPostgresBed(t))
-	})
-	t.Run("a job exists only if the data of its transaction does", func(t *testing.T) {
-		testJobExistsOnlyWithItsData(t, newPostgresBed(t))
-	})
-	t.Run("a job without a valid tenant is cancelled and never runs", func(t *testing.T) {
-		testJobWithoutValidTenantNeverRuns(t, newPostgresBed(t))
-	})
-	t.Run("a suspended tenant's job is snoozed and a deleted tenant's cancelled", func(t *testing.T) {
-		testTenantLifecycle(t, newPostgresBed(t), river.EventKindJobSnoozed)
-	})
-	t.Run("unique jobs are unique per tenant", func(t *testing.T) {
-		testUniquePerTenant(t, newPostgresBed(t))
-	})
-	t.Run("ListParams lists the context tenant's jobs only", func(t *testing.T) {
-		testListParams(t, newPostgresBed(t))
-	})
-	t.Run("a periodic job fans out to each active tenant", func(t *testing.T) {
-		testFanOut(t, newPostgresBedWith)
-	})
-}
+func TestPostgres(t *testing.T) { runSuite(t, newPostgresBedWith) }

@@ -2,9 +2,12 @@ package jobs_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -111,7 +114,7 @@ func testJobExistsOnlyWithItsData[TTx any](t *testing.T, b *bed[TTx]) {
 		if err == nil {
 			id = res.Job.ID
 			var md map[string]any
-			require.NoError(t, jsonUnmarshal(res.Job.Metadata, &md))
+			require.NoError(t, json.Unmarshal(res.Job.Metadata, &md))
 			assert.Equal(t, acme.ID, md[jobs.MetadataKey])
 		}
 		return err
@@ -137,7 +140,7 @@ func testJobWithoutValidTenantNeverRuns[TTx any](t *testing.T, b *bed[TTx]) {
 		{"no metadata", ``},
 		{"no tenant key", `{"other":"x"}`},
 		{"a tenant that does not exist", `{"` + jobs.MetadataKey + `":"` + tenant.NewID() + `"}`},
-		{"an ID in another case", `{"` + jobs.MetadataKey + `":"` + upper(acme.ID) + `"}`},
+		{"an ID in another case", `{"` + jobs.MetadataKey + `":"` + strings.ToUpper(acme.ID) + `"}`},
 		{"the key in another case", `{"TENANTWALL_TENANT":"` + acme.ID + `"}`},
 		{"a number", `{"` + jobs.MetadataKey + `":42}`},
 		{"an object", `{"` + jobs.MetadataKey + `":{"id":"` + acme.ID + `"}}`},
@@ -150,7 +153,7 @@ func testJobWithoutValidTenantNeverRuns[TTx any](t *testing.T, b *bed[TTx]) {
 	}
 	for _, ev := range b.wait(t, len(cases)) {
 		var a probeArgs
-		require.NoError(t, jsonUnmarshal(ev.Job.EncodedArgs, &a))
+		require.NoError(t, json.Unmarshal(ev.Job.EncodedArgs, &a))
 		assert.Equal(t, river.EventKindJobCancelled, ev.Kind, "%s: job state %s", a.Want, ev.Job.State)
 		assert.Equal(t, rivertype.JobStateCancelled, ev.Job.State, a.Want)
 	}
@@ -197,7 +200,7 @@ func testTenantLifecycle[TTx any](t *testing.T, b *bed[TTx], suspendedEvent rive
 func testUniquePerTenant[TTx any](t *testing.T, b *bed[TTx]) {
 	ctx := context.Background()
 	ts := addTenants(t, b.store, "acme", "globex")
-	opts := &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}, ScheduledAt: timeNow().Add(hour)}
+	opts := &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}, ScheduledAt: time.Now().Add(time.Hour)}
 	args := probeArgs{Want: "same args", N: 7}
 	a1, err := b.client.Insert(tenant.NewContext(ctx, ts[0]), args, opts)
 	require.NoError(t, err)
@@ -220,7 +223,7 @@ func testListParams[TTx any](t *testing.T, b *bed[TTx]) {
 	ids := map[string][]int64{}
 	for i := range 3 {
 		for _, tt := range ts[:1+i%2] {
-			r, err := b.client.Insert(tenant.NewContext(ctx, tt), probeArgs{Want: tt.ID}, &river.InsertOpts{ScheduledAt: timeNow().Add(hour)})
+			r, err := b.client.Insert(tenant.NewContext(ctx, tt), probeArgs{Want: tt.ID}, &river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)})
 			require.NoError(t, err)
 			ids[tt.ID] = append(ids[tt.ID], r.Job.ID)
 		}
@@ -260,4 +263,43 @@ func testListParams[TTx any](t *testing.T, b *bed[TTx]) {
 		_, err := jobs.DeleteParams(bad)
 		assert.Error(t, err, "DeleteParams(%q)", bad)
 	}
+}
+
+// runSuite runs every envelope test against one engine; newBedWith makes
+// its test bed (PostgreSQL under row level security, or SQLite under the
+// row filter).
+func runSuite[TTx any](t *testing.T, newBedWith func(*testing.T, *tenant.MemStore, configure, ...jobs.Option) *bed[TTx]) {
+	newBed := func(t *testing.T, opts ...jobs.Option) *bed[TTx] {
+		return newBedWith(t, tenant.NewMemStore(), nil, opts...)
+	}
+	t.Run("interleaved jobs of several tenants each see only their own tenant and rows", func(t *testing.T) {
+		testInterleavedIsolation(t, newBed(t))
+	})
+	t.Run("interleaved jobs of several tenants on one worker slot each see only their own", func(t *testing.T) {
+		testInterleavedIsolation(t, newBedWith(t, tenant.NewMemStore(), oneWorker))
+	})
+	t.Run("an insert without a tenant inserts nothing", func(t *testing.T) {
+		testInsertWithoutTenant(t, newBed(t))
+	})
+	t.Run("a job exists only if the data of its transaction does", func(t *testing.T) {
+		testJobExistsOnlyWithItsData(t, newBed(t))
+	})
+	t.Run("a job without a valid tenant is cancelled and never runs", func(t *testing.T) {
+		testJobWithoutValidTenantNeverRuns(t, newBed(t))
+	})
+	t.Run("a suspended tenant's job is snoozed and a deleted tenant's cancelled", func(t *testing.T) {
+		testTenantLifecycle(t, newBed(t), river.EventKindJobSnoozed)
+	})
+	t.Run("a suspended tenant's job is cancelled when snoozing is off", func(t *testing.T) {
+		testTenantLifecycle(t, newBed(t, jobs.WithSuspendedSnooze(0)), river.EventKindJobCancelled)
+	})
+	t.Run("unique jobs are unique per tenant", func(t *testing.T) {
+		testUniquePerTenant(t, newBed(t))
+	})
+	t.Run("ListParams lists the context tenant's jobs only", func(t *testing.T) {
+		testListParams(t, newBed(t))
+	})
+	t.Run("a periodic job fans out to each active tenant", func(t *testing.T) {
+		testFanOut(t, newBedWith)
+	})
 }

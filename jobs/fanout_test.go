@@ -46,7 +46,6 @@ func (a *auditLog) kinds() map[tenant.EventKind]int {
 	return m
 }
 
-
 func testFanOut[TTx any](t *testing.T, newBed func(*testing.T, *tenant.MemStore, configure, ...jobs.Option) *bed[TTx]) {
 	ctx := context.Background()
 	store := tenant.NewMemStore()

@@ -58,8 +58,9 @@
 // tenant's Quota, from its plan). Use is counted by reserve then commit:
 // an upload reserves one object before anything is written — a tenant at
 // its quota is refused with ErrQuota before the bucket is touched — and
-// reserves each chunk of the body before writing it, so an upload that
-// would pass the quota is aborted (nothing stored) the moment it would;
+// reserves each chunk of the body (up to 1 MiB) before writing it, so an
+// upload that would pass the quota is aborted (nothing stored) at the
+// chunk that would;
 // success turns the reservation into use, failure releases it. What is
 // stored plus what is reserved never exceeds the quota, however many
 // uploads and deletes run at once. Deletes look the object's size up and

@@ -33,3 +33,6 @@ func (s *Store) Prefix(tenantID string) string { return s.tenantPrefix(tenantID)
 
 // FullKey returns a key's full name in the base bucket.
 func (b *Bucket) FullKey(key string) (string, error) { return b.fullKey(key) }
+
+// NewMemLedger returns the default in-memory Ledger, for tests that wrap it.
+func NewMemLedger() Ledger { return newMemLedger() }

@@ -1,6 +1,7 @@
 package blobstore
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -171,6 +172,14 @@ func (s *Store) observe(ctx context.Context, u Usage) {
 	}
 }
 
+// reserveChunk is how much of an upload's body is gathered before it is
+// reserved and written: one ledger call (a Redis round trip with
+// redisquota) per MiB rather than per io.Copy chunk of 32 KiB.
+const reserveChunk = 1 << 20
+
+// chunkBuffers holds the gathering buffers between uploads.
+var chunkBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, reserveChunk) }}
+
 // quotaWriter reserves each chunk before it is written.
 type quotaWriter struct {
 	ctx context.Context
@@ -185,13 +194,21 @@ func (q quotaWriter) Write(p []byte) (int, error) {
 	return q.w.Write(p)
 }
 
-// writer is where Put copies the body: the blob writer, through the
-// reservation when use is counted.
-func writer(ctx context.Context, w *blob.Writer, r *reservation) io.Writer {
+// writer is where Put copies the body: the blob writer, or when use is
+// counted, a buffer in front of the reservation, so that what is reserved
+// is exactly what is written, a chunk at a time. flush writes out what is
+// buffered (reserving it first) and must succeed before w is closed;
+// release gives the buffer back once the upload is over.
+func writer(ctx context.Context, w *blob.Writer, r *reservation) (dst io.Writer, flush func() error, release func()) {
 	if r == nil {
-		return w
+		return w, func() error { return nil }, func() {}
 	}
-	return quotaWriter{ctx: ctx, w: w, r: r}
+	buf := chunkBuffers.Get().(*bufio.Writer)
+	buf.Reset(quotaWriter{ctx: ctx, w: w, r: r})
+	return buf, buf.Flush, func() {
+		buf.Reset(nil) // keeps no reference to this upload
+		chunkBuffers.Put(buf)
+	}
 }
 
 // deleteCounted deletes full and takes its size off the tenant's use. The

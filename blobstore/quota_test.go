@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -203,4 +204,49 @@ func memBucket(t *testing.T) *blob.Bucket {
 	b := memblob.OpenBucket(nil)
 	t.Cleanup(func() { b.Close() })
 	return b
+}
+
+// reserveCounter counts the Reserve calls that grow a reservation by
+// bytes of the body.
+type reserveCounter struct {
+	blobstore.Ledger
+	grows atomic.Int64
+}
+
+func (c *reserveCounter) Reserve(ctx context.Context, tenantID, id string, n blobstore.Usage, q blobstore.Quota) error {
+	if n.Objects == 0 {
+		c.grows.Add(1)
+	}
+	return c.Ledger.Reserve(ctx, tenantID, id, n, q)
+}
+
+// TestALargeUploadReservesAMiBAtATime: each reservation is a ledger call
+// (a Redis round trip with redisquota), so the body is reserved in chunks
+// of a MiB, not of io.Copy's 32 KiB; the count stays exact, and an upload
+// over the quota is still refused with nothing stored.
+func TestALargeUploadReservesAMiBAtATime(t *testing.T) {
+	drivers(t, func(t *testing.T, base *blob.Bucket) {
+		tt := newTwo()
+		const mib = 1 << 20
+		ledger := &reserveCounter{Ledger: blobstore.NewMemLedger()}
+		rec := &usageRecorder{last: map[string]blobstore.Usage{}}
+		store, err := blobstore.New(base, blobstore.WithQuota(fixedQuota(blobstore.Quota{Bytes: 6*mib + 10})),
+			blobstore.WithLedger(ledger), blobstore.WithObserver(rec))
+		require.NoError(t, err)
+		ba, err := store.Bucket(tt.ctxA)
+		require.NoError(t, err)
+
+		_, err = ba.Upload(tt.ctxA, "documents", "big.bin", bytes.NewReader(make([]byte, 4*mib+1)), "application/octet-stream")
+		require.NoError(t, err)
+		assert.LessOrEqual(t, ledger.grows.Load(), int64(5), "one reservation per MiB of the body")
+		assert.Equal(t, blobstore.Usage{Objects: 1, Bytes: 4*mib + 1}, rec.last[tt.a.ID])
+
+		_, err = ba.Upload(tt.ctxA, "documents", "over.bin", bytes.NewReader(make([]byte, 2*mib+10)), "application/octet-stream")
+		require.ErrorIs(t, err, blobstore.ErrQuota, "one byte over the quota")
+		assert.Equal(t, blobstore.Usage{Objects: 1, Bytes: 4*mib + 1}, listed(t, ba, tt.ctxA), "the refused upload left nothing")
+		_, err = ba.Upload(tt.ctxA, "documents", "rest.bin", bytes.NewReader(make([]byte, 2*mib+9)), "application/octet-stream")
+		require.NoError(t, err, "exactly the quota is allowed: the refused upload's reservation was released")
+		assert.Equal(t, blobstore.Usage{Objects: 2, Bytes: 6*mib + 10}, rec.last[tt.a.ID])
+		assert.Equal(t, rec.last[tt.a.ID], listed(t, ba, tt.ctxA))
+	})
 }

@@ -238,9 +238,14 @@ func (b *Bucket) Put(ctx context.Context, key, filename string, r io.Reader, con
 	if err != nil {
 		return Object{}, fmt.Errorf("blobstore: put %q: %w", key, err)
 	}
-	n, err := io.Copy(writer(wctx, w, res), io.LimitReader(br, b.s.maxSize+1))
+	dst, flush, release := writer(wctx, w, res)
+	defer release()
+	n, err := io.Copy(dst, io.LimitReader(br, b.s.maxSize+1))
 	if err == nil && n > b.s.maxSize {
 		err = fmt.Errorf("%w: over %d bytes", ErrTooLarge, b.s.maxSize)
+	}
+	if err == nil {
+		err = flush()
 	}
 	if err != nil {
 		abort() // gocloud: cancelling the writer's context discards the object

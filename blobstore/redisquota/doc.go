@@ -36,7 +36,8 @@
 // without it is not counted until the next recount (which that commit
 // triggers), and uploads reserved in between may pass the quota by at
 // most what such uploads hold. Keep the keys from eviction (a noeviction
-// or volatile-* policy: the count has no TTL).
+// or volatile-* policy: the count has no TTL). When a tenant is deleted,
+// Ledger.DeleteTenant deletes its keys.
 //
 // Point every process that shares a bucket at the same Redis, and do not
 // share a Redis between different buckets holding the same tenant IDs: the

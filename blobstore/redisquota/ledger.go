@@ -249,3 +249,21 @@ func (l *Ledger) Invalidate(ctx context.Context, tenantID string) error {
 	}
 	return nil
 }
+
+// DeleteTenant deletes the tenant's ledger keys (its use, its
+// reservations), for tenant deletion, and returns how many it deleted:
+// they have no TTL, and would otherwise name the tenant for ever. It is
+// one UNLINK (the keys share a hash slot). Delete the tenant's objects
+// first: an upload or delete of the tenant after this recounts from the
+// bucket and writes the keys again.
+func (l *Ledger) DeleteTenant(ctx context.Context, tenantID string) (int64, error) {
+	k, err := keys(tenantID)
+	if err != nil {
+		return 0, err
+	}
+	n, err := l.c.Unlink(ctx, k...).Result()
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrRedis, err)
+	}
+	return n, nil
+}

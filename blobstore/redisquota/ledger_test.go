@@ -266,6 +266,8 @@ func TestHostileTenantIDsAndReservationsAreRefusedBeforeRedis(t *testing.T) {
 		require.ErrorIs(t, l.Release(ctx, id, "ab"), tenant.ErrInvalidID)
 		_, err = l.Epoch(ctx, id)
 		require.ErrorIs(t, err, tenant.ErrInvalidID)
+		_, err = l.DeleteTenant(ctx, id)
+		require.ErrorIs(t, err, tenant.ErrInvalidID)
 	}
 	for _, res := range []string{"", "AB", "a:b", "a}", strings.Repeat("a", 65), "a b"} {
 		require.ErrorIs(t, l.Reserve(ctx, good, res, blobstore.Usage{Objects: 1}, blobstore.Quota{}), redisquota.ErrInvalidReservation, "%q", res)
@@ -367,4 +369,36 @@ func TestACommitOrDeleteAcrossARecountDropsTheCount(t *testing.T) {
 	_, err = l.Subtract(ctx, id, "", blobstore.Usage{Objects: 1})
 	require.ErrorIs(t, err, blobstore.ErrNotCounted)
 	require.ErrorIs(t, l.Reset(ctx, id, tok, blobstore.Usage{Objects: 5}), blobstore.ErrNotCounted)
+}
+
+func TestDeleteTenantLeavesNoKeyNamingTheTenant(t *testing.T) {
+	c := testenv.Redis(t)
+	l, err := redisquota.New(c)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	gone, gctx := newTenant()
+	kept, kctx := newTenant()
+	t.Cleanup(func() { _, _ = l.DeleteTenant(context.Background(), kept.ID) })
+	ctx := context.Background()
+	for _, tctx := range []context.Context{gctx, kctx} {
+		_, err := instance(t, dir, l, tctx).Upload(tctx, "documents", "f.bin", strings.NewReader("data"), "application/octet-stream")
+		require.NoError(t, err)
+	}
+	// An upload in flight: its reservation is in the other two keys.
+	require.NoError(t, l.Reserve(ctx, gone.ID, "0a", blobstore.Usage{Objects: 1, Bytes: 10}, blobstore.Quota{}))
+	named := func(id string) []string {
+		keys, err := c.Keys(ctx, "*"+id+"*").Result()
+		require.NoError(t, err)
+		return keys
+	}
+	require.Len(t, named(gone.ID), 3, "the tenant's use, reservations and their deadlines")
+
+	n, err := l.DeleteTenant(ctx, gone.ID)
+	require.NoError(t, err)
+	assert.EqualValues(t, 3, n)
+	assert.Empty(t, named(gone.ID), "no key names the deleted tenant")
+	assert.NotEmpty(t, named(kept.ID), "the other tenant's use stays")
+	n, err = l.DeleteTenant(ctx, gone.ID)
+	require.NoError(t, err)
+	assert.Zero(t, n, "deleting again deletes nothing")
 }

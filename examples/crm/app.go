@@ -26,6 +26,7 @@ import (
 	_ "modernc.org/sqlite"             // the embedded database
 
 	"github.com/tenantwall/tenantwall/blobstore"
+	"github.com/tenantwall/tenantwall/blobstore/redisquota"
 	"github.com/tenantwall/tenantwall/cachekey"
 	"github.com/tenantwall/tenantwall/credentials"
 	credstore "github.com/tenantwall/tenantwall/credentials/sqlstore"
@@ -67,6 +68,7 @@ type app struct {
 	limiter        *ratelimit.Limiter // limits.go
 	rateKeys       rateKeyDeleter     // the limiter's store, for tenant deletion (lifecycle.go)
 	plans          planBook           // limits.go
+	fileUse        *redisquota.Ledger // storage use in Redis, with -redis (filequota.go)
 
 	precomputeAsked *sync.Map // tenant ID → time.Time before which no precompute job is enqueued again (jobs.go)
 }

@@ -105,6 +105,15 @@ func (a *app) lifecycleManager(progress func(lifecycle.Progress)) (*lifecycle.Ma
 			n, err := a.rateKeys.DeleteTenant(ctx, id)
 			return lifecycle.Removed{Count: n}, err
 		}),
+		// After the blobs: an upload or delete after this would write the
+		// keys again.
+		lifecycle.WithRemover("storage use", func(ctx context.Context, id string) (lifecycle.Removed, error) {
+			if a.fileUse == nil {
+				return lifecycle.Removed{Count: -1, Note: "counted in each process's memory"}, nil
+			}
+			n, err := a.fileUse.DeleteTenant(ctx, id)
+			return lifecycle.Removed{Count: n}, err
+		}),
 		lifecycle.WithGracePeriod(grace),
 		lifecycle.WithAuditor(a.auditor),
 		lifecycle.WithOnChange(func(_ context.Context, t tenant.Tenant) {

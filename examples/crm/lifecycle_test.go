@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenantwall/tenantwall/internal/testenv"
 	"github.com/tenantwall/tenantwall/lifecycle"
 	"github.com/tenantwall/tenantwall/sqlscope"
 )
@@ -24,6 +25,12 @@ func TestTenantLifecycleCommands(t *testing.T) {
 		// A plan with limits, so that acme has rate-limit keys to delete.
 		t.Run(mode, func(t *testing.T) { testLifecycleCommands(t, newServer(t, mode, "-plans", "acme=pro")) })
 	}
+	// With -redis, the rate limits, sessions and storage use are in Redis
+	// (of the test's own: the demo tenants' IDs are fixed), and deleting
+	// acme leaves none of its keys there.
+	t.Run("sqlite with Redis", func(t *testing.T) {
+		testLifecycleCommands(t, newServer(t, "sqlite", "-redis", testenv.StartRedisServer(t).URL(), "-plans", "acme=pro"))
+	})
 }
 
 func testLifecycleCommands(t *testing.T, s *server) {
@@ -38,6 +45,8 @@ func testLifecycleCommands(t *testing.T, s *server) {
 	acme := s.client(t, "acme.localhost").login("admin@acme.test")
 	code, _ := acme.json("POST", "/api/leads/", map[string]string{"name": "Lead kept across the round trip"})
 	require.Equal(t, http.StatusCreated, code)
+	code, doc := upload(t, acme, "/api/documents/", "file", "kept.txt", "text/plain", "a document", nil)
+	require.Equal(t, http.StatusCreated, code, "%v", doc)
 	archive := filepath.Join(t.TempDir(), "acme.tar")
 
 	assert.Contains(t, cmd("tenant", "export", "-slug", "acme", "-out", archive), "exported acme")
@@ -62,10 +71,13 @@ func testLifecycleCommands(t *testing.T, s *server) {
 	}
 	assert.Positive(t, byStore[table+"users"])
 	assert.Positive(t, byStore[table+"leads"])
-	for _, store := range []string{"blobs", table + "documents", "cache", "sessions", "credentials", "signing keys", "rate limits"} {
+	for _, store := range []string{"blobs", table + "documents", "cache", "sessions", "credentials", "signing keys", "rate limits", "storage use"} {
 		assert.Contains(t, byStore, store, "the receipt lists every store")
 	}
 	assert.Positive(t, byStore["rate limits"], "the requests above were counted")
+	if s.app.fileUse != nil {
+		assert.Positive(t, byStore["storage use"], "the upload above was counted in Redis")
+	}
 	assert.EqualValues(t, 1, byStore["tenant"])
 	assert.EqualValues(t, 1, byStore["domains"])
 	code, _ = s.client(t, "acme.localhost").json("GET", "/api/tenant-branding/", nil)

@@ -11,28 +11,19 @@ import (
 	"github.com/redis/go-redis/v9"
 	"gocloud.dev/blob"
 
+	"github.com/tenantwall/tenantwall/sqlscope"
 	"github.com/tenantwall/tenantwall/tenant"
 )
 
-// Dialect names the SQL engine of the tenant tables.
-type Dialect uint8
+// Dialect names the SQL engine of the tenant tables: sqlscope's, of which
+// New accepts SQLite and Postgres. Its String is what a manifest records.
+type Dialect = sqlscope.Dialect
 
-// Supported dialects. The zero value is not a dialect: New refuses it.
+// The dialects New accepts.
 const (
-	SQLite   Dialect = iota + 1 // modernc.org/sqlite or any SQLite driver
-	Postgres                    // PostgreSQL; COPY when the driver is pgx's stdlib
+	SQLite   = sqlscope.SQLite   // modernc.org/sqlite or any SQLite driver
+	Postgres = sqlscope.Postgres // PostgreSQL; COPY when the driver is pgx's stdlib
 )
-
-// String returns the dialect's name, as written in a manifest.
-func (d Dialect) String() string {
-	switch d {
-	case SQLite:
-		return "sqlite"
-	case Postgres:
-		return "postgres"
-	}
-	return fmt.Sprintf("Dialect(%d)", uint8(d))
-}
 
 // DefaultGracePeriod is how long a scheduled tenant stays suspended before
 // Delete removes it without confirmation.
@@ -40,7 +31,7 @@ const DefaultGracePeriod = 7 * 24 * time.Hour
 
 // DefaultSetting is the PostgreSQL setting that carries the tenant under
 // row level security (sqlscope's default).
-const DefaultSetting = "tenantwall.tenant_id"
+const DefaultSetting = sqlscope.DefaultSetting
 
 // DefaultBlobRoot is the prefix of every tenant prefix in the bucket
 // (blobstore's default): a tenant's objects are under root + ID + "/".
@@ -269,22 +260,7 @@ func New(tenants tenant.Store, db *sql.DB, d Dialect, opts ...Option) (*Manager,
 }
 
 // q rewrites ? placeholders as $n for PostgreSQL.
-func (m *Manager) q(query string) string {
-	if m.dialect != Postgres {
-		return query
-	}
-	var b strings.Builder
-	n := 0
-	for i := 0; i < len(query); i++ {
-		if query[i] == '?' {
-			n++
-			fmt.Fprintf(&b, "$%d", n)
-			continue
-		}
-		b.WriteByte(query[i])
-	}
-	return b.String()
-}
+func (m *Manager) q(query string) string { return sqlscope.Rebind(m.dialect, query) }
 
 // scopedTx begins a transaction in which, on PostgreSQL, the setting
 // holds the tenant's ID.

@@ -44,7 +44,6 @@ type RedisServer struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
-	out  *bytes.Buffer
 }
 
 // StartRedisServer starts a RedisServer. Without redis-server on PATH the
@@ -82,7 +81,7 @@ func (r *RedisServer) Start() {
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	r.mu.Lock()
-	r.cmd, r.done, r.out = cmd, done, out
+	r.cmd, r.done = cmd, done
 	r.mu.Unlock()
 
 	c := redis.NewClient(&redis.Options{Addr: r.Addr(), MaxRetries: -1})

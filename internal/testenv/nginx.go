@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bytes"
 	"net"
 	"os"
 	"os/exec"
@@ -64,7 +63,7 @@ func NginxTest(t testing.TB, dir, conf string) {
 // accepts connections.
 func StartNginx(t testing.TB, dir, conf, addr string) *Nginx {
 	t.Helper()
-	out := &bytes.Buffer{}
+	out := &lockedBuffer{}
 	cmd := exec.Command(NginxBinary(t), "-p", dir, "-c", conf, "-e", filepath.Join(dir, "logs", "error.log"), "-g", "daemon off;")
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

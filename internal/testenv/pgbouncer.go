@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"net/url"
@@ -139,7 +138,7 @@ pidfile = %s
 		}
 	}
 
-	out := &bytes.Buffer{}
+	out := &lockedBuffer{}
 	cmd := exec.Command(bin, filepath.Join(dir, "pgbouncer.ini"))
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = out, out

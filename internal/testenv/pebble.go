@@ -134,35 +134,27 @@ func StartPebble(t testing.TB, cfg PebbleConfig) *Pebble {
 	// ACME listener, so ask for the directory too.
 	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.ca}}}
 	defer c.CloseIdleConnections()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		select {
-		case <-done:
-			t.Fatalf("pebble exited:\n%s", p.Log())
-		default:
+	var root, directory []byte
+	ready := func() (err error) {
+		if root, err = get(c, "https://"+p.mgmt+"/roots/0"); err != nil {
+			return err
 		}
-		root, err := get(c, "https://"+p.mgmt+"/roots/0")
-		var dir []byte
-		if err == nil {
-			dir, err = get(c, "https://"+acmeAddr+"/dir")
-		}
-		if err == nil {
-			var d struct{ NewOrder string }
-			if jerr := json.Unmarshal(dir, &d); jerr != nil || !strings.HasSuffix(d.NewOrder, "/order-plz") {
-				t.Fatalf("pebble: its directory's newOrder is not the /order-plz its orders are counted by: %s", dir)
-			}
-			p.roots = x509.NewCertPool()
-			if !p.roots.AppendCertsFromPEM(root) {
-				t.Fatalf("pebble: /roots/0 is not PEM: %q", root)
-			}
-			p.dirURL = "https://" + acmeAddr + "/dir"
-			return p
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pebble did not come up: %v\n%s", err, p.Log())
-		}
-		time.Sleep(20 * time.Millisecond)
+		directory, err = get(c, "https://"+acmeAddr+"/dir")
+		return err
 	}
+	if err := waitReady("pebble", 15*time.Second, done, ready, p.Log); err != nil {
+		t.Fatal(err)
+	}
+	var d struct{ NewOrder string }
+	if err := json.Unmarshal(directory, &d); err != nil || !strings.HasSuffix(d.NewOrder, "/order-plz") {
+		t.Fatalf("pebble: its directory's newOrder is not the /order-plz its orders are counted by: %s", directory)
+	}
+	p.roots = x509.NewCertPool()
+	if !p.roots.AppendCertsFromPEM(root) {
+		t.Fatalf("pebble: /roots/0 is not PEM: %q", root)
+	}
+	p.dirURL = "https://" + acmeAddr + "/dir"
+	return p
 }
 
 // scan keeps Pebble's log and counts orders: Pebble logs every request

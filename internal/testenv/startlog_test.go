@@ -69,7 +69,7 @@ func TestStartTimeoutReportsOutputWhileServerRuns(t *testing.T) {
 		fakeServer(t, "nginx")
 		dir := NginxPrefix(t)
 		msg := startFails(t, func(tb testing.TB) { StartNginx(tb, dir, "nginx.conf", "127.0.0.1:"+fmt.Sprint(FreePort(t))) })
-		if !strings.Contains(msg, "did not listen") || !strings.Contains(msg, "still starting") {
+		if !strings.Contains(msg, "did not come up") || !strings.Contains(msg, "still starting") {
 			t.Errorf("StartNginx failed with %q, want a timeout with the output", msg)
 		}
 	})
@@ -77,7 +77,7 @@ func TestStartTimeoutReportsOutputWhileServerRuns(t *testing.T) {
 		fakeServer(t, "pgbouncer")
 		t.Setenv(PgBouncerEnv, "")
 		msg := startFails(t, func(tb testing.TB) { StartPgBouncer(tb, 1) })
-		if !strings.Contains(msg, "did not listen") || !strings.Contains(msg, "still starting") {
+		if !strings.Contains(msg, "did not come up") || !strings.Contains(msg, "still starting") {
 			t.Errorf("StartPgBouncer failed with %q, want a timeout with the output", msg)
 		}
 	})

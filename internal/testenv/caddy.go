@@ -1,13 +1,10 @@
 package testenv
 
 import (
-	"bytes"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -64,42 +61,11 @@ func StartCaddy(t testing.TB, cfg CaddyConfig) *Caddy {
 		}
 	})
 	addr := "127.0.0.1:" + strconv.Itoa(cfg.HTTPSPort)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		select {
-		case <-done:
-			t.Fatalf("caddy exited:\n%s", c.Log())
-		default:
-		}
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			conn.Close()
-			return c
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("caddy did not listen on %s: %v\n%s", addr, err, c.Log())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := waitReady("caddy on "+addr, 20*time.Second, done, dialable(addr), c.Log); err != nil {
+		t.Fatal(err)
 	}
+	return c
 }
 
 // Log is everything Caddy printed so far.
 func (c *Caddy) Log() string { return c.out.String() }
-
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"testing"
@@ -29,10 +30,7 @@ func Chromium(t testing.TB, hostRules string) context.Context {
 	t.Helper()
 	path, err := findChromium()
 	if err != nil {
-		if Required() {
-			t.Fatalf("chromium is required (%s=1): %v", RequireEnv, err)
-		}
-		t.Skipf("skipping: no browser: %v; install Debian's chromium or set %s", err, ChromiumEnv)
+		Unavailable(t, "chromium (on PATH or "+ChromiumEnv+"; on Debian: apt-get install chromium)", err)
 	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
@@ -57,10 +55,7 @@ func Chromium(t testing.TB, hostRules string) context.Context {
 	if err := chromedp.Do(ctx); err != nil {
 		cancel()
 		cancelAlloc()
-		if Required() {
-			t.Fatalf("chromium is required (%s=1) but did not start: %v", RequireEnv, err)
-		}
-		t.Skipf("skipping: chromium %s did not start: %v", path, err)
+		Unavailable(t, "chromium "+path, fmt.Errorf("did not start: %w", err))
 	}
 	t.Cleanup(func() {
 		cancel()

@@ -1,8 +1,6 @@
 package testenv
 
 import (
-	"bytes"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,7 +62,7 @@ func NginxTest(t testing.TB, dir, conf string) {
 // accepts connections.
 func StartNginx(t testing.TB, dir, conf, addr string) *Nginx {
 	t.Helper()
-	out := &bytes.Buffer{}
+	out := &lockedBuffer{}
 	cmd := exec.Command(NginxBinary(t), "-p", dir, "-c", conf, "-e", filepath.Join(dir, "logs", "error.log"), "-g", "daemon off;")
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -86,23 +84,10 @@ func StartNginx(t testing.TB, dir, conf, addr string) *Nginx {
 		b, _ := os.ReadFile(filepath.Join(dir, "logs", "error.log"))
 		return out.String() + string(b)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case <-done:
-			t.Fatalf("nginx exited: %s", logs())
-		default:
-		}
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return &Nginx{Dir: dir}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx did not listen on %s: %v\n%s", addr, err, logs())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := waitReady("nginx on "+addr, 10*time.Second, done, dialable(addr), logs); err != nil {
+		t.Fatal(err)
 	}
+	return &Nginx{Dir: dir}
 }
 
 // ErrorLog is nginx's error log so far.

@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"bufio"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -50,18 +49,16 @@ type PebbleConfig struct {
 // challenge checks reach the server under test on PebbleConfig's ports.
 // It is stopped when the test ends. Safe for concurrent use.
 type Pebble struct {
-	dir    string
 	mgmt   string
 	dirURL string
 	ca     *x509.CertPool
 	caFile string
 	roots  *x509.CertPool
 
-	mu      sync.Mutex
-	orders  int
-	issued  int
-	log     strings.Builder
-	changed chan struct{} // closed and replaced on every order
+	mu     sync.Mutex
+	orders int
+	issued int
+	log    strings.Builder
 }
 
 // StartPebble starts a Pebble. Without pebble on PATH the test is skipped,
@@ -73,7 +70,7 @@ func StartPebble(t testing.TB, cfg PebbleConfig) *Pebble {
 		Unavailable(t, "pebble (on PATH; on Debian: apt-get install pebble)", err)
 	}
 	dir := t.TempDir()
-	p := &Pebble{dir: dir, changed: make(chan struct{})}
+	p := &Pebble{}
 	caPEM, certPEM, keyPEM := throwawayCA(t)
 	p.caFile = filepath.Join(dir, "ca.pem")
 	for name, b := range map[string][]byte{"ca.pem": caPEM, "cert.pem": certPEM, "key.pem": keyPEM} {
@@ -137,35 +134,27 @@ func StartPebble(t testing.TB, cfg PebbleConfig) *Pebble {
 	// ACME listener, so ask for the directory too.
 	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.ca}}}
 	defer c.CloseIdleConnections()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		select {
-		case <-done:
-			t.Fatalf("pebble exited:\n%s", p.Log())
-		default:
+	var root, directory []byte
+	ready := func() (err error) {
+		if root, err = get(c, "https://"+p.mgmt+"/roots/0"); err != nil {
+			return err
 		}
-		root, err := get(c, "https://"+p.mgmt+"/roots/0")
-		var dir []byte
-		if err == nil {
-			dir, err = get(c, "https://"+acmeAddr+"/dir")
-		}
-		if err == nil {
-			var d struct{ NewOrder string }
-			if jerr := json.Unmarshal(dir, &d); jerr != nil || !strings.HasSuffix(d.NewOrder, "/order-plz") {
-				t.Fatalf("pebble: its directory's newOrder is not the /order-plz its orders are counted by: %s", dir)
-			}
-			p.roots = x509.NewCertPool()
-			if !p.roots.AppendCertsFromPEM(root) {
-				t.Fatalf("pebble: /roots/0 is not PEM: %q", root)
-			}
-			p.dirURL = "https://" + acmeAddr + "/dir"
-			return p
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pebble did not come up: %v\n%s", err, p.Log())
-		}
-		time.Sleep(20 * time.Millisecond)
+		directory, err = get(c, "https://"+acmeAddr+"/dir")
+		return err
 	}
+	if err := waitReady("pebble", 15*time.Second, done, ready, p.Log); err != nil {
+		t.Fatal(err)
+	}
+	var d struct{ NewOrder string }
+	if err := json.Unmarshal(directory, &d); err != nil || !strings.HasSuffix(d.NewOrder, "/order-plz") {
+		t.Fatalf("pebble: its directory's newOrder is not the /order-plz its orders are counted by: %s", directory)
+	}
+	p.roots = x509.NewCertPool()
+	if !p.roots.AppendCertsFromPEM(root) {
+		t.Fatalf("pebble: /roots/0 is not PEM: %q", root)
+	}
+	p.dirURL = "https://" + acmeAddr + "/dir"
+	return p
 }
 
 // scan keeps Pebble's log and counts orders: Pebble logs every request
@@ -181,8 +170,6 @@ func (p *Pebble) scan(r io.Reader) {
 		p.log.WriteByte('\n')
 		if strings.Contains(line, " POST /order-plz -> ") {
 			p.orders++
-			close(p.changed)
-			p.changed = make(chan struct{})
 		}
 		if strings.Contains(line, " Issued certificate serial ") {
 			p.issued++
@@ -207,11 +194,8 @@ func get(c *http.Client, url string) ([]byte, error) {
 // DirectoryURL is Pebble's ACME directory.
 func (p *Pebble) DirectoryURL() string { return p.dirURL }
 
-// CA is the pool that trusts Pebble's own HTTPS listeners (its ACME API),
-// and CAFile the same as a PEM file: give them to the ACME client.
-func (p *Pebble) CA() *x509.CertPool { return p.ca }
-
-// CAFile is the PEM file of CA.
+// CAFile is the PEM file of the CA that Pebble's own HTTPS listeners (its
+// ACME API) chain to: give it to the ACME client.
 func (p *Pebble) CAFile() string { return p.caFile }
 
 // Roots is the pool that trusts the certificates Pebble issues: the
@@ -230,24 +214,6 @@ func (p *Pebble) Issued() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.issued
-}
-
-// WaitOrders waits until Pebble has received at least n orders, or ctx
-// ends; it returns the count.
-func (p *Pebble) WaitOrders(ctx context.Context, n int) int {
-	for {
-		p.mu.Lock()
-		got, ch := p.orders, p.changed
-		p.mu.Unlock()
-		if got >= n {
-			return got
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return got
-		}
-	}
 }
 
 // Log is everything Pebble printed so far.

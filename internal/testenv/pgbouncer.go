@@ -1,13 +1,11 @@
 package testenv
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -78,26 +76,8 @@ func StartPgBouncer(t testing.TB, poolSize int) *PgBouncer {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	var cred *syscall.Credential
-	if os.Geteuid() == 0 {
-		// PgBouncer refuses to run as root: run it as the postgres user,
-		// which must reach its directory (let others traverse, not list).
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			Unavailable(t, `an operating-system user "postgres" to run pgbouncer as (the test runs as root)`, err)
-		}
-		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}
-		for _, d := range []string{filepath.Dir(base), base} {
-			if err := os.Chmod(d, 0o711); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := os.Chown(dir, int(uid), int(gid)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// PgBouncer refuses to run as root.
+	cred := postgresCredential(t, "pgbouncer", dir)
 	_, listenPort, _ := net.SplitHostPort(p.addr)
 	conf := fmt.Sprintf(`[databases]
 * = host=%s port=%s
@@ -139,7 +119,7 @@ pidfile = %s
 		}
 	}
 
-	out := &bytes.Buffer{}
+	out := &lockedBuffer{}
 	cmd := exec.Command(bin, filepath.Join(dir, "pgbouncer.ini"))
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = out, out
@@ -162,23 +142,10 @@ pidfile = %s
 		b, _ := os.ReadFile(filepath.Join(dir, "pgbouncer.log"))
 		return out.String() + string(b)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case <-done:
-			t.Fatalf("pgbouncer on %s exited: %s", p.addr, logs())
-		default:
-		}
-		c, err := net.DialTimeout("tcp", p.addr, time.Second)
-		if err == nil {
-			c.Close()
-			return p
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pgbouncer on %s did not listen: %v\n%s", p.addr, err, logs())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := waitReady("pgbouncer on "+p.addr, 10*time.Second, done, dialable(p.addr), logs); err != nil {
+		t.Fatal(err)
 	}
+	return p
 }
 
 // Addr is PgBouncer's host:port.

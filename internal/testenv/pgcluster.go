@@ -47,25 +47,8 @@ func StartPostgresCluster(t testing.TB, settings ...string) *PostgresCluster {
 	if err := os.Mkdir(c.dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if os.Geteuid() == 0 {
-		// initdb and postgres refuse root: run them as postgres, which
-		// must traverse (not list) the test's temporary directories.
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			Unavailable(t, `an operating-system user "postgres" to run PostgreSQL as (the test runs as root)`, err)
-		}
-		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}
-		for _, d := range []string{filepath.Dir(base), base} {
-			if err := os.Chmod(d, 0o711); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := os.Chown(c.dir, int(uid), int(gid)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// initdb and postgres refuse root.
+	c.cred = postgresCredential(t, "PostgreSQL", c.dir)
 	c.run(t, "initdb", "-D", c.data(), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
 	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c max_connections=50 -c unix_socket_directories='' -c fsync=off", c.port)
 	for _, kv := range settings {
@@ -81,6 +64,34 @@ func StartPostgresCluster(t testing.TB, settings ...string) *PostgresCluster {
 		}
 	})
 	return c
+}
+
+// postgresCredential returns nil unless the test runs as root. As root, it
+// returns the operating-system user postgres to run program (one that
+// refuses root) as, gives that user dir, and lets it traverse (not list)
+// the test's temporary directories above dir; without such a user the
+// test is skipped, or failed when services are required.
+func postgresCredential(t testing.TB, program, dir string) *syscall.Credential {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		Unavailable(t, `an operating-system user "postgres" to run `+program+` as (the test runs as root)`, err)
+	}
+	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
+	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
+	base := filepath.Dir(dir)
+	for _, d := range []string{filepath.Dir(base), base} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(dir, int(uid), int(gid)); err != nil {
+		t.Fatal(err)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}
 }
 
 // URL is the cluster's URL for role (its superuser is postgres) on

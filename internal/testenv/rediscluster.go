@@ -109,23 +109,13 @@ func startCluster(t testing.TB, server, cli string) (*RedisCluster, error) {
 	}
 	for i, addr := range c.addrs {
 		n := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
-		up := poll(10*time.Second, func() bool {
-			select {
-			case <-dones[i]:
-				return true // exited: no use waiting
-			default:
-			}
-			return n.Ping(context.Background()).Err() == nil
+		err := waitReady("redis-server on "+addr, 10*time.Second, dones[i], pingable(n), func() string {
+			b, _ := os.ReadFile(logs[i])
+			return string(b)
 		})
 		n.Close()
-		select {
-		case <-dones[i]:
-			up = false
-		default:
-		}
-		if !up {
-			b, _ := os.ReadFile(logs[i])
-			return nil, fmt.Errorf("redis-server on %s did not come up:\n%s", addr, b)
+		if err != nil {
+			return nil, err
 		}
 	}
 	args := append([]string{"--cluster", "create"}, c.addrs...)
@@ -144,7 +134,7 @@ func (c *RedisCluster) waitOK(t testing.TB) {
 	for _, addr := range c.addrs {
 		n := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 		var last string
-		ok := poll(30*time.Second, func() bool {
+		ok := Poll(30*time.Second, 20*time.Millisecond, func() bool {
 			info, err := n.ClusterInfo(context.Background()).Result()
 			last = fmt.Sprint(info, err)
 			return err == nil && strings.Contains(info, "cluster_state:ok")
@@ -154,19 +144,6 @@ func (c *RedisCluster) waitOK(t testing.TB) {
 			Unavailable(t, "Redis Cluster node "+addr, fmt.Errorf("not ready: %s", last))
 		}
 	}
-}
-
-// poll checks cond every 20 ms until it holds or d has passed: the
-// cluster's processes send no notification.
-func poll(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return true
 }
 
 // Addrs are the nodes' host:port.

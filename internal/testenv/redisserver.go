@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io/fs"
@@ -44,7 +43,6 @@ type RedisServer struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
-	out  *bytes.Buffer
 }
 
 // StartRedisServer starts a RedisServer. Without redis-server on PATH the
@@ -71,7 +69,7 @@ func (r *RedisServer) URL() string { return "redis://" + r.Addr() + "/0" }
 // snapshot a Save left, if any.
 func (r *RedisServer) Start() {
 	r.t.Helper()
-	out := &bytes.Buffer{}
+	out := &lockedBuffer{}
 	cmd := exec.Command(r.bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", r.dir, "--dbfilename", "dump.rdb", "--daemonize", "no")
 	cmd.Stdout, cmd.Stderr = out, out
@@ -82,28 +80,22 @@ func (r *RedisServer) Start() {
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	r.mu.Lock()
-	r.cmd, r.done, r.out = cmd, done, out
+	r.cmd, r.done = cmd, done
 	r.mu.Unlock()
 
 	c := redis.NewClient(&redis.Options{Addr: r.Addr(), MaxRetries: -1})
 	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case <-done:
-			r.t.Fatalf("redis-server on %s exited: %s", r.Addr(), out.String())
-		default:
-		}
+	if err := waitReady("redis-server on "+r.Addr(), 10*time.Second, done, pingable(c), out.String); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// pingable is a waitReady check: the server answers PING.
+func pingable(c *redis.Client) func() error {
+	return func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("redis-server on %s did not answer PING: %v", r.Addr(), err)
-		}
-		time.Sleep(10 * time.Millisecond)
+		defer cancel()
+		return c.Ping(ctx).Err()
 	}
 }
 

@@ -255,7 +255,7 @@ func startCRM(t *testing.T, bin string, pg *pgCluster, rs *testenv.RedisServer, 
 		}
 	})
 	client := &http.Client{Timeout: 2 * time.Second}
-	ready := waitUntil(60*time.Second, func() bool {
+	ready := testenv.Poll(60*time.Second, pollEvery, func() bool {
 		select {
 		case <-p.done:
 			return true

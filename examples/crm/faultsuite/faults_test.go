@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tenantwall/tenantwall/internal/testenv"
 )
 
 const (
@@ -102,7 +104,7 @@ func runScenario(t *testing.T, bin string, sc scenario) {
 	t.Cleanup(l.stop)
 
 	start := time.Now()
-	warm := waitUntil(4*warmFor, func() bool {
+	warm := testenv.Poll(4*warmFor, pollEvery, func() bool {
 		if time.Since(start) < warmFor {
 			return false
 		}
@@ -120,7 +122,7 @@ func runScenario(t *testing.T, bin string, sc scenario) {
 	sc.inject(t, e, rec)
 	rec.endFault()
 	held := time.Since(faultStart)
-	recovered := waitUntil(recoverWithin, func() bool { return rec.cleanSince(cleanFor) })
+	recovered := testenv.Poll(recoverWithin, pollEvery, func() bool { return rec.cleanSince(cleanFor) })
 	recovery := rec.recovery()
 	drain := rec.drain()
 	outage := "every answer a success"
@@ -163,7 +165,7 @@ func (e *env) checkTenantAfter(rec *recorder, f *tenantFixture) {
 	}
 	e.createLead(rec, f, f.slug+"/final")
 	listed, counted := -1, -1
-	agreed := waitUntil(staleWithin, func() bool {
+	agreed := testenv.Poll(staleWithin, pollEvery, func() bool {
 		a := e.do(context.Background(), f.host, f.token, http.MethodGet, "/api/leads/", nil)
 		if !e.judge(rec, f, "final list", http.StatusOK, a) {
 			return false

@@ -94,7 +94,7 @@ func TestTwoInstances(t *testing.T) {
 	within := func(t *testing.T, what string, cond func() bool) {
 		t.Helper()
 		start := time.Now()
-		ok := waitUntil(spreadBound, cond)
+		ok := testenv.Poll(spreadBound, pollEvery, cond)
 		took := time.Since(start)
 		require.True(t, ok, "%s: the other instance did not follow within %v", what, spreadBound)
 		t.Logf("%s: the other instance followed after %v", what, took.Round(time.Millisecond))

@@ -8,22 +8,9 @@ import (
 	"github.com/tenantwall/tenantwall/internal/testenv"
 )
 
-// waitUntil polls cond every 50 ms until it holds or d has passed: the
-// suite waits for outside processes, which send no notification.
-func waitUntil(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		<-tick.C
-	}
-}
+// pollEvery is how often the suite checks on outside processes, which
+// send no notification (testenv.Poll).
+const pollEvery = 50 * time.Millisecond
 
 // hold keeps a fault in place for d while the load runs against it. It is
 // the fault's duration, not a synchronisation.

@@ -164,10 +164,20 @@ func defaultEndError(w http.ResponseWriter, _ *http.Request, err error) {
 
 type unitKey struct{}
 
-// UnitFromContext returns the unit Middleware or Run put in ctx.
+// UnitFromContext returns the unit Middleware or Run put in ctx, unless
+// WithoutUnit removed it.
 func UnitFromContext(ctx context.Context) (*Unit, bool) {
 	u, ok := ctx.Value(unitKey{}).(*Unit)
-	return u, ok
+	return u, ok && u != nil
+}
+
+// WithoutUnit returns ctx without its unit, for work that may outlive the
+// request whose unit ctx carries: a load that concurrent requests share
+// (cachekey's read-through runs it with the first caller's context) must
+// run in a transaction of its own, or every waiter gets ErrUnitEnded once
+// that first request has ended.
+func WithoutUnit(ctx context.Context) context.Context {
+	return context.WithValue(ctx, unitKey{}, (*Unit)(nil))
 }
 
 // Run runs fn with a unit bound to ctx's tenant in the context it is

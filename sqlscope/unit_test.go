@@ -482,3 +482,19 @@ func TestNewUnitsRefusesAnotherHandleThanTheRLSOne(t *testing.T) {
 	_, err := sqlscope.NewUnits(f.admin, sqlscope.WithRLS(f.rls))
 	assert.Error(t, err, "the owner's handle is not the one whose role NewRLS checked")
 }
+
+func TestWithoutUnitRemovesTheUnit(t *testing.T) {
+	db, err := sql.Open("sqlite", ":memory:")
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	us, err := sqlscope.NewUnits(db)
+	require.NoError(t, err)
+	ctx := tenant.NewContext(context.Background(), tenanttest.NewTenant("acme"))
+	require.NoError(t, us.Run(ctx, func(ctx context.Context) error {
+		_, ok := sqlscope.UnitFromContext(ctx)
+		assert.True(t, ok, "Run puts its unit in the context")
+		_, ok = sqlscope.UnitFromContext(sqlscope.WithoutUnit(ctx))
+		assert.False(t, ok, "WithoutUnit takes it out")
+		return nil
+	}))
+}

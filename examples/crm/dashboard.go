@@ -34,10 +34,24 @@ func (a *app) dashboard(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, `parameter "filter" must be all, open or mine`)
 		return
 	}
-	u := userFrom(ctx)
-	v, err := a.dash.Get(ctx, []string{"dashboard", "overview", strconv.FormatInt(u.ID, 10), filter},
-		func(ctx context.Context) (overview, error) { return a.countAll(ctx, filter) })
+	v, err := a.overview(ctx, userFrom(ctx).ID, filter)
 	a.respond(w, r, http.StatusOK, v, err)
+}
+
+// overviewKey is the dashboard cache key: per tenant (the keyspace adds
+// it), user and filter.
+func overviewKey(userID int64, filter string) []string {
+	return []string{"dashboard", "overview", strconv.FormatInt(userID, 10), filter}
+}
+
+// overview returns the dashboard counts from the cache, or counts them.
+// The count runs in a transaction of its own, not the request's unit:
+// concurrent requests share one load, which runs with the first one's
+// context and may outlive it.
+func (a *app) overview(ctx context.Context, userID int64, filter string) (overview, error) {
+	return a.dash.Get(ctx, overviewKey(userID, filter), func(ctx context.Context) (overview, error) {
+		return a.countAll(sqlscope.WithoutUnit(ctx), filter)
+	})
 }
 
 func (a *app) countAll(ctx context.Context, filter string) (overview, error) {

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -220,7 +219,7 @@ func (a *app) precomputeDashboards(ctx context.Context) error {
 	var o *overview
 	for _, id := range ids {
 		for f := range filters {
-			_, err := a.dash.Get(ctx, []string{"dashboard", "overview", strconv.FormatInt(id, 10), f}, func(ctx context.Context) (overview, error) {
+			_, err := a.dash.Get(ctx, overviewKey(id, f), func(ctx context.Context) (overview, error) {
 				if o == nil {
 					v, err := a.countAll(ctx, "all")
 					if err != nil {

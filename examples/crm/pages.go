@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"database/sql"
 	"errors"
 	"net/http"
@@ -141,8 +140,7 @@ func (a *app) logoutSubmit(w http.ResponseWriter, r *http.Request) {
 
 func (a *app) dashboardPage(w http.ResponseWriter, r *http.Request, u *user) {
 	ctx := r.Context()
-	o, err := a.dash.Get(ctx, []string{"dashboard", "overview", strconv.FormatInt(u.ID, 10), "all"},
-		func(ctx context.Context) (overview, error) { return a.countAll(ctx, "all") })
+	o, err := a.overview(ctx, u.ID, "all")
 	if err != nil {
 		a.pageFailed(w, r, "dashboard", pageData{User: u}, err)
 		return

@@ -55,8 +55,9 @@ func newServer(t testing.TB, mode string, extra ...string) *server {
 }
 
 // startServer runs the CRM with args, under the server's own net/http
-// configuration (its timeouts included).
-func startServer(t testing.TB, args []string) *server {
+// configuration (its timeouts included). Each of before is called with the
+// app before the server takes its first request.
+func startServer(t testing.TB, args []string, before ...func(*app)) *server {
 	t.Helper()
 	cfg, _, err := parseFlags("crm", args, io.Discard)
 	require.NoError(t, err)
@@ -68,6 +69,9 @@ func startServer(t testing.TB, args []string) *server {
 	a, err := newApp(context.Background(), cfg, log)
 	require.NoError(t, err)
 	t.Cleanup(a.close)
+	for _, f := range before {
+		f(a)
+	}
 	ts := httptest.NewUnstartedServer(nil)
 	ts.Config = newHTTPServer(cfg, a.routes(), log)
 	ts.Start()

@@ -109,7 +109,7 @@ func (a *app) lifecycleManager(progress func(lifecycle.Progress)) (*lifecycle.Ma
 		lifecycle.WithAuditor(a.auditor),
 		lifecycle.WithOnChange(func(_ context.Context, t tenant.Tenant) {
 			if a.resolver != nil {
-				a.resolver.InvalidateTenant(t.ID)
+				a.spread(a.resolver.InvalidateTenant(t.ID))
 			}
 		}),
 		lifecycle.WithProgress(progress),

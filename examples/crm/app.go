@@ -30,6 +30,7 @@ import (
 	"github.com/tenantwall/tenantwall/credentials"
 	credstore "github.com/tenantwall/tenantwall/credentials/sqlstore"
 	"github.com/tenantwall/tenantwall/jwtclaims"
+	"github.com/tenantwall/tenantwall/lifecycle"
 	"github.com/tenantwall/tenantwall/ratelimit"
 	"github.com/tenantwall/tenantwall/resolve"
 	"github.com/tenantwall/tenantwall/session"
@@ -67,6 +68,8 @@ type app struct {
 	limiter        *ratelimit.Limiter // limits.go
 	rateKeys       rateKeyDeleter     // the limiter's store, for tenant deletion (lifecycle.go)
 	plans          planBook           // limits.go
+	lifecycle      *lifecycle.Manager // lifecycle.go
+	lifecycleOpts  []lifecycle.Option // lifecycle.go: the options lifecycle was built with
 
 	precomputeAsked *sync.Map // tenant ID → time.Time before which no precompute job is enqueued again (jobs.go)
 }
@@ -125,6 +128,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	if err := a.openLimits(); err != nil {
+		return nil, err
+	}
+	if err := a.openLifecycle(ctx); err != nil {
 		return nil, err
 	}
 	if cfg.demo {

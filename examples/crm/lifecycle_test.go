@@ -160,3 +160,23 @@ func TestTenantLifecycleOperatorAPI(t *testing.T) {
 	wait(j["id"].(string))
 	s.client(t, "acme.localhost").login("admin@acme.test")
 }
+
+// The table of scheduled deletions is created once, at start, not on
+// every operator request, job or tenant activation.
+func TestLifecycleMigratesOnceAtStart(t *testing.T) {
+	s := newServer(t, "sqlite")
+	ctx := context.Background()
+	count := func() error {
+		var n int
+		return s.app.data.admin.QueryRowContext(ctx, `SELECT count(*) FROM tenantwall_deletions`).Scan(&n)
+	}
+	require.NoError(t, count(), "created at start")
+	_, err := s.app.data.admin.ExecContext(ctx, `DROP TABLE tenantwall_deletions`)
+	require.NoError(t, err)
+	m, err := s.app.lifecycleManager(nil)
+	require.NoError(t, err)
+	assert.Same(t, s.app.lifecycle, m, "one Manager serves every caller without progress reports")
+	_, err = s.app.lifecycleManager(func(lifecycle.Progress) {})
+	require.NoError(t, err)
+	assert.Error(t, count(), "no Manager handed out migrates again")
+}

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -109,22 +108,10 @@ func TestTenantLifecycleOperatorAPI(t *testing.T) {
 	s := newServer(t, "sqlite")
 	op := s.client(t, "platform.localhost")
 	op.token = "op-secret"
-	wait := func(id string) map[string]any {
-		t.Helper()
-		var j map[string]any
-		require.Eventually(t, func() bool {
-			code, b := op.json("GET", "/admin/api/operations/"+id+"/", nil)
-			require.Equal(t, http.StatusOK, code)
-			j = b
-			return j["status"] != "running"
-		}, 20*time.Second, 20*time.Millisecond)
-		require.Equal(t, "done", j["status"], "job: %v", j)
-		return j
-	}
 
 	code, j := op.json("POST", "/admin/api/tenants/acme/export/", nil)
 	require.Equal(t, http.StatusAccepted, code, "%v", j)
-	done := wait(j["id"].(string))
+	done := waitOperation(t, op, j["id"].(string))
 	require.NotNil(t, done["progress"], "progress is reported")
 	assert.Equal(t, true, done["progress"].(map[string]any)["done"])
 	name := done["archive"].(string)
@@ -152,12 +139,12 @@ func TestTenantLifecycleOperatorAPI(t *testing.T) {
 	assert.Len(t, list["results"], 1)
 	code, j = op.json("POST", "/admin/api/tenants/acme/delete/", map[string]bool{"confirm": true})
 	require.Equal(t, http.StatusAccepted, code, "%v", j)
-	done = wait(j["id"].(string))
+	done = waitOperation(t, op, j["id"].(string))
 	assert.Empty(t, done["result"].(map[string]any)["verified"].(map[string]any)["findings"])
 
 	code, j = op.json("POST", "/admin/api/imports/", map[string]string{"archive": name})
 	require.Equal(t, http.StatusAccepted, code, "%v", j)
-	wait(j["id"].(string))
+	waitOperation(t, op, j["id"].(string))
 	s.client(t, "acme.localhost").login("admin@acme.test")
 }
 

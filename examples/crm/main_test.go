@@ -141,6 +141,23 @@ func (c *client) json(method, path string, in any) (int, map[string]any) {
 	return code, out
 }
 
+// waitOperation polls the operator API operation id through op until it
+// is no longer running, requires that it is done and returns it. A failed
+// operation fails the test at once, showing the operation.
+func waitOperation(t *testing.T, op *client, id string) map[string]any {
+	t.Helper()
+	var j map[string]any
+	finished := assert.EventuallyWithT(t, func(c *assert.CollectT) {
+		code, b := op.json("GET", "/admin/api/operations/"+id+"/", nil)
+		if assert.Equal(c, http.StatusOK, code, "%v", b) && assert.NotEqual(c, "running", b["status"], "%v", b) {
+			j = b
+		}
+	}, 30*time.Second, 20*time.Millisecond, "operation %s", id)
+	require.True(t, finished)
+	require.Equal(t, "done", j["status"], "operation: %v", j)
+	return j
+}
+
 func (c *client) login(email string) *client {
 	c.t.Helper()
 	code, body := c.json("POST", "/api/auth/login/", map[string]string{"email": email, "password": "demo"})

@@ -31,6 +31,7 @@ import (
 	"github.com/tenantwall/tenantwall/credentials"
 	credstore "github.com/tenantwall/tenantwall/credentials/sqlstore"
 	"github.com/tenantwall/tenantwall/jwtclaims"
+	"github.com/tenantwall/tenantwall/lifecycle"
 	"github.com/tenantwall/tenantwall/ratelimit"
 	"github.com/tenantwall/tenantwall/resolve"
 	"github.com/tenantwall/tenantwall/session"
@@ -69,6 +70,8 @@ type app struct {
 	rateKeys       rateKeyDeleter     // the limiter's store, for tenant deletion (lifecycle.go)
 	plans          planBook           // limits.go
 	fileUse        *redisquota.Ledger // storage use in Redis, with -redis (filequota.go)
+	lifecycle      *lifecycle.Manager // lifecycle.go
+	lifecycleOpts  []lifecycle.Option // lifecycle.go: the options lifecycle was built with
 
 	precomputeAsked *sync.Map // tenant ID → time.Time before which no precompute job is enqueued again (jobs.go)
 }
@@ -127,6 +130,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	if err := a.openLimits(); err != nil {
+		return nil, err
+	}
+	if err := a.openLifecycle(ctx); err != nil {
 		return nil, err
 	}
 	if cfg.demo {

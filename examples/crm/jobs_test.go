@@ -102,17 +102,21 @@ func TestJobs(t *testing.T) {
 			require.Equal(t, http.StatusOK, code)
 			code, queued := op.json("POST", "/admin/api/tenants/globex/jobs/digest/", nil)
 			require.Equal(t, http.StatusAccepted, code, "%v", queued)
+			var snoozed map[string]any
 			require.Eventually(t, func() bool {
 				for _, j := range jobsOf(t, op, "globex", "") {
 					if j["id"] == queued["id"] && j["state"] == "scheduled" {
-						at, err := time.Parse(time.RFC3339Nano, j["scheduled_at"].(string))
-						require.NoError(t, err)
-						assert.Greater(t, time.Until(at), 10*time.Minute, "snoozed for the envelope's default")
+						snoozed = j
 						return true
 					}
 				}
 				return false
 			}, 30*time.Second, 50*time.Millisecond, "snoozed")
+			// Checked here: a require inside the condition would run on
+			// its goroutine and wait out the timeout.
+			at, err := time.Parse(time.RFC3339Nano, snoozed["scheduled_at"].(string))
+			require.NoError(t, err)
+			assert.Greater(t, time.Until(at), 10*time.Minute, "snoozed for the envelope's default")
 			code, _ = op.json("POST", "/admin/api/tenants/globex/activate/", nil)
 			require.Equal(t, http.StatusOK, code)
 			assert.Len(t, digests(t, globex), 1, "the suspended tenant's digest ran")

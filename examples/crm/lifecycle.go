@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sync"
 	"time"
 
@@ -67,19 +68,19 @@ type rateKeyDeleter interface {
 	DeleteTenant(ctx context.Context, tenantID string) (int64, error)
 }
 
-// lifecycleManager builds the server's lifecycle.Manager over every store
-// the server keeps tenants' data in. progress, if not nil, receives
-// progress reports.
-func (a *app) lifecycleManager(progress func(lifecycle.Progress)) (*lifecycle.Manager, error) {
+// openLifecycle builds the server's lifecycle.Manager over every store
+// the server keeps tenants' data in, and creates its table of scheduled
+// deletions once, at start.
+func (a *app) openLifecycle(ctx context.Context) error {
 	grace, err := deleteGrace()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	d := lifecycle.SQLite
 	if a.data.dialect == sqlscope.Postgres {
 		d = lifecycle.Postgres
 	}
-	opts := []lifecycle.Option{
+	a.lifecycleOpts = []lifecycle.Option{
 		lifecycle.WithBucket(a.bucket, blobstore.DefaultRoot),
 		lifecycle.WithCache(a.keyspace),
 		lifecycle.WithSessions(sessionsOf(a.sessions.DestroyTenant)),
@@ -118,25 +119,35 @@ func (a *app) lifecycleManager(progress func(lifecycle.Progress)) (*lifecycle.Ma
 		lifecycle.WithAuditor(a.auditor),
 		lifecycle.WithOnChange(func(_ context.Context, t tenant.Tenant) {
 			if a.resolver != nil {
-				a.resolver.InvalidateTenant(t.ID)
+				a.spread(a.resolver.InvalidateTenant(t.ID))
 			}
 		}),
-		lifecycle.WithProgress(progress),
 	}
 	if a.redis != nil {
-		opts = append(opts, lifecycle.WithRedis(a.redis))
+		a.lifecycleOpts = append(a.lifecycleOpts, lifecycle.WithRedis(a.redis))
 	}
 	// The owner handle: imports move identity sequences, and the schedule
 	// table is created by the owner. Under FORCE row level security the
 	// owner is bound too, and every statement filters on tenant_id.
-	m, err := lifecycle.New(a.tenants, a.data.admin, d, opts...)
-	if err != nil {
-		return nil, err
+	if a.lifecycle, err = lifecycle.New(a.tenants, a.data.admin, d, a.lifecycleOpts...); err != nil {
+		return err
 	}
-	if err := m.Migrate(context.Background()); err != nil {
-		return nil, err
+	return a.lifecycle.Migrate(ctx)
+}
+
+// lifecycleManager returns the server's lifecycle.Manager (see
+// openLifecycle). progress, if not nil, receives progress reports: the
+// Manager takes it at construction, so a Manager of the same stores is
+// made for that caller.
+func (a *app) lifecycleManager(progress func(lifecycle.Progress)) (*lifecycle.Manager, error) {
+	if progress == nil {
+		return a.lifecycle, nil
 	}
-	return m, nil
+	d := lifecycle.SQLite
+	if a.data.dialect == sqlscope.Postgres {
+		d = lifecycle.Postgres
+	}
+	return lifecycle.New(a.tenants, a.data.admin, d, append(slices.Clip(a.lifecycleOpts), lifecycle.WithProgress(progress))...)
 }
 
 // platformCtx marks ctx for lifecycle work, with the reason audited.

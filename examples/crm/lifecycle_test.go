@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -121,22 +120,10 @@ func TestTenantLifecycleOperatorAPI(t *testing.T) {
 	s := newServer(t, "sqlite")
 	op := s.client(t, "platform.localhost")
 	op.token = "op-secret"
-	wait := func(id string) map[string]any {
-		t.Helper()
-		var j map[string]any
-		require.Eventually(t, func() bool {
-			code, b := op.json("GET", "/admin/api/operations/"+id+"/", nil)
-			require.Equal(t, http.StatusOK, code)
-			j = b
-			return j["status"] != "running"
-		}, 20*time.Second, 20*time.Millisecond)
-		require.Equal(t, "done", j["status"], "job: %v", j)
-		return j
-	}
 
 	code, j := op.json("POST", "/admin/api/tenants/acme/export/", nil)
 	require.Equal(t, http.StatusAccepted, code, "%v", j)
-	done := wait(j["id"].(string))
+	done := waitOperation(t, op, j["id"].(string))
 	require.NotNil(t, done["progress"], "progress is reported")
 	assert.Equal(t, true, done["progress"].(map[string]any)["done"])
 	name := done["archive"].(string)
@@ -164,11 +151,31 @@ func TestTenantLifecycleOperatorAPI(t *testing.T) {
 	assert.Len(t, list["results"], 1)
 	code, j = op.json("POST", "/admin/api/tenants/acme/delete/", map[string]bool{"confirm": true})
 	require.Equal(t, http.StatusAccepted, code, "%v", j)
-	done = wait(j["id"].(string))
+	done = waitOperation(t, op, j["id"].(string))
 	assert.Empty(t, done["result"].(map[string]any)["verified"].(map[string]any)["findings"])
 
 	code, j = op.json("POST", "/admin/api/imports/", map[string]string{"archive": name})
 	require.Equal(t, http.StatusAccepted, code, "%v", j)
-	wait(j["id"].(string))
+	waitOperation(t, op, j["id"].(string))
 	s.client(t, "acme.localhost").login("admin@acme.test")
+}
+
+// The table of scheduled deletions is created once, at start, not on
+// every operator request, job or tenant activation.
+func TestLifecycleMigratesOnceAtStart(t *testing.T) {
+	s := newServer(t, "sqlite")
+	ctx := context.Background()
+	count := func() error {
+		var n int
+		return s.app.data.admin.QueryRowContext(ctx, `SELECT count(*) FROM tenantwall_deletions`).Scan(&n)
+	}
+	require.NoError(t, count(), "created at start")
+	_, err := s.app.data.admin.ExecContext(ctx, `DROP TABLE tenantwall_deletions`)
+	require.NoError(t, err)
+	m, err := s.app.lifecycleManager(nil)
+	require.NoError(t, err)
+	assert.Same(t, s.app.lifecycle, m, "one Manager serves every caller without progress reports")
+	_, err = s.app.lifecycleManager(func(lifecycle.Progress) {})
+	require.NoError(t, err)
+	assert.Error(t, count(), "no Manager handed out migrates again")
 }

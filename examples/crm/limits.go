@@ -118,13 +118,19 @@ func (a *app) openLimits() error {
 }
 
 // rateUser names the signed-in user of a request for the per-user limit:
-// the subject of a valid access token (validation is cached), or the
-// session's user. Anything else is anonymous: bounded by the tenant's
-// limit alone.
+// the subject of a valid access token, or the session's user. Anything
+// else is anonymous: bounded by the tenant's limit alone. It runs before
+// the limiter decides, so the token is checked with the keys this
+// instance holds in memory only (a verified-token cache hit, or a
+// signature check): a refused request, such as one of a flood of tokens
+// with forged kids, costs no database read. A valid token whose key this
+// instance has not loaded yet (its tenant's first, or first after
+// keyReload) counts as anonymous on that request; authed then loads the
+// key.
 func (a *app) rateUser(r *http.Request) string {
 	if len(r.Header.Values("Authorization")) > 0 {
 		if tok, ok := bearerToken(r); ok {
-			if c, err := a.tokens.Validate(r.Context(), tok, jwtclaims.Access); err == nil {
+			if c, err := a.tokens.Validate(heldKeysOnly(r.Context()), tok, jwtclaims.Access); err == nil {
 				return "u" + c.Subject
 			}
 		}

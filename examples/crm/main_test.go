@@ -55,8 +55,9 @@ func newServer(t testing.TB, mode string, extra ...string) *server {
 }
 
 // startServer runs the CRM with args, under the server's own net/http
-// configuration (its timeouts included).
-func startServer(t testing.TB, args []string) *server {
+// configuration (its timeouts included). Each of before is called with the
+// app before the server takes its first request.
+func startServer(t testing.TB, args []string, before ...func(*app)) *server {
 	t.Helper()
 	cfg, _, err := parseFlags("crm", args, io.Discard)
 	require.NoError(t, err)
@@ -68,6 +69,9 @@ func startServer(t testing.TB, args []string) *server {
 	a, err := newApp(context.Background(), cfg, log)
 	require.NoError(t, err)
 	t.Cleanup(a.close)
+	for _, f := range before {
+		f(a)
+	}
 	ts := httptest.NewUnstartedServer(nil)
 	ts.Config = newHTTPServer(cfg, a.routes(), log)
 	ts.Start()
@@ -135,6 +139,23 @@ func (c *client) json(method, path string, in any) (int, map[string]any) {
 	var out map[string]any
 	_ = json.Unmarshal(b, &out)
 	return code, out
+}
+
+// waitOperation polls the operator API operation id through op until it
+// is no longer running, requires that it is done and returns it. A failed
+// operation fails the test at once, showing the operation.
+func waitOperation(t *testing.T, op *client, id string) map[string]any {
+	t.Helper()
+	var j map[string]any
+	finished := assert.EventuallyWithT(t, func(c *assert.CollectT) {
+		code, b := op.json("GET", "/admin/api/operations/"+id+"/", nil)
+		if assert.Equal(c, http.StatusOK, code, "%v", b) && assert.NotEqual(c, "running", b["status"], "%v", b) {
+			j = b
+		}
+	}, 30*time.Second, 20*time.Millisecond, "operation %s", id)
+	require.True(t, finished)
+	require.Equal(t, "done", j["status"], "operation: %v", j)
+	return j
 }
 
 func (c *client) login(email string) *client {

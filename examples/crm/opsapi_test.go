@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -40,18 +39,6 @@ func testMigrateDBOperatorAPI(t *testing.T, s *server) {
 	require.NoError(t, err)
 	op := s.client(t, "platform.localhost")
 	op.token = "op-secret"
-	wait := func(id string) map[string]any {
-		t.Helper()
-		var j map[string]any
-		require.Eventually(t, func() bool {
-			code, b := op.json("GET", "/admin/api/operations/"+id+"/", nil)
-			require.Equal(t, http.StatusOK, code)
-			j = b
-			return j["status"] != "running"
-		}, 30*time.Second, 20*time.Millisecond)
-		require.Equal(t, "done", j["status"], "job: %v", j)
-		return j
-	}
 	ok := map[string]any{"tenant": "acme", "tables": []string{"accounts", "contacts"}, "through": []string{"contacts.account_id"}, "batch": 2}
 
 	code, _ := s.client(t, "platform.localhost").json("POST", "/admin/api/migrate-db/", ok)
@@ -85,7 +72,7 @@ func testMigrateDBOperatorAPI(t *testing.T, s *server) {
 	code, j := op.json("POST", "/admin/api/migrate-db/", dry)
 	require.Equal(t, http.StatusAccepted, code, "%v", j)
 	assert.Equal(t, "migrate-db", j["op"])
-	res := wait(j["id"].(string))["result"].(map[string]any)
+	res := waitOperation(t, op, j["id"].(string))["result"].(map[string]any)
 	assert.Contains(t, res["statements"], "tenant_id")
 	var n int
 	hasTenant := `SELECT count(*) FROM pragma_table_info('contacts') WHERE name = 'tenant_id'`
@@ -97,7 +84,7 @@ func testMigrateDBOperatorAPI(t *testing.T, s *server) {
 
 	code, j = op.json("POST", "/admin/api/migrate-db/", ok)
 	require.Equal(t, http.StatusAccepted, code, "%v", j)
-	done := wait(j["id"].(string))
+	done := waitOperation(t, op, j["id"].(string))
 	require.NotNil(t, done["progress"], "progress is reported")
 	assert.Equal(t, true, done["progress"].(map[string]any)["done"], "%v", done)
 	assert.Equal(t, "migrate-db", done["progress"].(map[string]any)["op"])
@@ -132,14 +119,7 @@ func TestTenantMoveOperatorAPI(t *testing.T) {
 
 	code, j := op.json("POST", "/admin/api/tenants/globex/move/", nil)
 	require.Equal(t, http.StatusAccepted, code, "%v", j)
-	var done map[string]any
-	require.Eventually(t, func() bool {
-		code, b := op.json("GET", "/admin/api/operations/"+j["id"].(string)+"/", nil)
-		require.Equal(t, http.StatusOK, code)
-		done = b
-		return done["status"] != "running"
-	}, 30*time.Second, 20*time.Millisecond)
-	require.Equal(t, "done", done["status"], "%v", done)
+	done := waitOperation(t, op, j["id"].(string))
 	require.NotNil(t, done["progress"], "progress is reported")
 	assert.Equal(t, "delete", done["progress"].(map[string]any)["op"], "the last stage is the deletion from the source")
 	assert.Contains(t, done["result"].(map[string]any)["log"], "verified: nothing left")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/tenantwall/tenantwall/credentials"
 	"github.com/tenantwall/tenantwall/jwtclaims"
@@ -33,6 +34,48 @@ const signingProvider = "crm-jwt-signing"
 // tenant's hosts.)
 const keyReload = time.Minute
 
+// keyMissTTL is how long an instance remembers that a tenant's kid names
+// no stored key, so that tokens with a forged kid cost at most one
+// database read per tenant and kid in that time, however many are sent.
+// A key this instance creates or reads clears its kid's entry at once;
+// a key another instance creates (a tenant's first key, made by that
+// instance's first token) under a kid remembered missing here validates
+// here only once the entry has expired.
+const keyMissTTL = 30 * time.Second
+
+// maxKeyMisses bounds the kids remembered missing; past it an arbitrary
+// entry is forgotten, which costs at most one more read.
+const maxKeyMisses = 10_000
+
+// keyReadTimeout bounds a vault read shared by concurrent requests (one
+// read serves every request asking for the same tenant and kid): it runs
+// on its own deadline rather than the first request's, and each request
+// stops waiting when its own context ends.
+const keyReadTimeout = 10 * time.Second
+
+// errKeyNotHeld answers a key lookup made with heldKeysOnly for a key this
+// instance does not hold. It is not jwtclaims.ErrUnknownKey: the key may
+// well exist, and the verified-token cache must keep its entries.
+var errKeyNotHeld = errors.New("signing key not held in memory")
+
+// heldKeysKey marks a context whose key lookups must not read the vault.
+type heldKeysKey struct{}
+
+// heldKeysOnly returns a context in which vaultKeys.Key answers from
+// memory only: a kid it does not hold is errKeyNotHeld, with no database
+// read. The rate limiter names a request's user this way, before it
+// decides, so that a request it refuses costs no key read.
+func heldKeysOnly(ctx context.Context) context.Context {
+	return context.WithValue(ctx, heldKeysKey{}, true)
+}
+
+// keyVault is the part of the credentials vault the key source uses.
+type keyVault interface {
+	Get(ctx context.Context, provider string) (credentials.Secret, error)
+	GetVersion(ctx context.Context, provider string, version int) (credentials.Secret, error)
+	Set(ctx context.Context, provider, value string) (int, error)
+}
+
 // maxKeyVersion bounds the kid versions looked up, so that a token's kid
 // is parsed into a small number before it reaches the database.
 const maxKeyVersion = 1 << 20
@@ -43,19 +86,29 @@ const maxKeyVersion = 1 << 20
 // into an in-memory KeySet on first use. A tenant's first token creates
 // its key; two instances doing so at once get two versions, each with its
 // own kid, and both validate everywhere. Deleting the tenant's
-// credentials (lifecycle) deletes its keys.
+// credentials (lifecycle) deletes its keys. A kid not held is read once
+// for all the requests asking for it at the same time, and a kid that
+// names no stored key is remembered for keyMissTTL. Safe for concurrent
+// use.
 type vaultKeys struct {
-	vault *credentials.Vault
-	now   func() time.Time
+	vault  keyVault
+	now    func() time.Time
+	flight singleflight.Group // reads of a kid not held, by tenant and kid
 
 	mu     sync.Mutex
 	set    *jwtclaims.KeySet
 	loaded map[string]time.Time // tenant → when its keys were last read
 	swept  time.Time            // when loaded was last swept of stale tenants
+	misses map[keyMiss]time.Time
+	gen    uint64 // counts keys held and tenants removed, so that a read that raced one records no miss
 }
 
-func newVaultKeys(v *credentials.Vault) *vaultKeys {
-	return &vaultKeys{vault: v, now: time.Now, set: jwtclaims.NewKeySet(), loaded: map[string]time.Time{}}
+// keyMiss names a kid of a tenant that named no stored key; misses maps it
+// to when that is forgotten.
+type keyMiss struct{ tenantID, kid string }
+
+func newVaultKeys(v keyVault) *vaultKeys {
+	return &vaultKeys{vault: v, now: time.Now, set: jwtclaims.NewKeySet(), loaded: map[string]time.Time{}, misses: map[keyMiss]time.Time{}}
 }
 
 var _ jwtclaims.KeySource = (*vaultKeys)(nil)
@@ -125,12 +178,18 @@ func (k *vaultKeys) Current(ctx context.Context, tenantID string) (jwtclaims.Key
 }
 
 // Key implements jwtclaims.KeySource. A kid this instance does not hold
-// is read from the vault: only kids of the form v<version> are.
+// is read from the vault: only kids of the form v<version> are, once for
+// all the requests that ask at the same time, and not again for
+// keyMissTTL when it names no stored key. Under heldKeysOnly nothing is
+// read.
 func (k *vaultKeys) Key(ctx context.Context, tenantID, kid string) (jwtclaims.Key, error) {
 	if k.fresh(tenantID) {
 		if key, err := k.set.Key(ctx, tenantID, kid); err == nil {
 			return key, nil
 		}
+	}
+	if ctx.Value(heldKeysKey{}) != nil {
+		return jwtclaims.Key{}, errKeyNotHeld
 	}
 	v, ok := kidVersion(kid)
 	if !ok {
@@ -139,14 +198,87 @@ func (k *vaultKeys) Key(ctx context.Context, tenantID, kid string) (jwtclaims.Ke
 	if err := tenant.ValidateID(tenantID); err != nil {
 		return jwtclaims.Key{}, fmt.Errorf("%w: %w", jwtclaims.ErrUnknownKey, err)
 	}
-	s, err := k.vault.GetVersion(tenant.NewContext(ctx, tenant.Tenant{ID: tenantID}), signingProvider, v)
-	if errors.Is(err, credentials.ErrNoCredential) {
-		return jwtclaims.Key{}, fmt.Errorf("%w: kid %s", jwtclaims.ErrUnknownKey, kid)
+	unknown := fmt.Errorf("%w: kid %s", jwtclaims.ErrUnknownKey, kid)
+	if k.missed(tenantID, kid) {
+		return jwtclaims.Key{}, unknown
 	}
-	if err != nil {
-		return jwtclaims.Key{}, err
+	tctx := tenant.NewContext(ctx, tenant.Tenant{ID: tenantID})
+	ch := k.flight.DoChan(tenantID+"\x00"+kid, func() (any, error) {
+		// A flight that ended just before this one began may have
+		// answered already.
+		if k.missed(tenantID, kid) {
+			return nil, unknown
+		}
+		if key, err := k.set.Key(ctx, tenantID, kid); err == nil {
+			return key, nil
+		}
+		gen := k.generation()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(tctx), keyReadTimeout)
+		defer cancel()
+		s, err := k.vault.GetVersion(rctx, signingProvider, v)
+		if errors.Is(err, credentials.ErrNoCredential) {
+			k.miss(tenantID, kid, gen)
+			return nil, unknown
+		}
+		if err != nil {
+			return nil, err
+		}
+		return k.hold(tenantID, s, false)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return jwtclaims.Key{}, r.Err
+		}
+		return r.Val.(jwtclaims.Key), nil
+	case <-ctx.Done():
+		return jwtclaims.Key{}, ctx.Err()
 	}
-	return k.hold(tenantID, s, false)
+}
+
+func (k *vaultKeys) generation() uint64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.gen
+}
+
+// missed reports whether the tenant's kid is remembered as naming no
+// stored key.
+func (k *vaultKeys) missed(tenantID, kid string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	m := keyMiss{tenantID, kid}
+	until, ok := k.misses[m]
+	if ok && k.now().Before(until) {
+		return true
+	}
+	delete(k.misses, m)
+	return false
+}
+
+// miss remembers that the tenant's kid named no stored key, unless a key
+// was held or a tenant removed since gen: the read may predate it.
+func (k *vaultKeys) miss(tenantID, kid string, gen uint64) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.gen != gen {
+		return
+	}
+	now := k.now()
+	if len(k.misses) >= maxKeyMisses {
+		for m, until := range k.misses {
+			if !now.Before(until) {
+				delete(k.misses, m)
+			}
+		}
+		for m := range k.misses {
+			if len(k.misses) < maxKeyMisses {
+				break
+			}
+			delete(k.misses, m)
+		}
+	}
+	k.misses[keyMiss{tenantID, kid}] = now.Add(keyMissTTL)
 }
 
 // kidVersion parses a kid v1, v2, … into its version.
@@ -178,6 +310,8 @@ func (k *vaultKeys) hold(tenantID string, s credentials.Secret, current bool) (j
 	key := jwtclaims.Key{ID: "v" + strconv.Itoa(s.Version), Method: jwt.SigningMethodEdDSA, Sign: priv, Verify: priv.Public()}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	k.gen++
+	delete(k.misses, keyMiss{tenantID, key.ID})
 	if _, ok := k.loaded[tenantID]; !ok {
 		k.loaded[tenantID] = k.now()
 	}
@@ -195,11 +329,18 @@ func (k *vaultKeys) hold(tenantID string, s credentials.Secret, current bool) (j
 }
 
 // RemoveTenant drops the tenant's keys from this instance's memory and
-// returns how many it held. The vault rows go with the tenant's
-// credentials.
+// returns how many it held, and forgets its kids remembered missing (an
+// import may bring the tenant back with its keys). The vault rows go with
+// the tenant's credentials.
 func (k *vaultKeys) RemoveTenant(tenantID string) int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	k.gen++
+	for m := range k.misses {
+		if m.tenantID == tenantID {
+			delete(k.misses, m)
+		}
+	}
 	delete(k.loaded, tenantID)
 	return k.set.RemoveTenant(tenantID)
 }

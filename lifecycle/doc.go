@@ -39,8 +39,8 @@
 // Schedule suspends the tenant (resolve refuses it at once) and records
 // when it may go; Delete, after the grace period or on confirmation,
 // removes it store by store and returns a Receipt, then runs Verify: a
-// scan of every table, the Redis key space (SCAN) and the bucket for the
-// tenant's ID and slug.
+// scan of every table (in the schemas on PostgreSQL's search path), the
+// Redis key space (SCAN) and the bucket for the tenant's ID and slug.
 //
 // # Security
 //

@@ -55,7 +55,9 @@ func (t *table) column(name string) (column, bool) {
 // quoteIdent quotes one identifier for both dialects.
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
-// catalog reads every table in the database's schema, tenant or not.
+// catalog reads every table in the schemas on the search path (on
+// PostgreSQL; SQLite's main schema), tenant or not. Tables in other
+// schemas are outside export, import, delete and verify.
 func (m *Manager) catalog(ctx context.Context, q querier) ([]*table, error) {
 	var ts []*table
 	var err error

@@ -54,7 +54,8 @@ func (r Report) Err() error {
 // Verify looks for a tenant everywhere the Manager can see and reports
 // every place that still names it:
 //
-//   - every table of the database, tenant tables or not: a row any of
+//   - every table in the schemas on the search path (PostgreSQL; tables
+//     of other schemas are not seen), tenant tables or not: a row any of
 //     whose columns contains the ID, or equals the slug. On PostgreSQL it
 //     reads in a transaction where the RLS setting holds the tenant's ID,
 //     so tables under row level security show exactly that tenant's rows

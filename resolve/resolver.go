@@ -317,6 +317,12 @@ func (r *Resolver) decide(key string, e entry) (entry, error) {
 	if e.serve {
 		return e, nil
 	}
+	return r.refuseEntry(key, e)
+}
+
+// refuseEntry is decide's answer for an entry that does not serve, kept
+// apart so that decide stays small enough to be inlined on the hit path.
+func (r *Resolver) refuseEntry(key string, e entry) (entry, error) {
 	_, err := r.answer(key, e.tenant())
 	return entry{h: e.h}, err
 }

@@ -29,19 +29,19 @@ type entry struct {
 // held is a tenant as the cache holds it: never mutated once stored, so
 // contexts may share a pointer to t.
 type held struct {
+	t tenant.Tenant // first: &h.t is the object's own address
 	// obs is the RequestObserver's value for t (its series), set when an
 	// entry that serves is stored and the Resolver has a RequestObserver,
 	// so that a hit hands it over without a lookup of its own.
 	obs any
-	t   tenant.Tenant
 }
 
-// tenant returns the entry's tenant, nil for none.
-func (e entry) tenant() *tenant.Tenant {
-	if e.h == nil {
+// tenant returns the held tenant, nil for none.
+func (h *held) tenant() *tenant.Tenant {
+	if h == nil {
 		return nil
 	}
-	return &e.h.t
+	return &h.t
 }
 
 // cache maps lookup keys (normalised hosts, or a header's slug) to tenants.

@@ -52,7 +52,8 @@ func (r *Resolver) Explain(ctx context.Context, host string) Explanation {
 		e.Err, e.Reason = err, "the tenant store failed"
 		return e
 	}
-	t, err := r.fromHost(ctx, h)
+	found, err := r.fromHost(ctx, h)
+	t := found.tenant()
 	if err == nil {
 		_, e.Err = r.answer(h, t) // unknown or suspended, as Resolve says
 	}

@@ -68,7 +68,7 @@ func (p *CertPolicy) serving(ctx context.Context, host string) (string, error) {
 	if !p.handshakes.take(p.now()) {
 		return "", fmt.Errorf("%w: %q: more than %d uncached hosts within %v", ErrHostNotAllowed, h, p.hsLimit, p.hsWindow)
 	}
-	if _, err := p.r.cached(ctx, h, p.r.clock(), p.r.fromHost); err != nil {
+	if _, err := p.r.cached(ctx, h, p.r.fromHost); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrHostNotAllowed, err)
 	}
 	return h, nil

@@ -29,22 +29,34 @@ func ErrorFromContext(ctx context.Context) error {
 // and a store failure the error handler (503); each is reported to the
 // Auditor. No request is ever passed on without a tenant.
 func (r *Resolver) Middleware(next http.Handler) http.Handler {
+	if r.requests != nil {
+		return r.observed(next)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		now := r.clock()
-		e, err := r.resolveRequest(req, now)
+		h, err := r.resolveRequest(req)
 		if err != nil {
-			r.refuse(w, req, e.tenant(), err)
+			r.refuse(w, req, h.tenant(), err)
 			return
 		}
 		// The cache never mutates a held tenant, so the context may share it.
-		req = req.WithContext(tenant.NewSharedContext(req.Context(), &e.h.t))
-		if r.requests == nil {
-			next.ServeHTTP(w, req)
+		next.ServeHTTP(w, req.WithContext(tenant.NewSharedContext(req.Context(), &h.t)))
+	})
+}
+
+// observed is Middleware with a RequestObserver, which serves each request
+// with the time it arrived and the value held with the tenant.
+func (r *Resolver) observed(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		now := r.clock()
+		h, err := r.resolveRequest(req)
+		if err != nil {
+			r.refuse(w, req, h.tenant(), err)
 			return
 		}
-		v := e.h.obs
+		req = req.WithContext(tenant.NewSharedContext(req.Context(), &h.t))
+		v := h.obs
 		if v == nil { // the observer gave nothing when the entry was stored
-			v = r.requests.ObserveTenant(e.h.t.ID)
+			v = r.requests.ObserveTenant(h.t.ID)
 		}
 		r.requests.ServeTenant(next, w, req, v, r.arrival(now))
 	})

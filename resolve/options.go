@@ -68,14 +68,16 @@ type options struct {
 
 	auditor                     tenant.Auditor
 	observer                    Observer
-	requests                    RequestObserver
 	notFound, suspended, failed http.Handler
 	allowEmptyOrigin            bool
 	trustedOrigins              map[string]bool
 
-	// peers is last: the hit path reads none of it, and the fields
-	// before keep their places.
-	peers Peers
+	// peers and requests are last: the hit path without an observer reads
+	// neither, and the fields before keep their places (requests among
+	// them made a hit 1.13× of the hand-written middleware against 1.05×,
+	// 25 interleaved processes each).
+	peers    Peers
+	requests RequestObserver
 }
 
 // WithBaseDomain sets the platform's base domain for the Subdomain strategy,

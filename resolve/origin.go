@@ -21,11 +21,11 @@ import (
 func (r *Resolver) CheckOrigin(req *http.Request) error {
 	want, ok := tenant.FromContext(req.Context())
 	if !ok {
-		e, err := r.resolveRequest(req, r.clock())
+		h, err := r.resolveRequest(req)
 		if err != nil {
 			return fmt.Errorf("%w: request host: %w", ErrOrigin, err)
 		}
-		want = e.h.t
+		want = h.t
 	}
 	origin := req.Header.Get("Origin")
 	if origin == "" {
@@ -46,8 +46,8 @@ func (r *Resolver) CheckOrigin(req *http.Request) error {
 	if r.trustedOrigins[host] {
 		return nil
 	}
-	e, err := r.cached(req.Context(), host, r.clock(), r.fromHost)
-	got := e.tenant()
+	h, err := r.cached(req.Context(), host, r.fromHost)
+	got := h.tenant()
 	if err != nil && got == nil {
 		return fmt.Errorf("%w: Origin %q: %w", ErrOrigin, host, err)
 	}

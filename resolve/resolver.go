@@ -91,11 +91,11 @@ func New(store tenant.Lookup, opts ...Option) (*Resolver, error) {
 // no tenant has it, ErrSuspended (with the tenant) for a suspended tenant,
 // and ErrLookup when the store failed.
 func (r *Resolver) Resolve(ctx context.Context, host string) (tenant.Tenant, error) {
-	e, err := r.resolveHost(ctx, host, r.clock())
-	if e.h == nil {
+	h, err := r.resolveHost(ctx, host)
+	if h == nil {
 		return tenant.Tenant{}, err
 	}
-	return e.h.t, err
+	return h.t, err
 }
 
 // ResolveRequest maps a request to a tenant with the configured strategies:
@@ -103,11 +103,11 @@ func (r *Resolver) Resolve(ctx context.Context, host string) (tenant.Tenant, err
 // header, or the forwarded host when the peer is a trusted proxy. Errors are
 // those of Resolve.
 func (r *Resolver) ResolveRequest(req *http.Request) (tenant.Tenant, error) {
-	e, err := r.resolveRequest(req, r.clock())
-	if e.h == nil {
+	h, err := r.resolveRequest(req)
+	if h == nil {
 		return tenant.Tenant{}, err
 	}
-	return e.h.t, err
+	return h.t, err
 }
 
 // Host returns the host the request is addressed to, normalised: the
@@ -135,44 +135,41 @@ func (r *Resolver) rawHost(req *http.Request) (string, error) {
 	return req.Host, nil
 }
 
-// resolveRequest resolves req at now (the cache's clock). The entry
-// returned holds the tenant (also with ErrSuspended) and, for an entry
-// that serves, the RequestObserver's value when the cache answered.
-func (r *Resolver) resolveRequest(req *http.Request, now int64) (entry, error) {
+// resolveRequest resolves req. What it returns holds the tenant (also
+// with ErrSuspended) and the RequestObserver's value for it.
+func (r *Resolver) resolveRequest(req *http.Request) (*held, error) {
 	if r.headerMode == headerOff {
 		raw, err := r.rawHost(req)
 		if err != nil {
-			return entry{}, err
+			return nil, err
 		}
-		return r.resolveHost(req.Context(), raw, now)
+		return r.resolveHost(req.Context(), raw)
 	}
 	if r.headerMode == headerFirst {
 		if slug, ok, err := r.headerSlug(req); err != nil || ok {
 			if err != nil {
-				return entry{}, err
+				return nil, err
 			}
-			return r.resolveSlug(req.Context(), slug, now)
+			return r.resolveSlug(req.Context(), slug)
 		}
 	}
 	if !r.hostStrategies {
-		return entry{}, fmt.Errorf("%w: no %s header from a trusted peer", ErrUnknownHost, r.header)
+		return nil, fmt.Errorf("%w: no %s header from a trusted peer", ErrUnknownHost, r.header)
 	}
 	raw, err := r.rawHost(req)
 	if err != nil {
-		return entry{}, err
+		return nil, err
 	}
-	e, err := r.resolveHost(req.Context(), raw, now)
-	if r.headerMode == headerLast && e.h == nil && !errors.Is(err, ErrLookup) {
+	h, err := r.resolveHost(req.Context(), raw)
+	if r.headerMode == headerLast && h == nil && !errors.Is(err, ErrLookup) {
 		if slug, ok, herr := r.headerSlug(req); herr != nil || ok {
 			if herr != nil {
-				return entry{}, herr
+				return nil, herr
 			}
-			// The host may have waited for a store lookup: an entry
-			// must not outlive its TTL by that long.
-			return r.resolveSlug(req.Context(), slug, r.clock())
+			return r.resolveSlug(req.Context(), slug)
 		}
 	}
-	return e, err
+	return h, err
 }
 
 // headerSlug returns the Header strategy's slug when a trusted peer sent
@@ -190,7 +187,7 @@ func (r *Resolver) headerSlug(req *http.Request) (string, bool, error) {
 	return vs[0], vs[0] != "", nil
 }
 
-func (r *Resolver) resolveHost(ctx context.Context, raw string, now int64) (entry, error) {
+func (r *Resolver) resolveHost(ctx context.Context, raw string) (*held, error) {
 	// The hit path looks the host up as sent (less a valid port) before
 	// normalising it. This is sound because every host key in the cache is
 	// an output of Normalize, Normalize is idempotent, and it treats
@@ -202,10 +199,10 @@ func (r *Resolver) resolveHost(ctx context.Context, raw string, now int64) (entr
 	if len(raw) <= maxRawHost {
 		h, err := stripPort(raw)
 		if err != nil {
-			return entry{}, err
+			return nil, err
 		}
 		if h != "" && h[0] != '#' {
-			if e, ok := r.cache.get(h, now); ok {
+			if e, ok := r.cache.get(h, r.clock()); ok {
 				if r.observer != nil {
 					r.observer.ResolveCache(ctx, true)
 				}
@@ -215,28 +212,25 @@ func (r *Resolver) resolveHost(ctx context.Context, raw string, now int64) (entr
 	}
 	h, err := Normalize(raw)
 	if err != nil {
-		return entry{}, err
+		return nil, err
 	}
-	return r.cached(ctx, h, now, r.fromHost)
+	return r.cached(ctx, h, r.fromHost)
 }
 
-func (r *Resolver) resolveSlug(ctx context.Context, slug string, now int64) (entry, error) {
+func (r *Resolver) resolveSlug(ctx context.Context, slug string) (*held, error) {
 	if err := tenant.ValidateSlug(slug); err != nil {
-		return entry{}, fmt.Errorf("%w: header %s: %w", ErrUnknownHost, r.header, err)
+		return nil, fmt.Errorf("%w: header %s: %w", ErrUnknownHost, r.header, err)
 	}
 	// '#' never occurs in a host, so header keys cannot meet host keys.
-	return r.cached(ctx, "#"+slug, now, func(ctx context.Context, key string) (*tenant.Tenant, error) {
+	return r.cached(ctx, "#"+slug, func(ctx context.Context, key string) (*held, error) {
 		return r.bySlug(ctx, key[1:])
 	})
 }
 
-// cached answers key from the cache at now, or runs lookup once for all
-// concurrent callers of the same key and caches its answer. now must be a
-// fresh reading: a caller that has waited since taking it (for a store
-// lookup, say) reads the clock again, or an entry would be served past its
-// TTL by that wait.
-func (r *Resolver) cached(ctx context.Context, key string, now int64, lookup func(context.Context, string) (*tenant.Tenant, error)) (entry, error) {
-	if e, ok := r.cache.get(key, now); ok {
+// cached answers key from the cache, or runs lookup once for all
+// concurrent callers of the same key and caches its answer.
+func (r *Resolver) cached(ctx context.Context, key string, lookup func(context.Context, string) (*held, error)) (*held, error) {
+	if e, ok := r.cache.get(key, r.clock()); ok {
 		if r.observer != nil {
 			r.observer.ResolveCache(ctx, true)
 		}
@@ -258,7 +252,7 @@ func (r *Resolver) cached(ctx context.Context, key string, now int64, lookup fun
 		}
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.lookupTimeout)
 		defer cancel()
-		t, err := lookup(lctx, key)
+		h, err := lookup(lctx, key)
 		if r.observer != nil {
 			r.observer.ResolveLookup(ctx, err)
 		}
@@ -267,10 +261,10 @@ func (r *Resolver) cached(ctx context.Context, key string, now int64, lookup fun
 		}
 		now := r.clock()
 		e := entry{expires: expiry(now, r.negTTL)}
-		if t != nil {
-			e = entry{h: &held{t: *t}, expires: expiry(now, r.ttl), serve: t.Active()}
+		if h != nil { // a lookup's own, not yet shared
+			e = entry{h: h, expires: expiry(now, r.ttl), serve: h.t.Active()}
 			if e.serve && r.requests != nil {
-				e.h.obs = r.observe(t.ID)
+				h.obs = r.observe(h.t.ID)
 			}
 		}
 		r.cache.put(key, e, gen)
@@ -279,11 +273,11 @@ func (r *Resolver) cached(ctx context.Context, key string, now int64, lookup fun
 	select {
 	case res := <-ch:
 		if res.Err != nil {
-			return entry{}, res.Err
+			return nil, res.Err
 		}
 		return r.decide(key, res.Val.(entry))
 	case <-ctx.Done():
-		return entry{}, fmt.Errorf("%w: %w", ErrLookup, ctx.Err())
+		return nil, fmt.Errorf("%w: %w", ErrLookup, ctx.Err())
 	}
 }
 
@@ -313,18 +307,18 @@ func (r *Resolver) clock() int64 {
 // when the entry was stored (the tenant is immutable there), so a hit on
 // an active tenant costs one branch; anything else is refused by answer,
 // and the entry returned then carries only its tenant.
-func (r *Resolver) decide(key string, e entry) (entry, error) {
+func (r *Resolver) decide(key string, e entry) (*held, error) {
 	if e.serve {
-		return e, nil
+		return e.h, nil
 	}
 	return r.refuseEntry(key, e)
 }
 
 // refuseEntry is decide's answer for an entry that does not serve, kept
 // apart so that decide stays small enough to be inlined on the hit path.
-func (r *Resolver) refuseEntry(key string, e entry) (entry, error) {
-	_, err := r.answer(key, e.tenant())
-	return entry{h: e.h}, err
+func (r *Resolver) refuseEntry(key string, e entry) (*held, error) {
+	_, err := r.answer(key, e.h.tenant())
+	return e.h, err
 }
 
 func (r *Resolver) answer(key string, t *tenant.Tenant) (*tenant.Tenant, error) {
@@ -338,8 +332,9 @@ func (r *Resolver) answer(key string, t *tenant.Tenant) (*tenant.Tenant, error) 
 }
 
 // fromHost runs the host strategies against the store. It returns nil, nil
-// when no strategy matches.
-func (r *Resolver) fromHost(ctx context.Context, h string) (*tenant.Tenant, error) {
+// when no strategy matches, and the tenant held, in the allocation the
+// cache keeps.
+func (r *Resolver) fromHost(ctx context.Context, h string) (*held, error) {
 	underBase := r.underBase(h)
 	for _, s := range r.strategies {
 		switch s {
@@ -355,7 +350,7 @@ func (r *Resolver) fromHost(ctx context.Context, h string) (*tenant.Tenant, erro
 				return nil, fmt.Errorf("%w: domain %q: %w", ErrLookup, h, err)
 			}
 			if d.Status == tenant.DomainActive && d.TenantID == t.ID && t.ID != "" {
-				return &t, nil
+				return &held{t: t}, nil
 			}
 		case Subdomain:
 			if !underBase || h == r.base {
@@ -380,7 +375,7 @@ func (r *Resolver) underBase(h string) bool {
 	return r.base != "" && (h == r.base || strings.HasSuffix(h, r.dotBase))
 }
 
-func (r *Resolver) bySlug(ctx context.Context, slug string) (*tenant.Tenant, error) {
+func (r *Resolver) bySlug(ctx context.Context, slug string) (*held, error) {
 	t, err := r.store.BySlug(ctx, slug)
 	if errors.Is(err, tenant.ErrNotFound) {
 		return nil, nil
@@ -391,7 +386,7 @@ func (r *Resolver) bySlug(ctx context.Context, slug string) (*tenant.Tenant, err
 	if t.Slug != slug || t.ID == "" {
 		return nil, fmt.Errorf("%w: store answered slug %q with tenant %q", ErrLookup, slug, t.Slug)
 	}
-	return &t, nil
+	return &held{t: t}, nil
 }
 
 // InvalidateHost drops the cached answer for a host, such as a custom

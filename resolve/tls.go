@@ -182,7 +182,7 @@ func (p *CertPolicy) Allow(ctx context.Context, host string) error {
 		if !ok {
 			return fmt.Errorf("%w: %w", ErrHostNotAllowed, err)
 		}
-		t = e.tenant()
+		t = e.h.tenant()
 	}
 	if t == nil || !t.Active() {
 		return fmt.Errorf("%w: %q is not an active tenant host", ErrHostNotAllowed, h)
@@ -220,7 +220,7 @@ func (p *CertPolicy) lookup(ctx context.Context, h string) (*tenant.Tenant, erro
 		if res.Err != nil {
 			return nil, res.Err
 		}
-		return res.Val.(*tenant.Tenant), nil
+		return res.Val.(*held).tenant(), nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: %q: %w", ErrLookup, h, ctx.Err())
 	}

@@ -38,15 +38,6 @@
 // CheckOrigin accepts a WebSocket upgrade only when the Origin resolves to
 // the same tenant as the request.
 //
-// # Metrics
-//
-// WithObserver tells an Observer how resolutions used the cache and the
-// store. A RequestObserver (WithRequestObserver; telemetry.Metrics is one)
-// is handed every request Middleware serves, never a refused one, with the
-// monotonic clock reading the resolution took and the observer's value
-// for the tenant, stored beside the tenant in the cache: it counts and
-// times requests without a clock read at the start or a lookup of its own.
-//
 // A request arriving after an Invalidate call never receives the answer
 // of a store lookup that began before it, so a suspension or a removed
 // domain takes effect for every later request at once.

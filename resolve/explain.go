@@ -52,8 +52,7 @@ func (r *Resolver) Explain(ctx context.Context, host string) Explanation {
 		e.Err, e.Reason = err, "the tenant store failed"
 		return e
 	}
-	found, err := r.fromHost(ctx, h)
-	t := found.tenant()
+	t, err := r.fromHost(ctx, h)
 	if err == nil {
 		_, e.Err = r.answer(h, t) // unknown or suspended, as Resolve says
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/tenantwall/tenantwall/tenant"
 )
@@ -29,46 +28,15 @@ func ErrorFromContext(ctx context.Context) error {
 // and a store failure the error handler (503); each is reported to the
 // Auditor. No request is ever passed on without a tenant.
 func (r *Resolver) Middleware(next http.Handler) http.Handler {
-	if r.requests != nil {
-		return r.observed(next)
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		h, err := r.resolveRequest(req)
+		t, err := r.resolveRequest(req)
 		if err != nil {
-			r.refuse(w, req, h.tenant(), err)
+			r.refuse(w, req, t, err)
 			return
 		}
-		// The cache never mutates a held tenant, so the context may share it.
-		next.ServeHTTP(w, req.WithContext(tenant.NewSharedContext(req.Context(), &h.t)))
+		// The cache never mutates t, so the context may share it.
+		next.ServeHTTP(w, req.WithContext(tenant.NewSharedContext(req.Context(), t)))
 	})
-}
-
-// observed is Middleware with a RequestObserver, which serves each request
-// with the time it arrived and the value held with the tenant.
-func (r *Resolver) observed(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		now := r.clock()
-		h, err := r.resolveRequest(req)
-		if err != nil {
-			r.refuse(w, req, h.tenant(), err)
-			return
-		}
-		req = req.WithContext(tenant.NewSharedContext(req.Context(), &h.t))
-		v := h.obs
-		if v == nil { // the observer gave nothing when the entry was stored
-			v = r.requests.ObserveTenant(h.t.ID)
-		}
-		r.requests.ServeTenant(next, w, req, v, r.arrival(now))
-	})
-}
-
-// arrival turns a reading of the cache's clock into a time with a
-// monotonic reading, which time.Since reads without the wall clock.
-func (r *Resolver) arrival(now int64) time.Time {
-	if r.now != nil { // a test's clock, not the monotonic one
-		return time.Now()
-	}
-	return r.epoch.Add(time.Duration(now))
 }
 
 func (r *Resolver) refuse(w http.ResponseWriter, req *http.Request, t *tenant.Tenant, err error) {

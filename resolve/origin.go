@@ -21,11 +21,11 @@ import (
 func (r *Resolver) CheckOrigin(req *http.Request) error {
 	want, ok := tenant.FromContext(req.Context())
 	if !ok {
-		h, err := r.resolveRequest(req)
+		t, err := r.resolveRequest(req)
 		if err != nil {
 			return fmt.Errorf("%w: request host: %w", ErrOrigin, err)
 		}
-		want = h.t
+		want = *t
 	}
 	origin := req.Header.Get("Origin")
 	if origin == "" {
@@ -46,8 +46,7 @@ func (r *Resolver) CheckOrigin(req *http.Request) error {
 	if r.trustedOrigins[host] {
 		return nil
 	}
-	h, err := r.cached(req.Context(), host, r.fromHost)
-	got := h.tenant()
+	got, err := r.cached(req.Context(), host, r.fromHost)
 	if err != nil && got == nil {
 		return fmt.Errorf("%w: Origin %q: %w", ErrOrigin, host, err)
 	}

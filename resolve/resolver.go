@@ -91,11 +91,11 @@ func New(store tenant.Lookup, opts ...Option) (*Resolver, error) {
 // no tenant has it, ErrSuspended (with the tenant) for a suspended tenant,
 // and ErrLookup when the store failed.
 func (r *Resolver) Resolve(ctx context.Context, host string) (tenant.Tenant, error) {
-	h, err := r.resolveHost(ctx, host)
-	if h == nil {
+	t, err := r.resolveHost(ctx, host)
+	if t == nil {
 		return tenant.Tenant{}, err
 	}
-	return h.t, err
+	return *t, err
 }
 
 // ResolveRequest maps a request to a tenant with the configured strategies:
@@ -103,11 +103,11 @@ func (r *Resolver) Resolve(ctx context.Context, host string) (tenant.Tenant, err
 // header, or the forwarded host when the peer is a trusted proxy. Errors are
 // those of Resolve.
 func (r *Resolver) ResolveRequest(req *http.Request) (tenant.Tenant, error) {
-	h, err := r.resolveRequest(req)
-	if h == nil {
+	t, err := r.resolveRequest(req)
+	if t == nil {
 		return tenant.Tenant{}, err
 	}
-	return h.t, err
+	return *t, err
 }
 
 // Host returns the host the request is addressed to, normalised: the
@@ -135,9 +135,7 @@ func (r *Resolver) rawHost(req *http.Request) (string, error) {
 	return req.Host, nil
 }
 
-// resolveRequest resolves req. What it returns holds the tenant (also
-// with ErrSuspended) and the RequestObserver's value for it.
-func (r *Resolver) resolveRequest(req *http.Request) (*held, error) {
+func (r *Resolver) resolveRequest(req *http.Request) (*tenant.Tenant, error) {
 	if r.headerMode == headerOff {
 		raw, err := r.rawHost(req)
 		if err != nil {
@@ -160,8 +158,8 @@ func (r *Resolver) resolveRequest(req *http.Request) (*held, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := r.resolveHost(req.Context(), raw)
-	if r.headerMode == headerLast && h == nil && !errors.Is(err, ErrLookup) {
+	t, err := r.resolveHost(req.Context(), raw)
+	if r.headerMode == headerLast && t == nil && !errors.Is(err, ErrLookup) {
 		if slug, ok, herr := r.headerSlug(req); herr != nil || ok {
 			if herr != nil {
 				return nil, herr
@@ -169,7 +167,7 @@ func (r *Resolver) resolveRequest(req *http.Request) (*held, error) {
 			return r.resolveSlug(req.Context(), slug)
 		}
 	}
-	return h, err
+	return t, err
 }
 
 // headerSlug returns the Header strategy's slug when a trusted peer sent
@@ -187,7 +185,7 @@ func (r *Resolver) headerSlug(req *http.Request) (string, bool, error) {
 	return vs[0], vs[0] != "", nil
 }
 
-func (r *Resolver) resolveHost(ctx context.Context, raw string) (*held, error) {
+func (r *Resolver) resolveHost(ctx context.Context, raw string) (*tenant.Tenant, error) {
 	// The hit path looks the host up as sent (less a valid port) before
 	// normalising it. This is sound because every host key in the cache is
 	// an output of Normalize, Normalize is idempotent, and it treats
@@ -217,19 +215,19 @@ func (r *Resolver) resolveHost(ctx context.Context, raw string) (*held, error) {
 	return r.cached(ctx, h, r.fromHost)
 }
 
-func (r *Resolver) resolveSlug(ctx context.Context, slug string) (*held, error) {
+func (r *Resolver) resolveSlug(ctx context.Context, slug string) (*tenant.Tenant, error) {
 	if err := tenant.ValidateSlug(slug); err != nil {
 		return nil, fmt.Errorf("%w: header %s: %w", ErrUnknownHost, r.header, err)
 	}
 	// '#' never occurs in a host, so header keys cannot meet host keys.
-	return r.cached(ctx, "#"+slug, func(ctx context.Context, key string) (*held, error) {
+	return r.cached(ctx, "#"+slug, func(ctx context.Context, key string) (*tenant.Tenant, error) {
 		return r.bySlug(ctx, key[1:])
 	})
 }
 
-// cached answers key from the cache, or runs lookup once for all
-// concurrent callers of the same key and caches its answer.
-func (r *Resolver) cached(ctx context.Context, key string, lookup func(context.Context, string) (*held, error)) (*held, error) {
+// cached answers key from the cache, or runs lookup once for all concurrent
+// callers of the same key and caches its answer.
+func (r *Resolver) cached(ctx context.Context, key string, lookup func(context.Context, string) (*tenant.Tenant, error)) (*tenant.Tenant, error) {
 	if e, ok := r.cache.get(key, r.clock()); ok {
 		if r.observer != nil {
 			r.observer.ResolveCache(ctx, true)
@@ -248,11 +246,11 @@ func (r *Resolver) cached(ctx context.Context, key string, lookup func(context.C
 		// A caller that missed just before the previous flight filled
 		// the cache must not cause a second lookup.
 		if e, ok := r.cache.get(key, r.clock()); ok {
-			return e, nil
+			return e.t, nil
 		}
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.lookupTimeout)
 		defer cancel()
-		h, err := lookup(lctx, key)
+		t, err := lookup(lctx, key)
 		if r.observer != nil {
 			r.observer.ResolveLookup(ctx, err)
 		}
@@ -260,39 +258,22 @@ func (r *Resolver) cached(ctx context.Context, key string, lookup func(context.C
 			return nil, err
 		}
 		now := r.clock()
-		e := entry{expires: expiry(now, r.negTTL)}
-		if h != nil { // a lookup's own, not yet shared
-			e = entry{h: h, expires: expiry(now, r.ttl), serve: h.t.Active()}
-			if e.serve && r.requests != nil {
-				h.obs = r.observe(h.t.ID)
-			}
+		if t == nil {
+			r.cache.put(key, entry{expires: expiry(now, r.negTTL)}, gen)
+		} else {
+			r.cache.put(key, entry{t: t, expires: expiry(now, r.ttl), serve: t.Active()}, gen)
 		}
-		r.cache.put(key, e, gen)
-		return e, nil
+		return t, nil
 	})
 	select {
 	case res := <-ch:
 		if res.Err != nil {
 			return nil, res.Err
 		}
-		return r.decide(key, res.Val.(entry))
+		return r.answer(key, res.Val.(*tenant.Tenant))
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: %w", ErrLookup, ctx.Err())
 	}
-}
-
-// observe returns the RequestObserver's value for the tenant with this ID,
-// or nil if it panics. It runs inside the lookup flight, where a panic
-// would end the process (singleflight re-panics on a goroutine of its
-// own); with nil stored, Middleware asks again on the request's
-// goroutine, where net/http recovers a panic for that request alone.
-func (r *Resolver) observe(id string) (v any) {
-	defer func() {
-		if recover() != nil {
-			v = nil
-		}
-	}()
-	return r.requests.ObserveTenant(id)
 }
 
 // clock returns the cache's time: monotonic nanoseconds since New.
@@ -305,20 +286,12 @@ func (r *Resolver) clock() int64 {
 
 // decide answers from a cache entry. The decision to serve was taken once,
 // when the entry was stored (the tenant is immutable there), so a hit on
-// an active tenant costs one branch; anything else is refused by answer,
-// and the entry returned then carries only its tenant.
-func (r *Resolver) decide(key string, e entry) (*held, error) {
+// an active tenant costs one branch; anything else is refused by answer.
+func (r *Resolver) decide(key string, e entry) (*tenant.Tenant, error) {
 	if e.serve {
-		return e.h, nil
+		return e.t, nil
 	}
-	return r.refuseEntry(key, e)
-}
-
-// refuseEntry is decide's answer for an entry that does not serve, kept
-// apart so that decide stays small enough to be inlined on the hit path.
-func (r *Resolver) refuseEntry(key string, e entry) (*held, error) {
-	_, err := r.answer(key, e.h.tenant())
-	return e.h, err
+	return r.answer(key, e.t)
 }
 
 func (r *Resolver) answer(key string, t *tenant.Tenant) (*tenant.Tenant, error) {
@@ -332,9 +305,8 @@ func (r *Resolver) answer(key string, t *tenant.Tenant) (*tenant.Tenant, error) 
 }
 
 // fromHost runs the host strategies against the store. It returns nil, nil
-// when no strategy matches, and the tenant held, in the allocation the
-// cache keeps.
-func (r *Resolver) fromHost(ctx context.Context, h string) (*held, error) {
+// when no strategy matches.
+func (r *Resolver) fromHost(ctx context.Context, h string) (*tenant.Tenant, error) {
 	underBase := r.underBase(h)
 	for _, s := range r.strategies {
 		switch s {
@@ -350,7 +322,7 @@ func (r *Resolver) fromHost(ctx context.Context, h string) (*held, error) {
 				return nil, fmt.Errorf("%w: domain %q: %w", ErrLookup, h, err)
 			}
 			if d.Status == tenant.DomainActive && d.TenantID == t.ID && t.ID != "" {
-				return &held{t: t}, nil
+				return &t, nil
 			}
 		case Subdomain:
 			if !underBase || h == r.base {
@@ -375,7 +347,7 @@ func (r *Resolver) underBase(h string) bool {
 	return r.base != "" && (h == r.base || strings.HasSuffix(h, r.dotBase))
 }
 
-func (r *Resolver) bySlug(ctx context.Context, slug string) (*held, error) {
+func (r *Resolver) bySlug(ctx context.Context, slug string) (*tenant.Tenant, error) {
 	t, err := r.store.BySlug(ctx, slug)
 	if errors.Is(err, tenant.ErrNotFound) {
 		return nil, nil
@@ -386,7 +358,7 @@ func (r *Resolver) bySlug(ctx context.Context, slug string) (*held, error) {
 	if t.Slug != slug || t.ID == "" {
 		return nil, fmt.Errorf("%w: store answered slug %q with tenant %q", ErrLookup, slug, t.Slug)
 	}
-	return &held{t: t}, nil
+	return &t, nil
 }
 
 // InvalidateHost drops the cached answer for a host, such as a custom

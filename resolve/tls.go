@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
 	"golang.org/x/crypto/acme/autocert"
 	"golang.org/x/net/publicsuffix"
 
@@ -32,8 +30,6 @@ type CertPolicy struct {
 	counts map[string][]time.Time // registered domain → admission times
 
 	handshakes bucket // store lookups on the handshake path
-
-	flight singleflight.Group // the handshake's store lookups, apart from the resolver's
 }
 
 // CertPolicyOption configures the CertPolicy that Resolver.CertPolicy
@@ -182,7 +178,7 @@ func (p *CertPolicy) Allow(ctx context.Context, host string) error {
 		if !ok {
 			return fmt.Errorf("%w: %w", ErrHostNotAllowed, err)
 		}
-		t = e.h.tenant()
+		t = e.t
 	}
 	if t == nil || !t.Active() {
 		return fmt.Errorf("%w: %q is not an active tenant host", ErrHostNotAllowed, h)
@@ -210,7 +206,7 @@ func (p *CertPolicy) lookup(ctx context.Context, h string) (*tenant.Tenant, erro
 	ctx, cancel := context.WithTimeout(ctx, p.lookupTimeout)
 	defer cancel()
 	gen := strconv.FormatUint(p.r.cache.generation(), 36)
-	ch := p.flight.DoChan(gen+"\x00"+h, func() (any, error) {
+	ch := p.r.flight.DoChan("cert\x00"+gen+"\x00"+h, func() (any, error) {
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.lookupTimeout)
 		defer cancel()
 		return p.r.fromHost(lctx, h)
@@ -220,7 +216,7 @@ func (p *CertPolicy) lookup(ctx context.Context, h string) (*tenant.Tenant, erro
 		if res.Err != nil {
 			return nil, res.Err
 		}
-		return res.Val.(*held).tenant(), nil
+		return res.Val.(*tenant.Tenant), nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: %q: %w", ErrLookup, h, ctx.Err())
 	}

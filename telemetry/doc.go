@@ -4,23 +4,14 @@
 // the exporter (the reference server serves Prometheus at /metrics).
 //
 //	m, _ := telemetry.New(otel.GetMeterProvider())
-//	res, _ := resolve.New(store, resolve.WithObserver(m), resolve.WithRequestObserver(m),
-//		resolve.WithAuditor(m.Auditor(nil)))
-//	handler := res.Middleware(app) // counts and times each request through m
+//	res, _ := resolve.New(store, resolve.WithObserver(m), resolve.WithAuditor(m.Auditor(nil)))
+//	handler := res.Middleware(m.Middleware(app))    // below resolve
 //	cache, _ := cachekey.NewCache[T](ks, ttl, cachekey.WithObserver(m))
 //	files, _ := blobstore.New(bucket, blobstore.WithObserver(m))
 //
 // Metrics implements the observer interfaces of resolve, cachekey and
 // blobstore by its method names alone, so none of those packages imports
-// OpenTelemetry and this one imports none of them. As a
-// resolve.RequestObserver (resolve.WithRequestObserver), Metrics is handed
-// every request resolve's Middleware serves, with the clock reading and
-// the tenant's series that the resolution already has (kept in resolve's
-// lookup cache), so requests are counted and timed from the moment
-// resolve received them, for a third to a half less than a separate
-// middleware costs. Middleware is that separate middleware, for handlers
-// that a resolver without a RequestObserver serves, or that resolve does
-// not serve at all; use one or the other.
+// OpenTelemetry and this one imports none of them.
 //
 // # Instruments
 //
@@ -43,9 +34,8 @@
 // atomic buckets (~20 ns; the same name, bounds and labels,
 // cumulative, no exemplars) and counts requests from its buckets; or
 // WithDurationHistogram(false) leaves it out. What remains per request —
-// one monotonic clock read through resolve (two through Middleware), the
-// span check, the status writer and the bucket add — is measured in
-// BENCHMARKS.md.
+// two monotonic clock reads, the tenant label lookup, the span check and
+// the status writer — is measured in BENCHMARKS.md.
 //
 // # Security
 //

@@ -27,14 +27,12 @@ func Example() {
 		panic(err)
 	}
 	quiet := tenant.AuditorFunc(func(context.Context, tenant.Event) {})
-	// resolve's middleware counts and times every request it serves
-	// through m; refused ones are audit events.
 	res, err := resolve.New(store, resolve.WithBaseDomain("app.example.com"),
-		resolve.WithObserver(m), resolve.WithRequestObserver(m), resolve.WithAuditor(m.Auditor(quiet)))
+		resolve.WithObserver(m), resolve.WithAuditor(m.Auditor(quiet)))
 	if err != nil {
 		panic(err)
 	}
-	h := res.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	h := res.Middleware(m.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
 	for _, host := range []string{"acme.app.example.com", "acme.app.example.com", "attacker.app.example.com"} {
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "http://"+host+"/", nil))
 	}

@@ -349,140 +349,22 @@ func TestNewRefusesBadOptions(t *testing.T) {
 	assert.ErrorIs(t, err, telemetry.ErrConfig)
 }
 
-// unwrapping is a middleware that wraps the writer, as session or
-// compression middleware does, and unwraps (http.ResponseController).
-type unwrapping struct{ http.ResponseWriter }
-
-func (u unwrapping) Unwrap() http.ResponseWriter { return u.ResponseWriter }
-
-// slowStore makes every lookup take delay.
-type slowStore struct {
-	*tenant.MemStore
-	delay time.Duration
-}
-
-func (s slowStore) BySlug(ctx context.Context, slug string) (tenant.Tenant, error) {
-	time.Sleep(s.delay)
-	return s.MemStore.BySlug(ctx, slug)
-}
-
-func TestEachRequestIsCountedOnceHoweverItIsWired(t *testing.T) {
-	bothHistograms(t, testEachRequestIsCountedOnceHoweverItIsWired)
-}
-
-func testEachRequestIsCountedOnceHoweverItIsWired(t *testing.T, own bool) {
-	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/missing" {
-			http.NotFound(w, r)
-		}
-	})
-	for _, tc := range []struct {
-		name string
-		// wire returns the handler below resolve's; requests gives
-		// resolve m as its RequestObserver too.
-		wire     func(m *telemetry.Metrics) http.Handler
-		requests bool
-	}{
-		{"resolve.WithRequestObserver(m) alone", func(*telemetry.Metrics) http.Handler { return app }, true},
-		{"and Middleware below resolve", func(m *telemetry.Metrics) http.Handler { return m.Middleware(app) }, true},
-		{"and Middleware below a writer that unwraps", func(m *telemetry.Metrics) http.Handler {
-			inner := m.Middleware(app)
-			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { inner.ServeHTTP(unwrapping{w}, r) })
-		}, true},
-		{"Middleware below a resolver given m", func(m *telemetry.Metrics) http.Handler { return m.Middleware(app) }, false},
-		{"Middleware below a resolver given m, behind http.TimeoutHandler", func(m *telemetry.Metrics) http.Handler {
-			return http.TimeoutHandler(m.Middleware(app), time.Minute, "timeout")
-		}, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			m, reader := sdkMetrics(t, own)
-			store := tenant.NewMemStore()
-			acme, globex, dormant := tenanttest.NewTenant("acme"), tenanttest.NewTenant("globex"), tenanttest.NewTenant("dormant")
-			dormant.Status = tenant.StatusSuspended
-			for _, x := range []tenant.Tenant{acme, globex, dormant} {
-				require.NoError(t, store.Create(context.Background(), x))
-			}
-			opts := []resolve.Option{resolve.WithBaseDomain("app.example.com"), resolve.WithObserver(m), resolve.WithAuditor(m.Auditor(nil))}
-			if tc.requests {
-				opts = append(opts, resolve.WithRequestObserver(m))
-			}
-			r, err := resolve.New(store, opts...)
-			require.NoError(t, err)
-			h := r.Middleware(tc.wire(m))
-			for _, target := range []string{"acme/", "acme/", "acme/missing", "globex/", "nobody/", "dormant/"} {
-				host, path, _ := strings.Cut(target, "/")
-				req := httptest.NewRequest("GET", "/"+path, nil)
-				req.Host = host + ".app.example.com"
-				h.ServeHTTP(httptest.NewRecorder(), req)
-			}
-			ps := points(collect(t, reader))
-			requests := func(id, class string) float64 {
-				return value(ps, "tenantwall.http.server.requests", map[string]string{"tenant.id": id, "http.status_class": class})
-			}
-			assert.Equal(t, 2.0, requests(acme.ID, "2xx"))
-			assert.Equal(t, 1.0, requests(acme.ID, "4xx"))
-			assert.Equal(t, 1.0, requests(globex.ID, "2xx"))
-			var total float64
-			for _, p := range ps {
-				if p.metric == "tenantwall.http.server.requests" || p.metric == telemetry.DurationName {
-					total += p.value
-				}
-			}
-			assert.Equal(t, 8.0, total, "each served request once in the counter and once in the histogram, refused ones in neither: %v", ps)
-		})
-	}
-}
-
-func TestTheDurationStartsWhenResolveReceivedTheRequest(t *testing.T) {
+// The duration a served request records is the time Middleware took, no
+// less and no more (found by review: a recording path no test checked).
+func TestTheRecordedDurationIsTheRequestsTime(t *testing.T) {
 	bothHistograms(t, func(t *testing.T, own bool) {
 		m, reader := sdkMetrics(t, own)
-		store := tenant.NewMemStore()
-		acme := tenanttest.NewTenant("acme")
-		require.NoError(t, store.Create(context.Background(), acme))
 		const delay = 30 * time.Millisecond
-		r, err := resolve.New(slowStore{store, delay}, resolve.WithBaseDomain("app.example.com"), resolve.WithRequestObserver(m))
-		require.NoError(t, err)
-		req := httptest.NewRequest("GET", "/", nil)
-		req.Host = "acme.app.example.com"
+		h := m.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { time.Sleep(delay) }))
+		req := httptest.NewRequest("GET", "/", nil).WithContext(tenant.NewContext(context.Background(), tenanttest.NewTenant("acme")))
 		start := time.Now()
-		r.Middleware(http.NotFoundHandler()).ServeHTTP(httptest.NewRecorder(), req) // the lookup is timed too
+		h.ServeHTTP(httptest.NewRecorder(), req)
 		elapsed := time.Since(start)
 		var sum float64
 		for _, p := range durationPoints(t, reader) {
 			sum += p.Sum
 		}
-		assert.GreaterOrEqual(t, sum, delay.Seconds(), "the store lookup resolve made is part of the request's time")
+		assert.GreaterOrEqual(t, sum, delay.Seconds())
 		assert.LessOrEqual(t, sum, elapsed.Seconds()+1e-9, "no more than the call took")
 	})
-}
-
-func TestAnObservedIDThatIsNotACanonicalIDIsNoLabel(t *testing.T) {
-	m, reader := sdkMetrics(t, true)
-	acme := tenanttest.NewTenant("acme")
-	req := httptest.NewRequest("GET", "/", nil).WithContext(tenant.NewContext(context.Background(), acme))
-	for _, id := range []string{"acme", strings.ToUpper(acme.ID), acme.ID + "\n", ""} {
-		m.ServeTenant(http.NotFoundHandler(), httptest.NewRecorder(), req, m.ObserveTenant(id), time.Now())
-	}
-	ps := points(collect(t, reader))
-	assert.Equal(t, 4.0, value(ps, "tenantwall.http.server.requests", map[string]string{"tenant.id": telemetry.NoTenant, "http.status_class": "4xx"}))
-	for _, p := range ps {
-		assert.Contains(t, []string{telemetry.NoTenant, ""}, p.attrs["tenant.id"], "%v", p)
-	}
-}
-
-// A second Metrics below a resolver that counts through the first still
-// counts: Middleware passes through only what its own Metrics counted.
-func TestASecondMetricsBelowAResolverCountingThroughAnotherStillCounts(t *testing.T) {
-	first, _ := sdkMetrics(t, true)
-	second, reader := sdkMetrics(t, true)
-	store := tenant.NewMemStore()
-	acme := tenanttest.NewTenant("acme")
-	require.NoError(t, store.Create(context.Background(), acme))
-	r, err := resolve.New(store, resolve.WithBaseDomain("app.example.com"), resolve.WithRequestObserver(first))
-	require.NoError(t, err)
-	h := r.Middleware(second.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
-	req := httptest.NewRequest("GET", "/", nil)
-	req.Host = "acme.app.example.com"
-	h.ServeHTTP(httptest.NewRecorder(), req)
-	assert.Equal(t, 1.0, value(points(collect(t, reader)), "tenantwall.http.server.requests", map[string]string{"tenant.id": acme.ID, "http.status_class": "2xx"}))
 }

@@ -125,7 +125,6 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 		resolve.WithSuspendedHandler(hostSuspended()),
 		resolve.WithErrorHandler(unavailableHandler),
 		resolve.WithObserver(a.metrics),
-		resolve.WithRequestObserver(a.metrics), // counts and times every request served
 	)...); err != nil {
 		return nil, err
 	}
@@ -378,8 +377,8 @@ func (a *app) routes() http.Handler {
 	// The WebSocket lives as long as its client: it is the one route
 	// without the request deadline.
 	tenantSide := http.NewServeMux()
-	tenantSide.Handle("GET /ws/notifications", a.resolver.Middleware(a.sessions.Middleware(a.limiter.Middleware(a.authed(a.notificationsSocket)))))
-	tenantSide.Handle("/", withRequestLimits(a.cfg.requestTimeout, a.resolver.Middleware(a.sessions.Middleware(a.limiter.Middleware(a.withUnits(api))))))
+	tenantSide.Handle("GET /ws/notifications", a.resolver.Middleware(a.metrics.Middleware(a.sessions.Middleware(a.limiter.Middleware(a.authed(a.notificationsSocket))))))
+	tenantSide.Handle("/", withRequestLimits(a.cfg.requestTimeout, a.resolver.Middleware(a.metrics.Middleware(a.sessions.Middleware(a.limiter.Middleware(a.withUnits(api)))))))
 	tenantResources := sameOriginResources(tenantSide) // isolation.go
 
 	platformSide := withRequestLimits(a.cfg.requestTimeout, a.operatorRoutes())

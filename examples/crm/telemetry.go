@@ -26,9 +26,7 @@ const maxMetricTenants = 1000
 // openTelemetry sets up per-tenant metrics: the OpenTelemetry SDK with a
 // Prometheus exporter on a registry of this app's own (several apps in one
 // test process must not share one), telemetry.Metrics as the observer of
-// resolve (whose middleware then counts and times every request it
-// serves, so no metrics middleware of its own is needed), cachekey and
-// blobstore, and the audit hook wrapped so that
+// resolve, cachekey and blobstore, and the audit hook wrapped so that
 // every audit event is counted by kind. It runs before anything takes
 // a.auditor.
 func (a *app) openTelemetry() error {

@@ -10,11 +10,13 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 )
 
-// durationBoundsNs are durationBuckets in nanoseconds: the histogram
-// Metrics keeps itself (WithDurationReader) compares the integer
-// time.Duration against them, which puts an observation in the same
-// bucket as the SDK does with its value in seconds (each bound is a whole
-// number of nanoseconds, and an upper bound belongs to its bucket).
+// durationBoundsNs are OpenTelemetry's HTTP semantic-convention buckets
+// in nanoseconds, the one place they are written (durationBuckets is
+// them in seconds): the histogram Metrics keeps itself
+// (WithDurationReader) compares the integer time.Duration against them,
+// which puts an observation in the same bucket as the SDK does with its
+// value in seconds (each bound is a whole number of nanoseconds, and an
+// upper bound belongs to its bucket).
 var durationBoundsNs = [...]int64{5e6, 10e6, 25e6, 50e6, 75e6, 100e6, 250e6, 500e6, 750e6, 1e9, 2.5e9, 5e9, 7.5e9, 10e9}
 
 // DurationBounds returns the explicit bucket boundaries of

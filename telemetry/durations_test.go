@@ -181,3 +181,11 @@ func TestConcurrentFirstAuditEventsOfATenantAreAllCounted(t *testing.T) {
 	ps := points(collect(t, h.reader))
 	assert.Equal(t, float64(n), value(ps, "tenantwall.audit.events", map[string]string{"tenant.id": h.globex.ID, "audit.kind": "cross_tenant"}))
 }
+
+// The bounds are written once, in nanoseconds; in seconds they must be
+// OpenTelemetry's HTTP semantic-convention buckets exactly, as the
+// decimal literals parse.
+func TestDurationBoundsAreTheSemanticConventionBuckets(t *testing.T) {
+	want := []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+	assert.Equal(t, want, telemetry.DurationBounds())
+}

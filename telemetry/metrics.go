@@ -85,9 +85,17 @@ const (
 	DurationDescription = "Duration of requests served to a tenant, by tenant and status class."
 )
 
-// durationBuckets are OpenTelemetry's HTTP semantic-convention buckets,
-// in seconds.
-var durationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+// durationBuckets are durationBoundsNs in seconds, the unit of the SDK's
+// histogram. Each is the double nearest the decimal bound (a quotient of
+// two exact integers is correctly rounded), so 5e6 ns is 0.005 exactly as
+// the literal would be.
+var durationBuckets = func() []float64 {
+	b := make([]float64, len(durationBoundsNs))
+	for i, ns := range durationBoundsNs {
+		b[i] = float64(ns) / 1e9
+	}
+	return b
+}()
 
 // New creates the instruments on mp's meter for ScopeName.
 func New(mp metric.MeterProvider, opts ...Option) (*Metrics, error) {

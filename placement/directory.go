@@ -24,9 +24,13 @@ type Directory interface {
 const DirectoryTable = "tenantwall_placements"
 
 // DirectorySQL is the statement that creates DirectoryTable; run it in
-// the catalog database (where the tenants are), as its owner.
+// the catalog database (where the tenants are), as its owner. The tenant
+// column is owner_id, not tenant_id, as in sqlscope/sqlstore's tables:
+// the table is the platform's, not tenant data, and a tenant_id column
+// would make it a tenant table to sqlscope.Audit and to Router.Move,
+// which would refuse to move tenants out of the catalog database.
 const DirectorySQL = `CREATE TABLE IF NOT EXISTS ` + DirectoryTable + ` (
-	tenant_id text PRIMARY KEY CHECK (tenant_id <> ''),
+	owner_id text PRIMARY KEY CHECK (owner_id <> ''),
 	placement text NOT NULL CHECK (placement <> '')
 )`
 
@@ -40,8 +44,9 @@ func NewSQLDirectory(ctx context.Context, db *sql.DB) (*SQLDirectory, error) {
 	if db == nil {
 		return nil, errors.New("placement: NewSQLDirectory: db is nil")
 	}
-	if _, err := db.ExecContext(ctx, `SELECT 1 FROM `+DirectoryTable+` LIMIT 0`); err != nil {
-		return nil, fmt.Errorf("placement: directory table %s (create it with DirectorySQL): %w", DirectoryTable, err)
+	if _, err := db.ExecContext(ctx, `SELECT owner_id, placement FROM `+DirectoryTable+` LIMIT 0`); err != nil {
+		return nil, fmt.Errorf("placement: directory table %s (create it with DirectorySQL; one made by an earlier version "+
+			"names its tenant column tenant_id: ALTER TABLE %s RENAME COLUMN tenant_id TO owner_id): %w", DirectoryTable, DirectoryTable, err)
 	}
 	return &SQLDirectory{db: db}, nil
 }
@@ -49,7 +54,7 @@ func NewSQLDirectory(ctx context.Context, db *sql.DB) (*SQLDirectory, error) {
 // Placement reads tenant id's placement.
 func (d *SQLDirectory) Placement(ctx context.Context, id string) (string, error) {
 	var name string
-	err := d.db.QueryRowContext(ctx, `SELECT placement FROM `+DirectoryTable+` WHERE tenant_id = $1`, id).Scan(&name)
+	err := d.db.QueryRowContext(ctx, `SELECT placement FROM `+DirectoryTable+` WHERE owner_id = $1`, id).Scan(&name)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("%w: tenant %s", ErrNotPlaced, id)
 	}
@@ -68,8 +73,8 @@ func (d *SQLDirectory) Place(ctx context.Context, id, name string) error {
 	if _, err := sqlscope.QuoteIdent(name); err != nil {
 		return fmt.Errorf("placement: placement name %q: %w", name, err)
 	}
-	_, err := d.db.ExecContext(ctx, `INSERT INTO `+DirectoryTable+` (tenant_id, placement) VALUES ($1, $2)
-ON CONFLICT (tenant_id) DO UPDATE SET placement = EXCLUDED.placement`, id, name)
+	_, err := d.db.ExecContext(ctx, `INSERT INTO `+DirectoryTable+` (owner_id, placement) VALUES ($1, $2)
+ON CONFLICT (owner_id) DO UPDATE SET placement = EXCLUDED.placement`, id, name)
 	if err != nil {
 		return fmt.Errorf("placement: place tenant %s: %w", id, err)
 	}

@@ -16,8 +16,12 @@
 // Router.Move moves a tenant to another placement in one operation: its
 // transactions are frozen (ErrMoving) while the rows are copied, the copy
 // is compared with the source, the Directory is switched and the source
-// rows are removed. Other tenants are not affected. It is platform work:
-// ctx must carry tenant.WithPlatformScope's reason, and each move is
+// rows are removed. Other tenants are not affected. It takes no list of
+// tables: it finds the tenant tables in both placements' catalogs
+// (sqlscope.TenantTables, the tables NewRLS and Audit take for tenant
+// tables), copies them parents first, and refuses placements whose tenant
+// tables differ, so no table of the tenant is left behind. It is platform
+// work: ctx must carry tenant.WithPlatformScope's reason, and each move is
 // reported to the Router's auditor (WithAuditor).
 //
 // # Security
@@ -41,13 +45,18 @@
 // # Errors
 //
 // ErrNotPlaced, ErrUnknownPlacement, ErrMoving (retry later; answer 503),
-// ErrTenantMismatch and ErrCopyMismatch, with tenant.ErrNoTenant and
-// sqlscope's errors; test with errors.Is.
+// ErrTenantMismatch, ErrSchemaMismatch and ErrCopyMismatch, with
+// tenant.ErrNoTenant and sqlscope's errors (sqlscope.ErrForeignKeyCycle
+// from a Move whose tenant tables' foreign keys form a cycle); test with
+// errors.Is.
 //
 // # Testing
 //
 // The tests place tenants on two PostgreSQL clusters, the shared test
 // server and one the test starts (testenv.StartPostgresCluster), as a role
 // that is neither superuser, owner nor BYPASSRLS, and move a tenant
-// between them while another transaction of it is in flight.
+// between them while another transaction of it is in flight, with tenant
+// tables the test's own list does not name (in a schema off the search
+// path, and a child whose foreign key cascades), and between placements
+// whose tenant tables differ.
 package placement

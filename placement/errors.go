@@ -21,6 +21,12 @@ var (
 	// another tenant than the one it was made for.
 	ErrTenantMismatch = errors.New("placement: handle used for another tenant")
 
+	// ErrSchemaMismatch reports a move between placements that differ in
+	// their tenant tables (sqlscope.TenantTables): a table on one side
+	// only, or different columns or foreign keys. Nothing was copied; the
+	// error names each difference. Migrate both alike, then move.
+	ErrSchemaMismatch = errors.New("placement: the placements' tenant tables differ")
+
 	// ErrCopyMismatch reports a move whose copy differs from its source;
 	// nothing was switched or removed.
 	ErrCopyMismatch = errors.New("placement: copied rows differ from the source")

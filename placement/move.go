@@ -3,37 +3,51 @@ package placement
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/tenantwall/tenantwall/sqlscope"
 	"github.com/tenantwall/tenantwall/tenant"
 )
 
-// Move moves tenant id's rows in tables to placement to, and switches the
-// tenant there, in one operation:
+// Move moves tenant id's rows to placement to, and switches the tenant
+// there, in one operation:
 //
 //  1. On the source placement, in a transaction scoped to the tenant, it
 //     takes the tenant's move lock exclusively: it waits for the tenant's
 //     transactions in flight to end, and from then on every new
 //     transaction of the tenant, in every process, gets ErrMoving. Other
 //     tenants are not affected.
-//  2. In a transaction scoped to the tenant on the destination, which must
+//  2. It finds the tenant tables of both placements in their catalogs
+//     (sqlscope.TenantTables: every table with a tenant_id column, in
+//     every schema but the system ones, partitions excepted), ordered by
+//     their foreign keys, parents first. A cycle of foreign keys (a
+//     table referencing itself included) is refused with
+//     sqlscope.ErrForeignKeyCycle, placements that differ in their tenant
+//     tables, in a table's columns (names, types, order) or in the
+//     tenant tables its foreign keys reference with ErrSchemaMismatch,
+//     naming each difference, and a source without tenant tables too.
+//  3. In a transaction scoped to the tenant on the destination, which must
 //     hold none of the tenant's rows, it copies each table's rows (as
 //     row_to_json, inserted with json_populate_record, so every column
 //     keeps its value), then
 //     compares each table's row count and an md5 of its sorted rows with
 //     the source; any difference is ErrCopyMismatch, and the copy is
 //     rolled back. Otherwise the copy is committed.
-//  3. It records the new placement in the Directory, then deletes the
-//     tenant's rows from the source (tables in reverse order) and commits,
+//  4. It records the new placement in the Directory, then deletes the
+//     tenant's rows from the source (tables children first) and commits,
 //     which releases the lock: the tenant's transactions run on the new
 //     placement from then on.
 //
-// tables must list every table holding the tenant's rows, parents before
-// children (foreign keys), each with a tenant_id column and row level
-// security (sqlscope.EnableRLS) on both placements, with the same
-// columns. Key values move unchanged, so a table with a column drawn from
+// There is no list of tables to give: every tenant table moves, so a
+// table added by a migration cannot be left behind. Tables without a
+// tenant_id column (shared tables) do not move; a foreign key from a
+// tenant table into one needs the referenced rows on the destination
+// too, else the copy fails and nothing moves. The application role of
+// each placement needs SELECT, INSERT and DELETE on every tenant table.
+// Key values move unchanged, so a table with a column drawn from
 // its own sequence (serial or identity), whose values would collide with
 // the destination's later, is refused before anything is copied: key
 // tenant tables by (tenant_id, id) with a UUID id, as Citus wants too.
@@ -48,20 +62,9 @@ import (
 // Move is platform work: ctx must carry tenant.WithPlatformScope's
 // reason, else it returns an error wrapping tenant.ErrNoTenant and does
 // nothing; each Move is reported to the Router's auditor (WithAuditor).
-func (r *Router) Move(ctx context.Context, id, to string, tables ...string) error {
+func (r *Router) Move(ctx context.Context, id, to string) error {
 	if err := tenant.ValidateID(id); err != nil {
 		return err
-	}
-	if len(tables) == 0 {
-		return errors.New("placement: Move: no tables")
-	}
-	quoted := make([]string, len(tables))
-	for i, t := range tables {
-		q, err := sqlscope.QuoteQualified(t)
-		if err != nil {
-			return fmt.Errorf("placement: Move: %w", err)
-		}
-		quoted[i] = q
 	}
 	if _, err := tenant.RequirePlatformScope(ctx, r.auditor, tenant.Event{Package: "placement",
 		OwnerID: id, Resource: "move"}); err != nil {
@@ -84,6 +87,7 @@ func (r *Router) Move(ctx context.Context, id, to string, tables ...string) erro
 	}
 	tctx := tenant.NewContext(ctx, tenant.Tenant{ID: id})
 	switched := false
+	var tables []string
 	err = src.RLS.Tx(tctx, func(stx *sql.Tx) error {
 		if _, err := stx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, moveKey(id)); err != nil {
 			return fmt.Errorf("placement: Move: take tenant %s's move lock in %s: %w", id, from, err)
@@ -96,13 +100,30 @@ func (r *Router) Move(ctx context.Context, id, to string, tables ...string) erro
 		if now != from {
 			return fmt.Errorf("placement: Move: tenant %s was moved to %s meanwhile", id, now)
 		}
+		srcTables, err := sqlscope.TenantTables(ctx, stx)
+		if err != nil {
+			return fmt.Errorf("placement: Move: tenant tables of %s: %w", from, err)
+		}
+		if len(srcTables) == 0 {
+			return fmt.Errorf("placement: Move: %s has no tenant table (no table with a %s column): nothing would move", from, sqlscope.TenantColumn)
+		}
 		err = dst.RLS.Tx(tctx, func(dtx *sql.Tx) error {
-			for _, t := range quoted {
+			dstTables, err := sqlscope.TenantTables(ctx, dtx)
+			if err != nil {
+				return fmt.Errorf("placement: Move: tenant tables of %s: %w", to, err)
+			}
+			if err := sameTables(from, to, srcTables, dstTables); err != nil {
+				return err
+			}
+			for _, t := range srcTables {
+				tables = append(tables, t.Name)
+			}
+			for _, t := range tables {
 				if err := copyTable(ctx, stx, dtx, t, id); err != nil {
 					return err
 				}
 			}
-			for _, t := range quoted {
+			for _, t := range tables {
 				if err := compareTable(ctx, stx, dtx, t, id); err != nil {
 					return err
 				}
@@ -113,18 +134,63 @@ func (r *Router) Move(ctx context.Context, id, to string, tables ...string) erro
 			return err
 		}
 		if err := r.dir.Place(ctx, id, to); err != nil {
-			if derr := dst.RLS.Tx(tctx, func(dtx *sql.Tx) error { return deleteRows(ctx, dtx, quoted, id) }); derr != nil {
+			if derr := dst.RLS.Tx(tctx, func(dtx *sql.Tx) error { return deleteRows(ctx, dtx, tables, id) }); derr != nil {
 				return fmt.Errorf("placement: Move: switch tenant %s to %s: %w; and its copy in %s could not be deleted: %v", id, to, err, to, derr)
 			}
 			return fmt.Errorf("placement: Move: switch tenant %s to %s: %w (the copy was deleted)", id, to, err)
 		}
 		switched = true
-		return deleteRows(ctx, stx, quoted, id)
+		return deleteRows(ctx, stx, tables, id)
 	})
 	if err != nil && switched {
 		return fmt.Errorf("placement: Move: tenant %s is now served from %s, but its rows in %s were not removed (delete them there): %w", id, to, from, err)
 	}
 	return err
+}
+
+// sameTables refuses placements whose tenant tables differ, naming every
+// difference: a table on one side only, or columns or references that
+// differ.
+func sameTables(from, to string, src, dst []sqlscope.TenantTable) error {
+	byName := make(map[string]sqlscope.TenantTable, len(dst))
+	for _, t := range dst {
+		byName[t.Name] = t
+	}
+	var diffs, onlySrc []string
+	for _, s := range src {
+		d, ok := byName[s.Name]
+		if !ok {
+			onlySrc = append(onlySrc, s.Name)
+			continue
+		}
+		delete(byName, s.Name)
+		if !slices.Equal(s.Columns, d.Columns) {
+			diffs = append(diffs, fmt.Sprintf("%s has columns (%s) in %s, (%s) in %s", s.Name, columnList(s.Columns), from, columnList(d.Columns), to))
+		}
+		if !slices.Equal(s.References, d.References) {
+			diffs = append(diffs, fmt.Sprintf("%s references [%s] in %s, [%s] in %s", s.Name,
+				strings.Join(s.References, ", "), from, strings.Join(d.References, ", "), to))
+		}
+	}
+	if len(onlySrc) > 0 {
+		diffs = append(diffs, fmt.Sprintf("only %s has %s", from, strings.Join(onlySrc, ", ")))
+	}
+	if len(byName) > 0 {
+		onlyDst := slices.Sorted(maps.Keys(byName))
+		diffs = append(diffs, fmt.Sprintf("only %s has %s", to, strings.Join(onlyDst, ", ")))
+	}
+	if len(diffs) > 0 {
+		return fmt.Errorf("%w: %s", ErrSchemaMismatch, strings.Join(diffs, "; "))
+	}
+	return nil
+}
+
+func columnList(cs []sqlscope.Column) string {
+	parts := make([]string, len(cs))
+	for i, c := range cs {
+		parts[i] = c.Name + " " + c.Type
+	}
+	return strings.Join(parts, ", ")
 }
 
 func copyTable(ctx context.Context, stx, dtx *sql.Tx, table, id string) error {

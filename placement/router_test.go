@@ -45,6 +45,7 @@ var tables = []string{"leads", "notes"}
 // application role's.
 type side struct {
 	admin *sql.DB
+	role  string // the application role
 	p     placement.Placement
 }
 
@@ -67,7 +68,7 @@ func newSide(t *testing.T, adminURL string, admin *sql.DB) side {
 	t.Cleanup(pool.Close)
 	scope, err := pgxscope.New()
 	require.NoError(t, err)
-	return side{admin: admin, p: placement.Placement{DB: app, RLS: rls, Pool: pool, Scope: scope}}
+	return side{admin: admin, role: role, p: placement.Placement{DB: app, RLS: rls, Pool: pool, Scope: scope}}
 }
 
 type fixture struct {
@@ -143,6 +144,12 @@ func count(t *testing.T, s side, id string) int {
 
 // digest hashes id's rows of every table in a side's database.
 func digest(t *testing.T, s side, id string) string {
+	t.Helper()
+	return digestOf(t, s, id, tables...)
+}
+
+// digestOf hashes id's rows of the named tables in a side's database.
+func digestOf(t *testing.T, s side, id string, tables ...string) string {
 	t.Helper()
 	var out string
 	for _, table := range tables {
@@ -312,7 +319,7 @@ func TestMoveFreezesOnlyTheTenantAndSwitchesItsPlacement(t *testing.T) {
 	}()
 	<-started
 	moved := make(chan error, 1)
-	go func() { moved <- f.router.Move(platform, idOf(a), "big", tables...) }()
+	go func() { moved <- f.router.Move(platform, idOf(a), "big") }()
 	waitFor(t, "the move to wait for the tenant's lock", func() bool {
 		var waiting bool
 		require.NoError(t, f.pooled.admin.QueryRowContext(ctx,
@@ -407,7 +414,7 @@ func TestMoveFreezesOnlyTheTenantAndSwitchesItsPlacement(t *testing.T) {
 		require.NoError(t, f.big.admin.QueryRowContext(ctx, `SELECT 1`).Err())
 		_, err := f.big.admin.ExecContext(ctx, `INSERT INTO leads (tenant_id, name) VALUES ($1, 'stray')`, idOf(c))
 		require.NoError(t, err)
-		err = f.router.Move(platform, idOf(c), "big", tables...)
+		err = f.router.Move(platform, idOf(c), "big")
 		assert.ErrorContains(t, err, "holds 1 of tenant")
 		name, _ := f.dir.Placement(ctx, idOf(c))
 		assert.Equal(t, "pooled", name)
@@ -419,7 +426,7 @@ func TestMoveFreezesOnlyTheTenantAndSwitchesItsPlacement(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, sqlscope.EnableRLS(ctx, s.admin, "", "events"))
 		}
-		err := f.router.Move(platform, idOf(b), "big", "leads", "notes", "events")
+		err := f.router.Move(platform, idOf(b), "big")
 		assert.ErrorContains(t, err, "serial or identity")
 		name, _ := f.dir.Placement(ctx, idOf(b))
 		assert.Equal(t, "pooled", name)
@@ -427,7 +434,7 @@ func TestMoveFreezesOnlyTheTenantAndSwitchesItsPlacement(t *testing.T) {
 		assert.Zero(t, count(t, f.big, idOf(b)))
 	})
 	t.Run("a move to an unknown placement is refused", func(t *testing.T) {
-		assert.ErrorIs(t, f.router.Move(platform, idOf(b), "nowhere", tables...), placement.ErrUnknownPlacement)
+		assert.ErrorIs(t, f.router.Move(platform, idOf(b), "nowhere"), placement.ErrUnknownPlacement)
 	})
 }
 
@@ -444,7 +451,7 @@ func TestMoveIsPlatformWork(t *testing.T) {
 		"the tenant's own context":            a,
 	} {
 		t.Run("a move from "+name+" is refused and not performed", func(t *testing.T) {
-			err := f.router.Move(ctx, idOf(a), "big", tables...)
+			err := f.router.Move(ctx, idOf(a), "big")
 			require.ErrorIs(t, err, tenant.ErrNoTenant)
 			assert.ErrorContains(t, err, "placement: move")
 			where, err := f.dir.Placement(context.Background(), idOf(a))
@@ -456,7 +463,7 @@ func TestMoveIsPlatformWork(t *testing.T) {
 		})
 	}
 	t.Run("a move with the platform mark runs and is audited", func(t *testing.T) {
-		require.NoError(t, f.router.Move(platform, idOf(a), "big", tables...))
+		require.NoError(t, f.router.Move(platform, idOf(a), "big"))
 		assert.Equal(t, 3, count(t, f.big, idOf(a)))
 		e, ok := f.audit.Last()
 		require.True(t, ok)

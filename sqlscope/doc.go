@@ -13,7 +13,10 @@
 //     Package pgxscope does the same natively on pgx, in the round trip of
 //     BEGIN. NewRLS refuses an application role that row level security
 //     does not bind (see Security). Audit inspects a live database for
-//     every way this can be misconfigured.
+//     every way this can be misconfigured. TenantTables lists the tenant
+//     tables as both see them (partitions excepted), with their columns,
+//     parents first by foreign key: placement.Router.Move moves a
+//     tenant's rows by it.
 //   - Schema per tenant (PostgreSQL). Schemas creates, migrates and drops
 //     one schema per tenant, named from the tenant's immutable ID (never
 //     its renamable slug); Schemas.Tx sets search_path to the context
@@ -157,7 +160,7 @@
 //
 // ErrUnscoped, ErrStatement, ErrTenantColumn, ErrIdentifier, ErrUnsafe
 // (Findings.Err), ErrNoPlatformDB, ErrMigration, ErrSchemaConflict,
-// ErrUnitEnded and ErrUnitTenant;
+// ErrUnitEnded, ErrUnitTenant and ErrForeignKeyCycle (TenantTables);
 // test with errors.Is. Driver errors are returned wrapped with %w, so
 // IsUnavailable sees through them.
 //

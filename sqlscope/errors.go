@@ -49,6 +49,11 @@ var (
 	// SQL that backfills them.
 	ErrRowsWithoutTenant = errors.New("sqlscope: rows without a tenant")
 
+	// ErrForeignKeyCycle reports tenant tables whose foreign keys form a
+	// cycle (a table referencing itself included), which TenantTables
+	// cannot order parents first. The error names the tables.
+	ErrForeignKeyCycle = errors.New("sqlscope: foreign keys between tenant tables form a cycle")
+
 	// ErrMigration reports a schema migration that failed for one or more
 	// tenants; the Report says which.
 	ErrMigration = errors.New("sqlscope: migration failed")

@@ -53,6 +53,9 @@ func (e *Envelope) List(ctx context.Context, list func(context.Context, *river.J
 	if err != nil {
 		return nil, err
 	}
+	if res == nil {
+		return nil, fmt.Errorf("jobs: list for tenant %s: the list function returned no result and no error", id)
+	}
 	foreign := 0
 	for _, job := range res.Jobs {
 		owner, err := metadataTenant(job.Metadata)

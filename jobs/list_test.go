@@ -84,6 +84,16 @@ func TestListChecksEveryJob(t *testing.T) {
 		assert.False(t, called, "listed without a tenant")
 	})
 
+	t.Run("a list function answering nothing is an error, not a panic", func(t *testing.T) {
+		env, err := jobs.New(tenant.NewMemStore())
+		require.NoError(t, err)
+		res, err := env.List(actx, func(context.Context, *river.JobListParams) (*river.JobListResult, error) {
+			return nil, nil
+		}, nil)
+		assert.Error(t, err)
+		assert.Nil(t, res)
+	})
+
 	t.Run("River's error is returned", func(t *testing.T) {
 		env, err := jobs.New(tenant.NewMemStore())
 		require.NoError(t, err)

@@ -66,19 +66,36 @@
 //
 // River's own tables (river_job, …) are not tenant tables: they hold
 // every tenant's jobs, and the role River connects as reads them all.
-// Show a tenant its jobs through ListParams, which selects by the
-// Envelope's metadata key.
+// Show a tenant its jobs through Envelope.List, never Client.JobList:
+//
+//	res, err := env.List(ctx, client.JobList, river.NewJobListParams().States(rivertype.JobStateRunning))
+//
+// List adds the tenant's condition to the caller's params, and checks
+// every job River returns against the context's tenant, read as the
+// Envelope reads it before running the job. The query alone cannot be
+// trusted: River joins Where predicates with a bare AND, so an OR outside
+// parentheses in a caller's Where("kind = 'a' OR kind = 'b'") escapes the
+// tenant's condition and selects other tenants' jobs of one of the kinds.
+// When River returns a job of another tenant, or of none, List returns
+// ErrForeignJob and no jobs, and reports the job to the auditor as
+// tenant.EventCrossTenant. Client.JobGet, JobCancel, JobRetry and
+// JobDelete take any tenant's job ID: before acting on an ID a tenant
+// sent, find it with List and params.IDs(id). DeleteParams selects a
+// deleted tenant's jobs for JobDeleteMany; River puts each of its Where
+// predicates in parentheses, so a refinement there only narrows.
 //
 // # Errors
 //
-// tenant.ErrNoTenant (insert without a tenant), ErrMetadataTenant,
+// tenant.ErrNoTenant (insert or list without a tenant), ErrMetadataTenant,
 // ErrPlatformJob, ErrNoJobTenant and ErrSuspended (the causes recorded on
-// a cancelled job), ErrInvalidOption; test with errors.Is.
+// a cancelled job), ErrForeignJob (a listing River widened),
+// ErrInvalidOption; test with errors.Is.
 //
 // # Testing
 //
 // The package's tests run the same suite on SQLite and on PostgreSQL,
 // where River's tables are migrated into a database of the test's own and
 // the jobs run as a role that is neither superuser, nor BYPASSRLS, nor
-// owner of a table.
+// owner of a table; it includes listings refined with an OR outside
+// parentheses.
 package jobs

@@ -22,6 +22,11 @@ var (
 	// behalf.
 	ErrPlatformJob = errors.New("jobs: platform job in a tenant's scope")
 
+	// ErrForeignJob reports a listing (Envelope.List) that River answered
+	// with a job whose metadata names another tenant, or none: the whole
+	// listing is refused, since a predicate of the caller's widened it.
+	ErrForeignJob = errors.New("jobs: job of another tenant")
+
 	// ErrSuspended is the cancellation cause of a suspended tenant's job
 	// when the envelope discards such jobs (WithSuspendedSnooze(0)).
 	ErrSuspended = errors.New("jobs: tenant is suspended")

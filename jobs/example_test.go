@@ -40,7 +40,8 @@ func (w *digestWorker) Work(ctx context.Context, job *river.Job[digestArgs]) err
 }
 
 // Example runs a tenant job on River's SQLite driver: the job is inserted
-// from a tenant's context and worked with that tenant in its context.
+// from a tenant's context, worked with that tenant in its context, and
+// listed for that tenant.
 func Example() {
 	dir, err := os.MkdirTemp("", "jobs-example")
 	if err != nil {
@@ -94,7 +95,15 @@ func Example() {
 		log.Fatal(err)
 	}
 	fmt.Println("worked:", <-worker.done)
+
+	// A tenant's jobs, and only its own, whatever the params add.
+	res, err := env.List(tenant.NewContext(ctx, acme), client.JobList, river.NewJobListParams().Kinds("digest"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("acme's digests:", len(res.Jobs))
 	// Output:
 	// without a tenant: true
 	// worked: daily digest for acme
+	// acme's digests: 1
 }

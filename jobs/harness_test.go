@@ -60,6 +60,7 @@ func (w *probeWorker) Work(ctx context.Context, job *river.Job[probeArgs]) error
 // around the envelope, as a hostile or mistaken component would.
 type bed[TTx any] struct {
 	store  *tenant.MemStore
+	env    *jobs.Envelope
 	client *river.Client[TTx]
 	raw    *river.Client[TTx]
 	probes chan seen
@@ -89,6 +90,7 @@ func newBed[TTx any](t *testing.T, driver riverdriver.Driver[TTx], store *tenant
 	b := &bed[TTx]{store: store, probes: make(chan seen, 256), audit: &auditLog{}}
 	env, err := jobs.New(store, append([]jobs.Option{jobs.WithAuditor(b.audit)}, opts...)...)
 	require.NoError(t, err)
+	b.env = env
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &probeWorker{rows: rows, out: b.probes})
 	cfg := &river.Config{

@@ -215,9 +215,9 @@ func testUniquePerTenant[TTx any](t *testing.T, b *bed[TTx]) {
 	assert.NotEqual(t, a1.Job.ID, g.Job.ID)
 }
 
-// testListParams: each tenant lists its own jobs only, and DeleteParams
+// testList: each tenant lists its own jobs only, and DeleteParams
 // selects one tenant's jobs only.
-func testListParams[TTx any](t *testing.T, b *bed[TTx]) {
+func testList[TTx any](t *testing.T, b *bed[TTx]) {
 	ctx := context.Background()
 	ts := addTenants(t, b.store, "acme", "globex")
 	ids := map[string][]int64{}
@@ -229,18 +229,16 @@ func testListParams[TTx any](t *testing.T, b *bed[TTx]) {
 		}
 	}
 	for _, tt := range ts {
-		p, err := jobs.ListParams(tenant.NewContext(ctx, tt))
+		res, err := b.env.List(tenant.NewContext(ctx, tt), b.client.JobList, nil)
 		require.NoError(t, err)
-		res, err := b.client.JobList(ctx, p)
-		require.NoError(t, err)
-		var got []int64
-		for _, j := range res.Jobs {
-			got = append(got, j.ID)
-		}
-		assert.ElementsMatch(t, ids[tt.ID], got, tt.Slug)
+		assert.ElementsMatch(t, ids[tt.ID], jobIDs(res), tt.Slug)
 	}
-	_, err := jobs.ListParams(ctx)
+	_, err := b.env.List(ctx, b.client.JobList, nil)
 	assert.ErrorIs(t, err, tenant.ErrNoTenant)
+	pctx, err := tenant.WithPlatformScope(ctx, "test")
+	require.NoError(t, err)
+	_, err = b.env.List(pctx, b.client.JobList, nil)
+	assert.ErrorIs(t, err, tenant.ErrNoTenant, "a platform context is not a tenant")
 
 	// A deleted tenant's jobs go, and only its own.
 	p, err := jobs.DeleteParams(ts[1].ID)
@@ -249,9 +247,7 @@ func testListParams[TTx any](t *testing.T, b *bed[TTx]) {
 	require.NoError(t, err)
 	assert.Len(t, del.Jobs, len(ids[ts[1].ID]))
 	for _, tt := range ts {
-		p, err := jobs.ListParams(tenant.NewContext(ctx, tt))
-		require.NoError(t, err)
-		res, err := b.client.JobList(ctx, p)
+		res, err := b.env.List(tenant.NewContext(ctx, tt), b.client.JobList, nil)
 		require.NoError(t, err)
 		want := len(ids[tt.ID])
 		if tt.ID == ts[1].ID {
@@ -263,6 +259,111 @@ func testListParams[TTx any](t *testing.T, b *bed[TTx]) {
 		_, err := jobs.DeleteParams(bad)
 		assert.Error(t, err, "DeleteParams(%q)", bad)
 	}
+	assert.Empty(t, b.audit.kinds(), "nothing to report")
+}
+
+func jobIDs(res *river.JobListResult) []int64 {
+	var out []int64
+	if res != nil {
+		for _, j := range res.Jobs {
+			out = append(out, j.ID)
+		}
+	}
+	return out
+}
+
+// insertScheduled inserts one probe job for each tenant, due in an hour
+// so that it stays in the table, and returns their IDs by tenant ID.
+func insertScheduled[TTx any](t *testing.T, b *bed[TTx], ts ...tenant.Tenant) map[string]int64 {
+	t.Helper()
+	ids := map[string]int64{}
+	for _, tt := range ts {
+		r, err := b.client.Insert(tenant.NewContext(context.Background(), tt), probeArgs{Want: tt.ID}, &river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)})
+		require.NoError(t, err)
+		ids[tt.ID] = r.Job.ID
+	}
+	return ids
+}
+
+// testListRefined: the caller refines a tenant's listing with its own
+// Where. River joins Where predicates with a bare AND, so an OR outside
+// parentheses selects (tenant AND kind = 'none') OR kind = 'probe', the
+// other tenant's job included: the listing must not return it, and
+// says so to the caller and the auditor.
+func testListRefined[TTx any](t *testing.T, b *bed[TTx]) {
+	ctx := context.Background()
+	ts := addTenants(t, b.store, "acme", "globex")
+	acme, globex := ts[0], ts[1]
+	ids := insertScheduled(t, b, acme, globex)
+	// A job inserted around the envelope, naming no tenant.
+	_, err := b.raw.Insert(ctx, probeArgs{Want: "nobody"}, &river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)})
+	require.NoError(t, err)
+	actx := tenant.NewContext(ctx, acme)
+
+	t.Run("an OR outside parentheses lists nothing and is reported", func(t *testing.T) {
+		// Whichever side of the OR meets the tenant's condition, the other
+		// selects every tenant's probes.
+		refused := 0
+		for _, where := range []string{
+			"kind = 'tenantwall_none' OR kind = 'tenantwall_probe'",
+			"kind = 'tenantwall_probe' OR kind = 'tenantwall_none'",
+		} {
+			res, err := b.env.List(actx, b.client.JobList, river.NewJobListParams().Where(where))
+			for _, id := range jobIDs(res) {
+				assert.Equal(t, ids[acme.ID], id, "%s: job %d of another tenant, or none, listed for acme", where, id)
+			}
+			if err == nil {
+				continue
+			}
+			refused++
+			assert.ErrorIs(t, err, jobs.ErrForeignJob, where)
+			assert.Nil(t, res, where)
+			b.audit.mu.Lock()
+			if assert.Len(t, b.audit.events, 1, "%s: one listing, one report", where) {
+				ev := b.audit.events[0]
+				assert.Equal(t, tenant.EventCrossTenant, ev.Kind)
+				assert.Equal(t, acme.ID, ev.TenantID)
+				assert.Contains(t, []string{globex.ID, ""}, ev.OwnerID)
+			}
+			b.audit.events = nil
+			b.audit.mu.Unlock()
+		}
+		assert.Positive(t, refused, "neither OR widened the query: the test proves nothing")
+	})
+	t.Run("refinements that narrow list the tenant's own jobs", func(t *testing.T) {
+		for _, refined := range []*river.JobListParams{
+			river.NewJobListParams().Where("(kind = 'tenantwall_none' OR kind = 'tenantwall_probe')"),
+			river.NewJobListParams().Kinds("tenantwall_probe").States(rivertype.JobStateScheduled),
+			river.NewJobListParams().IDs(ids[acme.ID], ids[globex.ID]),
+		} {
+			res, err := b.env.List(actx, b.client.JobList, refined)
+			require.NoError(t, err)
+			assert.Equal(t, []int64{ids[acme.ID]}, jobIDs(res))
+		}
+		assert.Empty(t, b.audit.kinds())
+	})
+	t.Run("a refinement cannot rebind the tenant", func(t *testing.T) {
+		refined := river.NewJobListParams().Where("metadata->>'"+jobs.MetadataKey+"' = @tenantwall_tenant", river.NamedArgs{"tenantwall_tenant": globex.ID})
+		res, err := b.env.List(actx, b.client.JobList, refined)
+		assert.Error(t, err)
+		assert.Nil(t, res)
+	})
+	t.Run("DeleteParams refined with an OR outside parentheses deletes the tenant's jobs only", func(t *testing.T) {
+		p, err := jobs.DeleteParams(globex.ID)
+		require.NoError(t, err)
+		del, err := b.client.JobDeleteMany(ctx, p.Where("kind = 'tenantwall_none' OR kind = 'tenantwall_probe' -- comment"))
+		require.NoError(t, err)
+		assert.Equal(t, []int64{ids[globex.ID]}, func() []int64 {
+			var out []int64
+			for _, j := range del.Jobs {
+				out = append(out, j.ID)
+			}
+			return out
+		}())
+		res, err := b.env.List(actx, b.client.JobList, nil)
+		require.NoError(t, err)
+		assert.Equal(t, []int64{ids[acme.ID]}, jobIDs(res), "acme's job survives globex's delete")
+	})
 }
 
 // runSuite runs every envelope test against one engine; newBedWith makes
@@ -296,8 +397,11 @@ func runSuite[TTx any](t *testing.T, newBedWith func(*testing.T, *tenant.MemStor
 	t.Run("unique jobs are unique per tenant", func(t *testing.T) {
 		testUniquePerTenant(t, newBed(t))
 	})
-	t.Run("ListParams lists the context tenant's jobs only", func(t *testing.T) {
-		testListParams(t, newBed(t))
+	t.Run("List lists the context tenant's jobs only", func(t *testing.T) {
+		testList(t, newBed(t))
+	})
+	t.Run("List never returns another tenant's job, whatever the caller's refinement", func(t *testing.T) {
+		testListRefined(t, newBed(t))
 	})
 	t.Run("a periodic job fans out to each active tenant", func(t *testing.T) {
 		testFanOut(t, newBedWith)

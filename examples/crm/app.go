@@ -30,6 +30,7 @@ import (
 	"github.com/tenantwall/tenantwall/cachekey"
 	"github.com/tenantwall/tenantwall/credentials"
 	credstore "github.com/tenantwall/tenantwall/credentials/sqlstore"
+	"github.com/tenantwall/tenantwall/jobs"
 	"github.com/tenantwall/tenantwall/jwtclaims"
 	"github.com/tenantwall/tenantwall/lifecycle"
 	"github.com/tenantwall/tenantwall/ratelimit"
@@ -61,7 +62,8 @@ type app struct {
 	hub      *hub
 	vault    *credentials.Vault
 	redis    redis.UniversalClient
-	jobs     jobClient // River, through the tenant envelope (jobs.go)
+	jobs     jobClient      // River, through the tenant envelope (jobs.go)
+	jobsEnv  *jobs.Envelope // that envelope: lists a tenant's jobs (jobs.go)
 	closers  []func() error
 
 	metrics        *telemetry.Metrics // telemetry.go

@@ -75,6 +75,7 @@ func (a *app) openJobs(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.jobsEnv = env
 	if a.data.dialect == sqlscope.Postgres {
 		admin, err := pgxpool.New(ctx, a.cfg.dbAdmin)
 		if err != nil {
@@ -286,11 +287,7 @@ func (a *app) jobRoutes(mux *http.ServeMux) {
 			a.respond(w, r, 0, nil, err)
 			return
 		}
-		params, err := jobs.ListParams(ctx)
-		if err != nil {
-			a.respond(w, r, 0, nil, err)
-			return
-		}
+		params := river.NewJobListParams().First(100).OrderBy(river.JobListOrderByID, river.SortOrderDesc)
 		if s := r.URL.Query().Get("state"); s != "" {
 			state, ok := jobState(s)
 			if !ok {
@@ -299,7 +296,9 @@ func (a *app) jobRoutes(mux *http.ServeMux) {
 			}
 			params = params.States(state)
 		}
-		res, err := a.jobs.JobList(ctx, params.First(100).OrderBy(river.JobListOrderByID, river.SortOrderDesc))
+		// List adds the tenant and refuses the listing if River
+		// returns a job of another tenant (jobs.ErrForeignJob).
+		res, err := a.jobsEnv.List(ctx, a.jobs.JobList, params)
 		out := []jobView{}
 		if err == nil {
 			for _, j := range res.Jobs {

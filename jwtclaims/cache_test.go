@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -105,6 +107,15 @@ func TestVerifiedCacheAnswersAsTheFullValidation(t *testing.T) {
 			cf.keys.Remove(cf.a.ID, "a1")
 			return cf.ctxA, jwtclaims.Access
 		}, jwtclaims.ErrUnknownKey},
+		{"a token of a tenant removed since it was cached is refused", func(t *testing.T, cf *cacheFixture) (context.Context, string) {
+			require.Equal(t, 1, cf.keys.RemoveTenant(cf.a.ID))
+			return cf.ctxA, jwtclaims.Access
+		}, jwtclaims.ErrUnknownKey},
+		{"a token of a tenant removed and given a new key under the same kid is refused", func(t *testing.T, cf *cacheFixture) (context.Context, string) {
+			require.Equal(t, 1, cf.keys.RemoveTenant(cf.a.ID))
+			require.NoError(t, cf.keys.Add(cf.a.ID, cf.mk("a1")))
+			return cf.ctxA, jwtclaims.Access
+		}, jwt.ErrTokenSignatureInvalid},
 		{"a token whose kid now names another key is refused", func(t *testing.T, cf *cacheFixture) (context.Context, string) {
 			cf.keys.Remove(cf.a.ID, "a1")
 			require.NoError(t, cf.keys.Add(cf.a.ID, cf.mk("a1")))
@@ -188,6 +199,55 @@ func TestVerifiedCacheKeepsTenantsApartWithASharedKey(t *testing.T) {
 			}
 			_, err = cf.same(t, cf.ctxB, refresh, jwtclaims.Refresh)
 			assert.ErrorIs(t, err, jwtclaims.ErrTenantMismatch)
+		})
+	}
+}
+
+// Removing a tenant (KeySet.RemoveTenant, as tenant deletion does) ends
+// its tokens that the cache already holds, access and refresh alike,
+// through Validate, Refresh and Middleware, and drops their entries; the
+// other tenant's cached tokens still validate.
+func TestVerifiedCacheForgetsARemovedTenant(t *testing.T) {
+	for alg, mk := range cacheAlgorithms {
+		t.Run(alg+": tokens cached before the tenant was removed are refused", func(t *testing.T) {
+			cf := newCacheFixture(t, mk, 16)
+			access, refresh, err := cf.cached.Issue(cf.ctxA, "alice")
+			require.NoError(t, err)
+			other, _, err := cf.cached.Issue(cf.ctxB, "bob")
+			require.NoError(t, err)
+			serve := func(tok string) int {
+				h := cf.cached.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+				r := httptest.NewRequestWithContext(cf.ctxA, http.MethodGet, "/api/", nil)
+				r.Header.Set("Authorization", "Bearer "+tok)
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				return w.Code
+			}
+			for range 2 { // a miss that fills the cache, then a hit
+				_, err = cf.same(t, cf.ctxA, access, jwtclaims.Access)
+				require.NoError(t, err)
+				_, err = cf.same(t, cf.ctxA, refresh, jwtclaims.Refresh)
+				require.NoError(t, err)
+				_, err = cf.same(t, cf.ctxB, other, jwtclaims.Access)
+				require.NoError(t, err)
+				require.Equal(t, http.StatusOK, serve(access))
+				_, err = cf.cached.Refresh(cf.ctxA, refresh)
+				require.NoError(t, err)
+			}
+			require.Equal(t, 3, jwtclaims.CacheLen(cf.cached), "both of A's tokens and B's are cached")
+
+			require.Equal(t, 1, cf.keys.RemoveTenant(cf.a.ID))
+
+			_, err = cf.same(t, cf.ctxA, access, jwtclaims.Access)
+			assert.ErrorIs(t, err, jwtclaims.ErrUnknownKey, "the access token")
+			_, err = cf.same(t, cf.ctxA, refresh, jwtclaims.Refresh)
+			assert.ErrorIs(t, err, jwtclaims.ErrUnknownKey, "the refresh token")
+			_, err = cf.cached.Refresh(cf.ctxA, refresh)
+			assert.ErrorIs(t, err, jwtclaims.ErrUnknownKey, "refreshing")
+			assert.Equal(t, http.StatusUnauthorized, serve(access), "the middleware")
+			assert.Equal(t, 1, jwtclaims.CacheLen(cf.cached), "the removed tenant's entries are dropped")
+			_, err = cf.same(t, cf.ctxB, other, jwtclaims.Access)
+			assert.NoError(t, err, "the other tenant's cached token still validates")
 		})
 	}
 }

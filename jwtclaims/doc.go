@@ -67,7 +67,7 @@
 // The tests table the RFC 8725 attacks and the tenant-claim forgeries;
 // FuzzValidate feeds arbitrary tokens to the validator. The cache tests
 // compare every answer of a cached Authority with an uncached one (another
-// tenant, expiry, a clock set back, keys removed, replaced or failing, a
-// tampered token, a full cache, concurrent use), and FuzzVerifiedCache does
+// tenant, expiry, a clock set back, keys removed, replaced or failing, the
+// tenant removed, a tampered token, a full cache, concurrent use), and FuzzVerifiedCache does
 // so for arbitrary tokens and clock moves.
 package jwtclaims

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tenantwall/tenantwall/sqlscope/internal/sqllex"
 	"github.com/tenantwall/tenantwall/tenant"
 )
 
@@ -16,9 +17,9 @@ type Dialect uint8
 
 // Supported dialects.
 const (
-	SQLite   Dialect = iota + 1 // ? placeholders; SQLite's tokenizer
-	MySQL                       // ? placeholders; sql_mode- and charset-dependent forms refused
-	Postgres                    // $n placeholders; PostgreSQL's lexer, standard_conforming_strings on
+	SQLite   = Dialect(sqllex.SQLite)   // ? placeholders; SQLite's tokenizer
+	MySQL    = Dialect(sqllex.MySQL)    // ? placeholders; sql_mode- and charset-dependent forms refused
+	Postgres = Dialect(sqllex.Postgres) // $n placeholders; PostgreSQL's lexer, standard_conforming_strings on
 )
 
 // String names the dialect.
@@ -57,7 +58,7 @@ func Rebind(d Dialect, query string) string {
 
 // Marker is the token a row-filter statement writes where the tenant ID
 // goes: "SELECT … FROM leads WHERE tenant_id = {tenant} AND id = ?".
-const Marker = "{tenant}"
+const Marker = sqllex.Marker
 
 // Filter is the portable row filter, for databases without row level
 // security (SQLite, MySQL/MariaDB, or PostgreSQL without RLS). Every
@@ -267,14 +268,14 @@ func bind(d Dialect, query string, args []any, id string) (string, []any, error)
 // compile lexes query once for n caller arguments: the rewritten text,
 // and the order of the arguments that go with it.
 func compile(d Dialect, query string, n int) (template, error) {
-	var buf [8]site
-	sites, err := lex(d, query, buf[:0])
+	var buf [8]sqllex.Site
+	sites, err := sqllex.Sites(sqllex.Dialect(d), query, buf[:0])
 	if err != nil {
-		return template{}, err
+		return template{}, fmt.Errorf("%w: %w", ErrStatement, err)
 	}
 	markers, placeholders := 0, 0
 	for _, s := range sites {
-		if s.marker {
+		if s.Marker {
 			markers++
 		} else {
 			placeholders++
@@ -295,20 +296,20 @@ func compile(d Dialect, query string, n int) (template, error) {
 	order := make([]int, 0, n+markers)
 	last, next := 0, 0
 	for _, s := range sites {
-		b.WriteString(query[last:s.pos])
-		if !s.marker {
+		b.WriteString(query[last:s.Pos])
+		if !s.Marker {
 			// A caller's '?' stays in the text (copied with the next run);
 			// its argument takes its turn among the tenant's.
 			order = append(order, next)
 			next++
-			last = s.pos
+			last = s.Pos
 			continue
 		}
 		b.WriteString(param)
 		if d != Postgres {
 			order = append(order, -1)
 		}
-		last = s.pos + len(Marker)
+		last = s.Pos + len(Marker)
 	}
 	b.WriteString(query[last:])
 	if d == Postgres {

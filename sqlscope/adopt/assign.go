@@ -2,8 +2,9 @@ package adopt
 
 import (
 	"fmt"
-	"strings"
 
+	"github.com/tenantwall/tenantwall/sqlscope"
+	"github.com/tenantwall/tenantwall/sqlscope/internal/sqllex"
 	"github.com/tenantwall/tenantwall/tenant"
 )
 
@@ -41,12 +42,16 @@ func Constant(tenantID string) Assignment {
 //	CASE region WHEN 'eu' THEN '…' ELSE '…' END
 //
 // or a sub-select into a mapping table (schema-qualified). It is code,
-// not data: it is placed in the statements as written, like a
-// sqlscope.Migration, and must never come from a user. An expression
-// with a semicolon or a dollar sign is refused, so that it cannot end
-// the statement or the trigger function body it is placed in. A row for
-// which it returns NULL or an empty string stops the run with
-// ErrUnassigned before tenant_id is made NOT NULL.
+// not data: it is placed in the statements as written, in parentheses,
+// like a sqlscope.Migration, and must never come from a user. New
+// accepts it only if it lexes, in the schema's dialect, as one
+// expression: every literal and quoted identifier closed, parentheses
+// and brackets paired, and no comment, ';', parameter or placeholder,
+// or dollar-quoted string, so that it cannot end, comment out or
+// re-parenthesise the statement around it; anything else is refused with
+// ErrAssignment. A ';', '--' or '$' inside a string literal is only text
+// and is accepted. A row for which it returns NULL or an empty string
+// stops the run with ErrUnassigned before tenant_id is made NOT NULL.
 func Expression(sql string) Assignment {
 	return Assignment{kind: assignExpression, expr: sql}
 }
@@ -81,8 +86,12 @@ func (a Assignment) check(s Schema, t Table) error {
 			return fmt.Errorf("%w: table %s: %w", ErrAssignment, t.Name, err)
 		}
 	case assignExpression:
-		if strings.TrimSpace(a.expr) == "" || strings.ContainsAny(a.expr, ";$") {
-			return fmt.Errorf("%w: table %s: expression %q is empty or has a semicolon or a dollar sign", ErrAssignment, t.Name, a.expr)
+		d := sqllex.Postgres
+		if s.Dialect == sqlscope.SQLite {
+			d = sqllex.SQLite
+		}
+		if err := sqllex.Expression(d, a.expr); err != nil {
+			return fmt.Errorf("%w: table %s: expression %q is not one expression: %v", ErrAssignment, t.Name, a.expr, err)
 		}
 	case assignThrough:
 		if _, err := a.foreignKey(s, t); err != nil {

@@ -84,8 +84,15 @@
 // escaped. Tenant IDs are bound as parameters, except in the temporary
 // trigger (a function body cannot take parameters), where Constant's ID,
 // validated by tenant.ValidateID, is a literal of hexadecimal digits and
-// hyphens. Expression's SQL is code, placed as written; it must never
-// come from a user. Inspect refuses a schema it does not positively
+// hyphens. Expression's SQL is code, placed as written in parentheses;
+// it must never come from a user. New accepts it only if sqlscope's
+// lexer (the row filter's) reads it, in the schema's dialect, as one
+// expression: literals and quoted identifiers closed, parentheses and
+// brackets paired, and no comment, ';', parameter, placeholder or
+// dollar-quoted string; so it cannot end, comment out or widen the
+// statement around it. The trigger function's body is dollar-quoted
+// with a tag that does not occur in it, so a '$' in the expression's
+// literals cannot end it either. Inspect refuses a schema it does not positively
 // understand (see ErrUnsupported) rather than adopt part of it: a unique
 // index outside a constraint, for example, would stay unique across
 // tenants and let one tenant learn that another has a value.
@@ -115,6 +122,10 @@
 // a run mid-backfill, mid-key-swap and after a failed index build, and
 // compare the rerun's catalog with an uninterrupted run's. On SQLite
 // files they rebuild the same schema, check that what the tables had is
-// kept, and that a cancelled or refused run changes nothing. The SQLite
-// DDL reader has a Fuzz target.
+// kept, and that a cancelled or refused run changes nothing. A table of
+// hostile expressions (a second statement, comments, parentheses closed
+// early, open quotes, escape-string escapes, parameters, dollar quotes)
+// must be refused in both dialects, and expressions whose literals hold
+// such text must run on both engines and give every row its tenant. The
+// SQLite DDL reader and the Expression guard have Fuzz targets.
 package adopt

@@ -16,9 +16,9 @@ var (
 
 	// ErrAssignment reports a missing, repeated or invalid tenant
 	// assignment: a table without one, an assignment for a table not in
-	// the schema, a tenant ID that is not canonical, an expression with a
-	// semicolon or dollar sign, a join path without a matching foreign
-	// key, or a cycle of join paths.
+	// the schema, a tenant ID that is not canonical, an expression that
+	// does not lex as one expression (see Expression), a join path
+	// without a matching foreign key, or a cycle of join paths.
 	ErrAssignment = errors.New("adopt: invalid tenant assignment")
 
 	// ErrUnassigned reports rows the backfill could not give a tenant:

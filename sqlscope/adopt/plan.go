@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -501,12 +502,25 @@ func (p *Plan) fillFunction(t Table, fn string) string {
 			` FROM ` + quote(p.schema.Name, fk.RefTable) + ` AS parent WHERE parent."` + fk.RefColumns[0] + `" = NEW."` + fk.Columns[0] + `";`
 	}
 	return `CREATE OR REPLACE FUNCTION ` + fn + `() RETURNS trigger
-LANGUAGE plpgsql SET search_path = "` + p.schema.Name + `", pg_temp AS $tenantwall_adopt$
+LANGUAGE plpgsql SET search_path = "` + p.schema.Name + `", pg_temp AS ` + dollarQuote(`
 BEGIN
-	` + body + `
+	`+body+`
 	RETURN NEW;
 END
-$tenantwall_adopt$`
+`)
+}
+
+// dollarQuote quotes body as a PostgreSQL dollar-quoted string. Such a
+// string ends at the first occurrence of its tag, whatever token of the
+// body it falls in (an Expression may hold '$' in a literal or an
+// identifier), so the tag is one that occurs nowhere in body followed by
+// the tag: $tenantwall_adopt$, else $tenantwall_adopt_1$, and so on.
+func dollarQuote(body string) string {
+	tag := "$tenantwall_adopt$"
+	for n := 1; strings.Index(body+tag, tag) != len(body); n++ {
+		tag = "$tenantwall_adopt_" + strconv.Itoa(n) + "$"
+	}
+	return tag + body + tag
 }
 
 // backfillUpdate is the batch UPDATE of t: $1 < key <= $2.

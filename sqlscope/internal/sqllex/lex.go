@@ -1,35 +1,56 @@
-package sqlscope
+// Package sqllex reads SQL text the way PostgreSQL's, SQLite's and MySQL's
+// own lexers do, for the guards of sqlscope and its subpackages: the row
+// filter's statements (Sites) and adopt's tenant expressions
+// (Expression). It decides by what it positively recognises and refuses
+// anything it cannot classify with certainty. Its errors say what and
+// where; callers wrap them in their own sentinel error.
+package sqllex
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
 )
 
-// site is a place in plain code where the row filter rewrites the
+// Dialect selects the lexer: the values of sqlscope.Dialect.
+type Dialect uint8
+
+// The dialects, in sqlscope.Dialect's order.
+const (
+	SQLite Dialect = iota + 1
+	MySQL
+	Postgres
+)
+
+// Marker is sqlscope.Marker, the token a row-filter statement writes
+// where the tenant ID goes.
+const Marker = "{tenant}"
+
+// Site is a place in plain code where the row filter rewrites the
 // statement: a Marker, or a '?' placeholder of the SQLite and MySQL
 // dialects.
-type site struct {
-	pos    int
-	marker bool
+type Site struct {
+	Pos    int  // offset in the statement
+	Marker bool // a Marker; false: a '?' placeholder
 }
 
-// lex walks query the way the database's own lexer does and appends to
+// Sites walks query the way the database's own lexer does and appends to
 // sites every Marker and every '?' placeholder that is plain code: not in
 // a string, a quoted identifier, a dollar quote or a comment. It decides
 // by what it positively recognises; any character or construct it cannot
 // classify with certainty (an unterminated literal, a construct whose
-// meaning depends on a server setting, a second statement) is refused
-// with ErrStatement, because a marker misread as code while the server
-// reads it as text would leave the statement unscoped.
-func lex(d Dialect, query string, sites []site) ([]site, error) {
+// meaning depends on a server setting, a second statement) is refused,
+// because a marker misread as code while the server reads it as text
+// would leave the statement unscoped.
+func Sites(d Dialect, query string, sites []Site) ([]Site, error) {
 	if i := strings.IndexByte(query, 0); i >= 0 {
 		// The server (and SQLite's C API) would end the statement there
 		// and run only the part before it.
-		return nil, fmt.Errorf("%w: NUL byte at offset %d", ErrStatement, i)
+		return nil, fmt.Errorf("NUL byte at offset %d", i)
 	}
 	if d == Postgres && !utf8.ValidString(query) {
-		return nil, fmt.Errorf("%w: statement is not valid UTF-8", ErrStatement)
+		return nil, errors.New("statement is not valid UTF-8")
 	}
 	ended := false // a ';' was seen: only blanks and comments may follow
 	for i := 0; i < len(query); {
@@ -52,7 +73,7 @@ func lex(d Dialect, query string, sites []site) ([]site, error) {
 			continue
 		}
 		if ended {
-			return nil, fmt.Errorf("%w: more than one statement (text after ';' at offset %d)", ErrStatement, i)
+			return nil, fmt.Errorf("more than one statement (text after ';' at offset %d)", i)
 		}
 		c := query[i]
 		switch {
@@ -61,36 +82,41 @@ func lex(d Dialect, query string, sites []site) ([]site, error) {
 			i++
 		case c == '{':
 			if !strings.HasPrefix(query[i:], Marker) {
-				return nil, fmt.Errorf("%w: '{' at offset %d is not the %s marker", ErrStatement, i, Marker)
+				return nil, fmt.Errorf("'{' at offset %d is not the %s marker", i, Marker)
 			}
 			end := i + len(Marker)
 			if i > 0 && wordByte(query[i-1]) || end < len(query) && wordByte(query[end]) {
-				return nil, fmt.Errorf("%w: %s marker at offset %d touches a word; separate it", ErrStatement, Marker, i)
+				return nil, fmt.Errorf("%s marker at offset %d touches a word; separate it", Marker, i)
 			}
-			sites = append(sites, site{pos: i, marker: true})
+			sites = append(sites, Site{Pos: i, Marker: true})
 			i = end
 		case c == '?' && d != Postgres:
 			if i+1 < len(query) && isDigit(query[i+1]) {
-				return nil, fmt.Errorf("%w: numbered placeholder (?NNN) at offset %d", ErrStatement, i)
+				return nil, fmt.Errorf("numbered placeholder (?NNN) at offset %d", i)
 			}
-			sites = append(sites, site{pos: i})
+			sites = append(sites, Site{Pos: i})
 			i++
 		default:
 			var err error
-			switch d {
-			case Postgres:
-				i, err = lexPostgres(query, i)
-			case SQLite:
-				i, err = lexSQLite(query, i)
-			default:
-				i, err = lexMySQL(query, i)
-			}
-			if err != nil {
+			if i, err = token(d, query, i); err != nil {
 				return nil, err
 			}
 		}
 	}
 	return sites, nil
+}
+
+// token consumes the token at q[i:] that is neither blank, comment,
+// ';', marker nor placeholder, in the dialect's lexer.
+func token(d Dialect, q string, i int) (int, error) {
+	switch d {
+	case Postgres:
+		return lexPostgres(q, i)
+	case SQLite:
+		return lexSQLite(q, i)
+	default:
+		return lexMySQL(q, i)
+	}
 }
 
 // trivia returns the length of the blank or comment at query[i:], or 0 if
@@ -134,7 +160,7 @@ func lineComment(d Dialect, q string, i int) int {
 // nesting rules that vary by version, so both are refused there.
 func blockComment(d Dialect, q string, i int) (int, error) {
 	if d == MySQL && (strings.HasPrefix(q[i+2:], "!") || strings.HasPrefix(q[i+2:], "M!")) {
-		return 0, fmt.Errorf("%w: MySQL executable comment at offset %d", ErrStatement, i)
+		return 0, fmt.Errorf("MySQL executable comment at offset %d", i)
 	}
 	depth := 0
 	for j := i + 2; j+1 < len(q); {
@@ -147,7 +173,7 @@ func blockComment(d Dialect, q string, i int) (int, error) {
 			j += 2
 		case q[j] == '/' && q[j+1] == '*':
 			if d == MySQL {
-				return 0, fmt.Errorf("%w: nested comment at offset %d", ErrStatement, j)
+				return 0, fmt.Errorf("nested comment at offset %d", j)
 			}
 			if d == Postgres {
 				depth++
@@ -157,7 +183,7 @@ func blockComment(d Dialect, q string, i int) (int, error) {
 			j++
 		}
 	}
-	return 0, fmt.Errorf("%w: unterminated comment at offset %d", ErrStatement, i)
+	return 0, fmt.Errorf("unterminated comment at offset %d", i)
 }
 
 // lexPostgres consumes the token at q[i:] that is neither blank, comment,
@@ -193,7 +219,7 @@ func lexPostgres(q string, i int) (int, error) {
 	case c == '"':
 		end, err := doubled(q, i, '"', "quoted identifier")
 		if err == nil && end == i+2 {
-			err = fmt.Errorf("%w: zero-length quoted identifier at offset %d", ErrStatement, i)
+			err = fmt.Errorf("zero-length quoted identifier at offset %d", i)
 		}
 		return end, err
 	case c == '$':
@@ -209,7 +235,7 @@ func lexPostgres(q string, i int) (int, error) {
 	case strings.IndexByte(",()[].:+-*/%^<>=~!@#&|`?", c) >= 0:
 		return i + 1, nil
 	}
-	return 0, fmt.Errorf("%w: character %q at offset %d", ErrStatement, c, i)
+	return 0, fmt.Errorf("character %q at offset %d", c, i)
 }
 
 // pgString consumes a quoted string whose text starts at i, with its
@@ -239,7 +265,7 @@ func pgString(q string, i int, esc, dbl bool) (int, error) {
 						r++
 					}
 					if q[i-1] >= utf8.RuneSelf || r < len(q) && q[r] == '\'' && (r-i)%2 == 1 {
-						return 0, fmt.Errorf("%w: backslash before a quote or after a non-ASCII byte in a standard string at offset %d (its reading depends on standard_conforming_strings or the client encoding; use E'' or a parameter)", ErrStatement, i)
+						return 0, fmt.Errorf("backslash before a quote or after a non-ASCII byte in a standard string at offset %d (its reading depends on standard_conforming_strings or the client encoding; use E'' or a parameter)", i)
 					}
 					i = r
 					continue
@@ -247,7 +273,7 @@ func pgString(q string, i int, esc, dbl bool) (int, error) {
 				if q[i-1] >= utf8.RuneSelf {
 					// In a client encoding such as SJIS or GBK this
 					// backslash byte would end a multibyte character.
-					return 0, fmt.Errorf("%w: backslash after a non-ASCII byte in an escape string at offset %d", ErrStatement, i)
+					return 0, fmt.Errorf("backslash after a non-ASCII byte in an escape string at offset %d", i)
 				}
 				i += 2
 			case '\'':
@@ -262,7 +288,7 @@ func pgString(q string, i int, esc, dbl bool) (int, error) {
 			}
 		}
 		if !closed || i > len(q) {
-			return 0, fmt.Errorf("%w: unterminated string starting at offset %d", ErrStatement, start-1)
+			return 0, fmt.Errorf("unterminated string starting at offset %d", start-1)
 		}
 		j, ok := pgContinuation(q, i)
 		if !ok {
@@ -307,7 +333,7 @@ func doubled(q string, i int, qc byte, what string) (int, error) {
 			return j + 1, nil
 		}
 	}
-	return 0, fmt.Errorf("%w: unterminated %s starting at offset %d", ErrStatement, what, i)
+	return 0, fmt.Errorf("unterminated %s starting at offset %d", what, i)
 }
 
 // uescape checks the optional UESCAPE clause after a U& literal ending at
@@ -322,17 +348,17 @@ func uescape(q string, i int) (int, error) {
 	}
 	k := skipTrivia(q, j+7)
 	if k+3 > len(q) || q[k] != '\'' || q[k+2] != '\'' {
-		return 0, fmt.Errorf("%w: UESCAPE at offset %d is not followed by a one-character string", ErrStatement, j)
+		return 0, fmt.Errorf("UESCAPE at offset %d is not followed by a one-character string", j)
 	}
 	e := q[k+1]
 	if e <= ' ' || e >= 0x7f || isHex(e) || e == '+' || e == '\'' || e == '"' {
-		return 0, fmt.Errorf("%w: invalid UESCAPE character %q at offset %d", ErrStatement, e, k+1)
+		return 0, fmt.Errorf("invalid UESCAPE character %q at offset %d", e, k+1)
 	}
 	if k+3 < len(q) && q[k+3] == '\'' {
-		return 0, fmt.Errorf("%w: UESCAPE string at offset %d is longer than one character", ErrStatement, k)
+		return 0, fmt.Errorf("UESCAPE string at offset %d is longer than one character", k)
 	}
 	if _, cont := pgContinuation(q, k+3); cont {
-		return 0, fmt.Errorf("%w: UESCAPE string at offset %d continues on another line", ErrStatement, k)
+		return 0, fmt.Errorf("UESCAPE string at offset %d continues on another line", k)
 	}
 	return k + 3, nil
 }
@@ -360,7 +386,7 @@ func pgDollar(q string, i int) (int, error) {
 			j++
 		}
 		if j < len(q) && pgIdentStart(q[j]) {
-			return 0, fmt.Errorf("%w: trailing junk after parameter at offset %d", ErrStatement, i)
+			return 0, fmt.Errorf("trailing junk after parameter at offset %d", i)
 		}
 		return j, nil
 	}
@@ -370,12 +396,12 @@ func pgDollar(q string, i int) (int, error) {
 		}
 	}
 	if j >= len(q) || q[j] != '$' {
-		return 0, fmt.Errorf("%w: '$' at offset %d is neither a parameter nor a dollar quote", ErrStatement, i)
+		return 0, fmt.Errorf("'$' at offset %d is neither a parameter nor a dollar quote", i)
 	}
 	tag := q[i : j+1]
 	end := strings.Index(q[j+1:], tag)
 	if end < 0 {
-		return 0, fmt.Errorf("%w: unterminated dollar quote %s at offset %d", ErrStatement, tag, i)
+		return 0, fmt.Errorf("unterminated dollar quote %s at offset %d", tag, i)
 	}
 	return j + 1 + end + len(tag), nil
 }
@@ -407,7 +433,7 @@ func pgNumber(q string, i int) (int, error) {
 		}
 	}
 	if j < len(q) && pgIdentStart(q[j]) {
-		return 0, fmt.Errorf("%w: trailing junk after number at offset %d", ErrStatement, i)
+		return 0, fmt.Errorf("trailing junk after number at offset %d", i)
 	}
 	return j, nil
 }
@@ -422,17 +448,17 @@ func lexSQLite(q string, i int) (int, error) {
 	case c == '[':
 		j := strings.IndexByte(q[i:], ']')
 		if j < 0 {
-			return 0, fmt.Errorf("%w: unterminated [identifier] at offset %d", ErrStatement, i)
+			return 0, fmt.Errorf("unterminated [identifier] at offset %d", i)
 		}
 		return i + j + 1, nil
 	case c == '$' || c == ':' || c == '@' || c == '#':
-		return 0, fmt.Errorf("%w: named parameter %q at offset %d (only ? and %s are supported)", ErrStatement, c, i, Marker)
+		return 0, fmt.Errorf("named parameter %q at offset %d (only ? and %s are supported)", c, i, Marker)
 	case wordByte(c):
 		return word(SQLite, q, i), nil
 	case strings.IndexByte(",()].+-*/%<>=!|&~", c) >= 0:
 		return i + 1, nil
 	default:
-		return 0, fmt.Errorf("%w: character %q at offset %d", ErrStatement, c, i)
+		return 0, fmt.Errorf("character %q at offset %d", c, i)
 	}
 }
 
@@ -448,23 +474,23 @@ func lexMySQL(q string, i int) (int, error) {
 	case c == '\'' || c == '"':
 		end, err := doubled(q, i, c, "string")
 		if err == nil && strings.IndexByte(q[i:end], '\\') >= 0 {
-			err = fmt.Errorf("%w: backslash in the MySQL string at offset %d (its meaning depends on sql_mode; pass the value as a parameter)", ErrStatement, i)
+			err = fmt.Errorf("backslash in the MySQL string at offset %d (its meaning depends on sql_mode; pass the value as a parameter)", i)
 		}
 		return end, err
 	case c == '`':
 		end, err := doubled(q, i, c, "quoted identifier")
 		if err == nil && !ascii(q[i:end]) {
-			err = fmt.Errorf("%w: non-ASCII MySQL identifier at offset %d", ErrStatement, i)
+			err = fmt.Errorf("non-ASCII MySQL identifier at offset %d", i)
 		}
 		return end, err
 	case c >= utf8.RuneSelf:
-		return 0, fmt.Errorf("%w: non-ASCII byte outside a MySQL string at offset %d", ErrStatement, i)
+		return 0, fmt.Errorf("non-ASCII byte outside a MySQL string at offset %d", i)
 	case wordByte(c):
 		return word(MySQL, q, i), nil
 	case strings.IndexByte(",()[].:+-*/%^<>=~!@&|", c) >= 0:
 		return i + 1, nil
 	default:
-		return 0, fmt.Errorf("%w: character %q at offset %d", ErrStatement, c, i)
+		return 0, fmt.Errorf("character %q at offset %d", c, i)
 	}
 }
 

@@ -62,7 +62,11 @@
 // Platform work, such as the periodic job that fans out per-tenant work
 // (FanOut), has no tenant: only the kinds named by WithPlatformKinds may
 // be inserted and run without one, they run with tenant.WithPlatformScope,
-// and they are refused from a tenant's context (ErrPlatformJob).
+// and they are refused from a tenant's context (ErrPlatformJob). A
+// tenant's job, and each tenant's step of a fan-out, never carries the
+// platform scope, even when the client was started under it
+// (tenant.WithoutPlatformScope): River builds every job's context from the
+// one given to Client.Start.
 //
 // River's own tables (river_job, …) are not tenant tables: they hold
 // every tenant's jobs, and the role River connects as reads them all.

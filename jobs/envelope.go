@@ -152,7 +152,10 @@ func (e *Envelope) Work(ctx context.Context, job *rivertype.JobRow, doInner func
 		}
 		return river.JobCancel(fmt.Errorf("jobs: job %d (%s) of tenant %s: %w", job.ID, job.Kind, id, ErrSuspended))
 	}
-	return doInner(tenant.NewContext(ctx, t))
+	// River builds the job's context from the one its client was started
+	// with: a client started under tenant.WithPlatformScope must not hand
+	// that scope to a tenant's job.
+	return doInner(tenant.NewContext(tenant.WithoutPlatformScope(ctx), t))
 }
 
 func jobResource(job *rivertype.JobRow) string {

@@ -74,7 +74,9 @@ func (f *FanOut[TTx, T]) Work(ctx context.Context, job *river.Job[T]) error {
 		if !t.Active() {
 			continue
 		}
-		tctx := tenant.NewContext(ctx, t)
+		// Each tenant's step runs in that tenant's scope only: the
+		// fan-out's platform scope is not passed on.
+		tctx := tenant.NewContext(tenant.WithoutPlatformScope(ctx), t)
 		args, opts, err := f.each(tctx, t, job)
 		if err == nil && args != nil {
 			_, err = client.Insert(tctx, args, opts)

@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -21,7 +22,12 @@ type tickArgs struct{}
 
 func (tickArgs) Kind() string { return "tenantwall_tick" }
 
-func each(_ context.Context, t tenant.Tenant, _ *river.Job[tickArgs]) (river.JobArgs, *river.InsertOpts, error) {
+func each(ctx context.Context, t tenant.Tenant, _ *river.Job[tickArgs]) (river.JobArgs, *river.InsertOpts, error) {
+	// One tenant's step is that tenant's work: the fan-out's platform
+	// scope must not reach it.
+	if _, err := tenant.RequirePlatformScope(ctx, nil, tenant.Event{Package: "test", Resource: "each"}); err == nil {
+		return nil, nil, errors.New("a fan-out step for tenant " + t.ID + " carries the platform scope")
+	}
 	return probeArgs{Want: t.ID}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: time.Hour}}, nil
 }
 

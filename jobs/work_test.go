@@ -118,6 +118,21 @@ func TestWorkRefusals(t *testing.T) {
 		assert.True(t, ran)
 	})
 
+	t.Run("a tenant's job never carries the platform scope its worker was started under", func(t *testing.T) {
+		env, err := jobs.New(store)
+		require.NoError(t, err)
+		started, err := tenant.WithPlatformScope(ctx, "the service's workers")
+		require.NoError(t, err)
+		ran := false
+		require.NoError(t, env.Work(started, &rivertype.JobRow{ID: 1, Kind: "k", Metadata: md(active.ID)}, func(ctx context.Context) error {
+			_, err := tenant.RequirePlatformScope(ctx, nil, tenant.Event{Package: "test", Resource: "r"})
+			assert.ErrorIs(t, err, tenant.ErrNoTenant, "a tenant's job passed the platform check")
+			ran = true
+			return nil
+		}))
+		assert.True(t, ran)
+	})
+
 	t.Run("a platform job runs with the platform scope and no tenant", func(t *testing.T) {
 		audit := &auditLog{}
 		env, err := jobs.New(store, jobs.WithPlatformKinds("p"), jobs.WithAuditor(audit))

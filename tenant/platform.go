@@ -19,6 +19,19 @@ func WithPlatformScope(ctx context.Context, reason string) (context.Context, err
 	return context.WithValue(ctx, platformKey{}, reason), nil
 }
 
+// WithoutPlatformScope returns ctx without WithPlatformScope's mark, for
+// work done for one tenant inside a context that platform work made: a
+// tenant's job on a worker whose client was started under the mark, or
+// one tenant's step of a fan-out. RequirePlatformScope refuses the
+// result, whatever ctx's parents carry. An unmarked ctx is returned as it
+// is, without allocating; a marked one costs one context value.
+func WithoutPlatformScope(ctx context.Context) context.Context {
+	if _, ok := platformScope(ctx); !ok {
+		return ctx
+	}
+	return context.WithValue(ctx, platformKey{}, nil)
+}
+
 // platformScope returns the reason given to WithPlatformScope, if ctx was
 // marked with it. It only reads the mark: code that acts on the opt-out
 // uses RequirePlatformScope, so that the use is audited.

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantwall/tenantwall/tenant"
+	"github.com/tenantwall/tenantwall/tenant/tenanttest"
 )
 
 func TestValidateSlug(t *testing.T) {
@@ -350,4 +351,33 @@ func TestSharedContext(t *testing.T) {
 	got.Slug = "forged"
 	assert.Equal(t, "acme", tenant.MustFromContext(ctx).Slug, "a copy from the context changed the shared tenant")
 	assert.Equal(t, context.Background(), tenant.NewSharedContext(context.Background(), nil))
+}
+
+func TestWithoutPlatformScope(t *testing.T) {
+	ctx := context.Background()
+	marked, err := tenant.WithPlatformScope(ctx, "workers")
+	require.NoError(t, err)
+	check := func(ctx context.Context) error {
+		_, err := tenant.RequirePlatformScope(ctx, tenant.AuditorFunc(func(context.Context, tenant.Event) {}), tenant.Event{Package: "test", Resource: "r"})
+		return err
+	}
+	require.NoError(t, check(marked))
+
+	t.Run("a marked context loses the mark, whatever is added below", func(t *testing.T) {
+		cleared := tenant.WithoutPlatformScope(marked)
+		assert.ErrorIs(t, check(cleared), tenant.ErrNoTenant)
+		type other struct{}
+		assert.ErrorIs(t, check(context.WithValue(cleared, other{}, 1)), tenant.ErrNoTenant)
+		assert.ErrorIs(t, check(tenant.NewContext(cleared, tenanttest.NewTenant("acme"))), tenant.ErrNoTenant)
+	})
+	t.Run("platform work may mark it again", func(t *testing.T) {
+		again, err := tenant.WithPlatformScope(tenant.WithoutPlatformScope(marked), "again")
+		require.NoError(t, err)
+		assert.NoError(t, check(again))
+	})
+	t.Run("an unmarked context is returned as it is, without allocating", func(t *testing.T) {
+		plain := tenant.NewContext(ctx, tenanttest.NewTenant("acme"))
+		assert.Equal(t, plain, tenant.WithoutPlatformScope(plain))
+		assert.Zero(t, testing.AllocsPerRun(100, func() { _ = tenant.WithoutPlatformScope(plain) }))
+	})
 }

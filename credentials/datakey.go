@@ -68,9 +68,20 @@ func WithDataKeys(ks DataKeyStore) Option {
 // anything else was sealed by the keeper itself.
 const dataKeyPrefix = "dk1:"
 
-// dataKey returns the tenant's plaintext data key, making one when create
-// is set and there is none.
+// dataKey returns the tenant's plaintext data key as the DataKeyStore
+// holds it now, making one when create is set and there is none, and
+// keeps it in the Vault's cache (WithDataKeyCache).
 func (v *Vault) dataKey(ctx context.Context, id string, create bool) ([32]byte, error) {
+	gen := v.keys.generation()
+	key, err := v.storedDataKey(ctx, id, create)
+	if err == nil {
+		v.keys.put(id, key, gen, v.now())
+	}
+	return key, err
+}
+
+// storedDataKey is dataKey without the cache.
+func (v *Vault) storedDataKey(ctx context.Context, id string, create bool) ([32]byte, error) {
 	var key [32]byte
 	for range 2 {
 		wrapped, found, err := v.dataKeys.DataKey(ctx, id)
@@ -82,10 +93,12 @@ func (v *Vault) dataKey(ctx context.Context, id string, create bool) ([32]byte, 
 			if err != nil {
 				return key, fmt.Errorf("credentials: unwrap data key: %w", err)
 			}
-			if len(plain) != len(key) {
+			n := copy(key[:], plain)
+			clear(plain)
+			if n != len(plain) || n != len(key) {
+				clear(key[:])
 				return key, fmt.Errorf("credentials: data key of tenant %s is %d bytes, want 32", id, len(plain))
 			}
-			copy(key[:], plain)
 			return key, nil
 		}
 		if !create {
@@ -119,6 +132,8 @@ func (v *Vault) seal(ctx context.Context, id string, plain []byte) (string, erro
 		}
 		return base64.StdEncoding.EncodeToString(ct), nil
 	}
+	// Never a cached key: what is sealed now must open under the key the
+	// store holds.
 	key, err := v.dataKey(ctx, id, true)
 	if err != nil {
 		return "", err
@@ -147,6 +162,14 @@ func (v *Vault) unseal(ctx context.Context, id string, r Row) ([]byte, error) {
 	if v.dataKeys == nil {
 		return nil, fmt.Errorf("%w: %s v%d is sealed under a tenant data key and the Vault has no WithDataKeys", ErrConfig, r.Provider, r.Version)
 	}
+	if key, ok := v.keys.get(id, v.now()); ok {
+		if plain, err := localsecrets.NewKeeper(key).Decrypt(ctx, ct); err == nil {
+			return plain, nil
+		}
+		// The cached key may be one the tenant no longer has (deleted and
+		// made again by another process): ask the store.
+		v.keys.drop(id)
+	}
 	key, err := v.dataKey(ctx, id, false)
 	if err != nil {
 		return nil, err
@@ -171,7 +194,8 @@ type Deleted struct {
 // must carry tenant.WithPlatformScope's reason, which is reported to the
 // auditor. The store must implement TenantDeleter (else ErrConfig).
 // Calling it again for a tenant with nothing left removes nothing and
-// succeeds.
+// succeeds. With WithDataKeyCache the key leaves this Vault's cache as
+// well; other processes' caches keep it until it expires there.
 func (v *Vault) DeleteTenant(ctx context.Context, tenantID string) (Deleted, error) {
 	var d Deleted
 	if err := tenant.ValidateID(tenantID); err != nil {
@@ -187,6 +211,9 @@ func (v *Vault) DeleteTenant(ctx context.Context, tenantID string) (Deleted, err
 	}
 	if v.dataKeys != nil {
 		found, err := v.dataKeys.DestroyDataKey(ctx, tenantID)
+		// After the destroy, failed or not: a key read before it (by a
+		// read racing this delete) is not kept either.
+		v.keys.drop(tenantID)
 		if err != nil {
 			return d, fmt.Errorf("credentials: destroy data key: %w", err)
 		}

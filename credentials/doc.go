@@ -33,6 +33,16 @@
 // delete and restored later, stay unreadable for the deleted tenant.
 // SECURITY.md states the rule exactly.
 //
+// Every read of a credential then queries ks for the tenant's wrapped key
+// and unwraps it with the keeper (a KMS call, with a KMS keeper).
+// WithDataKeyCache(size, ttl), off by default, keeps unwrapped keys in the
+// process instead, per tenant, bounded, for ttl. The price: another
+// process sharing ks that cached a tenant's key still opens that tenant's
+// ciphertext for up to ttl after a Vault.DeleteTenant elsewhere, so the
+// shred is complete everywhere ttl after the delete. In the deleting
+// process nothing opens from DeleteTenant's return on, and Set never
+// seals under a cached key. WithDataKeyCache states the rest.
+//
 // # Security
 //
 // The tenant, provider and version are sealed inside every ciphertext and

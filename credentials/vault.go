@@ -23,7 +23,8 @@ type Vault struct {
 	keeper *secrets.Keeper
 	store  Store
 	options
-	now func() time.Time
+	keys *keyCache // WithDataKeyCache; nil: none
+	now  func() time.Time
 }
 
 // Option configures New.
@@ -34,6 +35,9 @@ type options struct {
 	hosts    map[string]map[string]bool // provider → canonical host:port its credential may go to
 	auditor  tenant.Auditor
 	dataKeys DataKeyStore // nil: sealed by the keeper alone
+	// WithDataKeyCache; size 0: no cache.
+	keyCacheSize int
+	keyCacheTTL  time.Duration
 }
 
 // WithFallback lets provider fall back to a platform-wide key for tenants
@@ -70,6 +74,12 @@ func New(keeper *secrets.Keeper, store Store, opts ...Option) (*Vault, error) {
 		if err := o(&v.options); err != nil {
 			return nil, err
 		}
+	}
+	if v.keyCacheSize > 0 {
+		if v.dataKeys == nil {
+			return nil, fmt.Errorf("%w: WithDataKeyCache needs WithDataKeys", ErrConfig)
+		}
+		v.keys = newKeyCache(v.keyCacheSize, v.keyCacheTTL)
 	}
 	return v, nil
 }

@@ -71,6 +71,6 @@
 //
 // Package sessiontest holds the Store conformance suite, including the
 // cases that a deleted or expired record is never revived by Update, even
-// racing the delete; MemStore and RedisStore (against a real Redis) pass
-// it.
+// racing the delete; MemStore and RedisStore (against a real Redis, a
+// three-primary Redis Cluster and a three-shard Ring) pass it.
 package session

@@ -5,18 +5,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// RedisStore keeps sessions in Redis (single node, Sentinel or Cluster).
-// A record is one JSON value at "<prefix>:s:<hash>", so loading a session
-// is one round trip; per-user and per-tenant sets of hashes make
-// DeleteUser and DeleteTenant possible without scanning. The sets are
-// hash-tagged by tenant, so on a cluster a tenant's index lives in one
-// slot. Safe for concurrent use; it does not close the client.
+// RedisStore keeps sessions in Redis (single node, Sentinel, Cluster or
+// Ring). A record is one JSON value at "<prefix>:s:<hash>", so loading a
+// session is one round trip; per-user and per-tenant sets of hashes make
+// DeleteUser and DeleteTenant possible without scanning for sessions. The
+// sets are hash-tagged by tenant, so on a cluster a tenant's index lives
+// in one slot (on a Ring, on one shard), and DeleteTenant looks for its
+// users' sets on that node only. Safe for concurrent use; it does not
+// close the client.
 type RedisStore struct {
 	client redis.UniversalClient
 	prefix string
@@ -152,13 +156,30 @@ func (s *RedisStore) DeleteUser(ctx context.Context, tenantID, userID string) er
 
 // DeleteTenant implements Store. Besides the sessions and the tenant's
 // index set, it takes the same hashes out of the tenant's per-user index
-// sets (found by SCAN, in the tenant's hash slot), so that no key of the
-// tenant is left behind: tenant deletion verifies that none is.
+// sets, so that no key of the tenant is left behind: tenant deletion
+// verifies that none is. The user index sets are found by SCAN on the one
+// node that holds the tenant's hash tag (see unindexUsers).
 func (s *RedisStore) DeleteTenant(ctx context.Context, tenantID string) error {
 	hashes, err := s.deleteSet(ctx, s.tenantKey(tenantID), tenantID, "")
 	if err != nil || len(hashes) == 0 {
 		return err
 	}
+	if err := s.unindexUsers(ctx, tenantID, hashes); err != nil {
+		return fmt.Errorf("session: redis user index: %w", err)
+	}
+	return nil
+}
+
+// unindexUsers takes hashes out of every index set of the tenant's users.
+// Those sets share the tenant's hash tag with its index set, so they all
+// live on the node that serves that key: the master of its slot on a
+// Redis Cluster, its shard on a Ring. SCAN goes to that node only; on a
+// cluster, scanning every master cost a pass over the whole keyspace for
+// one slot's keys. Should the slot move while it is scanned, or have moved
+// unseen by the client (checked on the node afterwards, see slotServedBy),
+// every master is scanned as well, so that a set already moved is not
+// missed.
+func (s *RedisStore) unindexUsers(ctx context.Context, tenantID string, hashes []string) error {
 	pattern := globEscaper.Replace(s.prefix+":{"+tenantID+"}:u:") + "*"
 	scan := func(ctx context.Context, c redis.UniversalClient) error {
 		var cursor uint64
@@ -167,6 +188,8 @@ func (s *RedisStore) DeleteTenant(ctx context.Context, tenantID string) error {
 			if err != nil {
 				return err
 			}
+			// The sets are changed through the store's client, which
+			// follows a slot that moves meanwhile (MOVED, ASK).
 			for _, k := range keys {
 				if err := s.client.SRem(ctx, k, hashes).Err(); err != nil {
 					return err
@@ -178,15 +201,85 @@ func (s *RedisStore) DeleteTenant(ctx context.Context, tenantID string) error {
 			cursor = next
 		}
 	}
-	if cc, ok := s.client.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
-	} else {
-		err = scan(ctx, s.client)
+	tk := s.tenantKey(tenantID)
+	switch c := s.client.(type) {
+	case *redis.ClusterClient:
+		node, err := c.MasterForKey(ctx, tk)
+		if err != nil {
+			return err
+		}
+		if err := scan(ctx, node); err != nil {
+			return err
+		}
+		if slotServedBy(ctx, node, tk) {
+			return nil
+		}
+		return c.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
+	case *redis.Ring:
+		node, err := c.GetShardClientForKey(tk)
+		if err != nil {
+			return err
+		}
+		return scan(ctx, node)
+	default:
+		// One server (or Sentinel's primary): every key is there.
+		return scan(ctx, s.client)
 	}
-	if err != nil {
-		return fmt.Errorf("session: redis user index: %w", err)
+}
+
+// slotServedBy reports whether node, a cluster master, serves the slot of
+// key without a migration of it under way, by its own CLUSTER NODES line:
+// then every key of the slot is on node. Anything else — another owner,
+// the slot migrating or importing, an error, an answer it does not
+// understand — is false.
+func slotServedBy(ctx context.Context, node *redis.Client, key string) bool {
+	var slot *redis.IntCmd
+	var nodes *redis.StringCmd
+	if _, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
+		slot = p.ClusterKeySlot(ctx, key)
+		nodes = p.ClusterNodes(ctx)
+		return nil
+	}); err != nil {
+		return false
 	}
-	return nil
+	return servesSlot(nodes.Val(), slot.Val())
+}
+
+// servesSlot reads the "myself" line of a CLUSTER NODES answer: the node
+// is a master whose slot ranges hold slot, and no migration of slot
+// ("[slot->-node]" or "[slot-<-node]") is listed.
+func servesSlot(nodes string, slot int64) bool {
+	for line := range strings.Lines(nodes) {
+		f := strings.Fields(line)
+		if len(f) < 8 || !slices.Contains(strings.Split(f[2], ","), "myself") {
+			continue
+		}
+		if !slices.Contains(strings.Split(f[2], ","), "master") {
+			return false
+		}
+		served := false
+		for _, r := range f[8:] {
+			if m, ok := strings.CutPrefix(r, "["); ok {
+				n, _, ok := strings.Cut(m, "-")
+				if v, err := strconv.ParseInt(n, 10, 64); !ok || err != nil || v == slot {
+					return false
+				}
+				continue
+			}
+			lo, hi, isRange := strings.Cut(r, "-")
+			if !isRange {
+				hi = lo
+			}
+			a, err1 := strconv.ParseInt(lo, 10, 64)
+			b, err2 := strconv.ParseInt(hi, 10, 64)
+			if err1 != nil || err2 != nil {
+				return false
+			}
+			served = served || a <= slot && slot <= b
+		}
+		return served
+	}
+	return false
 }
 
 // globEscaper escapes what a SCAN MATCH pattern would take as a wildcard.

@@ -1,6 +1,7 @@
 // Package sessiontest is the conformance suite for session.Store
 // implementations. This repository runs it against session.MemStore and
-// session.RedisStore (on a real Redis); run it against your own store:
+// session.RedisStore (on a real Redis, a Redis Cluster and a Ring); run it
+// against your own store:
 //
 //	func TestStore(t *testing.T) {
 //		sessiontest.RunStoreTests(t, func(t *testing.T) session.Store {

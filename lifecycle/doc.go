@@ -41,7 +41,7 @@
 // signs the manifest (HMAC-SHA256 under a platform key; the manifest
 // holds every other entry's SHA-256) and Import checks that signature
 // first, refusing a missing or wrong one with ErrSignature before it
-// decodes anything else. Only then are the archive's claims registered as
+// decodes any entry. Only then are the archive's claims registered as
 // they are: the tenant's status and its custom domains' (a move keeps
 // them serving). Without a key Import cannot tell an edited archive from
 // another, and registers the tenant suspended and its domains pending

@@ -247,7 +247,7 @@ const MinArchiveKeySize = 32
 // signs the manifest, which holds the SHA-256 of every other entry, with
 // keys[0] (HMAC-SHA256, in an entry after it; see Format), and Import
 // verifies that signature against each key, in constant time, before it
-// decodes or trusts anything in the archive: an archive without a
+// decodes or trusts any entry of the archive: an archive without a
 // signature, or with one that no key verifies, is refused with
 // ErrSignature and nothing is written. To rotate, put the new key first
 // and keep the old ones after it while archives signed by them must

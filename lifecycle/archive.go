@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -22,20 +23,29 @@ import (
 //	blobs/<key>                   each object under the tenant's prefix, key relative to it
 //	manifest.json                 the Manifest: every entry above with its size and SHA-256,
 //	                              row counts per table, object attributes
+//	manifest.hmac                 with archive keys (WithArchiveKeys) only: the signature,
+//	                              64 lowercase hex digits of HMAC-SHA256 under the first key
+//	                              of Format + " manifest.hmac" + a NUL byte + manifest.json's bytes
 //
 // Tables are named "schema.table" on PostgreSQL and "table" on SQLite, and
 // come parents first (a table after those its foreign keys reference).
 // Row objects have one member per column, named as the column; values are
 // as the engine writes a row in JSON (PostgreSQL's row_to_json, SQLite's
 // json_object). Integration credentials are not in an archive.
+//
+// The signature covers the manifest as written, and through its
+// checksums every other entry, their names, order and sizes: an archive
+// that verifies under a key is, entry for entry, the one an Export with
+// that key wrote.
 const Format = "tenantwall-tenant-archive/1"
 
 // Entry names.
 const (
-	settingsEntry = "tenant.json"
-	manifestEntry = "manifest.json"
-	tablesDir     = "tables/"
-	blobsDir      = "blobs/"
+	settingsEntry  = "tenant.json"
+	manifestEntry  = "manifest.json"
+	signatureEntry = "manifest.hmac"
+	tablesDir      = "tables/"
+	blobsDir       = "blobs/"
 )
 
 // Manifest describes an archive. Export returns it; Import checks every
@@ -192,4 +202,55 @@ func (p *parts) flush() error {
 	p.buf.Reset()
 	p.rows = 0
 	return nil
+}
+
+// signatureContext goes into the HMAC before the manifest, so that a
+// signature made here means "manifest of this format" and nothing else.
+const signatureContext = Format + " " + signatureEntry + "\x00"
+
+// signatureSize is the size of the signature entry: HMAC-SHA256 in hex.
+const signatureSize = 2 * sha256.Size
+
+// sign returns the signature entry for manifest under key.
+func sign(key, manifest []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(signatureContext))
+	m.Write(manifest)
+	out := make([]byte, signatureSize)
+	hex.Encode(out, m.Sum(nil))
+	return out
+}
+
+// parseSignature returns the MAC a signature entry holds: exactly
+// signatureSize lowercase hex digits, nothing else (no blank, no line
+// break, no capitals).
+func parseSignature(entry []byte) ([]byte, error) {
+	if len(entry) != signatureSize {
+		return nil, fmt.Errorf("%w: %w: %s has %d bytes, want %d hex digits", ErrArchive, ErrSignature, signatureEntry, len(entry), signatureSize)
+	}
+	for _, c := range entry {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return nil, fmt.Errorf("%w: %w: %s holds byte %#02x, want lowercase hex digits", ErrArchive, ErrSignature, signatureEntry, c)
+		}
+	}
+	mac := make([]byte, sha256.Size)
+	if _, err := hex.Decode(mac, entry); err != nil {
+		return nil, fmt.Errorf("%w: %w: %s: %w", ErrArchive, ErrSignature, signatureEntry, err)
+	}
+	return mac, nil
+}
+
+// authentic reports whether mac is the HMAC of manifest under one of
+// keys. Every key is tried, each comparison in constant time.
+func authentic(keys [][]byte, manifest, mac []byte) bool {
+	ok := 0
+	for _, k := range keys {
+		m := hmac.New(sha256.New, k)
+		m.Write([]byte(signatureContext))
+		m.Write(manifest)
+		if hmac.Equal(m.Sum(nil), mac) {
+			ok = 1
+		}
+	}
+	return ok == 1
 }

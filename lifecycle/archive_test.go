@@ -24,20 +24,7 @@ import (
 // entries reads an archive into name → body, in order.
 func entries(t *testing.T, archive []byte) ([]string, map[string][]byte) {
 	t.Helper()
-	var names []string
-	bodies := map[string][]byte{}
-	tr := tar.NewReader(bytes.NewReader(archive))
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return names, bodies
-		}
-		require.NoError(t, err)
-		data, err := io.ReadAll(tr)
-		require.NoError(t, err)
-		names = append(names, h.Name)
-		bodies[h.Name] = data
-	}
+	return archiveEntries(t, archive)
 }
 
 func export(t *testing.T, in *instance, id string) (lifecycle.Manifest, []byte) {
@@ -79,7 +66,8 @@ func TestExportHoldsEveryRowOfTheTenantAndNoOther(t *testing.T) {
 
 			names, bodies := entries(t, archive)
 			assert.Equal(t, "tenant.json", names[0])
-			assert.Equal(t, "manifest.json", names[len(names)-1])
+			assert.Equal(t, "manifest.json", names[len(names)-2])
+			assert.Equal(t, "manifest.hmac", names[len(names)-1], "signed with the archive key")
 			rows := map[string]int{}
 			parts := map[string]int{}
 			for _, name := range names {
@@ -172,8 +160,9 @@ func TestExportImportExportGivesTheSameManifest(t *testing.T) {
 }
 
 // rewrite returns the archive with edit applied to every entry but the
-// manifest; with fix, the manifest's sizes and checksums are made to
-// match, as a forger would.
+// manifest and its signature; with fix, the manifest's sizes and
+// checksums are made to match, as a forger would. The signature, which a
+// forger without the archive key cannot make, is kept as it was.
 func rewrite(t *testing.T, archive []byte, fix bool, edit func(name string, body []byte) (string, []byte)) []byte {
 	t.Helper()
 	names, bodies := entries(t, archive)
@@ -186,7 +175,10 @@ func rewrite(t *testing.T, archive []byte, fix bool, edit func(name string, body
 		_, err := tw.Write(data)
 		require.NoError(t, err)
 	}
-	for i, name := range names[:len(names)-1] {
+	for i, name := range names {
+		if name == "manifest.json" || name == "manifest.hmac" {
+			continue
+		}
 		newName, data := edit(name, bodies[name])
 		write(newName, data)
 		if fix {
@@ -197,6 +189,9 @@ func rewrite(t *testing.T, archive []byte, fix bool, edit func(name string, body
 	mj, err := json.Marshal(man)
 	require.NoError(t, err)
 	write("manifest.json", mj)
+	if sig, ok := bodies["manifest.hmac"]; ok {
+		write("manifest.hmac", sig)
+	}
 	require.NoError(t, tw.Close())
 	return out.Bytes()
 }
@@ -278,7 +273,9 @@ func TestImportRefusesForgedArchivesAndWritesNothing(t *testing.T) {
 			}
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
-					_, err := in.m.Import(platform, bytes.NewReader(c.archive))
+					// Without an archive key: these checks hold for an archive
+					// that nothing authenticates.
+					_, err := in.plain.Import(platform, bytes.NewReader(c.archive))
 					if c.want == nil {
 						require.NoError(t, err)
 						assert.Equal(t, map[string]int{"accounts": 12, "contacts": 12, "notes": 12}, in.count(t, a.ID),
@@ -323,7 +320,7 @@ func TestImportUndoesWhatItWroteWhenTheArchiveChangesUnderIt(t *testing.T) {
 	_, archive := export(t, in, a.ID)
 	deleteTenant(t, in, a.ID)
 	names, _ := entries(t, archive)
-	lastObject := names[len(names)-2]
+	lastObject := names[len(names)-3] // before the manifest and its signature
 	tampered := rewrite(t, archive, false, func(n string, d []byte) (string, []byte) {
 		if n == lastObject {
 			return n, bytes.Replace(d, []byte("a"), []byte("b"), 1)
@@ -406,7 +403,7 @@ func TestImportChecksEveryForeignKeyThatIsNotIntoASharedTable(t *testing.T) {
 					return n, d
 				})
 			}
-			_, err := in.m.Import(platform, bytes.NewReader(archive))
+			_, err := in.plain.Import(platform, bytes.NewReader(archive))
 			require.ErrorIs(t, err, c.want)
 			_, err = in.tenants.ByID(context.Background(), a.ID)
 			assert.ErrorIs(t, err, tenant.ErrNotFound)

@@ -34,6 +34,22 @@
 // columns and foreign keys that stay within the tenant, keeps IDs, and
 // removes what it wrote when anything fails.
 //
+// # Archive keys
+//
+// Checksums show an archive intact, not who wrote it: anyone holding one
+// can edit it and write the checksums again. With WithArchiveKeys, Export
+// signs the manifest (HMAC-SHA256 under a platform key; the manifest
+// holds every other entry's SHA-256) and Import checks that signature
+// first, refusing a missing or wrong one with ErrSignature before it
+// decodes any entry. Only then are the archive's claims registered as
+// they are: the tenant's status and its custom domains' (a move keeps
+// them serving). Without a key Import cannot tell an edited archive from
+// another, and registers the tenant suspended and its domains pending
+// (removed ones stay removed): an operator activates the tenant, and each
+// domain serves again only after its ownership is proven on the target.
+// Give every instance that moves tenants between them the same keys; to
+// rotate, put the new key first and keep the old ones after it.
+//
 // # Deletion
 //
 // Schedule suspends the tenant (resolve refuses it at once) and records
@@ -46,14 +62,19 @@
 //
 // Every method that acts on a tenant by ID is platform work: ctx must
 // carry tenant.WithPlatformScope's reason, and each use is reported to the
-// auditor. Archives are not signed: Import's checks make a forged archive
-// unable to write into another tenant, not unable to write wrong data
-// into its own tenant; keep archives where only operators can write.
+// auditor. Import's row checks make any archive, authenticated or not,
+// unable to write into another tenant. An archive key adds that what is
+// imported is what an Export with the key wrote, and is what lets Import
+// take the archive's statuses; it does not say the archive is recent (an
+// old signed archive keeps the domains it had then: re-verify them after
+// restoring one). Archives are not encrypted: keep them, and the keys,
+// where only operators can read them.
 //
 // # Errors
 //
-// Errors wrap the sentinels in errors.go: ErrArchive, ErrForeignRow,
-// ErrSchema and ErrExists from Import; ErrNotSuspended and ErrGracePeriod
+// Errors wrap the sentinels in errors.go: ErrArchive (with ErrSignature
+// for an archive that the archive keys do not authenticate),
+// ErrForeignRow, ErrSchema and ErrExists from Import; ErrNotSuspended and ErrGracePeriod
 // from Delete; ErrSurvived from a verification that found something;
 // ErrConfig from New.
 //

@@ -13,6 +13,13 @@ var (
 	// size, count or name). Import writes nothing when it returns it.
 	ErrArchive = errors.New("lifecycle: invalid archive")
 
+	// ErrSignature reports an archive that a Manager with archive keys
+	// (WithArchiveKeys) cannot authenticate: it has no signature, or one
+	// that none of the keys verifies (the archive was changed after it
+	// was signed, or signed with another key). It comes wrapped together
+	// with ErrArchive. Import writes nothing when it returns it.
+	ErrSignature = errors.New("lifecycle: archive not signed by an archive key")
+
 	// ErrForeignRow reports an archive row that does not belong to the
 	// archive's tenant: another tenant_id, or a foreign key into a row
 	// the tenant does not own. Import writes nothing when it returns it.

@@ -3,6 +3,7 @@ package lifecycle_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"fmt"
 
@@ -26,7 +27,12 @@ func Example() {
 	defer bucket.Close()
 	bucket.WriteAll(ctx, "tenants/"+acme.ID+"/documents/contract.pdf", []byte("%PDF-1.7"), nil)
 
-	m, err := lifecycle.New(tenants, db, lifecycle.SQLite, lifecycle.WithBucket(bucket, ""))
+	// The platform's archive key (kept where operators keep secrets):
+	// archives are signed, and Import trusts only signed ones.
+	archiveKey := make([]byte, lifecycle.MinArchiveKeySize)
+	rand.Read(archiveKey)
+
+	m, err := lifecycle.New(tenants, db, lifecycle.SQLite, lifecycle.WithBucket(bucket, ""), lifecycle.WithArchiveKeys(archiveKey))
 	if err != nil {
 		panic(err)
 	}
@@ -52,6 +58,8 @@ func Example() {
 
 	man, err = m.Import(pctx, bytes.NewReader(archive.Bytes()))
 	fmt.Println("restored:", man.Rows(), "rows,", err)
+	restored, _ := tenants.ByID(ctx, acme.ID)
+	fmt.Println("status:", restored.Status) // as signed; without a key it would be suspended
 	// Output:
 	// exported: 2 rows, 1 object
 	// removed: table leads 2
@@ -60,4 +68,5 @@ func Example() {
 	// removed: tenant 1
 	// survivors: 0
 	// restored: 2 rows, <nil>
+	// status: active
 }

@@ -19,7 +19,8 @@ import (
 
 // Export writes one tenant's archive (see Format) to w and returns its
 // manifest: its rows of every tenant table, its objects, its registry
-// entry and domains. It reads in one snapshot (a REPEATABLE READ, read-only
+// entry and domains, and, with WithArchiveKeys, the manifest's signature
+// under the first key. It reads in one snapshot (a REPEATABLE READ, read-only
 // transaction on PostgreSQL) in which the RLS setting holds the tenant's
 // ID and every statement also filters on tenant_id, so it can never include
 // another tenant's row. On PostgreSQL through pgx's stdlib driver, rows
@@ -110,6 +111,15 @@ func (m *Manager) Export(ctx context.Context, tenantID string, w io.Writer) (Man
 	}
 	if _, err := a.tw.Write(manJSON); err != nil {
 		return man, err
+	}
+	if len(m.archiveKeys) > 0 {
+		sig := sign(m.archiveKeys[0], manJSON)
+		if err := a.header(signatureEntry, int64(len(sig))); err != nil {
+			return man, err
+		}
+		if _, err := a.tw.Write(sig); err != nil {
+			return man, err
+		}
 	}
 	if err := a.tw.Close(); err != nil {
 		return man, err

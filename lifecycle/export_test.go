@@ -13,6 +13,6 @@ func SetProgress(m *Manager, fn func(Progress)) { m.progress = fn }
 
 // VerifyArchive runs Import's first pass alone.
 func VerifyArchive(m *Manager, r io.Reader) (Manifest, error) {
-	man, _, err := m.verifyArchive(r)
-	return man, err
+	v, err := m.verifyArchive(r)
+	return v.man, err
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,9 +45,25 @@ type instance struct {
 	creds    *credentials.MemStore
 	vault    *credentials.Vault
 	keys     *jwtclaims.KeySet
-	redis    *redis.Client // nil on SQLite
-	m        *lifecycle.Manager
+	redis    *redis.Client      // nil on SQLite
+	m        *lifecycle.Manager // with archiveKey: signs and requires signed archives
+	plain    *lifecycle.Manager // the same stores, without archive keys
+	opts     []lifecycle.Option // the Managers' options but the keys
 	now      time.Time
+}
+
+// archiveKey is every test instance's archive key, so that an archive
+// moves between instances as between a platform's instances.
+var archiveKey = bytes.Repeat([]byte("test archive key "), 2)
+
+// manager returns a Manager over the instance's stores with extra
+// options, on the instance's clock.
+func (in *instance) manager(t *testing.T, extra ...lifecycle.Option) *lifecycle.Manager {
+	t.Helper()
+	m, err := lifecycle.New(in.tenants, in.db, in.dialect, append(slices.Clip(in.opts), extra...)...)
+	require.NoError(t, err)
+	lifecycle.SetClock(m, func() time.Time { return in.now })
+	return m
 }
 
 func (in *instance) q(s string) string {
@@ -192,9 +209,9 @@ func (in *instance) finish(t *testing.T, d sqlscope.Dialect, rdb *redis.Client) 
 	if rdb != nil {
 		opts = append(opts, lifecycle.WithRedis(rdb))
 	}
-	in.m, err = lifecycle.New(in.tenants, in.db, in.dialect, opts...)
-	require.NoError(t, err)
-	lifecycle.SetClock(in.m, func() time.Time { return in.now })
+	in.opts = opts
+	in.m = in.manager(t, lifecycle.WithArchiveKeys(archiveKey))
+	in.plain = in.manager(t)
 	// The schedule's table is made by the owner, as any migration.
 	owner, err := lifecycle.New(in.tenants, in.admin, in.dialect)
 	require.NoError(t, err)

@@ -42,9 +42,11 @@ var partName = regexp.MustCompile(`^tables/(.+)/([0-9]{6})\.ndjson$`)
 // Manager's database, bucket and tenant registry: the same instance after
 // a delete, or another one (a move). r is read twice from its start.
 //
-// The first pass verifies the whole archive before anything is written:
-// every entry's SHA-256 and size against the manifest, names, order,
-// counts, the format and the dialect (ErrArchive, ErrSchema). Then Import
+// The first pass verifies the whole archive before anything is written.
+// With archive keys (WithArchiveKeys) it first checks the manifest's
+// signature (ErrSignature, for a missing or wrong one); then every
+// entry's SHA-256 and size against the manifest, names, order, counts,
+// the format and the dialect (ErrArchive, ErrSchema). Then Import
 // refuses, with ErrExists, a tenant whose ID, slug or a domain is taken
 // on the target, or whose ID has rows or objects there already. The
 // second pass writes: every row is checked to carry the archive's tenant
@@ -57,14 +59,28 @@ var partName = regexp.MustCompile(`^tables/(.+)/([0-9]{6})\.ndjson$`)
 // When any step fails, what was written is removed again: rows, objects
 // and registry entry.
 //
+// What an archive claims is registered as it is only when an archive key
+// authenticates it: the tenant's status and each domain's (a restore or a
+// move keeps them serving). A Manager without archive keys cannot tell an
+// edited archive from another, whatever its checksums or signature, and
+// registers the tenant suspended and every domain pending (a removed one
+// stays removed): it serves nothing until an operator activates the
+// tenant, and a domain only after its ownership is proven again on this
+// instance (resolve.Verifier). Its ID, slug, name and branding are taken
+// as the archive has them, for the operator to review before activating.
+//
 // ctx must carry tenant.WithPlatformScope's reason.
 func (m *Manager) Import(ctx context.Context, r io.ReadSeeker) (Manifest, error) {
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return Manifest{}, err
 	}
-	man, st, err := m.verifyArchive(r)
+	v, err := m.verifyArchive(r)
+	man, st := v.man, v.st
 	if err != nil {
 		return man, err
+	}
+	if !v.authenticated {
+		st = unauthenticated(st)
 	}
 	if _, err := tenant.RequirePlatformScope(ctx, m.auditor, tenant.Event{Package: "lifecycle",
 		OwnerID: man.TenantID, Resource: "import"}); err != nil {
@@ -103,13 +119,26 @@ func (m *Manager) Import(ctx context.Context, r io.ReadSeeker) (Manifest, error)
 	return man, nil
 }
 
+// verified is what Import's first pass found in an archive.
+type verified struct {
+	man Manifest
+	st  settings
+	// authenticated: signed by one of the Manager's archive keys.
+	authenticated bool
+}
+
+// maxSignatureSize bounds what is read of a signature entry, which is
+// then refused unless it is exactly signatureSize bytes.
+const maxSignatureSize = 4 << 10
+
 // verifyArchive reads the whole archive and checks it against its
-// manifest.
-func (m *Manager) verifyArchive(r io.Reader) (Manifest, settings, error) {
-	var man Manifest
-	var st settings
+// manifest. With archive keys, the manifest's signature is checked
+// before anything the archive holds is decoded.
+func (m *Manager) verifyArchive(r io.Reader) (verified, error) {
+	var v verified
 	var seen []Entry
-	var gotManifest bool
+	var settingsJSON, manifestJSON, signature []byte
+	var gotManifest, gotSignature bool
 	tr := tar.NewReader(r)
 	for i := 0; ; i++ {
 		h, err := tr.Next()
@@ -117,55 +146,106 @@ func (m *Manager) verifyArchive(r io.Reader) (Manifest, settings, error) {
 			break
 		}
 		if err != nil {
-			return man, st, fmt.Errorf("%w: %w", ErrArchive, err)
+			return v, fmt.Errorf("%w: %w", ErrArchive, err)
 		}
-		if gotManifest {
-			return man, st, fmt.Errorf("%w: entry %.80q after the manifest", ErrArchive, h.Name)
+		if gotSignature {
+			return v, fmt.Errorf("%w: entry %.80q after the signature", ErrArchive, h.Name)
+		}
+		if gotManifest && h.Name != signatureEntry {
+			return v, fmt.Errorf("%w: entry %.80q after the manifest", ErrArchive, h.Name)
 		}
 		if h.Typeflag != tar.TypeReg || h.Size < 0 {
-			return man, st, fmt.Errorf("%w: entry %.80q is not a regular file", ErrArchive, h.Name)
+			return v, fmt.Errorf("%w: entry %.80q is not a regular file", ErrArchive, h.Name)
 		}
 		for k := range h.PAXRecords {
 			// A sparse file's holes would be read as zeros, as many as its
 			// header claims: only the records a plain file needs pass.
 			if !paxRecords[k] {
-				return man, st, fmt.Errorf("%w: entry %.80q has PAX record %.40q", ErrArchive, h.Name, k)
+				return v, fmt.Errorf("%w: entry %.80q has PAX record %.40q", ErrArchive, h.Name, k)
 			}
 		}
 		switch {
 		case i == 0 && h.Name != settingsEntry:
-			return man, st, fmt.Errorf("%w: first entry is %.80q, want %s", ErrArchive, h.Name, settingsEntry)
-		case h.Name == settingsEntry && i == 0:
+			return v, fmt.Errorf("%w: first entry is %.80q, want %s", ErrArchive, h.Name, settingsEntry)
+		case i == 0:
+			// Kept as bytes: decoded only once the signature is checked.
 			data, sum, err := readSmall(tr, h.Size, maxSettingsSize)
 			if err != nil {
-				return man, st, err
+				return v, err
 			}
-			if err := decodeStrictJSON(data, &st); err != nil {
-				return man, st, fmt.Errorf("%w: %s: %w", ErrArchive, settingsEntry, err)
-			}
+			settingsJSON = data
 			seen = append(seen, Entry{Name: h.Name, Size: h.Size, SHA256: sum})
 		case h.Name == manifestEntry:
-			data, _, err := readSmall(tr, h.Size, maxManifestSize)
-			if err != nil {
-				return man, st, err
-			}
-			if err := decodeStrictJSON(data, &man); err != nil {
-				return man, st, fmt.Errorf("%w: %s: %w", ErrArchive, manifestEntry, err)
+			if manifestJSON, _, err = readSmall(tr, h.Size, maxManifestSize); err != nil {
+				return v, err
 			}
 			gotManifest = true
+		case h.Name == signatureEntry:
+			if !gotManifest {
+				return v, fmt.Errorf("%w: %s before %s", ErrArchive, signatureEntry, manifestEntry)
+			}
+			if signature, _, err = readSmall(tr, h.Size, maxSignatureSize); err != nil {
+				return v, err
+			}
+			gotSignature = true
 		default:
 			h2 := sha256.New()
 			n, err := io.Copy(h2, tr)
 			if err != nil {
-				return man, st, fmt.Errorf("%w: %.80q: %w", ErrArchive, h.Name, err)
+				return v, fmt.Errorf("%w: %.80q: %w", ErrArchive, h.Name, err)
 			}
 			seen = append(seen, Entry{Name: h.Name, Size: n, SHA256: hex.EncodeToString(h2.Sum(nil))})
 		}
 	}
 	if !gotManifest {
-		return man, st, fmt.Errorf("%w: no %s", ErrArchive, manifestEntry)
+		return v, fmt.Errorf("%w: no %s", ErrArchive, manifestEntry)
 	}
-	return man, st, m.checkManifest(man, st, seen)
+	var mac []byte
+	if gotSignature {
+		// Parsed with or without keys: a malformed signature is a
+		// malformed archive.
+		var err error
+		if mac, err = parseSignature(signature); err != nil {
+			return v, err
+		}
+	}
+	if len(m.archiveKeys) > 0 {
+		if !gotSignature {
+			return v, fmt.Errorf("%w: %w: no %s (an archive written without an archive key)", ErrArchive, ErrSignature, signatureEntry)
+		}
+		if !authentic(m.archiveKeys, manifestJSON, mac) {
+			return v, fmt.Errorf("%w: %w: the manifest's signature verifies under none of the %d archive keys (changed since it was signed, or signed with another key)",
+				ErrArchive, ErrSignature, len(m.archiveKeys))
+		}
+		v.authenticated = true
+	}
+	if err := decodeStrictJSON(manifestJSON, &v.man); err != nil {
+		return v, fmt.Errorf("%w: %s: %w", ErrArchive, manifestEntry, err)
+	}
+	if err := decodeStrictJSON(settingsJSON, &v.st); err != nil {
+		return v, fmt.Errorf("%w: %s: %w", ErrArchive, settingsEntry, err)
+	}
+	return v, m.checkManifest(v.man, v.st, seen)
+}
+
+// unauthenticated returns what Import registers from an archive that no
+// archive key authenticates, whose claims nothing proves: the tenant
+// suspended, and every domain pending but a removed one, which stays
+// removed (a removed record holds nothing: another tenant may claim the
+// name, as pending). Its other fields (ID, slug, name, branding, created
+// at) are registered as the archive has them; none of it serves until an
+// operator activates the tenant and each domain is verified again.
+func unauthenticated(st settings) settings {
+	st.Tenant.Status = tenant.StatusSuspended
+	domains := make([]domainRecord, len(st.Domains))
+	for i, d := range st.Domains {
+		if d.Status != tenant.DomainRemoved {
+			d.Status = tenant.DomainPending
+		}
+		domains[i] = d
+	}
+	st.Domains = domains
+	return st
 }
 
 func readSmall(r io.Reader, size, max int64) ([]byte, string, error) {
@@ -404,7 +484,8 @@ func (im *importer) run(ctx context.Context, r io.Reader) error {
 	}
 
 	tr := tar.NewReader(r)
-	for i := 0; ; i++ {
+	read := 0 // entries of the manifest read again
+	for {
 		h, err := tr.Next()
 		if err == io.EOF {
 			break
@@ -412,13 +493,14 @@ func (im *importer) run(ctx context.Context, r io.Reader) error {
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrArchive, err)
 		}
-		if h.Name == manifestEntry {
+		if h.Name == manifestEntry || h.Name == signatureEntry {
 			continue
 		}
-		if i >= len(im.man.Entries) || im.man.Entries[i].Name != h.Name {
+		if read >= len(im.man.Entries) || im.man.Entries[read].Name != h.Name {
 			return fmt.Errorf("%w: the archive changed between the passes at %.80q", ErrArchive, h.Name)
 		}
-		e := im.man.Entries[i]
+		e := im.man.Entries[read]
+		read++
 		sum := sha256.New()
 		body := io.TeeReader(tr, sum)
 		switch {
@@ -449,6 +531,9 @@ func (im *importer) run(ctx context.Context, r io.Reader) error {
 		if err := sameSum(sum, e); err != nil {
 			return err
 		}
+	}
+	if read != len(im.man.Entries) {
+		return fmt.Errorf("%w: the archive changed between the passes: only %d of its %d entries are left", ErrArchive, read, len(im.man.Entries))
 	}
 	im.wg.Wait()
 	if im.werr != nil {

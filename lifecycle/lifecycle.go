@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -95,6 +96,8 @@ type options struct {
 	auditor  tenant.Auditor
 	now      func() time.Time
 	onChange func(ctx context.Context, t tenant.Tenant)
+	// archiveKeys authenticate archives: the first signs, each verifies.
+	archiveKeys [][]byte
 }
 
 type namedRemover struct {
@@ -234,6 +237,42 @@ func WithAuditor(a tenant.Auditor) Option {
 // InvalidateTenant, so that a suspension is refused at once.
 func WithOnChange(fn func(ctx context.Context, t tenant.Tenant)) Option {
 	return func(o *options) error { o.onChange = fn; return nil }
+}
+
+// MinArchiveKeySize is the fewest bytes an archive key may have
+// (WithArchiveKeys): the size of HMAC-SHA256's output.
+const MinArchiveKeySize = 32
+
+// WithArchiveKeys authenticates archives with platform keys. Export
+// signs the manifest, which holds the SHA-256 of every other entry, with
+// keys[0] (HMAC-SHA256, in an entry after it; see Format), and Import
+// verifies that signature against each key, in constant time, before it
+// decodes or trusts any entry of the archive: an archive without a
+// signature, or with one that no key verifies, is refused with
+// ErrSignature and nothing is written. To rotate, put the new key first
+// and keep the old ones after it while archives signed by them must
+// still import. Each key must be at least MinArchiveKeySize bytes from a
+// cryptographic random source, kept where only operators can read it:
+// whoever holds a key can make archives that Import trusts. A later
+// WithArchiveKeys replaces the keys of an earlier one.
+//
+// Without keys (the default) archives are unsigned, and Import takes
+// nothing from them that would grant access: see Import.
+func WithArchiveKeys(keys ...[]byte) Option {
+	return func(o *options) error {
+		if len(keys) == 0 {
+			return fmt.Errorf("%w: WithArchiveKeys: no key", ErrConfig)
+		}
+		own := make([][]byte, len(keys))
+		for i, k := range keys {
+			if len(k) < MinArchiveKeySize {
+				return fmt.Errorf("%w: WithArchiveKeys: key %d has %d bytes, want at least %d", ErrConfig, i+1, len(k), MinArchiveKeySize)
+			}
+			own[i] = bytes.Clone(k)
+		}
+		o.archiveKeys = own
+		return nil
+	}
 }
 
 // New returns a Manager over the tenant registry and the database that

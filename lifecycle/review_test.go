@@ -35,7 +35,7 @@ func TestImportRefusesAnIDThatWouldExhaustTheSharedSequence(t *testing.T) {
 				}
 				return n, d
 			})
-			_, err := in.m.Import(platform, bytes.NewReader(forged))
+			_, err := in.plain.Import(platform, bytes.NewReader(forged))
 			require.ErrorIs(t, err, lifecycle.ErrArchive)
 			_, err = in.tenants.ByID(context.Background(), a.ID)
 			assert.ErrorIs(t, err, tenant.ErrNotFound)

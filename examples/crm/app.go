@@ -73,7 +73,8 @@ type app struct {
 	plans          planBook           // limits.go
 	fileUse        *redisquota.Ledger // storage use in Redis, with -redis (filequota.go)
 	lifecycle      *lifecycle.Manager // lifecycle.go
-	lifecycleOpts  []lifecycle.Option // lifecycle.go: the options lifecycle was built with
+	lifecycleOpts  []lifecycle.Option // lifecycle.go: the options lifecycle was built with, but the archive keys
+	archiveKeys    [][]byte           // lifecycle.go: the first signs tenant archives, each verifies
 
 	precomputeAsked *sync.Map // tenant ID → time.Time before which no precompute job is enqueued again (jobs.go)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,8 +32,8 @@ func init() {
 	commands = append(commands,
 		command{name: "tenant export", flags: "-slug S -out FILE", help: "write a tenant's archive (rows, files, settings) to FILE",
 			need: []string{"slug", "out"}, run: tenantExport},
-		command{name: "tenant import", flags: "-in FILE", help: "restore a tenant from an archive (refused if it exists)",
-			need: []string{"in"}, run: tenantImport},
+		command{name: "tenant import", flags: "-in FILE [-unsigned]", help: "restore a tenant from an archive signed by an archive key (refused if it exists); -unsigned: one no key signs, which comes in suspended with its domains pending",
+			need: []string{"in"}, bools: []string{"unsigned"}, run: tenantImport},
 		command{name: "tenant delete", flags: "-slug S [-confirm]", help: "suspend and schedule a tenant's deletion; after the grace period (or with -confirm) delete it and print the receipt",
 			need: []string{"slug"}, bools: []string{"confirm"}, run: tenantDelete},
 		command{name: "tenant move", flags: "-slug S -to-data DIR [-to-db URL] [-to-db-admin URL] [-to-blob URL] [-to-redis URL]",
@@ -68,6 +70,44 @@ type rateKeyDeleter interface {
 	DeleteTenant(ctx context.Context, tenantID string) (int64, error)
 }
 
+// archiveKeys returns the keys that sign and verify tenant archives:
+// CRM_ARCHIVE_KEYS, comma-separated base64 keys of at least
+// lifecycle.MinArchiveKeySize bytes (the first signs, all verify: put a
+// new key first to rotate), or else a key generated in
+// <data>/archive-key on first start. Every instance that imports another's
+// archives needs its signing key.
+func archiveKeys(dataDir string) ([][]byte, error) {
+	if env := os.Getenv("CRM_ARCHIVE_KEYS"); env != "" {
+		var keys [][]byte
+		for i, v := range strings.Split(env, ",") {
+			k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+			if err != nil || len(k) < lifecycle.MinArchiveKeySize {
+				return nil, fmt.Errorf("CRM_ARCHIVE_KEYS: key %d: want standard base64 of at least %d bytes", i+1, lifecycle.MinArchiveKeySize)
+			}
+			keys = append(keys, k)
+		}
+		return keys, nil
+	}
+	path := filepath.Join(dataDir, "archive-key")
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		b = make([]byte, 32)
+		rand.Read(b)
+		if err := os.MkdirAll(dataDir, 0o750); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, err
+	case len(b) < lifecycle.MinArchiveKeySize:
+		return nil, fmt.Errorf("%s: %d bytes, want at least %d", path, len(b), lifecycle.MinArchiveKeySize)
+	}
+	return [][]byte{b}, nil
+}
+
 // openLifecycle builds the server's lifecycle.Manager over every store
 // the server keeps tenants' data in, and creates its table of scheduled
 // deletions once, at start.
@@ -76,9 +116,8 @@ func (a *app) openLifecycle(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d := lifecycle.SQLite
-	if a.data.dialect == sqlscope.Postgres {
-		d = lifecycle.Postgres
+	if a.archiveKeys, err = archiveKeys(a.cfg.dataDir); err != nil {
+		return err
 	}
 	a.lifecycleOpts = []lifecycle.Option{
 		lifecycle.WithBucket(a.bucket, blobstore.DefaultRoot),
@@ -126,28 +165,44 @@ func (a *app) openLifecycle(ctx context.Context) error {
 	if a.redis != nil {
 		a.lifecycleOpts = append(a.lifecycleOpts, lifecycle.WithRedis(a.redis))
 	}
-	// The owner handle: imports move identity sequences, and the schedule
-	// table is created by the owner. Under FORCE row level security the
-	// owner is bound too, and every statement filters on tenant_id.
-	if a.lifecycle, err = lifecycle.New(a.tenants, a.data.admin, d, a.lifecycleOpts...); err != nil {
+	if a.lifecycle, err = a.newLifecycle(true); err != nil {
 		return err
 	}
 	return a.lifecycle.Migrate(ctx)
 }
 
-// lifecycleManager returns the server's lifecycle.Manager (see
-// openLifecycle). progress, if not nil, receives progress reports: the
-// Manager takes it at construction, so a Manager of the same stores is
-// made for that caller.
-func (a *app) lifecycleManager(progress func(lifecycle.Progress)) (*lifecycle.Manager, error) {
-	if progress == nil {
-		return a.lifecycle, nil
-	}
+// newLifecycle returns a lifecycle.Manager over the server's stores
+// (lifecycleOpts), with extra options last. signed gives it the archive
+// keys: its archives are signed, and it imports only signed ones, as
+// they are. Without them it imports any archive, its tenant suspended
+// and its domains pending.
+func (a *app) newLifecycle(signed bool, extra ...lifecycle.Option) (*lifecycle.Manager, error) {
 	d := lifecycle.SQLite
 	if a.data.dialect == sqlscope.Postgres {
 		d = lifecycle.Postgres
 	}
-	return lifecycle.New(a.tenants, a.data.admin, d, append(slices.Clip(a.lifecycleOpts), lifecycle.WithProgress(progress))...)
+	opts := slices.Clip(a.lifecycleOpts)
+	if signed {
+		opts = append(opts, lifecycle.WithArchiveKeys(a.archiveKeys...))
+	}
+	// The owner handle: imports move identity sequences, and the schedule
+	// table is created by the owner. Under FORCE row level security the
+	// owner is bound too, and every statement filters on tenant_id.
+	return lifecycle.New(a.tenants, a.data.admin, d, append(opts, extra...)...)
+}
+
+// lifecycleManager returns the server's lifecycle.Manager (see
+// openLifecycle). progress, if not nil, receives progress reports: the
+// Manager takes it at construction, so a Manager of the same stores is
+// made for that caller, as for one with extra options (which come last).
+func (a *app) lifecycleManager(progress func(lifecycle.Progress), extra ...lifecycle.Option) (*lifecycle.Manager, error) {
+	if progress == nil && len(extra) == 0 {
+		return a.lifecycle, nil
+	}
+	if progress != nil {
+		extra = append([]lifecycle.Option{lifecycle.WithProgress(progress)}, extra...)
+	}
+	return a.newLifecycle(true, extra...)
 }
 
 // platformCtx marks ctx for lifecycle work, with the reason audited.
@@ -199,15 +254,25 @@ func exportFile(ctx context.Context, m *lifecycle.Manager, id, path string) (lif
 }
 
 func tenantImport(ctx context.Context, a *app, in input) error {
-	m, err := a.lifecycleManager(lifecycleProgress(in.out))
+	// -unsigned: a Manager without archive keys, which takes nothing the
+	// archive claims as proven.
+	m, err := a.newLifecycle(!in.bool["unsigned"], lifecycle.WithProgress(lifecycleProgress(in.out)))
 	if err != nil {
 		return err
 	}
 	man, err := importFile(platformCtx(ctx, "crm tenant import"), m, in.str["in"])
+	if errors.Is(err, lifecycle.ErrSignature) {
+		return fmt.Errorf("%w (keys: CRM_ARCHIVE_KEYS, else <data>/archive-key; "+
+			"-unsigned imports the archive without trusting it: suspended, its domains pending)", err)
+	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(in.out, "imported %s (%s): %d rows, %d files\n", man.Slug, man.TenantID, man.Rows(), man.Objects)
+	if in.bool["unsigned"] {
+		fmt.Fprintf(in.out, "unsigned archive: %s is suspended and its custom domains pending; check it, then 'crm tenant activate -slug %s' and 'crm domain verify -host H' for each domain\n",
+			man.Slug, man.Slug)
+	}
 	return nil
 }
 
@@ -317,7 +382,9 @@ func (a *app) moveTenant(ctx context.Context, in input, progress func(lifecycle.
 	if err != nil {
 		return err
 	}
-	dst, err := target.lifecycleManager(progress)
+	// The target verifies the archive with the source's signing key too:
+	// a target with a data directory of its own has a key of its own.
+	dst, err := target.lifecycleManager(progress, lifecycle.WithArchiveKeys(append(slices.Clone(target.archiveKeys), a.archiveKeys[0])...))
 	if err != nil {
 		return err
 	}

@@ -1,10 +1,16 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +21,7 @@ import (
 	"github.com/tenantwall/tenantwall/internal/testenv"
 	"github.com/tenantwall/tenantwall/lifecycle"
 	"github.com/tenantwall/tenantwall/sqlscope"
+	"github.com/tenantwall/tenantwall/tenant"
 )
 
 // The demo tenant acme is exported, deleted in two steps, restored and
@@ -178,4 +185,122 @@ func TestLifecycleMigratesOnceAtStart(t *testing.T) {
 	_, err = s.app.lifecycleManager(func(lifecycle.Progress) {})
 	require.NoError(t, err)
 	assert.Error(t, count(), "no Manager handed out migrates again")
+}
+
+// forgeArchive rewrites an archive's tenant.json through edit and the
+// manifest's checksums to match, keeping the signature: what anyone who
+// holds an archive, but not the archive key, can do.
+func forgeArchive(t *testing.T, path string, edit func(st map[string]any)) string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var names []string
+	bodies := map[string][]byte{}
+	tr := tar.NewReader(bytes.NewReader(raw))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		b, err := io.ReadAll(tr)
+		require.NoError(t, err)
+		names = append(names, h.Name)
+		bodies[h.Name] = b
+	}
+	var st map[string]any
+	require.NoError(t, json.Unmarshal(bodies["tenant.json"], &st))
+	edit(st)
+	bodies["tenant.json"], err = json.Marshal(st)
+	require.NoError(t, err)
+	var man lifecycle.Manifest
+	require.NoError(t, json.Unmarshal(bodies["manifest.json"], &man))
+	sum := sha256.Sum256(bodies["tenant.json"])
+	man.Entries[0].Size, man.Entries[0].SHA256 = int64(len(bodies["tenant.json"])), hex.EncodeToString(sum[:])
+	bodies["manifest.json"], err = json.Marshal(man)
+	require.NoError(t, err)
+	var out bytes.Buffer
+	tw := tar.NewWriter(&out)
+	for _, n := range names {
+		require.NoError(t, tw.WriteHeader(&tar.Header{Name: n, Size: int64(len(bodies[n])), Mode: 0o600, Typeflag: tar.TypeReg}))
+		_, err := tw.Write(bodies[n])
+		require.NoError(t, err)
+	}
+	require.NoError(t, tw.Close())
+	forged := filepath.Join(t.TempDir(), "forged.tar")
+	require.NoError(t, os.WriteFile(forged, out.Bytes(), 0o600))
+	return forged
+}
+
+// An archive edited to bring a custom domain whose ownership was never
+// proven as active is refused: the server signs its archives with its
+// archive key. Imported deliberately as unsigned, the tenant comes in
+// suspended and every domain pending, until activated and verified.
+func TestTenantImportRefusesAnEditedArchive(t *testing.T) {
+	s := newServer(t, "sqlite")
+	ctx := context.Background()
+	var out bytes.Buffer
+	cmd := func(args ...string) error {
+		t.Helper()
+		out.Reset()
+		return s.app.command(ctx, args, &out)
+	}
+	archive := filepath.Join(t.TempDir(), "acme.tar")
+	require.NoError(t, cmd("tenant", "export", "-slug", "acme", "-out", archive), out.String())
+	require.NoError(t, cmd("tenant", "delete", "-slug", "acme"), out.String())
+	require.NoError(t, cmd("tenant", "delete", "-slug", "acme", "-confirm"), out.String())
+	forged := forgeArchive(t, archive, func(st map[string]any) {
+		st["domains"] = append(st["domains"].([]any), map[string]any{"host": "bank.example", "status": "active"})
+	})
+
+	err := cmd("tenant", "import", "-in", forged)
+	require.ErrorIs(t, err, lifecycle.ErrSignature)
+	assert.ErrorContains(t, err, "-unsigned")
+	_, err = s.app.tenants.BySlug(ctx, "acme")
+	assert.ErrorIs(t, err, tenant.ErrNotFound, "nothing of the archive is registered")
+	code, _ := s.client(t, "bank.example").json("GET", "/api/tenant-branding/", nil)
+	assert.Equal(t, http.StatusNotFound, code)
+
+	require.NoError(t, cmd("tenant", "import", "-in", forged, "-unsigned"), out.String())
+	assert.Contains(t, out.String(), "suspended")
+	code, _ = s.client(t, "acme.localhost").json("GET", "/api/tenant-branding/", nil)
+	assert.Equal(t, http.StatusForbidden, code, "the tenant is suspended until an operator activates it")
+	require.NoError(t, cmd("tenant", "activate", "-slug", "acme"), out.String())
+	for _, host := range []string{"bank.example", "crm.acme.test"} {
+		code, _ = s.client(t, host).json("GET", "/api/tenant-branding/", nil)
+		assert.Equal(t, http.StatusNotFound, code, "%s is pending until verified on this instance", host)
+	}
+	code, _ = s.client(t, "acme.localhost").json("GET", "/api/tenant-branding/", nil)
+	assert.Equal(t, http.StatusOK, code)
+}
+
+func TestArchiveKeys(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("CRM_ARCHIVE_KEYS", "")
+	first, err := archiveKeys(dir)
+	require.NoError(t, err)
+	require.Len(t, first, 1)
+	assert.Len(t, first[0], 32, "generated on first start")
+	fi, err := os.Stat(filepath.Join(dir, "archive-key"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	again, err := archiveKeys(dir)
+	require.NoError(t, err)
+	assert.Equal(t, first, again, "kept across starts")
+
+	newKey, oldKey := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 40)
+	t.Setenv("CRM_ARCHIVE_KEYS", base64.StdEncoding.EncodeToString(newKey)+", "+base64.StdEncoding.EncodeToString(oldKey))
+	keys, err := archiveKeys(dir)
+	require.NoError(t, err)
+	assert.Equal(t, [][]byte{newKey, oldKey}, keys, "the first signs, both verify")
+	for _, bad := range []string{"not base64!", base64.StdEncoding.EncodeToString(newKey[:31]), base64.StdEncoding.EncodeToString(newKey) + ","} {
+		t.Setenv("CRM_ARCHIVE_KEYS", bad)
+		_, err := archiveKeys(dir)
+		assert.ErrorContains(t, err, "CRM_ARCHIVE_KEYS", bad)
+	}
+	t.Setenv("CRM_ARCHIVE_KEYS", "")
+	short := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(short, "archive-key"), []byte("short"), 0o600))
+	_, err = archiveKeys(short)
+	assert.ErrorContains(t, err, "archive-key")
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tenantwall/tenantwall/internal/redisnodes"
 	"github.com/tenantwall/tenantwall/tenant"
 )
 
@@ -20,20 +21,27 @@ const deleteBatch = 500
 // DeleteTenant deletes every limit key of a tenant (its own and its
 // users'), for tenant deletion, and returns how many it deleted. Keys
 // expire by themselves once their burst has refilled; this leaves none
-// naming a deleted tenant meanwhile. It scans with SCAN (every master of a
-// cluster, concurrently) for the tenant's key prefix, which holds only that
-// tenant's keys: the ID is a validated UUID and user IDs are escaped; each
-// SCAN page is unlinked in one round trip.
+// naming a deleted tenant meanwhile. It scans with SCAN for the tenant's
+// key prefix, which holds only that tenant's keys (the ID is a validated
+// UUID and user IDs are escaped), on every node that can hold keys: the
+// one server, every master of a cluster or every shard of a Ring,
+// concurrently; each SCAN page is unlinked in one round trip on the node
+// that holds it. A client of another type (a wrapper, an AutoPipeliner)
+// is refused with ErrConfig, and a Ring with a shard out with ErrStore,
+// rather than scanned in part.
 func (s *RedisStore) DeleteTenant(ctx context.Context, tenantID string) (int64, error) {
 	if err := tenant.ValidateID(tenantID); err != nil {
 		return 0, err
 	}
+	if err := redisnodes.Check(s.c); err != nil {
+		return 0, fmt.Errorf("%w: delete tenant: %w", ErrConfig, err)
+	}
 	pattern := redisKeyPrefix + keyPrefix + tenantID + ":*"
 	_, cluster := s.c.(*redis.ClusterClient)
-	// ForEachMaster runs scan on every primary at once: the count is
-	// shared between goroutines.
+	// ForEach scans the nodes at once: the count is shared between
+	// goroutines.
 	var total atomic.Int64
-	scan := func(ctx context.Context, c redis.UniversalClient) error {
+	err := redisnodes.ForEach(ctx, s.c, func(ctx context.Context, c *redis.Client) error {
 		var cursor uint64
 		for {
 			keys, next, err := c.Scan(ctx, cursor, pattern, deleteBatch).Result()
@@ -52,13 +60,7 @@ func (s *RedisStore) DeleteTenant(ctx context.Context, tenantID string) (int64, 
 			}
 			cursor = next
 		}
-	}
-	var err error
-	if cc, ok := s.c.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
-	} else {
-		err = scan(ctx, s.c)
-	}
+	})
 	if err != nil {
 		return total.Load(), fmt.Errorf("%w: delete tenant: %w", ErrStore, err)
 	}

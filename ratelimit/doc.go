@@ -66,6 +66,16 @@
 // of the limiter must not become an outage of the service (the reference
 // server does this, as its cache degrades the same way).
 //
+// # Tenant deletion
+//
+// RedisStore.DeleteTenant finds a tenant's keys by SCAN on every node
+// that can hold them: the one server (or a Sentinel client's primary),
+// every master of a Redis Cluster, every shard of a Ring. A SCAN sent
+// through a Ring or Cluster client reaches one node only, so another
+// client type (a wrapper, an AutoPipeliner) is refused with ErrConfig,
+// and a Ring with a shard out with ErrStore: a partial scan is never
+// reported as a deletion.
+//
 // # Errors
 //
 // ErrInvalidLimit, ErrInvalidUser, ErrStore, ErrPolicy and ErrConfig;
@@ -75,6 +85,7 @@
 //
 // Both stores run ratelimittest.RunStoreTests against a real Redis and in
 // memory; the fail-open and fail-closed behaviours are tested with a
-// redis-server of the test's own that is killed; FuzzUserKey checks that
+// redis-server of the test's own that is killed; DeleteTenant runs on one
+// Redis, a Redis Cluster and a Ring of three shards; FuzzUserKey checks that
 // no two tenants or users share a key.
 package ratelimit

@@ -45,7 +45,7 @@
 // or Redis lost the log) it re-reads every cached generation once, in
 // pipelines of 1,000, and follows the log again. On a single server the
 // INCR and its log entry are one script, so they happen together. On a
-// cluster (different slots) the entry is written after the INCR: if it
+// cluster or a Ring (different nodes) the entry is written after the INCR: if it
 // cannot be, the invalidation stays pending (see below) and is retried
 // whole, so every acknowledged bump is in the log; an Invalidate
 // interrupted between the two (its process died) may reach only the
@@ -57,7 +57,7 @@
 // started, fell behind, or Redis lost data) is told so, and drops what
 // the topic protects.
 //
-// # Redis Cluster
+// # Redis Cluster and Ring
 //
 // New takes any redis.UniversalClient; on a *redis.ClusterClient the
 // invalidation messages go by sharded pub/sub (SPUBLISH and SSUBSCRIBE,
@@ -68,6 +68,14 @@
 // the epoch key and each generation counter live in slots of their own,
 // and are read in pipelines that go-redis splits by node. Purge scans
 // every primary (ForEachMaster).
+//
+// On a *redis.Ring each key lives on the shard its name (or hash tag)
+// hashes to; a bump is then a pipeline, as on a cluster, so that the
+// generation is written where it is read, and Purge scans every shard
+// (ForEachShard). A Ring with a shard out makes Purge fail: the keys on
+// that shard come back with it. Purge refuses a client of any other type
+// (a wrapper, go-redis's AutoPipeliner) with ErrConfig: a SCAN through it
+// may reach one node of several.
 //
 // What a mode allows across keys: without WithHashTags a tenant's keys
 // spread over the slots (and the nodes), so a command or MULTI/EXEC
@@ -195,7 +203,8 @@
 // The tests run against a real Redis (TENANTWALL_REDIS_URL) with random
 // tenant IDs and never flush a database, and again on a Redis Cluster of
 // three primaries that TestRedisCluster starts (or the one
-// TENANTWALL_REDIS_CLUSTER_ADDRS names); pub/sub messages are dropped on
+// TENANTWALL_REDIS_CLUSTER_ADDRS names); Purge, Forget and a bump read by
+// another process run on a Ring of three shards; pub/sub messages are dropped on
 // purpose to check that the log repairs them within the interval; FuzzKey checks injectivity and
 // the tenant segment, FuzzGuardAgainstServer that whatever the Guard lets
 // through has only the tenant's keys by the server's COMMAND GETKEYS.

@@ -166,8 +166,8 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// New returns a Keyspace on client (a single node, Sentinel or Cluster
-// client) and starts its invalidation subscriber (sharded pub/sub on a
+// New returns a Keyspace on client (a single node, Sentinel, Cluster or
+// Ring client) and starts its invalidation subscriber (sharded pub/sub on a
 // Cluster client) and refresher.
 func New(client redis.UniversalClient, opts ...Option) (*Keyspace, error) {
 	if client == nil {

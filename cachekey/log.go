@@ -63,12 +63,12 @@ var appendScript = redis.NewScript(`local logK, seqK = 1, 2` + appendLua + `
 redis.call('XADD', KEYS[logK], 'MAXLEN', '~', ARGV[1], n .. '-0', unpack(ARGV, 2))
 return n`)
 
-// bumpScript is a whole bump in one round trip, for a client that is not a
-// cluster's (its keys are in different slots): it reads the epoch
-// (KEYS[1]), increments the generation (KEYS[2]) and, when there is an
-// epoch, appends the bump to the log (KEYS[3], counter KEYS[4]) under it.
-// ARGV: the trim length, the tenant ID. It returns {epoch or nil, the new
-// generation}.
+// bumpScript is a whole bump in one round trip, for a client of one
+// server (on a cluster its keys are in different slots, on a Ring on
+// different shards): it reads the epoch (KEYS[1]), increments the
+// generation (KEYS[2]) and, when there is an epoch, appends the bump to
+// the log (KEYS[3], counter KEYS[4]) under it. ARGV: the trim length, the
+// tenant ID. It returns {epoch or nil, the new generation}.
 var bumpScript = redis.NewScript(`local logK, seqK = 3, 4
 local ep = redis.call('GET', KEYS[1])
 local v = redis.call('INCR', KEYS[2])

@@ -7,6 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tenantwall/tenantwall/internal/redisnodes"
 	"github.com/tenantwall/tenantwall/tenant"
 )
 
@@ -16,8 +17,11 @@ const purgeBatch = 500
 // Purge really deletes every key in a tenant's namespace, for tenant
 // deletion: SCAN with a MATCH pattern built from the escaped namespace (which can match
 // no other tenant's keys, whatever the IDs), and UNLINK in batches, so
-// Redis is never blocked for long. On a cluster it scans every master. A
-// memory Keyspace (NewMemory) deletes the tenant's entries from memory. It
+// Redis is never blocked for long. It scans every node that can hold keys:
+// the one server, every master of a cluster, every shard of a Ring. A
+// client of another type (a wrapper, an AutoPipeliner) is refused with
+// ErrConfig, and a Ring with a shard out with an error, before anything
+// is deleted when the Ring knows the shard is out. A memory Keyspace (NewMemory) deletes the tenant's entries from memory. It
 // is platform work: ctx must carry tenant.WithPlatformScope's reason, and
 // the purge is reported to the auditor. It returns how many keys it
 // deleted. It leaves the tenant's generation counter, one key outside the
@@ -33,6 +37,11 @@ func (k *Keyspace) Purge(ctx context.Context, id string) (int64, error) {
 		OwnerID: id, Resource: "purge"}); err != nil {
 		return 0, err
 	}
+	if k.client != nil {
+		if err := redisnodes.Check(k.client); err != nil {
+			return 0, fmt.Errorf("%w: purge tenant %s: %w", ErrConfig, id, err)
+		}
+	}
 	total, err := k.store.purge(internal(ctx), id)
 	k.gens.Load().forget(id)
 	if err != nil {
@@ -41,15 +50,15 @@ func (k *Keyspace) Purge(ctx context.Context, id string) (int64, error) {
 	return total, nil
 }
 
-// purge scans for the tenant's keys with an escaped MATCH pattern and
-// unlinks them in batches.
+// purge scans every node for the tenant's keys with an escaped MATCH
+// pattern and unlinks them in batches, on the node that holds them.
 func (r redisStore) purge(ctx context.Context, id string) (int64, error) {
 	k := r.k
 	pattern := escapeGlob(k.namespace(id)) + "*"
-	// ForEachMaster runs scan on every primary at once: the count is
-	// shared between goroutines.
+	// ForEach scans the nodes at once: the count is shared between
+	// goroutines.
 	var total atomic.Int64
-	scan := func(ctx context.Context, c redis.UniversalClient) error {
+	err := redisnodes.ForEach(ctx, k.client, func(ctx context.Context, c *redis.Client) error {
 		var cursor uint64
 		for {
 			keys, next, err := c.Scan(ctx, cursor, pattern, purgeBatch).Result()
@@ -68,13 +77,7 @@ func (r redisStore) purge(ctx context.Context, id string) (int64, error) {
 			}
 			cursor = next
 		}
-	}
-	var err error
-	if cc, ok := k.client.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
-	} else {
-		err = scan(ctx, k.client)
-	}
+	})
 	return total.Load(), err
 }
 

@@ -64,7 +64,7 @@ func (r redisStore) generation(ctx context.Context, id string) (*generations, ui
 
 // bump increments the tenant's generation, reads the epoch and appends
 // the bump to the invalidation log: one round trip on a single server,
-// two on a cluster. If Redis cannot be reached the invalidation stays pending
+// two on a cluster or a Ring. If Redis cannot be reached the invalidation stays pending
 // (see Keyspace.Invalidate). If the epoch changed, or the new generation
 // is not above the one cached before, Redis lost data: a new epoch, which
 // the bump then needs no more, drops every entry.
@@ -124,12 +124,15 @@ func (r redisStore) del(ctx context.Context, key string) error {
 
 // incr reads the epoch and increments tenant id's generation; logged
 // reports whether the bump is in the invalidation log already, under the
-// epoch read. Without a cluster it is one script, log entry included; on
-// a cluster the keys are in different slots, so it is a pipeline of GET
-// and INCR, and the caller appends to the log afterwards.
+// epoch read. On one server (a *redis.Client) it is one script, log entry
+// included. Elsewhere the keys may be on different nodes: a cluster
+// refuses a script across slots, and a Ring would run it on the shard of
+// its first key, writing the generation where no reader looks for it. So
+// it is a pipeline of GET and INCR, each sent to its key's node, and the
+// caller appends to the log afterwards.
 func (r redisStore) incr(ctx context.Context, id string) (seen string, found bool, v uint64, logged bool, err error) {
 	k := r.k
-	if _, cluster := k.client.(*redis.ClusterClient); !cluster {
+	if _, one := k.client.(*redis.Client); one {
 		res, err := bumpScript.Run(ctx, k.client, []string{k.epochKey(), k.genKey(id), k.logKey(), k.seqKey()}, logLen, id).Slice()
 		if err != nil {
 			return "", false, 0, false, err

@@ -56,7 +56,10 @@
 // when it may go; Delete, after the grace period or on confirmation,
 // removes it store by store and returns a Receipt, then runs Verify: a
 // scan of every table (in the schemas on PostgreSQL's search path), the
-// Redis key space (SCAN) and the bucket for the tenant's ID and slug.
+// Redis key space (SCAN on every node that can hold keys: the one server,
+// every master of a cluster, every shard of a Ring) and the bucket for
+// the tenant's ID and slug. WithRedis refuses a client of another type,
+// through which a SCAN may reach one node of several.
 //
 // # Security
 //
@@ -81,6 +84,7 @@
 // # Testing
 //
 // The tests run on SQLite and on PostgreSQL under row level security as an
-// application role, with Redis, and fail when a row, key or object of a
-// deleted tenant survives or is missing from an export.
+// application role, with Redis (and a deletion on SQLite with a Redis
+// Ring of three shards), and fail when a row, key or object of a deleted
+// tenant survives or is missing from an export.
 package lifecycle

@@ -99,10 +99,22 @@ func newSQLite(t *testing.T) *instance {
 	return newSQLiteSchema(t, true, schema(lifecycle.SQLite))
 }
 
+// newSQLiteOn is newSQLite with its cache, sessions and verification on
+// rdb.
+func newSQLiteOn(t *testing.T, rdb redis.UniversalClient) *instance {
+	t.Helper()
+	return newSQLiteSchemaOn(t, true, schema(lifecycle.SQLite), rdb)
+}
+
 // newSQLiteSchema is newSQLite with another schema (which must have
 // countries), and SQLite's foreign key enforcement on or, as SQLite's
 // default, off.
 func newSQLiteSchema(t *testing.T, foreignKeys bool, stmts []string) *instance {
+	t.Helper()
+	return newSQLiteSchemaOn(t, foreignKeys, stmts, nil)
+}
+
+func newSQLiteSchemaOn(t *testing.T, foreignKeys bool, stmts []string, rdb redis.UniversalClient) *instance {
 	t.Helper()
 	dsn := filepath.Join(t.TempDir(), "crm.db") + "?_pragma=busy_timeout(10000)"
 	if foreignKeys {
@@ -117,7 +129,7 @@ func newSQLiteSchema(t *testing.T, foreignKeys bool, stmts []string) *instance {
 		_, err := db.Exec(s)
 		require.NoError(t, err)
 	}
-	in.finish(t, sqlscope.SQLite, nil)
+	in.finish(t, sqlscope.SQLite, rdb)
 	return in
 }
 
@@ -155,7 +167,7 @@ func newPostgres(t *testing.T) *instance {
 	return in
 }
 
-func (in *instance) finish(t *testing.T, d sqlscope.Dialect, rdb *redis.Client) {
+func (in *instance) finish(t *testing.T, d sqlscope.Dialect, rdb redis.UniversalClient) {
 	t.Helper()
 	ctx := context.Background()
 	store, err := sqlstore.New(in.admin, d)

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"gocloud.dev/blob"
 
+	"github.com/tenantwall/tenantwall/internal/redisnodes"
 	"github.com/tenantwall/tenantwall/sqlscope"
 	"github.com/tenantwall/tenantwall/tenant"
 )
@@ -163,14 +164,20 @@ func WithRemover(name string, fn RemoverFunc) Option {
 	}
 }
 
-// WithRedis adds a Redis whose whole key space Verify scans (SCAN, every
-// master of a cluster) for keys naming the tenant and values holding its
-// ID. Give it a client without the cachekey Guard: the scan is
-// keyspace-wide.
+// WithRedis adds a Redis whose whole key space Verify scans for keys
+// naming the tenant and values holding its ID: SCAN on every node that
+// can hold keys, the one server (or a Sentinel client's primary), every
+// master of a cluster or every shard of a Ring. A client of another type
+// (a wrapper, go-redis's AutoPipeliner), through which a SCAN may reach
+// one node of several, is refused with ErrConfig. Give it a client
+// without the cachekey Guard: the scan is keyspace-wide.
 func WithRedis(c redis.UniversalClient) Option {
 	return func(o *options) error {
 		if c == nil {
 			return fmt.Errorf("%w: WithRedis: nil client", ErrConfig)
+		}
+		if err := redisnodes.Check(c); err != nil {
+			return fmt.Errorf("%w: WithRedis: %w", ErrConfig, err)
 		}
 		o.redis = c
 		return nil

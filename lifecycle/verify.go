@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"gocloud.dev/blob"
 
+	"github.com/tenantwall/tenantwall/internal/redisnodes"
 	"github.com/tenantwall/tenantwall/tenant"
 )
 
@@ -61,7 +62,8 @@ func (r Report) Err() error {
 //     so tables under row level security show exactly that tenant's rows
 //     (there should be none) and other tables all of theirs;
 //   - with WithRedis, the whole key space, by SCAN (never KEYS), on every
-//     master of a cluster: a key whose name contains the ID or has the
+//     node that can hold keys (the one server, every master of a cluster,
+//     every shard of a Ring; a Ring with a shard out is an error): a key whose name contains the ID or has the
 //     slug as a segment (between ':', '{', '}', '/' or '.'), and a string,
 //     hash, list, set or sorted set value that contains the ID;
 //   - with WithBucket, every object of the bucket: a key that contains the
@@ -160,41 +162,34 @@ func namesTenant(key, id, slug, seps string) string {
 
 const redisScanCount = 1000
 
+// verifyRedis scans every node that can hold keys (see WithRedis), each
+// with its own client, which reaches the keys it holds whatever the
+// hashing says; nodes are scanned at once, each into a report of its own.
 func (m *Manager) verifyRedis(ctx context.Context, id, slug string, rep *Report) error {
-	scan := func(ctx context.Context, c redis.UniversalClient, r *Report) error {
+	var mu sync.Mutex
+	err := redisnodes.ForEach(ctx, m.redis, func(ctx context.Context, c *redis.Client) error {
+		var local Report
 		var cursor uint64
 		for {
 			keys, next, err := c.Scan(ctx, cursor, "*", redisScanCount).Result()
 			if err != nil {
 				return err
 			}
-			if err := inspectKeys(ctx, c, keys, id, slug, r); err != nil {
+			if err := inspectKeys(ctx, c, keys, id, slug, &local); err != nil {
 				return err
 			}
 			if next == 0 {
-				return nil
+				break
 			}
 			cursor = next
 		}
-	}
-	var err error
-	if cc, ok := m.redis.(*redis.ClusterClient); ok {
-		var mu sync.Mutex
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
-			var local Report
-			if err := scan(ctx, c, &local); err != nil {
-				return err
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			rep.RedisKeys += local.RedisKeys
-			rep.Uninspected += local.Uninspected
-			rep.Findings = append(rep.Findings, local.Findings...)
-			return nil
-		})
-	} else {
-		err = scan(ctx, m.redis, rep)
-	}
+		mu.Lock()
+		defer mu.Unlock()
+		rep.RedisKeys += local.RedisKeys
+		rep.Uninspected += local.Uninspected
+		rep.Findings = append(rep.Findings, local.Findings...)
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("lifecycle: verify redis: %w", err)
 	}

@@ -64,8 +64,9 @@
 // ErrNoSession (Renew or Set without a live session), ErrCookieTossing,
 // ErrHashInUse (Store.Create over a live record), ErrStore (the store
 // failed: Login, Logout, Renew, Set and the Destroy methods wrap the
-// store's error in it; answer it 503) and ErrConfig (a bad option) are
-// sentinels; test them with errors.Is.
+// store's error in it; answer it 503) and ErrConfig (a bad option, or a
+// Redis client of a type RedisStore.DeleteTenant cannot know the nodes
+// of) are sentinels; test them with errors.Is.
 //
 // # Testing
 //

@@ -336,3 +336,26 @@ func TestServesSlot(t *testing.T) {
 		})
 	}
 }
+
+// opaqueClient is a redis.UniversalClient of a type the store does not
+// know: it cannot tell which node a SCAN through it reaches.
+type opaqueClient struct{ redis.UniversalClient }
+
+// A client of a type the store does not know: DeleteTenant refuses it
+// before deleting anything, rather than look for the users' index sets
+// where it cannot know it would find them and report them gone; the same
+// deletion through a client it knows then leaves nothing of the tenant.
+func TestRedisDeleteTenantRefusesAClientOfUnknownType(t *testing.T) {
+	client := testenv.Redis(t)
+	f := newSlotFixture(t, opaqueClient{client}, nil)
+	ctx := context.Background()
+	require.ErrorIs(t, f.store.DeleteTenant(ctx, f.gone), session.ErrConfig)
+	_, found, err := f.store.Find(ctx, f.goneHashes[0])
+	require.NoError(t, err)
+	assert.True(t, found, "nothing was deleted")
+
+	plain, err := session.NewRedisStore(client, f.prefix)
+	require.NoError(t, err)
+	require.NoError(t, plain.DeleteTenant(ctx, f.gone))
+	f.check(t, client)
+}

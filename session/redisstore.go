@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tenantwall/tenantwall/internal/redisnodes"
 )
 
 // RedisStore keeps sessions in Redis (single node, Sentinel, Cluster or
@@ -158,8 +160,14 @@ func (s *RedisStore) DeleteUser(ctx context.Context, tenantID, userID string) er
 // index set, it takes the same hashes out of the tenant's per-user index
 // sets, so that no key of the tenant is left behind: tenant deletion
 // verifies that none is. The user index sets are found by SCAN on the one
-// node that holds the tenant's hash tag (see unindexUsers).
+// node that holds the tenant's hash tag (see unindexUsers). A client of a
+// type other than *redis.Client, *redis.ClusterClient and *redis.Ring (a
+// wrapper, go-redis's AutoPipeliner), for which that node cannot be
+// known, is refused with ErrConfig before anything is deleted.
 func (s *RedisStore) DeleteTenant(ctx context.Context, tenantID string) error {
+	if err := redisnodes.Check(s.client); err != nil {
+		return fmt.Errorf("%w: delete tenant: %w", ErrConfig, err)
+	}
 	hashes, err := s.deleteSet(ctx, s.tenantKey(tenantID), tenantID, "")
 	if err != nil || len(hashes) == 0 {
 		return err
@@ -181,7 +189,7 @@ func (s *RedisStore) DeleteTenant(ctx context.Context, tenantID string) error {
 // missed.
 func (s *RedisStore) unindexUsers(ctx context.Context, tenantID string, hashes []string) error {
 	pattern := globEscaper.Replace(s.prefix+":{"+tenantID+"}:u:") + "*"
-	scan := func(ctx context.Context, c redis.UniversalClient) error {
+	scan := func(ctx context.Context, c *redis.Client) error {
 		var cursor uint64
 		for {
 			keys, next, err := c.Scan(ctx, cursor, pattern, 500).Result()
@@ -214,17 +222,16 @@ func (s *RedisStore) unindexUsers(ctx context.Context, tenantID string, hashes [
 		if slotServedBy(ctx, node, tk) {
 			return nil
 		}
-		return c.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
 	case *redis.Ring:
 		node, err := c.GetShardClientForKey(tk)
 		if err != nil {
 			return err
 		}
 		return scan(ctx, node)
-	default:
-		// One server (or Sentinel's primary): every key is there.
-		return scan(ctx, s.client)
 	}
+	// One server (or Sentinel's primary), where every key is; or every
+	// master of a cluster whose slot moved. Any other type is refused.
+	return redisnodes.ForEach(ctx, s.client, scan)
 }
 
 // slotServedBy reports whether node, a cluster master, serves the slot of

@@ -142,8 +142,14 @@ func (s *RedisStore) extendIndex(ctx context.Context, p redis.Pipeliner, uk, tk 
 	}
 }
 
-// Delete implements Store.
+// Delete implements Store. On a Ring with a shard out (taken out of its
+// hashing until it answers again), Delete, DeleteUser and DeleteTenant
+// fail rather than delete on the shard that stands in for it: the
+// session would come back with the shard.
 func (s *RedisStore) Delete(ctx context.Context, hash string) error {
+	if err := redisnodes.Whole(s.client); err != nil {
+		return fmt.Errorf("session: redis delete: %w", err)
+	}
 	if err := s.client.Del(ctx, s.recKey(hash)).Err(); err != nil {
 		return fmt.Errorf("session: redis delete: %w", err)
 	}
@@ -152,6 +158,9 @@ func (s *RedisStore) Delete(ctx context.Context, hash string) error {
 
 // DeleteUser implements Store.
 func (s *RedisStore) DeleteUser(ctx context.Context, tenantID, userID string) error {
+	if err := redisnodes.Whole(s.client); err != nil {
+		return fmt.Errorf("session: redis delete user: %w", err)
+	}
 	_, err := s.deleteSet(ctx, s.userKey(tenantID, userID), tenantID, userID)
 	return err
 }
@@ -167,6 +176,9 @@ func (s *RedisStore) DeleteUser(ctx context.Context, tenantID, userID string) er
 func (s *RedisStore) DeleteTenant(ctx context.Context, tenantID string) error {
 	if err := redisnodes.Check(s.client); err != nil {
 		return fmt.Errorf("%w: delete tenant: %w", ErrConfig, err)
+	}
+	if err := redisnodes.Whole(s.client); err != nil {
+		return fmt.Errorf("session: redis delete tenant: %w", err)
 	}
 	hashes, err := s.deleteSet(ctx, s.tenantKey(tenantID), tenantID, "")
 	if err != nil || len(hashes) == 0 {

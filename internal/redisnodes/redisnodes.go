@@ -40,6 +40,21 @@ func Check(c redis.UniversalClient) error {
 	return fmt.Errorf("%w: %T (want *redis.Client, *redis.ClusterClient or *redis.Ring)", ErrClient, c)
 }
 
+// Whole returns an error wrapping ErrShardDown for a *redis.Ring that has
+// taken a shard it cannot reach out of its hashing (fewer live shards than
+// RingOptions.Addrs): until the shard is back, a key of that shard is
+// read, written and deleted on another one, and the shard's own copy comes
+// back with it. A delete that must hold (a revocation) checks Whole first.
+// Any other client is whole: its commands reach the key's node or fail.
+func Whole(c redis.UniversalClient) error {
+	if r, ok := c.(*redis.Ring); ok {
+		if live, want := r.Len(), len(r.Options().Addrs); live < want {
+			return fmt.Errorf("%w: %d of %d shards live", ErrShardDown, live, want)
+		}
+	}
+	return nil
+}
+
 // ForEach calls fn with a client of each node of c that can hold keys
 // and returns the first error:
 //
@@ -64,10 +79,10 @@ func ForEach(ctx context.Context, c redis.UniversalClient, fn func(ctx context.C
 	case *redis.ClusterClient:
 		return c.ForEachMaster(ctx, fn)
 	case *redis.Ring:
-		want := len(c.Options().Addrs)
-		if live := c.Len(); live < want {
-			return fmt.Errorf("%w: %d of %d shards live", ErrShardDown, live, want)
+		if err := Whole(c); err != nil {
+			return err
 		}
+		want := len(c.Options().Addrs)
 		var ran atomic.Int64
 		err := c.ForEachShard(ctx, func(ctx context.Context, node *redis.Client) error {
 			ran.Add(1)

@@ -15,14 +15,15 @@
 //
 // Router.Move moves a tenant to another placement in one operation: its
 // transactions are frozen (ErrMoving) while the rows are copied, the copy
-// is compared with the source, the Directory is switched and the source
-// rows are removed. Other tenants are not affected. It takes no list of
-// tables: it finds the tenant tables in both placements' catalogs
+// is compared with the source, the source rows are removed, and the
+// Directory is switched. Other tenants are not affected. It takes no list
+// of tables: it finds the tenant tables in both placements' catalogs
 // (sqlscope.TenantTables, the tables NewRLS and Audit take for tenant
-// tables), copies them parents first, and refuses placements whose tenant
-// tables differ, so no table of the tenant is left behind. It is platform
-// work: ctx must carry tenant.WithPlatformScope's reason, and each move is
-// reported to the Router's auditor (WithAuditor).
+// tables), copies them parents first, refuses placements whose tenant
+// tables differ, and reads both catalogs again before the switch, so no
+// table of the tenant is left behind. It is platform work: ctx must carry
+// tenant.WithPlatformScope's reason, and each move is reported to the
+// Router's auditor (WithAuditor).
 //
 // # Security
 //
@@ -42,10 +43,23 @@
 // This costs one Directory read and one statement per transaction more
 // than sqlscope.RLS.Tx alone.
 //
+// Move works as the application role, under the tenant's row level
+// security, so what it copies, compares and deletes is the tenant's rows
+// only where every policy on a tenant table is the one sqlscope
+// generates. It refuses, before copying anything (ErrNotMovable), a
+// placement on which sqlscope.Audit finds anything or a tenant table
+// carries a restrictive policy (either may hide rows: Move would leave
+// them behind), and tenant tables in inheritance that is not partitioning
+// (a child's rows would be read twice); it locks the tenant tables
+// against DDL for its duration and reads ordinary tables with ONLY. It
+// deletes exactly the rows it copied, or fails (ErrCopyMismatch). It does
+// not freeze writers that bypass the Router: see Router.Move for what
+// such a writer can still make it miss.
+//
 // # Errors
 //
 // ErrNotPlaced, ErrUnknownPlacement, ErrMoving (retry later; answer 503),
-// ErrTenantMismatch, ErrSchemaMismatch and ErrCopyMismatch, with
+// ErrTenantMismatch, ErrSchemaMismatch, ErrCopyMismatch and ErrNotMovable, with
 // tenant.ErrNoTenant and sqlscope's errors (sqlscope.ErrForeignKeyCycle
 // from a Move whose tenant tables' foreign keys form a cycle); test with
 // errors.Is.
@@ -57,6 +71,8 @@
 // that is neither superuser, owner nor BYPASSRLS, and move a tenant
 // between them while another transaction of it is in flight, with tenant
 // tables the test's own list does not name (in a schema off the search
-// path, and a child whose foreign key cascades), and between placements
-// whose tenant tables differ.
+// path, one named like a temporary schema, and a child whose foreign key
+// cascades), between placements whose tenant tables differ, with policies
+// that hide rows and with inheritance, and while a migration adds a
+// tenant table or a writer outside the Router adds a row.
 package placement

@@ -422,11 +422,13 @@ func TestMoveFreezesOnlyTheTenantAndSwitchesItsPlacement(t *testing.T) {
 	})
 	t.Run("a table keyed by a sequence is refused before anything moves", func(t *testing.T) {
 		for _, s := range []side{f.pooled, f.big} {
-			_, err := s.admin.ExecContext(ctx, `CREATE TABLE events (tenant_id text NOT NULL, id bigint GENERATED ALWAYS AS IDENTITY, PRIMARY KEY (tenant_id, id))`)
+			_, err := s.admin.ExecContext(ctx, `CREATE TABLE events (tenant_id text NOT NULL, id bigint GENERATED ALWAYS AS IDENTITY, PRIMARY KEY (tenant_id, id));
+GRANT SELECT, INSERT, DELETE ON events TO `+s.role)
 			require.NoError(t, err)
 			require.NoError(t, sqlscope.EnableRLS(ctx, s.admin, "", "events"))
 		}
 		err := f.router.Move(platform, idOf(b), "big")
+		require.ErrorIs(t, err, placement.ErrNotMovable)
 		assert.ErrorContains(t, err, "serial or identity")
 		name, _ := f.dir.Placement(ctx, idOf(b))
 		assert.Equal(t, "pooled", name)

@@ -14,9 +14,9 @@
 //     BEGIN. NewRLS refuses an application role that row level security
 //     does not bind (see Security). Audit inspects a live database for
 //     every way this can be misconfigured. TenantTables lists the tenant
-//     tables as both see them (partitions excepted), with their columns,
-//     parents first by foreign key: placement.Router.Move moves a
-//     tenant's rows by it.
+//     tables as both see them (partitions and temporary tables
+//     excepted), with their columns, parents first by foreign key:
+//     placement.Router.Move moves a tenant's rows by it.
 //   - Schema per tenant (PostgreSQL). Schemas creates, migrates and drops
 //     one schema per tenant, named from the tenant's immutable ID (never
 //     its renamable slug); Schemas.Tx sets search_path to the context

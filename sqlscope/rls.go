@@ -138,6 +138,11 @@ func (r *RLS) TxOptions(ctx context.Context, opts *sql.TxOptions, fn func(tx *sq
 	})
 }
 
+// Setting is the run-time parameter r's transactions set to the tenant ID
+// (WithSetting; default DefaultSetting): what AuditOptions.Setting names
+// to audit the policies r's transactions rely on.
+func (r *RLS) Setting() string { return r.setting }
+
 // PlatformTx runs fn in a transaction on the platform handle, which sees
 // every tenant's rows. It is the explicit opt-out from tenant scoping: ctx
 // must carry tenant.WithPlatformScope's reason, which is reported to the

@@ -431,3 +431,28 @@ func TestRLSWithoutTenantFailsOrFindsNothing(t *testing.T) {
 	require.NoError(t, f.admin.QueryRow(`SELECT name FROM notes WHERE id = $1`, idA).Scan(&name))
 	assert.Equal(t, "Secret Note", name, "nothing was changed without a tenant")
 }
+
+// Setting names the parameter each transaction sets to the tenant, so a
+// caller can audit the policies for it (placement.Router.Move does).
+func TestRLSSettingIsTheParameterItsTransactionsSet(t *testing.T) {
+	f := newRLSFixture(t)
+	for _, setting := range []string{"", "app.tenant"} {
+		var opts []sqlscope.Option
+		if setting != "" {
+			opts = append(opts, sqlscope.WithSetting(setting))
+		}
+		rls, err := sqlscope.NewRLS(context.Background(), f.app, opts...)
+		require.NoError(t, err)
+		want := setting
+		if want == "" {
+			want = sqlscope.DefaultSetting
+		}
+		assert.Equal(t, want, rls.Setting())
+		ctx := tenant.NewContext(context.Background(), tenant.Tenant{ID: "acme"})
+		var got string
+		require.NoError(t, rls.Tx(ctx, func(tx *sql.Tx) error {
+			return tx.QueryRowContext(ctx, `SELECT current_setting($1)`, rls.Setting()).Scan(&got)
+		}))
+		assert.Equal(t, "acme", got)
+	}
+}

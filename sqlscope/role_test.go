@@ -121,6 +121,11 @@ func TestNewRLSRefusesPrivilegedRoles(t *testing.T) {
 			t.Cleanup(func() { d.exec(t, `ALTER TABLE other.things OWNER TO `+d.superuser) })
 			return "other.things", "ALTER TABLE other.things OWNER TO"
 		}},
+		{"the owner of a tenant table in a schema named like a temporary one (pgxtempx, pg_temp_x to LIKE)", func(t *testing.T, app string) (string, string) {
+			d.exec(t, `CREATE SCHEMA IF NOT EXISTS pgxtempx; CREATE TABLE pgxtempx.items (tenant_id text NOT NULL); ALTER TABLE pgxtempx.items OWNER TO `+app)
+			t.Cleanup(func() { d.exec(t, `DROP TABLE pgxtempx.items`) })
+			return "pgxtempx.items", "ALTER TABLE pgxtempx.items OWNER TO"
+		}},
 		{"a member of the owner of a tenant table", func(t *testing.T, app string) (string, string) {
 			owner, _ := d.role(t, "")
 			d.exec(t, `ALTER TABLE items OWNER TO `+owner+`; GRANT `+owner+` TO `+app)

@@ -51,8 +51,10 @@ ORDER BY mt.qname COLLATE "C"`
 //
 // A tenant table is what NewRLS's role check and Audit take for one: an
 // ordinary or partitioned table with a tenant_id column, in any schema
-// but the system schemas and FunctionSchema, whichever schemas are on
-// the search path. Partitions are not listed: their partitioned table
+// but pg_catalog, information_schema, pg_toast and FunctionSchema (named
+// exactly, never by a pattern), whichever schemas are on the search
+// path, temporary tables excepted (told by their persistence, not their
+// schema's name). Partitions are not listed: their partitioned table
 // holds their rows. The catalog is readable by every role, so q may be
 // the application role's handle or a transaction of it.
 //

@@ -78,6 +78,29 @@ CREATE TABLE tenantwall_placements (owner_id text PRIMARY KEY, placement text);`
 		require.ErrorIs(t, err, sqlscope.ErrForeignKeyCycle)
 		assert.ErrorContains(t, err, "crm.tree → crm.tree")
 	})
+	t.Run("a schema that LIKE 'pg_temp_%' would match is an ordinary schema, and its tables are tenant tables", func(t *testing.T) {
+		_, err := admin.ExecContext(ctx, `CREATE SCHEMA pgxtempx; CREATE SCHEMA "pgAtemp_1";
+CREATE TABLE pgxtempx.secrets (tenant_id text NOT NULL); CREATE TABLE "pgAtemp_1".secrets (tenant_id text NOT NULL)`)
+		require.NoError(t, err)
+		t.Cleanup(func() { _, _ = admin.ExecContext(ctx, `DROP SCHEMA pgxtempx CASCADE; DROP SCHEMA "pgAtemp_1" CASCADE`) })
+		ts, err := sqlscope.TenantTables(ctx, app)
+		require.NoError(t, err)
+		assert.Contains(t, names(ts), "pgxtempx.secrets")
+		assert.Contains(t, names(ts), `"pgAtemp_1".secrets`)
+	})
+	t.Run("another session's temporary table is not a tenant table", func(t *testing.T) {
+		conn, err := admin.Conn(ctx)
+		require.NoError(t, err)
+		t.Cleanup(func() { conn.Close() })
+		_, err = conn.ExecContext(ctx, `CREATE TEMP TABLE scratch (tenant_id text NOT NULL)`)
+		require.NoError(t, err)
+		var schema string
+		require.NoError(t, conn.QueryRowContext(ctx, `SELECT pg_my_temp_schema()::regnamespace::text`).Scan(&schema))
+		require.Regexp(t, `^pg_temp_[0-9]+$`, schema, "the table is in a temporary schema")
+		ts, err := sqlscope.TenantTables(ctx, app)
+		require.NoError(t, err)
+		assert.NotContains(t, names(ts), schema+".scratch")
+	})
 	t.Run("a database without tenant tables has none", func(t *testing.T) {
 		_, empty := testenv.PostgresDB(t)
 		ts, err := sqlscope.TenantTables(ctx, empty)

@@ -40,8 +40,14 @@ const harmlessPredefined = `'pg_database_owner', 'pg_monitor', 'pg_read_all_sett
 
 // TenantTables is the common table expression naming tenant tables: every
 // ordinary or partitioned table with a tenant_id column outside the system
-// schemas (and tenantwall's own), limited to the schemas in $1 (a text[]
-// literal; empty means all).
+// schemas (and tenantwall's own), temporary tables excepted, limited to the
+// schemas in $1 (a text[] literal; empty means all).
+//
+// The system schemas are named exactly, never by a pattern: LIKE
+// 'pg_temp_%' (where _ matches any character) also took ordinary schemas
+// such as pgxtempx for temporary ones. Temporary tables are told by their
+// persistence, which is exactly what puts a table in a session's
+// pg_temp_N schema (and its TOAST table in pg_toast_temp_N).
 const TenantTables = `
 WITH RECURSIVE tt AS (
 	SELECT c.oid, n.nspname, c.relname, c.relowner, c.relrowsecurity, c.relforcerowsecurity,
@@ -51,7 +57,7 @@ WITH RECURSIVE tt AS (
 	JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
 	WHERE c.relkind IN ('r', 'p')
 	  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'tenantwall')
-	  AND n.nspname NOT LIKE 'pg_temp_%'
+	  AND c.relpersistence <> 't'
 	  AND (cardinality($1::text[]) = 0 OR n.nspname = ANY($1::text[]))
 )`
 

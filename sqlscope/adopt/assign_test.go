@@ -43,6 +43,7 @@ var hostileExpressions = []struct {
 	{"a trailing semicolon", `region;`, 0},
 	{"a line comment that hides the rest of the statement", `x -- comment`, 0},
 	{"a line comment on a line of its own", "x\n-- comment", 0},
+	{"a line comment glued to its text", `region --comment`, 0},
 	{"an empty block comment", `x /* */`, 0},
 	{"a block comment that is never closed", `x /* `, 0},
 	{"a nested block comment left open", `x /* /* */`, sqlscope.Postgres},

@@ -128,5 +128,10 @@
 // early, open quotes, escape-string escapes, parameters, dollar quotes)
 // must be refused in both dialects, and expressions whose literals hold
 // such text must run on both engines and give every row its tenant. The
-// SQLite DDL reader and the Expression guard have Fuzz targets.
+// SQLite DDL reader and the Expression guard have Fuzz targets; two of
+// them ask the servers rather than sqlscope's lexer: every expression the
+// guard accepts is run, as the plan places it (and before a sentinel
+// literal), on the real PostgreSQL and SQLite, and the test fails if the
+// server reads its end anywhere else (a syntax error past it, a changed
+// sentinel, key range or trigger body).
 package adopt

@@ -46,8 +46,9 @@ func Constant(tenantID string) Assignment {
 // like a sqlscope.Migration, and must never come from a user. New
 // accepts it only if it lexes, in the schema's dialect, as one
 // expression: every literal and quoted identifier closed, parentheses
-// and brackets paired, and no comment, ';', parameter or placeholder,
-// or dollar-quoted string, so that it cannot end, comment out or
+// and brackets paired, and no comment (not even between the lines of a
+// continued string or around a UESCAPE clause, where PostgreSQL takes
+// one), ';', parameter or placeholder, or dollar-quoted string, so that it cannot end, comment out or
 // re-parenthesise the statement around it; anything else is refused with
 // ErrAssignment. A ';', '--' or '$' inside a string literal is only text
 // and is accepted. A row for which it returns NULL or an empty string

@@ -15,7 +15,9 @@ import (
 // what follows, and the trigger body's dollar quote ends where the plan
 // put it), and the expression pairs its own parentheses: one more ')'
 // after it, a comment after it or a ';' after it is refused, and
-// parenthesised it is accepted.
+// parenthesised it is accepted. These checks use sqlscope's own lexer;
+// FuzzExpressionAgreesWithPostgres and FuzzExpressionAgreesWithSQLite ask
+// the servers.
 func FuzzExpression(f *testing.F) {
 	for _, c := range hostileExpressions {
 		f.Add(c.expr)

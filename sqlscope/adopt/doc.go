@@ -88,9 +88,10 @@
 // it must never come from a user. New accepts it only if sqlscope's
 // lexer (the row filter's) reads it, in the schema's dialect, as one
 // expression: literals and quoted identifiers closed, parentheses and
-// brackets paired, and no comment, ';', parameter, placeholder or
-// dollar-quoted string; so it cannot end, comment out or widen the
-// statement around it. The trigger function's body is dollar-quoted
+// brackets paired, and no comment (not even where PostgreSQL takes one
+// inside a token: between the lines of a continued string, around a
+// UESCAPE clause), ';', parameter, placeholder or dollar-quoted string;
+// so it cannot end, comment out or widen the statement around it. The trigger function's body is dollar-quoted
 // with a tag that does not occur in it, so a '$' in the expression's
 // literals cannot end it either. Inspect refuses a schema it does not positively
 // understand (see ErrUnsupported) rather than adopt part of it: a unique
@@ -127,5 +128,10 @@
 // early, open quotes, escape-string escapes, parameters, dollar quotes)
 // must be refused in both dialects, and expressions whose literals hold
 // such text must run on both engines and give every row its tenant. The
-// SQLite DDL reader and the Expression guard have Fuzz targets.
+// SQLite DDL reader and the Expression guard have Fuzz targets; two of
+// them ask the servers rather than sqlscope's lexer: every expression the
+// guard accepts is run, as the plan places it (and before a sentinel
+// literal), on the real PostgreSQL and SQLite, and the test fails if the
+// server reads its end anywhere else (a syntax error past it, a changed
+// sentinel, key range or trigger body).
 package adopt

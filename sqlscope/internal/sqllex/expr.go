@@ -13,7 +13,9 @@ import (
 // token must be one the dialect's lexer positively recognises (as Sites
 // reads them) and of a kind an expression is made of: a word, a number,
 // a closed string or quoted identifier, an operator or punctuation. It
-// refuses a comment, a ';', a parameter or placeholder (PostgreSQL's $1;
+// refuses a comment anywhere, including the ones PostgreSQL takes inside
+// a token (between the lines of a continued string, around a UESCAPE
+// clause), a ';', a parameter or placeholder (PostgreSQL's $1;
 // SQLite's ?, ?1, :name, @name, $name; MySQL's ?), a PostgreSQL
 // dollar-quoted string, a Marker, and
 // parentheses or brackets that do not pair up in order (one closed that
@@ -69,7 +71,7 @@ func Expression(d Dialect, expr string) error {
 			i++
 			continue
 		}
-		end, err := token(d, expr, i)
+		end, err := token(d, expr, i, false)
 		if err != nil {
 			return err
 		}

@@ -98,7 +98,7 @@ func Sites(d Dialect, query string, sites []Site) ([]Site, error) {
 			i++
 		default:
 			var err error
-			if i, err = token(d, query, i); err != nil {
+			if i, err = token(d, query, i, true); err != nil {
 				return nil, err
 			}
 		}
@@ -107,11 +107,14 @@ func Sites(d Dialect, query string, sites []Site) ([]Site, error) {
 }
 
 // token consumes the token at q[i:] that is neither blank, comment,
-// ';', marker nor placeholder, in the dialect's lexer.
-func token(d Dialect, q string, i int) (int, error) {
+// ';', marker nor placeholder, in the dialect's lexer. PostgreSQL lets a
+// comment stand inside a token: a line comment between the lines of a
+// continued string, any comment around a UESCAPE clause. With comments
+// false such a token is refused.
+func token(d Dialect, q string, i int, comments bool) (int, error) {
 	switch d {
 	case Postgres:
-		return lexPostgres(q, i)
+		return lexPostgres(q, i, comments)
 	case SQLite:
 		return lexSQLite(q, i)
 	default:
@@ -189,7 +192,8 @@ func blockComment(d Dialect, q string, i int) (int, error) {
 // lexPostgres consumes the token at q[i:] that is neither blank, comment,
 // ';', marker nor placeholder, following PostgreSQL's scan.l with
 // standard_conforming_strings on, and returns the index after it.
-func lexPostgres(q string, i int) (int, error) {
+// comments: see token.
+func lexPostgres(q string, i int, comments bool) (int, error) {
 	c := q[i]
 	next := byte(0)
 	if i+1 < len(q) {
@@ -197,25 +201,25 @@ func lexPostgres(q string, i int) (int, error) {
 	}
 	switch {
 	case c == '\'':
-		return pgString(q, i+1, false, true)
+		return pgString(q, i+1, false, true, comments)
 	case (c == 'e' || c == 'E') && next == '\'':
-		return pgString(q, i+2, true, true)
+		return pgString(q, i+2, true, true, comments)
 	case (c == 'n' || c == 'N') && next == '\'':
-		return pgString(q, i+2, false, true)
+		return pgString(q, i+2, false, true, comments)
 	case (c == 'b' || c == 'B' || c == 'x' || c == 'X') && next == '\'':
-		return pgString(q, i+2, false, false)
+		return pgString(q, i+2, false, false, comments)
 	case (c == 'u' || c == 'U') && next == '&' && i+2 < len(q) && (q[i+2] == '\'' || q[i+2] == '"'):
 		var end int
 		var err error
 		if q[i+2] == '\'' {
-			end, err = pgString(q, i+3, false, true)
+			end, err = pgString(q, i+3, false, true, comments)
 		} else {
 			end, err = doubled(q, i+2, '"', "quoted identifier")
 		}
 		if err != nil {
 			return 0, err
 		}
-		return uescape(q, end)
+		return uescape(q, end, comments)
 	case c == '"':
 		end, err := doubled(q, i, '"', "quoted identifier")
 		if err == nil && end == i+2 {
@@ -242,8 +246,9 @@ func lexPostgres(q string, i int) (int, error) {
 // continuations ('a'<newline>'b' is one literal of the first one's kind,
 // so an E” string stays an escape string). esc: backslash escapes (E”);
 // dbl: ” is a quote (all but B” and X”, where it ends the literal and
-// starts another, which lexes the same).
-func pgString(q string, i int, esc, dbl bool) (int, error) {
+// starts another, which lexes the same). comments: whether a line comment
+// may stand between the lines (see token).
+func pgString(q string, i int, esc, dbl, comments bool) (int, error) {
 	start := i
 	for {
 		closed := false
@@ -294,6 +299,9 @@ func pgString(q string, i int, esc, dbl bool) (int, error) {
 		if !ok {
 			return i, nil
 		}
+		if !comments && commented(q[i:j]) {
+			return 0, fmt.Errorf("comment between the lines of the string continued at offset %d", j)
+		}
 		i = j + 1
 	}
 }
@@ -339,14 +347,18 @@ func doubled(q string, i int, qc byte, what string) (int, error) {
 // uescape checks the optional UESCAPE clause after a U& literal ending at
 // i. The server takes any one-character string other than a hex digit,
 // '+', a quote or a blank; here only a plain '…' literal holding one
-// printable ASCII character is accepted.
-func uescape(q string, i int) (int, error) {
+// printable ASCII character is accepted. comments: whether a comment may
+// stand before the UESCAPE keyword or its string (see token).
+func uescape(q string, i int, comments bool) (int, error) {
 	j := skipTrivia(q, i)
 	if j+7 > len(q) || !strings.EqualFold(q[j:j+7], "uescape") ||
 		j+7 < len(q) && (pgIdentStart(q[j+7]) || isDigit(q[j+7]) || q[j+7] == '$') {
 		return i, nil
 	}
 	k := skipTrivia(q, j+7)
+	if !comments && (commented(q[i:j]) || commented(q[j+7:k])) {
+		return 0, fmt.Errorf("comment in the UESCAPE clause at offset %d", j)
+	}
 	if k+3 > len(q) || q[k] != '\'' || q[k+2] != '\'' {
 		return 0, fmt.Errorf("UESCAPE at offset %d is not followed by a one-character string", j)
 	}
@@ -361,6 +373,11 @@ func uescape(q string, i int) (int, error) {
 		return 0, fmt.Errorf("UESCAPE string at offset %d continues on another line", k)
 	}
 	return k + 3, nil
+}
+
+// commented reports whether trivia holds a comment, not blanks only.
+func commented(trivia string) bool {
+	return strings.TrimLeft(trivia, " \t\n\r\f") != ""
 }
 
 // skipTrivia returns the index of the first PostgreSQL token at or after

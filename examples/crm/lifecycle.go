@@ -90,22 +90,53 @@ func archiveKeys(dataDir string) ([][]byte, error) {
 	}
 	path := filepath.Join(dataDir, "archive-key")
 	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := createArchiveKey(dataDir, path); err != nil {
+			return nil, err
+		}
+		b, err = os.ReadFile(path)
+	}
 	switch {
-	case errors.Is(err, os.ErrNotExist):
-		b = make([]byte, 32)
-		rand.Read(b)
-		if err := os.MkdirAll(dataDir, 0o750); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			return nil, err
-		}
 	case err != nil:
 		return nil, err
 	case len(b) < lifecycle.MinArchiveKeySize:
 		return nil, fmt.Errorf("%s: %d bytes, want at least %d", path, len(b), lifecycle.MinArchiveKeySize)
 	}
 	return [][]byte{b}, nil
+}
+
+// createArchiveKey creates path with a new random key unless it exists.
+// The key is written whole to a temporary file in the same directory and
+// then hard-linked to path: a link never replaces an existing name, so of
+// two servers starting at once on a fresh data directory the first link
+// wins and the other keeps it (reading path afterwards) instead of
+// overwriting it, and no reader ever sees a half-written key.
+func createArchiveKey(dataDir, path string) error {
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dataDir, ".archive-key-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	b := make([]byte, 32)
+	rand.Read(b)
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Link(tmp, path); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	return nil
 }
 
 // openLifecycle builds the server's lifecycle.Manager over every store

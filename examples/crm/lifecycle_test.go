@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -303,4 +304,36 @@ func TestArchiveKeys(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(short, "archive-key"), []byte("short"), 0o600))
 	_, err = archiveKeys(short)
 	assert.ErrorContains(t, err, "archive-key")
+}
+
+// Two servers starting at once on a fresh data directory must end with
+// one key: a key that one of them overwrote would leave the archives it
+// signed unverifiable, and a reader must never see a half-written file.
+func TestArchiveKeysConcurrentFirstStart(t *testing.T) {
+	t.Setenv("CRM_ARCHIVE_KEYS", "")
+	for round := range 50 {
+		dir := filepath.Join(t.TempDir(), "data")
+		const starts = 8
+		keys := make([][][]byte, starts)
+		errs := make([]error, starts)
+		var wg sync.WaitGroup
+		for i := range starts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				keys[i], errs[i] = archiveKeys(dir)
+			}()
+		}
+		wg.Wait()
+		for i := range starts {
+			require.NoError(t, errs[i], "round %d, start %d", round, i)
+			require.Equal(t, keys[0], keys[i], "round %d: start %d ended with another key", round, i)
+		}
+		onDisk, err := os.ReadFile(filepath.Join(dir, "archive-key"))
+		require.NoError(t, err)
+		require.Equal(t, keys[0], [][]byte{onDisk}, "round %d: the key every start uses is the one kept", round)
+		left, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		require.Len(t, left, 1, "round %d: no temporary file left behind", round)
+	}
 }

@@ -82,7 +82,13 @@
 // tenant's condition and selects other tenants' jobs of one of the kinds.
 // When River returns a job of another tenant, or of none, List returns
 // ErrForeignJob and no jobs, and reports the job to the auditor as
-// tenant.EventCrossTenant. Client.JobGet, JobCancel, JobRetry and
+// tenant.EventCrossTenant. This guards the rows List returns, not what
+// the query reads: a Where predicate runs as a role that reads every
+// tenant's jobs, so a subquery in it can read other tenants' jobs, and
+// the answer (the jobs, or ErrForeignJob) tells its author whether it
+// matched. Never put tenant input in Where; let a tenant choose with
+// States, Kinds, IDs and River's other typed refinements.
+// Client.JobGet, JobCancel, JobRetry and
 // JobDelete take any tenant's job ID: before acting on an ID a tenant
 // sent, find it with List and params.IDs(id). DeleteParams selects a
 // deleted tenant's jobs for JobDeleteMany; River puts each of its Where

@@ -96,7 +96,9 @@ func Example() {
 	}
 	fmt.Println("worked:", <-worker.done)
 
-	// A tenant's jobs, and only its own, whatever the params add.
+	// Only acme's jobs come back: List refuses a listing in which River
+	// returned another tenant's. Params choose among them with River's
+	// typed refinements; Where never holds tenant input (see List).
 	res, err := env.List(tenant.NewContext(ctx, acme), client.JobList, river.NewJobListParams().Kinds("digest"))
 	if err != nil {
 		log.Fatal(err)

@@ -35,6 +35,15 @@ const tenantCondition = "metadata->>'" + MetadataKey + "' = @tenantwall_tenant"
 // cursor comes from another tenant. Put an OR of a refinement in
 // parentheses: Where("(kind = 'a' OR kind = 'b')").
 //
+// The check holds for the rows List returns, not for what the query
+// reads: the role River connects as reads every tenant's jobs, so a Where
+// predicate can read other tenants' jobs too (a subquery on river_job,
+// say), and which jobs List returns, or whether it answers ErrForeignJob,
+// tells the predicate's author whether it matched. Never put tenant input
+// in a Where refinement, not even as a named argument's value: let a
+// tenant choose with River's typed refinements (States, Kinds, IDs,
+// First, OrderBy, After).
+//
 // To act on a job by an ID that a tenant sent (JobCancel, JobRetry,
 // JobDelete, JobGet take any tenant's ID), look it up first with
 // List(ctx, client.JobList, river.NewJobListParams().IDs(id)): another

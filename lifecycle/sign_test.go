@@ -6,8 +6,11 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -357,4 +360,50 @@ func TestImportRefusesAnArchiveThatLosesEntriesBetweenThePasses(t *testing.T) {
 	_, err := in.m.Import(platform, &changing{first: archive, second: shorter, r: bytes.NewReader(archive)})
 	require.ErrorIs(t, err, lifecycle.ErrArchive)
 	nothingImported(t, in, a)
+}
+
+// The signature vouches for where an archive came from, never for its
+// rows: an archive that a holder of the key signed with another
+// tenant's row in it, or a foreign key into another tenant's rows, is
+// refused like an unsigned one, and nothing of it is written.
+func TestImportChecksTheRowsOfASignedArchive(t *testing.T) {
+	for _, e := range engines {
+		t.Run("on "+e.name, func(t *testing.T) {
+			in := e.open(t)
+			a, b := in.seed(t, "acme", 3), in.seed(t, "globex", 3)
+			_, archive := export(t, in, a.ID)
+			var bAccount int64
+			in.tx(t, b.ID, func(tx *sql.Tx) {
+				require.NoError(t, tx.QueryRow(in.q(`SELECT min(id) FROM accounts WHERE tenant_id = ?`), b.ID).Scan(&bAccount))
+			})
+			deleteTenant(t, in, a.ID)
+			accountRef := regexp.MustCompile(`"account_id":\s*\d+`)
+			for name, edit := range map[string]func(d []byte) []byte{
+				"a row of another tenant": func(d []byte) []byte {
+					return bytes.Replace(d, []byte(a.ID), []byte(b.ID), 1)
+				},
+				"a foreign key into another tenant's rows": func(d []byte) []byte {
+					loc := accountRef.FindIndex(d)
+					require.NotNil(t, loc)
+					return append(append(append([]byte{}, d[:loc[0]]...), fmt.Sprintf(`"account_id":%d`, bAccount)...), d[loc[1]:]...)
+				},
+			} {
+				t.Run(name, func(t *testing.T) {
+					forged := rewrite(t, archive, true, func(n string, d []byte) (string, []byte) {
+						if strings.HasPrefix(n, "tables/") && strings.Contains(n, "contacts/") {
+							return n, edit(d)
+						}
+						return n, d
+					})
+					names, bodies := entries(t, forged)
+					bodies["manifest.hmac"] = signature(archiveKey, bodies["manifest.json"])
+					_, err := in.m.Import(platform, bytes.NewReader(rebuild(t, names, bodies)))
+					require.NotErrorIs(t, err, lifecycle.ErrSignature, "the archive is signed with the Manager's key")
+					require.ErrorIs(t, err, lifecycle.ErrForeignRow)
+					nothingImported(t, in, a)
+					assert.Equal(t, map[string]int{"accounts": 3, "contacts": 3, "notes": 3}, in.count(t, b.ID))
+				})
+			}
+		})
+	}
 }

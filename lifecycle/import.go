@@ -69,22 +69,34 @@ var partName = regexp.MustCompile(`^tables/(.+)/([0-9]{6})\.ndjson$`)
 // instance (resolve.Verifier). Its ID, slug, name and branding are taken
 // as the archive has them, for the operator to review before activating.
 //
-// ctx must carry tenant.WithPlatformScope's reason.
+// ctx must carry tenant.WithPlatformScope's reason: without it Import
+// returns tenant.ErrNoTenant before it reads r. With it, Import reports
+// one tenant.EventPlatformAccess per call, after the first pass, naming
+// the archive's tenant when the archive was verified.
 func (m *Manager) Import(ctx context.Context, r io.ReadSeeker) (Manifest, error) {
+	// The scope is checked before the archive is read, and the access
+	// reported once the archive is verified, naming its tenant (or, for
+	// an archive refused, none): one event per import.
+	var access tenant.Event
+	if _, err := tenant.RequirePlatformScope(ctx, tenant.AuditorFunc(func(_ context.Context, e tenant.Event) { access = e }),
+		tenant.Event{Package: "lifecycle", Resource: "import"}); err != nil {
+		return Manifest{}, err
+	}
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		tenant.OrDefault(m.auditor).Audit(ctx, access)
 		return Manifest{}, err
 	}
 	v, err := m.verifyArchive(r)
 	man, st := v.man, v.st
+	if err == nil {
+		access.OwnerID = man.TenantID
+	}
+	tenant.OrDefault(m.auditor).Audit(ctx, access)
 	if err != nil {
 		return man, err
 	}
 	if !v.authenticated {
 		st = unauthenticated(st)
-	}
-	if _, err := tenant.RequirePlatformScope(ctx, m.auditor, tenant.Event{Package: "lifecycle",
-		OwnerID: man.TenantID, Resource: "import"}); err != nil {
-		return man, err
 	}
 	if err := m.checkAbsent(ctx, st); err != nil {
 		return man, err

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"regexp"
 	"slices"
 	"strings"
@@ -406,4 +407,42 @@ func TestImportChecksTheRowsOfASignedArchive(t *testing.T) {
 			}
 		})
 	}
+}
+
+// readForbidden fails the test when an archive is read.
+type readForbidden struct{ t *testing.T }
+
+func (r readForbidden) Read([]byte) (int, error) {
+	r.t.Error("the archive was read without the platform scope")
+	return 0, io.EOF
+}
+func (r readForbidden) Seek(int64, int) (int64, error) { return 0, nil }
+
+// Import is platform work: without tenant.WithPlatformScope it fails
+// with tenant.ErrNoTenant before it reads the archive, whatever the
+// archive holds. With the scope it reports one EventPlatformAccess per
+// import, naming the archive's tenant once the archive is verified.
+func TestImportChecksThePlatformScopeFirst(t *testing.T) {
+	in := newSQLite(t)
+	_, err := in.m.Import(context.Background(), readForbidden{t})
+	assert.ErrorIs(t, err, tenant.ErrNoTenant)
+	_, err = in.m.Import(context.Background(), bytes.NewReader([]byte("not a tar")))
+	assert.ErrorIs(t, err, tenant.ErrNoTenant)
+	assert.NotErrorIs(t, err, lifecycle.ErrArchive)
+
+	a := in.seed(t, "acme", 2)
+	_, archive := export(t, in, a.ID)
+	deleteTenant(t, in, a.ID)
+	var events []tenant.Event
+	m := in.manager(t, lifecycle.WithArchiveKeys(archiveKey),
+		lifecycle.WithAuditor(tenant.AuditorFunc(func(_ context.Context, e tenant.Event) { events = append(events, e) })))
+	_, err = m.Import(platform, bytes.NewReader([]byte("not a tar")))
+	require.ErrorIs(t, err, lifecycle.ErrArchive)
+	require.Len(t, events, 1, "a refused archive is platform access too")
+	assert.Equal(t, tenant.Event{Kind: tenant.EventPlatformAccess, Package: "lifecycle", Resource: "import: lifecycle test"}, events[0])
+	events = nil
+	_, err = m.Import(platform, bytes.NewReader(archive))
+	require.NoError(t, err)
+	require.Len(t, events, 1)
+	assert.Equal(t, tenant.Event{Kind: tenant.EventPlatformAccess, Package: "lifecycle", OwnerID: a.ID, Resource: "import: lifecycle test"}, events[0])
 }

@@ -65,13 +65,18 @@
 //
 // Every method that acts on a tenant by ID is platform work: ctx must
 // carry tenant.WithPlatformScope's reason, and each use is reported to the
-// auditor. Import's row checks make any archive, authenticated or not,
-// unable to write into another tenant. An archive key adds that what is
-// imported is what an Export with the key wrote, and is what lets Import
-// take the archive's statuses; it does not say the archive is recent (an
-// old signed archive keeps the domains it had then: re-verify them after
-// restoring one). Archives are not encrypted: keep them, and the keys,
-// where only operators can read them.
+// auditor; Import checks the scope before it reads the archive. Import's
+// row checks make any archive, authenticated or not, unable to write into
+// another tenant. An archive key adds that what is imported is what an
+// Export with the key wrote, and is what lets Import take the archive's
+// statuses: its active custom domains serve at once, with no new proof
+// of ownership on the target (the signature vouches for who exported
+// them, not that the tenant still owns them). A signature carries no
+// time: an old signed archive keeps the domains it had then (re-verify
+// them after restoring one). An unsigned archive keeps its tenant ID, and
+// its domains, registered pending, hold their hosts against other
+// tenants' claims until an operator removes them. Archives are not
+// encrypted: keep them, and the keys, where only operators can read them.
 //
 // # Errors
 //

@@ -254,13 +254,16 @@ const MinArchiveKeySize = 32
 // signs the manifest, which holds the SHA-256 of every other entry, with
 // keys[0] (HMAC-SHA256, in an entry after it; see Format), and Import
 // verifies that signature against each key, in constant time, before it
-// decodes or trusts any entry of the archive: an archive without a
+// decodes or trusts any entry of the archive (it has read the tar
+// headers and hashed each entry by then): an archive without a
 // signature, or with one that no key verifies, is refused with
 // ErrSignature and nothing is written. To rotate, put the new key first
 // and keep the old ones after it while archives signed by them must
 // still import. Each key must be at least MinArchiveKeySize bytes from a
 // cryptographic random source, kept where only operators can read it:
-// whoever holds a key can make archives that Import trusts. A later
+// whoever holds a key can make archives whose statuses Import takes (an
+// active custom domain serves at once, with no new proof of ownership;
+// the rows are checked all the same). A later
 // WithArchiveKeys replaces the keys of an earlier one.
 //
 // Without keys (the default) archives are unsigned, and Import takes

@@ -446,3 +446,29 @@ func TestImportChecksThePlatformScopeFirst(t *testing.T) {
 	require.Len(t, events, 1)
 	assert.Equal(t, tenant.Event{Kind: tenant.EventPlatformAccess, Package: "lifecycle", OwnerID: a.ID, Resource: "import: lifecycle test"}, events[0])
 }
+
+// An unsigned archive may name any host, and Import registers each as
+// pending for the archive's tenant: that record holds the host, and
+// another tenant's claim of it is refused until an operator removes it
+// (SECURITY.md states this limit; this test keeps the statement true).
+func TestAnUnsignedImportsPendingDomainHoldsItsHost(t *testing.T) {
+	in := newSQLite(t)
+	ctx := context.Background()
+	a, _, archive := exportedSuspended(t, in)
+	b := in.seed(t, "globex", 1)
+	host := "shop.globex.test"
+	forged := editSettings(t, archive, func(st map[string]any) {
+		st["domains"] = append(st["domains"].([]any), map[string]any{"host": host, "status": "active"})
+	})
+	_, err := in.plain.Import(platform, bytes.NewReader(forged))
+	require.NoError(t, err)
+	got, d, err := in.tenants.ByDomain(ctx, host)
+	require.NoError(t, err)
+	assert.Equal(t, a.ID, got.ID, "the tenant keeps the archive's ID")
+	assert.Equal(t, tenant.DomainPending, d.Status)
+	err = in.tenants.PutDomain(ctx, tenant.Domain{Host: host, TenantID: b.ID, Status: tenant.DomainPending})
+	assert.ErrorIs(t, err, tenant.ErrDomainTaken, "held until an operator removes it")
+	require.NoError(t, in.tenants.PutDomain(ctx, tenant.Domain{Host: host, TenantID: a.ID, Status: tenant.DomainRemoved}))
+	assert.NoError(t, in.tenants.PutDomain(ctx, tenant.Domain{Host: host, TenantID: b.ID, Status: tenant.DomainPending}),
+		"removed, the host can be claimed")
+}

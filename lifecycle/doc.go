@@ -49,6 +49,9 @@
 // domain serves again only after its ownership is proven on the target.
 // Give every instance that moves tenants between them the same keys; to
 // rotate, put the new key first and keep the old ones after it.
+// WithDomainPolicy makes Import refuse, with ErrDomainPolicy and before
+// writing anything, an archive naming a host the application's own
+// domain rule refuses, signed or not.
 //
 // # Deletion
 //
@@ -82,7 +85,7 @@
 //
 // Errors wrap the sentinels in errors.go: ErrArchive (with ErrSignature
 // for an archive that the archive keys do not authenticate),
-// ErrForeignRow, ErrSchema and ErrExists from Import; ErrNotSuspended and ErrGracePeriod
+// ErrForeignRow, ErrSchema, ErrDomainPolicy and ErrExists from Import; ErrNotSuspended and ErrGracePeriod
 // from Delete; ErrSurvived from a verification that found something;
 // ErrConfig from New.
 //

@@ -35,6 +35,12 @@ var (
 	// already (its ID, slug, a domain, or rows with its ID).
 	ErrExists = errors.New("lifecycle: tenant exists on the target")
 
+	// ErrDomainPolicy reports an archive with a domain that the
+	// Manager's domain policy (WithDomainPolicy) refuses. The wrapping
+	// error names the host and holds the policy's error. Import writes
+	// nothing when it returns it.
+	ErrDomainPolicy = errors.New("lifecycle: domain refused by the domain policy")
+
 	// ErrNotSuspended reports a delete of a tenant that was not
 	// suspended first (Schedule).
 	ErrNotSuspended = errors.New("lifecycle: tenant is not suspended")

@@ -47,8 +47,10 @@ var partName = regexp.MustCompile(`^tables/(.+)/([0-9]{6})\.ndjson$`)
 // signature (ErrSignature, for a missing or wrong one); then every
 // entry's SHA-256 and size against the manifest, names, order, counts,
 // the format and the dialect (ErrArchive, ErrSchema). Then Import
-// refuses, with ErrExists, a tenant whose ID, slug or a domain is taken
-// on the target, or whose ID has rows or objects there already. The
+// refuses, with ErrDomainPolicy, an archive with a domain that the
+// domain policy (WithDomainPolicy) refuses, and, with ErrExists, a
+// tenant whose ID, slug or a domain is taken on the target, or whose ID
+// has rows or objects there already. The
 // second pass writes: every row is checked to carry the archive's tenant
 // ID and only columns the target table has (ErrForeignRow, ErrSchema),
 // rows go in in one transaction in which the RLS setting holds the tenant
@@ -97,6 +99,9 @@ func (m *Manager) Import(ctx context.Context, r io.ReadSeeker) (Manifest, error)
 	}
 	if !v.authenticated {
 		st = unauthenticated(st)
+	}
+	if err := m.checkDomainPolicy(ctx, st); err != nil {
+		return man, err
 	}
 	if err := m.checkAbsent(ctx, st); err != nil {
 		return man, err
@@ -366,6 +371,20 @@ func (m *Manager) checkManifest(man Manifest, st settings, seen []Entry) error {
 	}
 	if objects != man.Objects || objectBytes != man.ObjectBytes {
 		return fmt.Errorf("%w: %d objects of %d bytes, the manifest says %d of %d", ErrArchive, objects, objectBytes, man.Objects, man.ObjectBytes)
+	}
+	return nil
+}
+
+// checkDomainPolicy refuses an archive with a domain that the domain
+// policy (WithDomainPolicy) refuses, whatever its status.
+func (m *Manager) checkDomainPolicy(ctx context.Context, st settings) error {
+	if m.domainPolicy == nil {
+		return nil
+	}
+	for _, d := range st.Domains {
+		if err := m.domainPolicy(ctx, d.Host); err != nil {
+			return fmt.Errorf("%w: domain %s: %w", ErrDomainPolicy, d.Host, err)
+		}
 	}
 	return nil
 }

@@ -99,6 +99,8 @@ type options struct {
 	onChange func(ctx context.Context, t tenant.Tenant)
 	// archiveKeys authenticate archives: the first signs, each verifies.
 	archiveKeys [][]byte
+	// domainPolicy, if set, must accept every domain Import registers.
+	domainPolicy func(ctx context.Context, host string) error
 }
 
 type namedRemover struct {
@@ -281,6 +283,25 @@ func WithArchiveKeys(keys ...[]byte) Option {
 			own[i] = bytes.Clone(k)
 		}
 		o.archiveKeys = own
+		return nil
+	}
+}
+
+// WithDomainPolicy sets the application's rule for custom domains, the
+// same check its own way of adding a domain makes (such as refusing the
+// platform's own host and names under its base domain). Import calls it
+// for every domain of the archive (removed ones too), signed or not, in
+// its first pass before anything is written, and refuses the whole
+// import with ErrDomainPolicy, naming the host, when it returns an
+// error. host is canonical (tenant.ValidateDomain). Without a policy
+// (the default) Import registers any valid host the archive names that
+// is free on the target.
+func WithDomainPolicy(fn func(ctx context.Context, host string) error) Option {
+	return func(o *options) error {
+		if fn == nil {
+			return fmt.Errorf("%w: WithDomainPolicy: nil function", ErrConfig)
+		}
+		o.domainPolicy = fn
 		return nil
 	}
 }

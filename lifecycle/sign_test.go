@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -471,4 +472,64 @@ func TestAnUnsignedImportsPendingDomainHoldsItsHost(t *testing.T) {
 	require.NoError(t, in.tenants.PutDomain(ctx, tenant.Domain{Host: host, TenantID: a.ID, Status: tenant.DomainRemoved}))
 	assert.NoError(t, in.tenants.PutDomain(ctx, tenant.Domain{Host: host, TenantID: b.ID, Status: tenant.DomainPending}),
 		"removed, the host can be claimed")
+}
+
+// The application's domain policy (WithDomainPolicy) holds for every
+// domain of an archive, signed or not, whatever its status: one host it
+// refuses refuses the whole import, naming the host, and nothing of the
+// tenant is written.
+func TestImportRefusesADomainTheDomainPolicyRefuses(t *testing.T) {
+	for _, e := range engines {
+		t.Run("on "+e.name, func(t *testing.T) {
+			in := e.open(t)
+			a, shop, archive := exportedSuspended(t, in)
+			errPolicy := errors.New("the platform's own host")
+			policy := func(refused string, asked *[]string) lifecycle.Option {
+				return lifecycle.WithDomainPolicy(func(_ context.Context, host string) error {
+					*asked = append(*asked, host)
+					if host == refused {
+						return errPolicy
+					}
+					return nil
+				})
+			}
+			// An unsigned archive naming the platform's host (removed, so
+			// that no status would make it serve), and a signed archive
+			// whose pending domain the policy refuses: the archive key's
+			// holder vouches for who exported it, not for the host.
+			platformHost := "platform.test"
+			forged := editSettings(t, archive, func(st map[string]any) {
+				st["domains"] = append(st["domains"].([]any), map[string]any{"host": platformHost, "status": "removed"})
+			})
+			for _, c := range []struct {
+				name    string
+				archive []byte
+				refused string
+				keys    []lifecycle.Option
+			}{
+				{"unsigned", forged, platformHost, nil},
+				{"signed", archive, shop, []lifecycle.Option{lifecycle.WithArchiveKeys(archiveKey)}},
+			} {
+				t.Run(c.name, func(t *testing.T) {
+					var asked []string
+					m := in.manager(t, append(c.keys, policy(c.refused, &asked))...)
+					_, err := m.Import(platform, bytes.NewReader(c.archive))
+					require.ErrorIs(t, err, lifecycle.ErrDomainPolicy)
+					require.ErrorIs(t, err, errPolicy)
+					assert.ErrorContains(t, err, c.refused)
+					assert.Contains(t, asked, c.refused)
+					nothingImported(t, in, a)
+					_, _, err = in.tenants.ByDomain(context.Background(), c.refused)
+					assert.ErrorIs(t, err, tenant.ErrNotFound, "the refused host is not registered")
+				})
+			}
+		})
+	}
+}
+
+// A nil policy is a configuration error, not a policy that allows all.
+func TestWithDomainPolicyRefusesNil(t *testing.T) {
+	_, err := lifecycle.New(tenant.NewMemStore(), &sql.DB{}, lifecycle.SQLite, lifecycle.WithDomainPolicy(nil))
+	require.ErrorIs(t, err, lifecycle.ErrConfig)
+	assert.ErrorContains(t, err, "WithDomainPolicy")
 }

@@ -187,6 +187,9 @@ func (a *app) openLifecycle(ctx context.Context) error {
 		}),
 		lifecycle.WithGracePeriod(grace),
 		lifecycle.WithAuditor(a.auditor),
+		// An archive, signed or not, registers no domain that "domain
+		// add" would refuse (the platform's host, the base domain).
+		lifecycle.WithDomainPolicy(func(_ context.Context, host string) error { return a.customHost(host) }),
 		lifecycle.WithOnChange(func(_ context.Context, t tenant.Tenant) {
 			if a.resolver != nil {
 				a.spread(a.resolver.InvalidateTenant(t.ID))

@@ -275,6 +275,44 @@ func TestTenantImportRefusesAnEditedArchive(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code)
 }
 
+// An archive registers no domain that "domain add" refuses, signed or
+// not: an unsigned one naming the platform's host, or a name under the
+// base domain (another tenant's subdomain), is refused whole, naming the
+// host, and nothing of it is registered (found by review A: the import
+// registered platform.localhost as the tenant's pending domain).
+func TestTenantImportRefusesAnArchiveNamingThePlatformDomain(t *testing.T) {
+	s := newServer(t, "sqlite")
+	ctx := context.Background()
+	var out bytes.Buffer
+	cmd := func(args ...string) error {
+		t.Helper()
+		out.Reset()
+		return s.app.command(ctx, args, &out)
+	}
+	archive := filepath.Join(t.TempDir(), "acme.tar")
+	require.NoError(t, cmd("tenant", "export", "-slug", "acme", "-out", archive), out.String())
+	require.NoError(t, cmd("tenant", "delete", "-slug", "acme"), out.String())
+	require.NoError(t, cmd("tenant", "delete", "-slug", "acme", "-confirm"), out.String())
+	platformHost := s.app.cfg.platformHost
+	require.Error(t, cmd("domain", "add", "-tenant", "globex", "-host", platformHost), "the rule the import must keep")
+
+	for _, host := range []string{platformHost, "globex." + s.app.cfg.baseDomain} {
+		t.Run(host, func(t *testing.T) {
+			forged := forgeArchive(t, archive, func(st map[string]any) {
+				st["domains"] = append(st["domains"].([]any), map[string]any{"host": host, "status": "active"})
+			})
+			err := cmd("tenant", "import", "-in", forged, "-unsigned")
+			require.ErrorIs(t, err, lifecycle.ErrDomainPolicy, out.String())
+			assert.ErrorContains(t, err, host)
+			_, err = s.app.tenants.BySlug(ctx, "acme")
+			assert.ErrorIs(t, err, tenant.ErrNotFound, "nothing of the archive is registered")
+			_, _, err = s.app.tenants.ByDomain(ctx, host)
+			assert.ErrorIs(t, err, tenant.ErrNotFound, "the host is not registered as a domain")
+		})
+	}
+	require.NoError(t, cmd("tenant", "import", "-in", archive), out.String())
+}
+
 func TestArchiveKeys(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("CRM_ARCHIVE_KEYS", "")

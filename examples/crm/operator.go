@@ -166,6 +166,20 @@ func (a *app) setStatus(ctx context.Context, slug string, st tenant.Status) (ten
 	return t, nil
 }
 
+// errPlatformHost is customHost's refusal.
+var errPlatformHost = errors.New("the platform's own domain cannot be a custom domain")
+
+// customHost is the server's rule for a tenant's custom domain h (in
+// canonical form, resolve.Normalize's): not the platform's host, nor the
+// base domain or a name under it. putDomain (the API and "domain add")
+// and the lifecycle Managers' domain policy (imports) both apply it.
+func (a *app) customHost(h string) error {
+	if h == a.cfg.baseDomain || strings.HasSuffix(h, "."+a.cfg.baseDomain) || h == a.cfg.platformHost {
+		return errPlatformHost
+	}
+	return nil
+}
+
 func (a *app) putDomain(ctx context.Context, slug, host string, st tenant.DomainStatus) (tenant.Domain, error) {
 	t, err := a.tenants.BySlug(ctx, slug)
 	if err != nil {
@@ -175,8 +189,8 @@ func (a *app) putDomain(ctx context.Context, slug, host string, st tenant.Domain
 	if err != nil {
 		return tenant.Domain{}, badRequest{`field "host": ` + err.Error()}
 	}
-	if h == a.cfg.baseDomain || strings.HasSuffix(h, "."+a.cfg.baseDomain) || h == a.cfg.platformHost {
-		return tenant.Domain{}, badRequest{`field "host": the platform's own domain cannot be a custom domain`}
+	if err := a.customHost(h); err != nil {
+		return tenant.Domain{}, badRequest{`field "host": ` + err.Error()}
 	}
 	if st == "" {
 		st = tenant.DomainPending

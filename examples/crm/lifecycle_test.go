@@ -233,6 +233,27 @@ func forgeArchive(t *testing.T, path string, edit func(st map[string]any)) strin
 	return forged
 }
 
+// appCommands returns a runner of crm commands on s's app and the buffer
+// holding the output of the last one.
+func appCommands(s *server) (func(args ...string) error, *bytes.Buffer) {
+	out := new(bytes.Buffer)
+	return func(args ...string) error {
+		out.Reset()
+		return s.app.command(context.Background(), args, out)
+	}, out
+}
+
+// exportAndDelete exports the tenant slug to an archive, deletes it for
+// good, and returns the archive's path.
+func exportAndDelete(t *testing.T, cmd func(args ...string) error, out *bytes.Buffer, slug string) string {
+	t.Helper()
+	archive := filepath.Join(t.TempDir(), slug+".tar")
+	require.NoError(t, cmd("tenant", "export", "-slug", slug, "-out", archive), out.String())
+	require.NoError(t, cmd("tenant", "delete", "-slug", slug), out.String())
+	require.NoError(t, cmd("tenant", "delete", "-slug", slug, "-confirm"), out.String())
+	return archive
+}
+
 // An archive edited to bring a custom domain whose ownership was never
 // proven as active is refused: the server signs its archives with its
 // archive key. Imported deliberately as unsigned, the tenant comes in
@@ -240,16 +261,8 @@ func forgeArchive(t *testing.T, path string, edit func(st map[string]any)) strin
 func TestTenantImportRefusesAnEditedArchive(t *testing.T) {
 	s := newServer(t, "sqlite")
 	ctx := context.Background()
-	var out bytes.Buffer
-	cmd := func(args ...string) error {
-		t.Helper()
-		out.Reset()
-		return s.app.command(ctx, args, &out)
-	}
-	archive := filepath.Join(t.TempDir(), "acme.tar")
-	require.NoError(t, cmd("tenant", "export", "-slug", "acme", "-out", archive), out.String())
-	require.NoError(t, cmd("tenant", "delete", "-slug", "acme"), out.String())
-	require.NoError(t, cmd("tenant", "delete", "-slug", "acme", "-confirm"), out.String())
+	cmd, out := appCommands(s)
+	archive := exportAndDelete(t, cmd, out, "acme")
 	forged := forgeArchive(t, archive, func(st map[string]any) {
 		st["domains"] = append(st["domains"].([]any), map[string]any{"host": "bank.example", "status": "active"})
 	})
@@ -283,16 +296,8 @@ func TestTenantImportRefusesAnEditedArchive(t *testing.T) {
 func TestTenantImportRefusesAnArchiveNamingThePlatformDomain(t *testing.T) {
 	s := newServer(t, "sqlite")
 	ctx := context.Background()
-	var out bytes.Buffer
-	cmd := func(args ...string) error {
-		t.Helper()
-		out.Reset()
-		return s.app.command(ctx, args, &out)
-	}
-	archive := filepath.Join(t.TempDir(), "acme.tar")
-	require.NoError(t, cmd("tenant", "export", "-slug", "acme", "-out", archive), out.String())
-	require.NoError(t, cmd("tenant", "delete", "-slug", "acme"), out.String())
-	require.NoError(t, cmd("tenant", "delete", "-slug", "acme", "-confirm"), out.String())
+	cmd, out := appCommands(s)
+	archive := exportAndDelete(t, cmd, out, "acme")
 	platformHost := s.app.cfg.platformHost
 	require.Error(t, cmd("domain", "add", "-tenant", "globex", "-host", platformHost), "the rule the import must keep")
 

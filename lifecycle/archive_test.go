@@ -196,17 +196,25 @@ func rewrite(t *testing.T, archive []byte, fix bool, edit func(name string, body
 	return out.Bytes()
 }
 
+// exportBeside exports tenant a and deletes it, and returns its archive
+// with the ID of one of tenant b's accounts: what a forged row points at.
+func exportBeside(t *testing.T, in *instance, a, b seeded) ([]byte, int64) {
+	t.Helper()
+	_, archive := export(t, in, a.ID)
+	var bAccount int64
+	in.tx(t, b.ID, func(tx *sql.Tx) {
+		require.NoError(t, tx.QueryRow(in.q(`SELECT min(id) FROM accounts WHERE tenant_id = ?`), b.ID).Scan(&bAccount))
+	})
+	deleteTenant(t, in, a.ID)
+	return archive, bAccount
+}
+
 func TestImportRefusesForgedArchivesAndWritesNothing(t *testing.T) {
 	for _, e := range engines {
 		t.Run("on "+e.name, func(t *testing.T) {
 			in := e.open(t)
 			a, b := in.seed(t, "acme", 12), in.seed(t, "globex", 12)
-			_, archive := export(t, in, a.ID)
-			var bAccount int64
-			in.tx(t, b.ID, func(tx *sql.Tx) {
-				require.NoError(t, tx.QueryRow(in.q(`SELECT min(id) FROM accounts WHERE tenant_id = ?`), b.ID).Scan(&bAccount))
-			})
-			deleteTenant(t, in, a.ID)
+			archive, bAccount := exportBeside(t, in, a, b)
 			firstPart := func(table string) func(string) bool {
 				return func(name string) bool {
 					return strings.HasPrefix(name, "tables/") && strings.Contains(name, table+"/000001")

@@ -373,12 +373,7 @@ func TestImportChecksTheRowsOfASignedArchive(t *testing.T) {
 		t.Run("on "+e.name, func(t *testing.T) {
 			in := e.open(t)
 			a, b := in.seed(t, "acme", 3), in.seed(t, "globex", 3)
-			_, archive := export(t, in, a.ID)
-			var bAccount int64
-			in.tx(t, b.ID, func(tx *sql.Tx) {
-				require.NoError(t, tx.QueryRow(in.q(`SELECT min(id) FROM accounts WHERE tenant_id = ?`), b.ID).Scan(&bAccount))
-			})
-			deleteTenant(t, in, a.ID)
+			archive, bAccount := exportBeside(t, in, a, b)
 			accountRef := regexp.MustCompile(`"account_id":\s*\d+`)
 			for name, edit := range map[string]func(d []byte) []byte{
 				"a row of another tenant": func(d []byte) []byte {

@@ -221,36 +221,29 @@ func sign(key, manifest []byte) []byte {
 	return out
 }
 
-// parseSignature returns the MAC a signature entry holds: exactly
+// checkSignature checks that a signature entry has its form: exactly
 // signatureSize lowercase hex digits, nothing else (no blank, no line
 // break, no capitals).
-func parseSignature(entry []byte) ([]byte, error) {
+func checkSignature(entry []byte) error {
 	if len(entry) != signatureSize {
-		return nil, fmt.Errorf("%w: %w: %s has %d bytes, want %d hex digits", ErrArchive, ErrSignature, signatureEntry, len(entry), signatureSize)
+		return fmt.Errorf("%w: %w: %s has %d bytes, want %d hex digits", ErrArchive, ErrSignature, signatureEntry, len(entry), signatureSize)
 	}
 	for _, c := range entry {
 		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return nil, fmt.Errorf("%w: %w: %s holds byte %#02x, want lowercase hex digits", ErrArchive, ErrSignature, signatureEntry, c)
+			return fmt.Errorf("%w: %w: %s holds byte %#02x, want lowercase hex digits", ErrArchive, ErrSignature, signatureEntry, c)
 		}
 	}
-	mac := make([]byte, sha256.Size)
-	if _, err := hex.Decode(mac, entry); err != nil {
-		return nil, fmt.Errorf("%w: %w: %s: %w", ErrArchive, ErrSignature, signatureEntry, err)
-	}
-	return mac, nil
+	return nil
 }
 
-// authentic reports whether mac is the HMAC of manifest under one of
-// keys. Every key is tried, each comparison in constant time.
-func authentic(keys [][]byte, manifest, mac []byte) bool {
-	ok := 0
+// authentic reports whether entry is manifest's signature entry under
+// one of keys (sign, compared in constant time). Every key is tried.
+func authentic(keys [][]byte, manifest, entry []byte) bool {
+	ok := false
 	for _, k := range keys {
-		m := hmac.New(sha256.New, k)
-		m.Write([]byte(signatureContext))
-		m.Write(manifest)
-		if hmac.Equal(m.Sum(nil), mac) {
-			ok = 1
+		if hmac.Equal(sign(k, manifest), entry) {
+			ok = true
 		}
 	}
-	return ok == 1
+	return ok
 }

@@ -85,7 +85,7 @@ func (m *Manager) Import(ctx context.Context, r io.ReadSeeker) (Manifest, error)
 		return Manifest{}, err
 	}
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		tenant.OrDefault(m.auditor).Audit(ctx, access)
+		m.auditor.Audit(ctx, access)
 		return Manifest{}, err
 	}
 	v, err := m.verifyArchive(r)
@@ -93,7 +93,7 @@ func (m *Manager) Import(ctx context.Context, r io.ReadSeeker) (Manifest, error)
 	if err == nil {
 		access.OwnerID = man.TenantID
 	}
-	tenant.OrDefault(m.auditor).Audit(ctx, access)
+	m.auditor.Audit(ctx, access)
 	if err != nil {
 		return man, err
 	}
@@ -217,12 +217,10 @@ func (m *Manager) verifyArchive(r io.Reader) (verified, error) {
 	if !gotManifest {
 		return v, fmt.Errorf("%w: no %s", ErrArchive, manifestEntry)
 	}
-	var mac []byte
 	if gotSignature {
-		// Parsed with or without keys: a malformed signature is a
+		// Checked with or without keys: a malformed signature is a
 		// malformed archive.
-		var err error
-		if mac, err = parseSignature(signature); err != nil {
+		if err := checkSignature(signature); err != nil {
 			return v, err
 		}
 	}
@@ -230,7 +228,7 @@ func (m *Manager) verifyArchive(r io.Reader) (verified, error) {
 		if !gotSignature {
 			return v, fmt.Errorf("%w: %w: no %s (an archive written without an archive key)", ErrArchive, ErrSignature, signatureEntry)
 		}
-		if !authentic(m.archiveKeys, manifestJSON, mac) {
+		if !authentic(m.archiveKeys, manifestJSON, signature) {
 			return v, fmt.Errorf("%w: %w: the manifest's signature verifies under none of the %d archive keys (changed since it was signed, or signed with another key)",
 				ErrArchive, ErrSignature, len(m.archiveKeys))
 		}

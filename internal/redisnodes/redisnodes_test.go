@@ -96,11 +96,6 @@ func TestForEachRefusesWhatItCannotCover(t *testing.T) {
 			assert.Empty(t, got, "fn does not run")
 		})
 	}
-	t.Run("the known types pass Check", func(t *testing.T) {
-		for _, c := range []redis.UniversalClient{&redis.Client{}, &redis.ClusterClient{}, &redis.Ring{}} {
-			assert.NoError(t, redisnodes.Check(c), "%T", c)
-		}
-	})
 }
 
 func autoPipeliner(t *testing.T) *redis.AutoPipeliner {

@@ -191,16 +191,18 @@ func (s *RedisStore) DeleteTenant(ctx context.Context, tenantID string) error {
 }
 
 // unindexUsers takes hashes out of every index set of the tenant's users.
-// Those sets share the tenant's hash tag with its index set, so they all
-// live on the node that serves that key: the master of its slot on a
-// Redis Cluster, its shard on a Ring. SCAN goes to that node only; on a
-// cluster, scanning every master cost a pass over the whole keyspace for
-// one slot's keys. Should the slot move while it is scanned, or have moved
-// unseen by the client (checked on the node afterwards, see slotServedBy),
-// every master is scanned as well, so that a set already moved is not
-// missed.
+// Those sets share the tenant's hash tag with its index set, so on a
+// Redis Cluster they all live on the master of its slot, and SCAN goes to
+// that node only (scanning every master cost a pass over the whole
+// keyspace for one slot's keys). Should the slot move while it is
+// scanned, or have moved unseen by the client (checked on the node
+// afterwards, see slotServedBy), every master is scanned as well, so that
+// a set already moved is not missed. On a Ring every shard is scanned: a
+// set written while the tenant's shard was out of the Ring is on the
+// shard that stood in for it, and is changed there.
 func (s *RedisStore) unindexUsers(ctx context.Context, tenantID string, hashes []string) error {
 	pattern := globEscaper.Replace(s.prefix+":{"+tenantID+"}:u:") + "*"
+	_, ring := s.client.(*redis.Ring)
 	scan := func(ctx context.Context, c *redis.Client) error {
 		var cursor uint64
 		for {
@@ -209,9 +211,15 @@ func (s *RedisStore) unindexUsers(ctx context.Context, tenantID string, hashes [
 				return err
 			}
 			// The sets are changed through the store's client, which
-			// follows a slot that moves meanwhile (MOVED, ASK).
+			// follows a slot that moves meanwhile (MOVED, ASK); on a
+			// Ring through the shard that holds them, whatever the
+			// Ring's hashing says now.
+			var via redis.Cmdable = s.client
+			if ring {
+				via = c
+			}
 			for _, k := range keys {
-				if err := s.client.SRem(ctx, k, hashes).Err(); err != nil {
+				if err := via.SRem(ctx, k, hashes).Err(); err != nil {
 					return err
 				}
 			}
@@ -222,8 +230,7 @@ func (s *RedisStore) unindexUsers(ctx context.Context, tenantID string, hashes [
 		}
 	}
 	tk := s.tenantKey(tenantID)
-	switch c := s.client.(type) {
-	case *redis.ClusterClient:
+	if c, ok := s.client.(*redis.ClusterClient); ok {
 		node, err := c.MasterForKey(ctx, tk)
 		if err != nil {
 			return err
@@ -234,15 +241,10 @@ func (s *RedisStore) unindexUsers(ctx context.Context, tenantID string, hashes [
 		if slotServedBy(ctx, node, tk) {
 			return nil
 		}
-	case *redis.Ring:
-		node, err := c.GetShardClientForKey(tk)
-		if err != nil {
-			return err
-		}
-		return scan(ctx, node)
 	}
-	// One server (or Sentinel's primary), where every key is; or every
-	// master of a cluster whose slot moved. Any other type is refused.
+	// One server (or Sentinel's primary), where every key is; every shard
+	// of a Ring; or every master of a cluster whose slot moved. Any other
+	// type is refused.
 	return redisnodes.ForEach(ctx, s.client, scan)
 }
 

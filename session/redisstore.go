@@ -20,9 +20,12 @@ import (
 // session is one round trip; per-user and per-tenant sets of hashes make
 // DeleteUser and DeleteTenant possible without scanning for sessions. The
 // sets are hash-tagged by tenant, so on a cluster a tenant's index lives
-// in one slot (on a Ring, on one shard), and DeleteTenant looks for its
-// users' sets on that node only. Safe for concurrent use; it does not
-// close the client.
+// in one slot, and DeleteTenant looks for its users' sets on that node
+// only; on a Ring it looks on every shard (see unindexUsers). On a Ring, a
+// record written while its shard was out of the Ring keeps a copy on the
+// shard that stood in for it, which a later delete does not reach: should
+// that shard drop out again, the copy is served until its TTL. Safe for
+// concurrent use; it does not close the client.
 type RedisStore struct {
 	client redis.UniversalClient
 	prefix string

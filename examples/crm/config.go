@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tenantwall/tenantwall/resolve"
 )
 
 // config is the server's configuration: flags, with environment variables
@@ -157,6 +159,19 @@ func parseFlags(name string, args []string, stderr io.Writer) (config, []string,
 	}
 	if c.platformHost == "" {
 		c.platformHost = "platform." + c.baseDomain
+	}
+	// Canonical, as every host they are compared with (customHost, the
+	// resolver): "Example.COM." would otherwise never match a tenant's
+	// custom domain "example.com", and the rule would fail open.
+	for _, h := range []struct {
+		flag string
+		v    *string
+	}{{"-base-domain", &c.baseDomain}, {"-platform-host", &c.platformHost}} {
+		n, err := resolve.Normalize(*h.v)
+		if err != nil {
+			return c, nil, fmt.Errorf("%s %q: %w", h.flag, *h.v, err)
+		}
+		*h.v = n
 	}
 	// Every default path is derived from the absolute data directory, so
 	// that no default depends on how a URL parser reads a relative path.

@@ -201,6 +201,17 @@ func (e *env) do(ctx context.Context, host, token, method, path string, in any) 
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if method == http.MethodPost {
+		// Marked replayable, as a careful client marks its writes:
+		// net/http's Transport then sends a write again, like a GET,
+		// when the keep-alive connection it took from its pool turns out
+		// closed before any byte of an answer came back. Unmarked, one
+		// such write in a few thousand failed with EOF or a reset at the
+		// start of the pool-exhaustion fault, and only writes did (the
+		// reads were re-sent); the cause on the server's side is not
+		// established (see the closing note of this change).
+		req.Header.Set("Idempotency-Key", fmt.Sprintf("%s-%d", path, time.Now().UnixNano()))
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
